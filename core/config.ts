@@ -1,0 +1,436 @@
+import { accessSync, constants } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './errors.ts';
+import { isValidLeaderName } from './keys.ts';
+import type { LocalClusterFile } from './local-cluster-file.ts';
+
+/**
+ * Configuration, parsed once at start from the environment variables of design.md part 1. Every
+ * problem is collected and reported together (ConfigError.issues); nothing connects before this
+ * succeeds. Units are in the names.
+ */
+
+export interface RedisNodeAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RedisConnectionConfig {
+  readonly nodes: readonly RedisNodeAddress[];
+  readonly tls: boolean;
+  readonly tlsCaFile: string | undefined;
+  readonly username: string | undefined;
+  /** Secret: never logged (the logger redacts it by name and by value). */
+  readonly password: string | undefined;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface SharedConfig {
+  readonly redis: RedisConnectionConfig;
+  readonly leaderName: string;
+  readonly logLevel: LogLevel;
+  readonly metricsNamespace: string;
+}
+
+export type HandlerSpec =
+  | { readonly kind: 'log' }
+  | { readonly kind: 'stream' }
+  | { readonly kind: 'module'; readonly path: string };
+
+export interface LeaseTimings {
+  readonly leaseTtlMs: number;
+  readonly leaseRenewIntervalMs: number;
+  readonly leaseRenewDeadlineMs: number;
+  readonly leaseRetryMs: number;
+}
+
+export interface WorkerConfig extends SharedConfig, LeaseTimings {
+  /** Explicit WORKER_ID; when undefined main.ts derives one (ECS task ARN, else hostname-pid). */
+  readonly workerId: string | undefined;
+  readonly handler: HandlerSpec;
+  readonly handlerConcurrency: number;
+  readonly handlerTimeoutMs: number;
+  readonly keyPattern: string;
+  /** Port of the local health endpoint (`GET /healthz`) on 127.0.0.1; 0 disables it. */
+  readonly healthPort: number;
+}
+
+export type NotifyMode = 'auto' | 'config' | 'parameter-group';
+
+export interface ReportConfig extends SharedConfig {
+  readonly notifyMode: NotifyMode;
+  readonly replicationGroupId: string | undefined;
+  readonly ecsCluster: string | undefined;
+  readonly ecsService: string | undefined;
+  /** Bound on the wait for one canary's `expired` event. */
+  readonly canaryTimeoutMs: number;
+}
+
+export const DEFAULT_LEASE_TIMINGS: LeaseTimings = {
+  leaseTtlMs: 3000,
+  leaseRenewIntervalMs: 1000,
+  leaseRenewDeadlineMs: 2000,
+  leaseRetryMs: 250,
+};
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface ParseOptions {
+  /** Used for REDIS_NODES (and TLS) when REDIS_NODES is unset: the cluster `npm start` runs. */
+  readonly localCluster?: LocalClusterFile | undefined;
+  /** Directory that relative paths (HANDLER module, CA file) are resolved against. */
+  readonly cwd?: string;
+}
+
+const emptyToUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+const integerMs = (name: string, min: number, fallback: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, `${name} must be a whole number of milliseconds`)
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .int()
+          .min(min, `${name} must be >= ${min}`)
+          .max(3_600_000, `${name} must be <= 3600000 (1 h)`),
+      )
+      .default(fallback),
+  );
+
+const integer = (name: string, min: number, max: number, fallback: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, `${name} must be a whole number`)
+      .transform(Number)
+      .pipe(z.number().int().min(min, `${name} must be >= ${min}`).max(max, `${name} must be <= ${max}`))
+      .default(fallback),
+  );
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+
+const booleanFlag = (name: string) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` })
+      .transform((v) => v === 'true' || v === '1')
+      .default(false),
+  );
+
+const sharedSchema = z.object({
+  REDIS_NODES: optionalString,
+  REDIS_TLS: booleanFlag('REDIS_TLS'),
+  REDIS_TLS_CA_FILE: optionalString,
+  REDIS_USERNAME: optionalString,
+  REDIS_PASSWORD: optionalString,
+  LEADER_NAME: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(
+        isValidLeaderName,
+        'LEADER_NAME must be 1-64 characters of A-Z a-z 0-9 _ . - (it becomes part of a hash tag)',
+      )
+      .default('default'),
+  ),
+  LOG_LEVEL: z.preprocess(
+    (v) => (typeof v === 'string' && v !== '' ? v.toLowerCase() : undefined),
+    z
+      .enum(['debug', 'info', 'warn', 'error'], {
+        message: 'LOG_LEVEL must be one of debug, info, warn, error',
+      })
+      .default('info'),
+  ),
+  METRICS_NAMESPACE: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_./#:-]{1,255}$/,
+        'METRICS_NAMESPACE must be 1-255 characters of A-Z a-z 0-9 . - _ / # :',
+      )
+      .default('KeyspaceLeader'),
+  ),
+});
+
+const workerSchema = sharedSchema.extend({
+  WORKER_ID: z.preprocess(
+    emptyToUndefined,
+    z.string().max(512, 'WORKER_ID must be at most 512 characters').optional(),
+  ),
+  LEASE_TTL_MS: integerMs('LEASE_TTL_MS', 1, DEFAULT_LEASE_TIMINGS.leaseTtlMs),
+  LEASE_RENEW_INTERVAL_MS: integerMs(
+    'LEASE_RENEW_INTERVAL_MS',
+    1,
+    DEFAULT_LEASE_TIMINGS.leaseRenewIntervalMs,
+  ),
+  LEASE_RENEW_DEADLINE_MS: integerMs(
+    'LEASE_RENEW_DEADLINE_MS',
+    1,
+    DEFAULT_LEASE_TIMINGS.leaseRenewDeadlineMs,
+  ),
+  LEASE_RETRY_MS: integerMs('LEASE_RETRY_MS', 1, DEFAULT_LEASE_TIMINGS.leaseRetryMs),
+  HANDLER: z.preprocess(emptyToUndefined, z.string().default('log')),
+  HANDLER_CONCURRENCY: integer('HANDLER_CONCURRENCY', 1, 10_000, 16),
+  HANDLER_TIMEOUT_MS: integerMs('HANDLER_TIMEOUT_MS', 1, 5000),
+  KEY_PATTERN: z.preprocess(
+    emptyToUndefined,
+    z.string().max(1024, 'KEY_PATTERN must be at most 1024 characters').default('*'),
+  ),
+  HEALTH_PORT: integer('HEALTH_PORT', 0, 65535, 8081),
+});
+
+const reportSchema = sharedSchema.extend({
+  NOTIFY_MODE: z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['auto', 'config', 'parameter-group'], {
+        message: 'NOTIFY_MODE must be one of auto, config, parameter-group',
+      })
+      .default('auto'),
+  ),
+  REPLICATION_GROUP_ID: optionalString,
+  ECS_CLUSTER: optionalString,
+  ECS_SERVICE: optionalString,
+  CANARY_TIMEOUT_MS: integerMs('CANARY_TIMEOUT_MS', 50, 3000),
+});
+
+function zodIssues(error: z.ZodError): ConfigIssue[] {
+  return error.issues.map((issue) => {
+    const variable = String(issue.path[0] ?? '(environment)');
+    const message =
+      issue.code === 'invalid_type'
+        ? `${variable} has an invalid value`
+        : issue.message.replace(/^Invalid input: /, '');
+    return { variable, message };
+  });
+}
+
+/** Parses `host:port[,host:port...]`; IPv6 hosts in brackets (`[::1]:6379`). */
+export function parseNodeList(text: string): { nodes: RedisNodeAddress[]; problems: string[] } {
+  const nodes: RedisNodeAddress[] = [];
+  const problems: string[] = [];
+  for (const raw of text.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry);
+    const port = match ? Number(match[3]) : Number.NaN;
+    const host = match ? (match[1] ?? match[2]) : undefined;
+    if (!host || !(port >= 1 && port <= 65535)) {
+      problems.push(`"${entry}" is not host:port (port 1-65535)`);
+      continue;
+    }
+    nodes.push({ host, port });
+  }
+  if (nodes.length === 0 && problems.length === 0) problems.push('no node given');
+  return { nodes, problems };
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseShared(
+  values: z.infer<typeof sharedSchema>,
+  options: ParseOptions,
+  issues: ConfigIssue[],
+): SharedConfig {
+  const cwd = options.cwd ?? process.cwd();
+  let nodes: RedisNodeAddress[] = [];
+  let tls = values.REDIS_TLS;
+  let tlsCaFile = values.REDIS_TLS_CA_FILE;
+  if (values.REDIS_NODES !== undefined) {
+    const parsed = parseNodeList(values.REDIS_NODES);
+    nodes = parsed.nodes;
+    for (const problem of parsed.problems) {
+      issues.push({
+        variable: 'REDIS_NODES',
+        message: `REDIS_NODES: ${problem}; expected host:port[,host:port...]`,
+      });
+    }
+  } else if (options.localCluster) {
+    nodes = [...options.localCluster.nodes];
+    tls = tls || options.localCluster.tls;
+    tlsCaFile = tlsCaFile ?? options.localCluster.caFile;
+  } else {
+    issues.push({
+      variable: 'REDIS_NODES',
+      message:
+        'REDIS_NODES is required: comma-separated host:port seeds of the cluster (or run `npm start` so .local/cluster.json exists)',
+    });
+  }
+  if (tlsCaFile !== undefined) {
+    tlsCaFile = isAbsolute(tlsCaFile) ? tlsCaFile : resolve(cwd, tlsCaFile);
+    if (!tls)
+      issues.push({
+        variable: 'REDIS_TLS_CA_FILE',
+        message: 'REDIS_TLS_CA_FILE is set but REDIS_TLS is not true',
+      });
+    if (!readable(tlsCaFile)) {
+      issues.push({
+        variable: 'REDIS_TLS_CA_FILE',
+        message: `REDIS_TLS_CA_FILE ${tlsCaFile} does not exist or is not readable`,
+      });
+    }
+  }
+  if (values.REDIS_USERNAME !== undefined && values.REDIS_PASSWORD === undefined) {
+    issues.push({
+      variable: 'REDIS_USERNAME',
+      message: 'REDIS_USERNAME is set but REDIS_PASSWORD is not (ACL users need both)',
+    });
+  }
+  return {
+    redis: { nodes, tls, tlsCaFile, username: values.REDIS_USERNAME, password: values.REDIS_PASSWORD },
+    leaderName: values.LEADER_NAME,
+    logLevel: values.LOG_LEVEL,
+    metricsNamespace: values.METRICS_NAMESPACE,
+  };
+}
+
+/**
+ * The lease timing rules (design.md part 2): TTL > renew deadline > renew interval > 0, retry < TTL.
+ * The leader steps down at the renew deadline, before its lease can have lapsed on any primary.
+ */
+export function leaseTimingIssues(t: LeaseTimings): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (!(t.leaseRenewDeadlineMs < t.leaseTtlMs)) {
+    issues.push({
+      variable: 'LEASE_RENEW_DEADLINE_MS',
+      message: `LEASE_RENEW_DEADLINE_MS (${t.leaseRenewDeadlineMs}) must be less than LEASE_TTL_MS (${t.leaseTtlMs}) so a leader steps down before its lease can lapse`,
+    });
+  }
+  if (!(t.leaseRenewIntervalMs < t.leaseRenewDeadlineMs)) {
+    issues.push({
+      variable: 'LEASE_RENEW_INTERVAL_MS',
+      message: `LEASE_RENEW_INTERVAL_MS (${t.leaseRenewIntervalMs}) must be less than LEASE_RENEW_DEADLINE_MS (${t.leaseRenewDeadlineMs}) so at least one renewal can be retried before the deadline`,
+    });
+  }
+  if (!(t.leaseRetryMs < t.leaseTtlMs)) {
+    issues.push({
+      variable: 'LEASE_RETRY_MS',
+      message: `LEASE_RETRY_MS (${t.leaseRetryMs}) must be less than LEASE_TTL_MS (${t.leaseTtlMs})`,
+    });
+  }
+  return issues;
+}
+
+function parseHandler(value: string, cwd: string, issues: ConfigIssue[]): HandlerSpec {
+  if (value === 'log' || value === 'stream') return { kind: value };
+  const path = isAbsolute(value) ? value : resolve(cwd, value);
+  if (!readable(path)) {
+    issues.push({
+      variable: 'HANDLER',
+      message: `HANDLER must be log, stream or the path of a readable module; ${path} does not exist or is not readable`,
+    });
+  }
+  return { kind: 'module', path };
+}
+
+export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerConfig {
+  const issues: ConfigIssue[] = [];
+  const parsed = workerSchema.safeParse(env);
+  if (!parsed.success) {
+    issues.push(...zodIssues(parsed.error));
+    // Still run the checks that do not depend on the failed fields, so every problem shows at once.
+    const shared = sharedSchema.safeParse(env);
+    if (shared.success) parseShared(shared.data, options, issues);
+    throw new ConfigError(issues);
+  }
+  const v = parsed.data;
+  const shared = parseShared(v, options, issues);
+  const timings: LeaseTimings = {
+    leaseTtlMs: v.LEASE_TTL_MS,
+    leaseRenewIntervalMs: v.LEASE_RENEW_INTERVAL_MS,
+    leaseRenewDeadlineMs: v.LEASE_RENEW_DEADLINE_MS,
+    leaseRetryMs: v.LEASE_RETRY_MS,
+  };
+  issues.push(...leaseTimingIssues(timings));
+  const handler = parseHandler(v.HANDLER, options.cwd ?? process.cwd(), issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    ...shared,
+    ...timings,
+    workerId: v.WORKER_ID,
+    handler,
+    handlerConcurrency: v.HANDLER_CONCURRENCY,
+    handlerTimeoutMs: v.HANDLER_TIMEOUT_MS,
+    keyPattern: v.KEY_PATTERN,
+    healthPort: v.HEALTH_PORT,
+  };
+}
+
+export function parseReportConfig(env: Env, options: ParseOptions = {}): ReportConfig {
+  const issues: ConfigIssue[] = [];
+  const parsed = reportSchema.safeParse(env);
+  if (!parsed.success) {
+    issues.push(...zodIssues(parsed.error));
+    const shared = sharedSchema.safeParse(env);
+    if (shared.success) parseShared(shared.data, options, issues);
+    throw new ConfigError(issues);
+  }
+  const v = parsed.data;
+  const shared = parseShared(v, options, issues);
+  if (v.NOTIFY_MODE === 'parameter-group' && v.REPLICATION_GROUP_ID === undefined) {
+    issues.push({
+      variable: 'REPLICATION_GROUP_ID',
+      message:
+        'NOTIFY_MODE=parameter-group needs REPLICATION_GROUP_ID (the ElastiCache replication group id)',
+    });
+  }
+  if ((v.ECS_CLUSTER === undefined) !== (v.ECS_SERVICE === undefined)) {
+    issues.push({
+      variable: 'ECS_SERVICE',
+      message: 'ECS_CLUSTER and ECS_SERVICE must be set together (or both left unset)',
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    ...shared,
+    notifyMode: v.NOTIFY_MODE,
+    replicationGroupId: v.REPLICATION_GROUP_ID,
+    ecsCluster: v.ECS_CLUSTER,
+    ecsService: v.ECS_SERVICE,
+    canaryTimeoutMs: v.CANARY_TIMEOUT_MS,
+  };
+}
+
+/** Exit code for invalid configuration (EX_CONFIG from sysexits.h). */
+export const EXIT_CONFIG = 78;
+
+/** Formats a ConfigError for a person: one line per problem, each naming its variable. */
+export function formatConfigError(error: ConfigError, program: string): string {
+  const lines = [
+    `${program}: invalid configuration, ${error.issues.length} problem(s); nothing was started:`,
+  ];
+  for (const issue of error.issues) lines.push(`  - ${issue.message}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Parses with `parse`; on ConfigError prints every problem to stderr and exits 78 without any
+ * connection having been attempted. Other errors propagate.
+ */
+export function parseOrExit<T>(parse: () => T, program: string): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(formatConfigError(error, program));
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,114 @@
+import { keySlot } from './key-slot.ts';
+
+/** Inclusive slot range `[first, last]` as CLUSTER SHARDS reports it. */
+export type SlotRange = readonly [number, number];
+
+/** Every key and channel name keyspace-leader uses starts with this; user handlers never see them. */
+export const OWN_KEY_PREFIX = '{kl:';
+
+/** The channel on which every primary publishes `expired` events for database 0. */
+export const EXPIRED_CHANNEL = '__keyevent@0__:expired';
+
+const LEADER_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** True for a key (string or raw bytes) that belongs to keyspace-leader itself. */
+export function isOwnKey(key: string | Uint8Array): boolean {
+  if (typeof key === 'string') return key.startsWith(OWN_KEY_PREFIX);
+  return (
+    Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(0, 4).toString('latin1') ===
+    OWN_KEY_PREFIX
+  );
+}
+
+export function isValidLeaderName(name: string): boolean {
+  return LEADER_NAME_PATTERN.test(name);
+}
+
+/**
+ * The one place that builds Redis key names (design.md part 1, "Redis keys"). The lease family shares
+ * one hash tag so the single-key lease, the fencing counter, the leader record and the channel land on
+ * one slot; keys that must spread over shards (quorum lease members, outbox partitions, canaries) each
+ * take their own tag `{kl:<name>:<kind><index>}`.
+ */
+export class KeyspaceKeys {
+  readonly leaderName: string;
+  /** `{kl:<name>}`: the lease family's hash tag. */
+  readonly familyTag: string;
+
+  constructor(leaderName: string) {
+    if (!isValidLeaderName(leaderName)) {
+      throw new RangeError(
+        `leader name must match ${LEADER_NAME_PATTERN}, got ${JSON.stringify(leaderName)}`,
+      );
+    }
+    this.leaderName = leaderName;
+    this.familyTag = `{kl:${leaderName}}`;
+  }
+
+  /** The single-key lease (used when the cluster has fewer than 3 primaries). */
+  get lease(): string {
+    return `${this.familyTag}:lease`;
+  }
+
+  /** Fencing counter: INCR on every acquisition; never decreases. */
+  get epoch(): string {
+    return `${this.familyTag}:epoch`;
+  }
+
+  /** The leader record (JSON), kept for a day after the lease lapses. */
+  get leader(): string {
+    return `${this.familyTag}:leader`;
+  }
+
+  /** Pub/sub channel on which a leader announces a graceful release. */
+  get releasedChannel(): string {
+    return `${this.familyTag}:released`;
+  }
+
+  /** Hash tag of partition `index` (`{kl:<name>:p<index>}`), used by quorum lease members. */
+  partitionTag(index: number): string {
+    return `{kl:${this.leaderName}:p${index}}`;
+  }
+
+  /** Lease key of one member of the quorum lease. */
+  quorumLease(partitionIndex: number): string {
+    return `${this.partitionTag(partitionIndex)}:lease`;
+  }
+
+  /** Fencing counter copy kept beside one quorum member (the token is the max over a majority + 1). */
+  quorumEpoch(partitionIndex: number): string {
+    return `${this.partitionTag(partitionIndex)}:epoch`;
+  }
+
+  /** Outbox stream of partition `index` (`HANDLER=stream`). Its tag is `{kl:<name>:o<index>}`. */
+  outbox(index: number): string {
+    return `{kl:${this.leaderName}:o${index}}:outbox`;
+  }
+
+  /** Processed-position record of one primary's event sequence, beside the outbox partitions. */
+  processedMark(nodeId: string): string {
+    return `{kl:${this.leaderName}:m}:processed:${nodeId}`;
+  }
+
+  /** Canary key of tag index `index`; the canary code picks an index whose slot the target owns. */
+  canary(index: number, nonce: string): string {
+    return `{kl:${this.leaderName}:c${index}}:canary:${nonce}`;
+  }
+
+  /**
+   * The smallest index `i >= 0` whose tag `make(i)` hashes to a slot inside `ranges`. Used to place a
+   * quorum lease member or a canary on a chosen primary. Throws when the ranges are empty.
+   */
+  static findIndexOnSlots(
+    ranges: readonly SlotRange[],
+    make: (index: number) => string,
+    limit = 100_000,
+  ): number {
+    if (ranges.length === 0) throw new RangeError('no slot ranges to place a key on');
+    for (let index = 0; index < limit; index++) {
+      const slot = keySlot(make(index));
+      if (ranges.some(([first, last]) => slot >= first && slot <= last)) return index;
+    }
+    throw new RangeError(`no tag index below ${limit} hashes into the given slot ranges`);
+  }
+}

@@ -1,0 +1,142 @@
+import type { LogLevel } from './config.ts';
+
+/**
+ * Structured JSON logs (design.md part 1): one object per line with `time`, `level`, `event`, and the
+ * base fields (`workerId`). Secrets never reach the output: fields whose names denote a secret are
+ * replaced by "[redacted]" at any depth, and every value registered with `addSecret` is scrubbed from
+ * every string, error messages included.
+ */
+export type LogFields = Readonly<Record<string, unknown>>;
+
+export interface Logger {
+  readonly level: LogLevel;
+  debug(event: string, fields?: LogFields): void;
+  info(event: string, fields?: LogFields): void;
+  warn(event: string, fields?: LogFields): void;
+  error(event: string, fields?: LogFields): void;
+  /** A logger whose lines also carry `fields`; shares level, output and secrets with its parent. */
+  child(fields: LogFields): Logger;
+  isEnabled(level: LogLevel): boolean;
+}
+
+export interface LoggerOptions {
+  readonly level?: LogLevel;
+  readonly base?: LogFields;
+  /** Receives one complete line without the newline. Default: process.stdout. */
+  readonly write?: (line: string) => void;
+  /** Secret values (passwords, tokens) to scrub from every string. */
+  readonly secrets?: readonly (string | undefined)[];
+  readonly now?: () => Date;
+}
+
+const LEVEL_ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Field names whose values are secrets, whatever they hold. `fencingToken` is not a secret. */
+const SECRET_FIELD =
+  /^(password|passwd|pass|secret|token|authtoken|auth|apikey|credentials?|passphrase)$|(password|secret|authtoken)$/i;
+
+export const REDACTED = '[redacted]';
+
+class SecretSet {
+  private readonly values = new Set<string>();
+  add(value: string | undefined): void {
+    // Very short values would scrub ordinary text; an AUTH token is at least 16 characters.
+    if (value !== undefined && value.length >= 4) this.values.add(value);
+  }
+  scrub(text: string): string {
+    let out = text;
+    for (const secret of this.values) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+    return out;
+  }
+}
+
+function sanitize(value: unknown, secrets: SecretSet, seen: WeakSet<object>, depth: number): unknown {
+  if (typeof value === 'string') return secrets.scrub(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value === null || typeof value !== 'object') {
+    return typeof value === 'function' || typeof value === 'symbol' ? String(value) : value;
+  }
+  if (seen.has(value)) return '[circular]';
+  if (depth > 8) return '[depth]';
+  seen.add(value);
+  try {
+    if (Buffer.isBuffer(value)) return { base64: value.toString('base64') };
+    if (value instanceof Error) {
+      const out: Record<string, unknown> = { name: value.name, message: secrets.scrub(value.message) };
+      const code = (value as { code?: unknown }).code;
+      if (code !== undefined) out.code = sanitize(code, secrets, seen, depth + 1);
+      if (value.cause !== undefined) out.cause = sanitize(value.cause, secrets, seen, depth + 1);
+      return out;
+    }
+    if (Array.isArray(value)) return value.map((item) => sanitize(item, secrets, seen, depth + 1));
+    if (value instanceof Map) return sanitize(Object.fromEntries(value), secrets, seen, depth + 1);
+    if (value instanceof Set) return sanitize([...value], secrets, seen, depth + 1);
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      out[key] =
+        SECRET_FIELD.test(key) && item !== undefined && item !== null
+          ? REDACTED
+          : sanitize(item, secrets, seen, depth + 1);
+    }
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+class JsonLogger implements Logger {
+  constructor(
+    readonly level: LogLevel,
+    private readonly base: LogFields,
+    private readonly write: (line: string) => void,
+    private readonly secrets: SecretSet,
+    private readonly now: () => Date,
+  ) {}
+
+  isEnabled(level: LogLevel): boolean {
+    return LEVEL_ORDER[level] >= LEVEL_ORDER[this.level];
+  }
+
+  private emit(level: LogLevel, event: string, fields: LogFields | undefined): void {
+    if (!this.isEnabled(level)) return;
+    const record = sanitize(
+      { time: this.now().toISOString(), level, event, ...this.base, ...fields },
+      this.secrets,
+      new WeakSet(),
+      0,
+    );
+    this.write(JSON.stringify(record));
+  }
+
+  debug(event: string, fields?: LogFields): void {
+    this.emit('debug', event, fields);
+  }
+  info(event: string, fields?: LogFields): void {
+    this.emit('info', event, fields);
+  }
+  warn(event: string, fields?: LogFields): void {
+    this.emit('warn', event, fields);
+  }
+  error(event: string, fields?: LogFields): void {
+    this.emit('error', event, fields);
+  }
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this.level, { ...this.base, ...fields }, this.write, this.secrets, this.now);
+  }
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const secrets = new SecretSet();
+  for (const secret of options.secrets ?? []) secrets.add(secret);
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  return new JsonLogger(
+    options.level ?? 'info',
+    options.base ?? {},
+    write,
+    secrets,
+    options.now ?? (() => new Date()),
+  );
+}
+
+/** A logger that drops everything (tests, and code paths that must not log). */
+export const silentLogger: Logger = createLogger({ write: () => {}, level: 'error' });

@@ -1,0 +1,194 @@
+/**
+ * CloudWatch Embedded Metric Format written by hand (one JSON line per flush on stdout), shared by
+ * the worker (ECS, awslogs driver) and the Lambda. Chosen over Powertools Metrics because the worker
+ * is a long-running process, not an invocation: it aggregates between flushes on its own timer, and
+ * the same code runs in both places and in tests without Lambda context. Namespace from
+ * METRICS_NAMESPACE, one dimension set `[["LeaderName"]]` (design.md part 1).
+ */
+export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds' | 'None' | 'Count/Second';
+
+export const WORKER_METRICS = [
+  'EventsReceived',
+  'EventsProcessed',
+  'HandlerFailures',
+  'ProcessingLatencyMs',
+  'IsLeader',
+  'SubscribedPrimaries',
+  'EventsShed',
+] as const;
+
+export const LAMBDA_METRICS = [
+  'LeaderPresent',
+  'LeaderTaskRunning',
+  'WorkersRunning',
+  'LeaderAgeSeconds',
+  'FencingToken',
+  'PrimariesTotal',
+  'PrimariesVerified',
+  'NodesConfigured',
+  'NodesDrifted',
+] as const;
+
+export type MetricName = (typeof WORKER_METRICS)[number] | (typeof LAMBDA_METRICS)[number];
+
+/** EMF allows at most 100 values per metric per document. */
+const MAX_VALUES_PER_METRIC = 100;
+/**
+ * Distribution samples kept between two flushes (reservoir sampling beyond this): at most 10 EMF
+ * documents per distribution per flush, whatever the event rate. CloudWatch's p50/p99 are then computed
+ * over a uniform sample of the period's values.
+ */
+const MAX_SAMPLES_PER_FLUSH = 1000;
+
+export interface MetricsOptions {
+  readonly namespace: string;
+  readonly leaderName: string;
+  /** Receives one complete EMF document without the newline. Default: process.stdout. */
+  readonly write?: (line: string) => void;
+  readonly now?: () => number;
+}
+
+interface Series {
+  unit: MetricUnit;
+  /** Counters: summed. */
+  sum?: number;
+  /** Gauges: last value wins. */
+  last?: number;
+  /** Distributions: every sample, rounded so that repeated values collapse. */
+  samples?: number[];
+  /** Samples offered since the last flush (reservoir sampling denominator). */
+  seen?: number;
+}
+
+function roundSample(value: number): number {
+  if (value < 10) return Math.round(value * 100) / 100;
+  if (value < 1000) return Math.round(value * 10) / 10;
+  return Math.round(value);
+}
+
+export class EmfMetrics {
+  private readonly series = new Map<MetricName, Series>();
+  private readonly write: (line: string) => void;
+  private readonly now: () => number;
+
+  constructor(private readonly options: MetricsOptions) {
+    this.write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Adds to a counter (flushed as the sum since the last flush; 0 when declared and untouched). */
+  count(name: MetricName, value = 1): void {
+    const s = this.get(name, 'Count');
+    s.sum = (s.sum ?? 0) + value;
+  }
+
+  /** Sets a gauge (flushed as its latest value). */
+  gauge(name: MetricName, value: number, unit: MetricUnit = 'None'): void {
+    this.get(name, unit).last = value;
+  }
+
+  /** Records one sample of a distribution (latency): CloudWatch computes p50/p99 from them. */
+  sample(name: MetricName, value: number, unit: MetricUnit = 'Milliseconds'): void {
+    const s = this.get(name, unit);
+    if (s.samples === undefined) s.samples = [];
+    const samples = s.samples;
+    s.seen = (s.seen ?? 0) + 1;
+    if (samples.length < MAX_SAMPLES_PER_FLUSH) {
+      samples.push(roundSample(value));
+    } else {
+      const slot = Math.floor(Math.random() * s.seen);
+      if (slot < MAX_SAMPLES_PER_FLUSH) samples[slot] = roundSample(value);
+    }
+  }
+
+  private get(name: MetricName, unit: MetricUnit): Series {
+    let s = this.series.get(name);
+    if (!s) {
+      s = { unit };
+      this.series.set(name, s);
+    }
+    return s;
+  }
+
+  /**
+   * Writes what was collected since the last flush as EMF documents and resets counters and
+   * distributions (gauges keep their value). Distributions are sent as arrays of values (the EMF
+   * spec's form), at most 100 per document.
+   */
+  flush(): void {
+    const scalar: Record<string, number> = {};
+    const scalarDefs: { Name: string; Unit: MetricUnit }[] = [];
+    const distributions: { name: string; unit: MetricUnit; values: number[] }[] = [];
+    for (const [name, s] of this.series) {
+      if (s.samples !== undefined) {
+        if (s.samples.length === 0) continue;
+        distributions.push({ name, unit: s.unit, values: s.samples });
+        s.samples = [];
+        s.seen = 0;
+      } else if (s.sum !== undefined) {
+        scalar[name] = s.sum;
+        scalarDefs.push({ Name: name, Unit: s.unit });
+        s.sum = 0;
+      } else if (s.last !== undefined) {
+        scalar[name] = s.last;
+        scalarDefs.push({ Name: name, Unit: s.unit });
+      }
+    }
+    if (scalarDefs.length > 0) this.writeDocument(scalarDefs, scalar);
+    for (const d of distributions) {
+      for (let i = 0; i < d.values.length; i += MAX_VALUES_PER_METRIC) {
+        this.writeDocument([{ Name: d.name, Unit: d.unit }], {
+          [d.name]: d.values.slice(i, i + MAX_VALUES_PER_METRIC),
+        });
+      }
+    }
+  }
+
+  private writeDocument(defs: { Name: string; Unit: MetricUnit }[], values: Record<string, unknown>): void {
+    this.write(
+      JSON.stringify({
+        _aws: {
+          Timestamp: this.now(),
+          CloudWatchMetrics: [
+            { Namespace: this.options.namespace, Dimensions: [['LeaderName']], Metrics: defs },
+          ],
+        },
+        LeaderName: this.options.leaderName,
+        ...values,
+      }),
+    );
+  }
+}
+
+/** A parsed EMF document: used by tests and by the CDK check that dashboards use emitted names. */
+export interface EmfDocument {
+  readonly namespace: string;
+  readonly dimensions: readonly (readonly string[])[];
+  readonly metrics: readonly { readonly name: string; readonly unit: string }[];
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** Parses one line; undefined when it is not an EMF document. */
+export function parseEmfLine(line: string): EmfDocument[] | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== 'object' || data === null || !('_aws' in data)) return undefined;
+  const aws = (data as { _aws: { CloudWatchMetrics?: unknown } })._aws;
+  if (!Array.isArray(aws.CloudWatchMetrics)) return undefined;
+  return aws.CloudWatchMetrics.map(
+    (directive: {
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: { Name: string; Unit: string }[];
+    }) => ({
+      namespace: directive.Namespace,
+      dimensions: directive.Dimensions,
+      metrics: directive.Metrics.map((m) => ({ name: m.Name, unit: m.Unit })),
+      fields: data as Record<string, unknown>,
+    }),
+  );
+}

@@ -1,0 +1,209 @@
+import { TopologyError } from './errors.ts';
+import type { SlotRange } from './keys.ts';
+
+/**
+ * Topology discovery shared by the worker (subscriptions, quorum lease placement) and the Lambda
+ * (enforcement on every node, canaries on every primary). CLUSTER SHARDS (Redis >= 7) first, CLUSTER
+ * NODES as the fallback for older engines. Both RESP2 flat arrays and RESP3 maps are accepted.
+ */
+
+export type NodeRole = 'primary' | 'replica';
+
+export interface ClusterNode {
+  readonly id: string;
+  /** The address clients should use: the announced endpoint/hostname when there is one, else the IP. */
+  readonly host: string;
+  readonly port: number;
+  readonly role: NodeRole;
+  /** `online`, `failed` or `loading` (CLUSTER SHARDS wording); CLUSTER NODES flags are mapped onto it. */
+  readonly health: string;
+}
+
+export interface Shard {
+  readonly slots: readonly SlotRange[];
+  /** Undefined while a shard has no reachable primary (between a failure and a promotion). */
+  readonly primary: ClusterNode | undefined;
+  readonly replicas: readonly ClusterNode[];
+}
+
+export interface Topology {
+  readonly shards: readonly Shard[];
+}
+
+/** `host:port` of a node: the identity used in logs, metrics fields and subscriptions. */
+export function nodeAddress(node: { host: string; port: number }): string {
+  return node.host.includes(':') ? `[${node.host}]:${node.port}` : `${node.host}:${node.port}`;
+}
+
+/** Primaries that own slots and are not marked failed, in a stable order (by first slot). */
+export function livePrimaries(topology: Topology): ClusterNode[] {
+  return topology.shards
+    .filter((s) => s.primary !== undefined && s.primary.health !== 'failed' && s.slots.length > 0)
+    .sort((a, b) => (a.slots[0]?.[0] ?? 0) - (b.slots[0]?.[0] ?? 0))
+    .map((s) => s.primary as ClusterNode);
+}
+
+/** Every node known to the cluster (primaries and replicas), failed ones excluded. */
+export function liveNodes(topology: Topology): ClusterNode[] {
+  const nodes: ClusterNode[] = [];
+  for (const shard of topology.shards) {
+    if (shard.primary && shard.primary.health !== 'failed') nodes.push(shard.primary);
+    for (const replica of shard.replicas) if (replica.health !== 'failed') nodes.push(replica);
+  }
+  return nodes;
+}
+
+export function slotRangesOf(topology: Topology, nodeId: string): SlotRange[] {
+  return [...(topology.shards.find((s) => s.primary?.id === nodeId)?.slots ?? [])];
+}
+
+function toText(value: unknown): string {
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return String(value);
+}
+
+/** RESP2 gives maps as flat `[k, v, k, v]` arrays; RESP3 with replyMapping 'resp3' gives objects. */
+function asMap(value: unknown): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  if (Array.isArray(value)) {
+    for (let i = 0; i + 1 < value.length; i += 2) map.set(toText(value[i]), value[i + 1]);
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) map.set(toText(k), v);
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) map.set(k, v);
+  }
+  return map;
+}
+
+function isHostname(value: string): boolean {
+  return value !== '' && value !== '?' && value !== 'unknown-endpoint';
+}
+
+/** Parses a CLUSTER SHARDS reply. `preferTls` picks `tls-port` over `port` when both are present. */
+export function parseClusterShards(reply: unknown, preferTls: boolean): Topology {
+  if (!Array.isArray(reply)) throw new TopologyError('CLUSTER SHARDS reply is not an array');
+  const shards: Shard[] = [];
+  for (const rawShard of reply) {
+    const shard = asMap(rawShard);
+    const slotList = (shard.get('slots') as unknown[] | undefined) ?? [];
+    const slots: SlotRange[] = [];
+    for (let i = 0; i + 1 < slotList.length; i += 2)
+      slots.push([Number(slotList[i]), Number(slotList[i + 1])]);
+    let primary: ClusterNode | undefined;
+    const replicas: ClusterNode[] = [];
+    for (const rawNode of (shard.get('nodes') as unknown[] | undefined) ?? []) {
+      const node = asMap(rawNode);
+      const tlsPort = node.has('tls-port') ? Number(node.get('tls-port')) : undefined;
+      const plainPort = node.has('port') ? Number(node.get('port')) : undefined;
+      const port = (preferTls ? (tlsPort ?? plainPort) : (plainPort ?? tlsPort)) ?? 0;
+      const endpoint = toText(node.get('endpoint') ?? '');
+      const hostname = toText(node.get('hostname') ?? '');
+      const ip = toText(node.get('ip') ?? '');
+      const host = isHostname(endpoint) ? endpoint : isHostname(hostname) ? hostname : ip;
+      const role: NodeRole = toText(node.get('role')) === 'master' ? 'primary' : 'replica';
+      const health =
+        toText(node.get('health') ?? 'online') === 'fail' ? 'failed' : toText(node.get('health') ?? 'online');
+      const info: ClusterNode = { id: toText(node.get('id')), host, port, role, health };
+      if (role === 'primary') primary = info;
+      else replicas.push(info);
+    }
+    shards.push({ slots, primary, replicas });
+  }
+  return { shards };
+}
+
+/** Parses CLUSTER NODES text (fallback for engines without CLUSTER SHARDS). */
+export function parseClusterNodes(text: string): Topology {
+  const byPrimary = new Map<string, { slots: SlotRange[]; primary?: ClusterNode; replicas: ClusterNode[] }>();
+  const entry = (id: string) => {
+    let e = byPrimary.get(id);
+    if (!e) {
+      e = { slots: [], replicas: [] };
+      byPrimary.set(id, e);
+    }
+    return e;
+  };
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(' ');
+    if (fields.length < 8) continue;
+    const [id, addressField, flagsField, primaryId, , , , linkState, ...slotFields] = fields as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      ...string[],
+    ];
+    const flags = flagsField.split(',');
+    if (flags.includes('noaddr') || flags.includes('handshake')) continue;
+    // address: ip:port@cport[,hostname]
+    const [ipPort, hostname] = addressField.split(',');
+    const at = (ipPort ?? '').split('@')[0] ?? '';
+    const colon = at.lastIndexOf(':');
+    const ip = at.slice(0, colon);
+    const port = Number(at.slice(colon + 1));
+    const failed = flags.includes('fail') || linkState === 'disconnected';
+    const node: ClusterNode = {
+      id,
+      host: hostname && hostname !== '' ? hostname : ip,
+      port,
+      role: flags.includes('master') ? 'primary' : 'replica',
+      health: failed ? 'failed' : 'online',
+    };
+    if (node.role === 'primary') {
+      const e = entry(id);
+      e.primary = node;
+      for (const s of slotFields) {
+        if (s.startsWith('[')) continue; // migrating/importing markers
+        const [first, last] = s.split('-');
+        e.slots.push([Number(first), Number(last ?? first)]);
+      }
+    } else if (primaryId !== '-') {
+      entry(primaryId).replicas.push(node);
+    }
+  }
+  return {
+    shards: [...byPrimary.values()].map((e) => ({
+      slots: e.slots,
+      primary: e.primary,
+      replicas: e.replicas,
+    })),
+  };
+}
+
+/** Sends one command to some node of the cluster and returns the raw reply. */
+export type ClusterCommand = (command: string, ...args: string[]) => Promise<unknown>;
+
+/**
+ * Reads the topology through `call` (for example `(c, ...a) => cluster.call(c, ...a)` on an ioredis
+ * Cluster, or a plain node client). Falls back to CLUSTER NODES when CLUSTER SHARDS is unknown.
+ */
+export async function discoverTopology(
+  call: ClusterCommand,
+  options: { preferTls: boolean },
+): Promise<Topology> {
+  let shardsError: unknown;
+  try {
+    return parseClusterShards(await call('CLUSTER', 'SHARDS'), options.preferTls);
+  } catch (error) {
+    shardsError = error;
+  }
+  try {
+    return parseClusterNodes(toText(await call('CLUSTER', 'NODES')));
+  } catch (error) {
+    throw new TopologyError('neither CLUSTER SHARDS nor CLUSTER NODES could be read', {
+      cause: new AggregateError([shardsError, error]),
+    });
+  }
+}
+
+/** Stable fingerprint of the primaries (id@address, sorted) to detect topology changes. */
+export function primariesFingerprint(topology: Topology): string {
+  return livePrimaries(topology)
+    .map((p) => `${p.id}@${nodeAddress(p)}`)
+    .sort()
+    .join(',');
+}

@@ -1,0 +1,162 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  leaseTimingIssues,
+  parseNodeList,
+  parseReportConfig,
+  parseWorkerConfig,
+} from '../../../core/config.ts';
+import { ConfigError } from '../../../core/errors.ts';
+
+function issuesOf(fn: () => unknown) {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).issues;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseWorkerConfig', () => {
+  it('applies the defaults of design.md', () => {
+    const config = parseWorkerConfig({ REDIS_NODES: '127.0.0.1:7000' });
+    expect(config).toMatchObject({
+      redis: { nodes: [{ host: '127.0.0.1', port: 7000 }], tls: false },
+      leaderName: 'default',
+      logLevel: 'info',
+      metricsNamespace: 'KeyspaceLeader',
+      leaseTtlMs: 3000,
+      leaseRenewIntervalMs: 1000,
+      leaseRenewDeadlineMs: 2000,
+      leaseRetryMs: 250,
+      handler: { kind: 'log' },
+      keyPattern: '*',
+    });
+  });
+
+  it('reports every problem at once, each naming its variable', () => {
+    const issues = issuesOf(() =>
+      parseWorkerConfig({
+        REDIS_NODES: 'nohost',
+        LEASE_TTL_MS: 'abc',
+        LEASE_RETRY_MS: '-5',
+        LOG_LEVEL: 'loud',
+        LEADER_NAME: 'a{b}',
+        REDIS_TLS: 'maybe',
+      }),
+    );
+    const variables = issues.map((i) => i.variable).sort();
+    expect(variables).toEqual(
+      ['LEADER_NAME', 'LEASE_RETRY_MS', 'LEASE_TTL_MS', 'LOG_LEVEL', 'REDIS_TLS'].sort(),
+    );
+  });
+
+  it('reports node list problems and lease rules together', () => {
+    const issues = issuesOf(() =>
+      parseWorkerConfig({
+        REDIS_NODES: 'a:1,b',
+        LEASE_RENEW_INTERVAL_MS: '2500',
+        HANDLER: '/no/such/module.js',
+      }),
+    );
+    expect(issues.map((i) => i.variable).sort()).toEqual([
+      'HANDLER',
+      'LEASE_RENEW_INTERVAL_MS',
+      'REDIS_NODES',
+    ]);
+  });
+
+  it('requires REDIS_NODES unless a local cluster file is given', () => {
+    expect(issuesOf(() => parseWorkerConfig({})).map((i) => i.variable)).toEqual(['REDIS_NODES']);
+    const config = parseWorkerConfig(
+      {},
+      { localCluster: { nodes: [{ host: '127.0.0.1', port: 7001 }], tls: false, caFile: undefined, pid: 1 } },
+    );
+    expect(config.redis.nodes).toEqual([{ host: '127.0.0.1', port: 7001 }]);
+  });
+
+  it('checks combinations: CA without TLS, unreadable CA, username without password', () => {
+    const issues = issuesOf(() =>
+      parseWorkerConfig({
+        REDIS_NODES: 'h:1',
+        REDIS_TLS_CA_FILE: '/no/such/ca.pem',
+        REDIS_USERNAME: 'worker',
+      }),
+    );
+    expect(issues.map((i) => i.variable).sort()).toEqual([
+      'REDIS_TLS_CA_FILE',
+      'REDIS_TLS_CA_FILE',
+      'REDIS_USERNAME',
+    ]);
+  });
+
+  it('accepts a readable CA file with TLS and a module handler path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kl-config-'));
+    writeFileSync(join(dir, 'ca.pem'), 'x');
+    writeFileSync(join(dir, 'h.mjs'), 'export default () => {}');
+    const config = parseWorkerConfig(
+      { REDIS_NODES: '[::1]:6379', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: 'ca.pem', HANDLER: './h.mjs' },
+      { cwd: dir },
+    );
+    expect(config.redis).toMatchObject({
+      tls: true,
+      tlsCaFile: join(dir, 'ca.pem'),
+      nodes: [{ host: '::1', port: 6379 }],
+    });
+    expect(config.handler).toEqual({ kind: 'module', path: join(dir, 'h.mjs') });
+  });
+});
+
+describe('lease timing rules', () => {
+  it('accepts the defaults and rejects each broken rule', () => {
+    expect(
+      leaseTimingIssues({
+        leaseTtlMs: 3000,
+        leaseRenewDeadlineMs: 2000,
+        leaseRenewIntervalMs: 1000,
+        leaseRetryMs: 250,
+      }),
+    ).toEqual([]);
+    const broken = leaseTimingIssues({
+      leaseTtlMs: 1000,
+      leaseRenewDeadlineMs: 1000,
+      leaseRenewIntervalMs: 1000,
+      leaseRetryMs: 1000,
+    });
+    expect(broken.map((i) => i.variable)).toEqual([
+      'LEASE_RENEW_DEADLINE_MS',
+      'LEASE_RENEW_INTERVAL_MS',
+      'LEASE_RETRY_MS',
+    ]);
+  });
+});
+
+describe('parseNodeList', () => {
+  it('parses hosts, IPv6 and reports bad entries', () => {
+    expect(parseNodeList('a:1, b.example.com:6379,[::1]:7000')).toEqual({
+      nodes: [
+        { host: 'a', port: 1 },
+        { host: 'b.example.com', port: 6379 },
+        { host: '::1', port: 7000 },
+      ],
+      problems: [],
+    });
+    expect(parseNodeList('a:0,b:70000,c').problems).toHaveLength(3);
+  });
+});
+
+describe('parseReportConfig', () => {
+  it('defaults to auto and checks mode combinations', () => {
+    expect(parseReportConfig({ REDIS_NODES: 'h:1' })).toMatchObject({
+      notifyMode: 'auto',
+      canaryTimeoutMs: 3000,
+    });
+    const issues = issuesOf(() =>
+      parseReportConfig({ REDIS_NODES: 'h:1', NOTIFY_MODE: 'parameter-group', ECS_CLUSTER: 'c' }),
+    );
+    expect(issues.map((i) => i.variable).sort()).toEqual(['ECS_SERVICE', 'REPLICATION_GROUP_ID']);
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../../core/logger.ts';
+
+function capture(options: Parameters<typeof createLogger>[0] = {}) {
+  const lines: string[] = [];
+  const logger = createLogger({ ...options, write: (line) => lines.push(line), now: () => new Date(0) });
+  return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+describe('logger', () => {
+  it('writes one JSON object per line with event, time, level and base fields', () => {
+    const { logger, records } = capture({ base: { workerId: 'w1' } });
+    logger.info('leader.acquired', { fencingToken: 7 });
+    expect(records()).toEqual([
+      {
+        time: '1970-01-01T00:00:00.000Z',
+        level: 'info',
+        event: 'leader.acquired',
+        workerId: 'w1',
+        fencingToken: 7,
+      },
+    ]);
+  });
+
+  it('filters by level', () => {
+    const { logger, lines } = capture({ level: 'warn' });
+    logger.info('a');
+    logger.debug('b');
+    logger.warn('c');
+    expect(lines).toHaveLength(1);
+  });
+
+  it('never writes a secret: by field name at any depth and by value anywhere', () => {
+    const secret = 'S3cr3t-auth-token-value';
+    const { logger, lines } = capture({ secrets: [secret] });
+    const config = { redis: { password: secret, username: 'u', nodes: [] }, authToken: 'other-token-xyz' };
+    logger.info('worker.started', { config, note: `connecting with ${secret}` });
+    logger.error('redis.error', {
+      error: new Error(`WRONGPASS for ${secret}`, { cause: new Error(secret) }),
+    });
+    const text = lines.join('\n');
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain('other-token-xyz');
+    expect(text).toContain('[redacted]');
+    // A fencing token is not a secret.
+    logger.info('leader.acquired', { fencingToken: 3 });
+    expect(JSON.parse(lines.at(-1) ?? '{}')).toMatchObject({ fencingToken: 3 });
+  });
+
+  it('serializes errors, bigints, buffers and cycles safely', () => {
+    const { logger, records } = capture();
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    logger.info('x', { error: new TypeError('bad'), big: 10n, buf: Buffer.from([0xff]), cyclic });
+    expect(records()[0]).toMatchObject({
+      error: { name: 'TypeError', message: 'bad' },
+      big: '10',
+      buf: { base64: '/w==' },
+      cyclic: { a: 1, self: '[circular]' },
+    });
+  });
+
+  it('child loggers add fields and share secrets', () => {
+    const { logger, records } = capture({ secrets: ['abcdef-secret'] });
+    logger.child({ node: '127.0.0.1:7000' }).warn('subscription.down', { detail: 'abcdef-secret' });
+    expect(records()[0]).toMatchObject({ node: '127.0.0.1:7000', detail: '[redacted]' });
+  });
+});
