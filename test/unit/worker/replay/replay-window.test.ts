@@ -50,7 +50,7 @@ describe('ReplayWindow', () => {
 
   it('aligns on the newest occurrence of a tail even when keys repeat', () => {
     const { window } = windowOf();
-    ['a', 'b', 'a', 'b', 'c'].forEach((k, i) => window.append(event(k, i + 1)));
+    for (const [i, k] of ['a', 'b', 'a', 'b', 'c'].entries()) window.append(event(k, i + 1));
     const plan = window.plan('n1', markAfter(['a', 'b'], 9, 0));
     expect(plan.entries.map((e) => e.event.key.toString())).toEqual(['c']);
   });
