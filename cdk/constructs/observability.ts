@@ -1,0 +1,398 @@
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { type CustomMetricName, LEADER_NAME_DIMENSION } from '../metric-names.ts';
+
+export interface ObservabilityProps {
+  readonly leaderName: string;
+  readonly metricsNamespace: string;
+  /** How often the notify-check Lambda runs: the period of the metrics it emits. */
+  readonly scheduleRate: Duration;
+  readonly latencyP99ThresholdMs: number;
+  /** E-mail subscribed to the alarm topic (it must confirm the subscription). */
+  readonly alarmEmail?: string;
+  readonly notifyFunction: lambda.IFunction;
+  readonly workerLogGroup: logs.ILogGroup;
+  readonly ecsClusterName: string;
+  readonly ecsServiceName: string;
+  /** ElastiCache member clusters (one node each), for per-node engine metrics. */
+  readonly cacheMemberClusterIds: readonly string[];
+}
+
+/** Worker metrics are aggregated per minute: EMF flushes more often than that. */
+const WORKER_PERIOD = Duration.minutes(1);
+/** Handler failures and shed events: count over five minutes, page on the first one. */
+const EVENT_ALARM_PERIOD = Duration.minutes(5);
+
+/** The operator's first screen (dashboard), the alarms and the encrypted SNS topic they notify. */
+export class Observability extends Construct {
+  readonly dashboard: cw.Dashboard;
+  readonly alarmTopic: sns.Topic;
+  readonly alarmKey: kms.Key;
+  readonly alarms: {
+    readonly noLeader: cw.Alarm;
+    readonly primaryNotVerified: cw.Alarm;
+    readonly processingLatencyP99: cw.Alarm;
+    readonly handlerFailures: cw.Alarm;
+    readonly eventsShed: cw.Alarm;
+    readonly lambdaErrors: cw.Alarm;
+  };
+  /** The dashboard's console URL (a token). */
+  readonly dashboardUrl: string;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    const checkPeriod = props.scheduleRate;
+
+    const custom = (
+      metricName: CustomMetricName,
+      statistic: string,
+      period: Duration,
+      label?: string,
+    ): cw.Metric =>
+      new cw.Metric({
+        namespace: props.metricsNamespace,
+        metricName,
+        dimensionsMap: { [LEADER_NAME_DIMENSION]: props.leaderName },
+        statistic,
+        period,
+        ...(label === undefined ? {} : { label }),
+      });
+
+    // --- SNS topic: encrypted with a customer managed key, because CloudWatch alarms cannot use the
+    // AWS managed aws/sns key (its key policy cannot grant the CloudWatch service principal).
+    this.alarmKey = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'keyspace-leader alarm topic encryption',
+      enableKeyRotation: true,
+      // It only encrypts notifications in flight: nothing to keep once the stack is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    this.alarmKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `keyspace-leader alarms (${props.leaderName})`,
+      masterKey: this.alarmKey,
+      enforceSSL: true,
+    });
+    if (props.alarmEmail !== undefined) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+    const notify = new cwActions.SnsAction(this.alarmTopic);
+
+    // --- Metrics.
+    const leaderPresent = custom('LeaderPresent', 'Maximum', checkPeriod, 'leader present (Lambda)');
+    const fencingToken = custom('FencingToken', 'Maximum', checkPeriod, 'fencing token');
+    const primariesTotal = custom('PrimariesTotal', 'Maximum', checkPeriod, 'primaries');
+    const primariesVerified = custom(
+      'PrimariesVerified',
+      'Minimum',
+      checkPeriod,
+      'primaries verified (canary)',
+    );
+    const eventsProcessed = custom('EventsProcessed', 'Sum', WORKER_PERIOD);
+    const eventsReceived = custom('EventsReceived', 'Sum', WORKER_PERIOD);
+    const latencyP50 = custom('ProcessingLatencyMs', 'p50', WORKER_PERIOD, 'p50');
+    const latencyP99 = custom('ProcessingLatencyMs', 'p99', WORKER_PERIOD, 'p99');
+    const handlerFailures = custom('HandlerFailures', 'Sum', WORKER_PERIOD, 'handler failures');
+    const eventsShed = custom('EventsShed', 'Sum', WORKER_PERIOD, 'events shed');
+    const lambdaErrors = props.notifyFunction.metricErrors({ period: checkPeriod, statistic: 'Sum' });
+
+    // --- Alarms.
+    const withActions = (alarm: cw.Alarm): cw.Alarm => {
+      alarm.addAlarmAction(notify);
+      alarm.addOkAction(notify);
+      return alarm;
+    };
+    this.alarms = {
+      noLeader: withActions(
+        new cw.Alarm(this, 'NoLeaderAlarm', {
+          alarmDescription:
+            'No leader for two consecutive notify-check runs (LeaderPresent < 1). Missing data counts as ' +
+            'breaching: a check that does not report cannot vouch for a leader.',
+          metric: leaderPresent,
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+          datapointsToAlarm: 2,
+          treatMissingData: cw.TreatMissingData.BREACHING,
+        }),
+      ),
+      primaryNotVerified: withActions(
+        new cw.Alarm(this, 'PrimaryNotVerifiedAlarm', {
+          alarmDescription:
+            'A primary did not deliver its canary expiry event (PrimariesVerified < PrimariesTotal) in two ' +
+            'consecutive checks: expired events from that shard are probably being lost.',
+          metric: new cw.MathExpression({
+            expression: 'total - verified',
+            usingMetrics: { total: primariesTotal, verified: primariesVerified },
+            label: 'primaries not verified',
+            period: checkPeriod,
+          }),
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 2,
+          datapointsToAlarm: 2,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+      processingLatencyP99: withActions(
+        new cw.Alarm(this, 'ProcessingLatencyP99Alarm', {
+          alarmDescription: `Processing latency p99 above ${props.latencyP99ThresholdMs} ms for three consecutive minutes.`,
+          metric: latencyP99,
+          threshold: props.latencyP99ThresholdMs,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 3,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+      handlerFailures: withActions(
+        new cw.Alarm(this, 'HandlerFailuresAlarm', {
+          alarmDescription:
+            'The expiry handler failed at least once in five minutes (see handler.failed logs).',
+          metric: custom('HandlerFailures', 'Sum', EVENT_ALARM_PERIOD),
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+      eventsShed: withActions(
+        new cw.Alarm(this, 'EventsShedAlarm', {
+          alarmDescription:
+            'The leader shed expiry events (overload) at least once in five minutes (see events.shed logs).',
+          metric: custom('EventsShed', 'Sum', EVENT_ALARM_PERIOD),
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+      lambdaErrors: withActions(
+        new cw.Alarm(this, 'NotifyCheckErrorsAlarm', {
+          alarmDescription:
+            'The notify-check Lambda failed in two of the last three runs (one failure during a cache failover is expected).',
+          metric: lambdaErrors,
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+    };
+
+    // --- Dashboard.
+    // Math ids must be unique within one graph: each rate names its own input.
+    const perSecond = (id: string, metric: cw.Metric, label: string): cw.MathExpression =>
+      new cw.MathExpression({
+        expression: `${id} / PERIOD(${id})`,
+        usingMetrics: { [id]: metric },
+        label,
+        period: WORKER_PERIOD,
+      });
+    const cache = (metricName: string, statistic: string): cw.Metric[] =>
+      props.cacheMemberClusterIds.map(
+        (clusterId, index) =>
+          new cw.Metric({
+            namespace: 'AWS/ElastiCache',
+            metricName,
+            dimensionsMap: { CacheClusterId: clusterId },
+            statistic,
+            period: Duration.minutes(1),
+            label: `member ${index + 1}`,
+          }),
+      );
+
+    const dashboardName = `${Aws.STACK_NAME}-${Aws.REGION}`;
+    this.dashboard = new cw.Dashboard(this, 'Dashboard', {
+      dashboardName,
+      defaultInterval: Duration.hours(3),
+    });
+    this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards/dashboard/${dashboardName}`;
+
+    this.dashboard.addWidgets(
+      new cw.TextWidget({
+        markdown: [
+          `## keyspace-leader \`${props.leaderName}\``,
+          'Healthy: **LeaderPresent = 1**, **IsLeader (sum) = 1**, **PrimariesVerified = PrimariesTotal**, ' +
+            'SubscribedPrimaries (min over workers) = PrimariesTotal, EventsShed and HandlerFailures = 0. ' +
+            'A rising fencing token means leadership changed hands.',
+        ].join('\n\n'),
+        width: 12,
+        height: 4,
+      }),
+      new cw.AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: Object.values(this.alarms),
+        width: 12,
+        height: 4,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Leader present and fencing token',
+        left: [
+          leaderPresent,
+          custom('IsLeader', 'Sum', WORKER_PERIOD, 'workers claiming leadership (sum of IsLeader)'),
+        ],
+        right: [fencingToken],
+        leftYAxis: { min: 0 },
+        leftAnnotations: [{ value: 1, label: 'exactly one leader' }],
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Leader changes',
+        left: [
+          new cw.MathExpression({
+            expression: 'IF(DIFF(token) > 0, DIFF(token), 0)',
+            usingMetrics: { token: custom('FencingToken', 'Maximum', checkPeriod) },
+            label: 'leader changes (fencing token increments)',
+            period: checkPeriod,
+          }),
+        ],
+        right: [custom('LeaderAgeSeconds', 'Maximum', checkPeriod, 'leader age (s)')],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Workers running',
+        left: [
+          custom('WorkersRunning', 'Maximum', checkPeriod, 'workers running (ECS, by Lambda)'),
+          custom('LeaderTaskRunning', 'Minimum', checkPeriod, 'leader task running'),
+          new cw.Metric({
+            namespace: 'ECS/ContainerInsights',
+            metricName: 'RunningTaskCount',
+            dimensionsMap: { ClusterName: props.ecsClusterName, ServiceName: props.ecsServiceName },
+            statistic: 'Average',
+            period: Duration.minutes(1),
+            label: 'running tasks (Container Insights)',
+          }),
+        ],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Events per second',
+        left: [
+          perSecond('received', eventsReceived, 'received/s (all workers)'),
+          perSecond('processed', eventsProcessed, 'processed/s (leader)'),
+        ],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Processing latency (ms)',
+        left: [latencyP50, latencyP99],
+        leftYAxis: { min: 0 },
+        leftAnnotations: [{ value: props.latencyP99ThresholdMs, label: 'p99 alarm threshold' }],
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Handler failures and events shed',
+        left: [handlerFailures, eventsShed],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Primaries subscribed and verified',
+        left: [
+          primariesTotal,
+          primariesVerified,
+          custom('SubscribedPrimaries', 'Minimum', WORKER_PERIOD, 'subscribed (worst worker)'),
+          custom('SubscribedPrimaries', 'Maximum', WORKER_PERIOD, 'subscribed (best worker)'),
+        ],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'notify-keyspace-events configuration',
+        left: [
+          custom('NodesConfigured', 'Minimum', checkPeriod, 'nodes configured'),
+          custom('NodesDrifted', 'Maximum', checkPeriod, 'nodes drifted (repaired)'),
+        ],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'notify-check Lambda',
+        left: [
+          props.notifyFunction.metricErrors({ period: checkPeriod, statistic: 'Sum', label: 'errors' }),
+          props.notifyFunction.metricInvocations({
+            period: checkPeriod,
+            statistic: 'Sum',
+            label: 'invocations',
+          }),
+        ],
+        right: [
+          props.notifyFunction.metricDuration({
+            period: checkPeriod,
+            statistic: 'p50',
+            label: 'duration p50',
+          }),
+          props.notifyFunction.metricDuration({
+            period: checkPeriod,
+            statistic: 'Maximum',
+            label: 'duration max',
+          }),
+        ],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'ElastiCache EngineCPUUtilization (%) per node',
+        left: cache('EngineCPUUtilization', 'Average'),
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'ElastiCache Reclaimed (expired keys) per node',
+        left: cache('Reclaimed', 'Sum'),
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'ElastiCache CurrConnections per node',
+        left: cache('CurrConnections', 'Maximum'),
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.LogQueryWidget({
+        title: 'Leader events (worker logs)',
+        logGroupNames: [props.workerLogGroup.logGroupName],
+        queryLines: [
+          'fields @timestamp, event, workerId, fencingToken, reason',
+          'filter event like /^leader\\./',
+          'sort @timestamp desc',
+          'limit 100',
+        ],
+        view: cw.LogQueryVisualizationType.TABLE,
+        width: 24,
+        height: 8,
+      }),
+    );
+  }
+}

@@ -1,0 +1,142 @@
+import { Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+
+/** The worker's health endpoint port (env HEALTH_PORT); the container health check calls it. */
+export const WORKER_HEALTH_PORT = 8081;
+
+/**
+ * SIGTERM-to-SIGKILL window. The worker's graceful shutdown (stop intake, drain or abort, release the
+ * lease, publish `released`) takes < 5 s; 30 s leaves 6x for a slow release during a cache failover
+ * (commands wait for cluster redirection) on a throttled 0.25 vCPU task.
+ */
+export const WORKER_STOP_TIMEOUT = Duration.seconds(30);
+
+export interface WorkerServiceProps {
+  readonly vpc: ec2.IVpc;
+  readonly subnets: ec2.SubnetSelection;
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** Docker build context (the repository root) and the Dockerfile inside it. */
+  readonly imageDirectory: string;
+  readonly dockerfile: string;
+  readonly desiredCount: number;
+  /** `host:port` seed(s) for REDIS_NODES. */
+  readonly redisNodes: string;
+  readonly authToken: secretsmanager.ISecret;
+  readonly leaderName: string;
+  readonly metricsNamespace: string;
+  readonly logLevel: string;
+  readonly handler: string;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** ECS cluster and the Fargate (ARM64) service running the workers; no load balancer. */
+export class WorkerService extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly service: ecs.FargateService;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: WorkerServiceProps) {
+    super(scope, id);
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENHANCED,
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: 256,
+      memoryLimitMiB: 512,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      // Node and handler modules may write temporary files; the root filesystem is read-only.
+      volumes: [{ name: 'tmp' }],
+    });
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds only non-secret configuration of design.md (REDIS_NODES, REDIS_TLS, LEADER_NAME, ' +
+        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, HEALTH_PORT); the AUTH token is injected from Secrets Manager ' +
+        'as an ECS secret (REDIS_PASSWORD).',
+    });
+
+    this.container = this.taskDefinition.addContainer('worker', {
+      image: ecs.ContainerImage.fromAsset(props.imageDirectory, {
+        file: props.dockerfile,
+        platform: Platform.LINUX_ARM64,
+      }),
+      essential: true,
+      readonlyRootFilesystem: true,
+      // A minimal init as PID 1 forwards SIGTERM to node and reaps orphaned processes.
+      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
+      stopTimeout: WORKER_STOP_TIMEOUT,
+      environment: {
+        REDIS_NODES: props.redisNodes,
+        REDIS_TLS: 'true',
+        LEADER_NAME: props.leaderName,
+        METRICS_NAMESPACE: props.metricsNamespace,
+        LOG_LEVEL: props.logLevel,
+        HANDLER: props.handler,
+        HEALTH_PORT: String(WORKER_HEALTH_PORT),
+      },
+      secrets: {
+        REDIS_PASSWORD: ecs.Secret.fromSecretsManager(props.authToken),
+      },
+      // 200 only while connected and subscribed to every known primary (see worker/healthcheck.ts).
+      healthCheck: {
+        command: ['CMD', 'node', 'dist/worker/healthcheck.mjs'],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(60),
+      },
+      logging: ecs.LogDrivers.awsLogs({
+        logGroup: this.logGroup,
+        streamPrefix: 'worker',
+        // A blocked stdout would stall the event loop and with it the lease renewals: drop log lines
+        // (after a 25 MiB buffer) rather than lose the lease while CloudWatch Logs is unreachable.
+        mode: ecs.AwsLogDriverMode.NON_BLOCKING,
+        maxBufferSize: Size.mebibytes(25),
+      }),
+    });
+    const executionPolicy = this.taskDefinition.obtainExecutionRole().node.tryFindChild('DefaultPolicy');
+    if (executionPolicy === undefined) throw new Error('worker execution role has no default policy');
+    Validations.of(executionPolicy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken has no resource-level permissions (it returns a registry login, not a ' +
+        'repository); image pulls themselves are limited to the asset repository.',
+    });
+    this.container.addMountPoints({ containerPath: '/tmp', sourceVolume: 'tmp', readOnly: false });
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: props.desiredCount,
+      // Start the new tasks before stopping the old ones: two versions overlap during a deploy,
+      // which the lease tolerates (only the holder processes; the old leader releases on SIGTERM).
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      vpcSubnets: props.subnets,
+      securityGroups: [props.securityGroup],
+      assignPublicIp: false,
+      platformVersion: ecs.FargatePlatformVersion.LATEST,
+      enableExecuteCommand: false,
+      availabilityZoneRebalancing: ecs.AvailabilityZoneRebalancing.ENABLED,
+    });
+  }
+}

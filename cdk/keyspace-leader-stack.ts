@@ -1,0 +1,162 @@
+import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { CacheCluster, type CacheEngine } from './constructs/cache-cluster.ts';
+import { type EgressMode, Network } from './constructs/network.ts';
+import { NotifyCheck } from './constructs/notify-check.ts';
+import { Observability } from './constructs/observability.ts';
+import { WorkerService } from './constructs/worker-service.ts';
+
+export interface KeyspaceLeaderStackProps extends StackProps {
+  readonly network: {
+    readonly existingVpcId?: string;
+    readonly egress: EgressMode;
+    readonly natGateways: number;
+  };
+  readonly cache: {
+    readonly engine: CacheEngine;
+    readonly engineVersion: string;
+    readonly nodeType: string;
+    readonly shards: number;
+    readonly replicasPerShard: number;
+    readonly port: number;
+  };
+  readonly worker: {
+    readonly desiredCount: number;
+    readonly handler: string;
+    /** Docker build context (repository root) and Dockerfile path relative to it. */
+    readonly imageDirectory: string;
+    readonly dockerfile: string;
+  };
+  readonly notifyCheck: {
+    readonly entry: string;
+    readonly depsLockFilePath: string;
+    readonly scheduleRate: Duration;
+  };
+  readonly leaderName: string;
+  readonly metricsNamespace: string;
+  readonly logLevel: string;
+  readonly logRetention: logs.RetentionDays;
+  readonly latencyP99ThresholdMs: number;
+  readonly alarmEmail?: string;
+}
+
+/** keyspace-leader on AWS: VPC, ElastiCache cluster, Fargate workers, scheduled check, dashboard, alarms. */
+export class KeyspaceLeaderStack extends Stack {
+  readonly network: Network;
+  readonly cache: CacheCluster;
+  readonly workers: WorkerService;
+  readonly notifyCheck: NotifyCheck;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: KeyspaceLeaderStackProps) {
+    super(scope, id, props);
+
+    this.network = new Network(this, 'Network', {
+      ...(props.network.existingVpcId === undefined ? {} : { existingVpcId: props.network.existingVpcId }),
+      egress: props.network.egress,
+      natGateways: props.network.natGateways,
+      logRetention: props.logRetention,
+    });
+    const { vpc, privateSubnets } = this.network;
+
+    // Clients only open connections: no ingress; egress to the cache port and HTTPS (AWS APIs through
+    // the endpoints or the NAT; ECR layers through the S3 gateway endpoint).
+    const clientSecurityGroup = (sgId: string, description: string): ec2.SecurityGroup => {
+      const sg = new ec2.SecurityGroup(this, sgId, { vpc, description, allowAllOutbound: false });
+      sg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
+      this.network.allowEndpointAccessFrom(sg, description);
+      return sg;
+    };
+    const workerSecurityGroup = clientSecurityGroup('WorkerSecurityGroup', 'keyspace-leader workers');
+    const lambdaSecurityGroup = clientSecurityGroup(
+      'NotifyCheckSecurityGroup',
+      'keyspace-leader notify-check Lambda',
+    );
+
+    this.cache = new CacheCluster(this, 'Cache', {
+      vpc,
+      subnets: privateSubnets,
+      ...props.cache,
+    });
+    this.cache.allowClient(workerSecurityGroup, 'keyspace-leader workers');
+    this.cache.allowClient(lambdaSecurityGroup, 'keyspace-leader notify-check Lambda');
+
+    this.workers = new WorkerService(this, 'Workers', {
+      vpc,
+      subnets: privateSubnets,
+      securityGroup: workerSecurityGroup,
+      imageDirectory: props.worker.imageDirectory,
+      dockerfile: props.worker.dockerfile,
+      desiredCount: props.worker.desiredCount,
+      redisNodes: this.cache.configurationEndpoint,
+      authToken: this.cache.authToken,
+      leaderName: props.leaderName,
+      metricsNamespace: props.metricsNamespace,
+      logLevel: props.logLevel,
+      handler: props.worker.handler,
+      logRetention: props.logRetention,
+    });
+
+    this.notifyCheck = new NotifyCheck(this, 'NotifyCheck', {
+      vpc,
+      subnets: privateSubnets,
+      securityGroup: lambdaSecurityGroup,
+      entry: props.notifyCheck.entry,
+      depsLockFilePath: props.notifyCheck.depsLockFilePath,
+      scheduleRate: props.notifyCheck.scheduleRate,
+      redisNodes: this.cache.configurationEndpoint,
+      authToken: this.cache.authToken,
+      replicationGroupId: this.cache.replicationGroupId,
+      replicationGroupArn: this.cache.replicationGroupArn,
+      memberClusterArnPattern: this.cache.memberClusterArnPattern,
+      parameterGroupArn: this.cache.parameterGroupArn,
+      ecsClusterName: this.workers.cluster.clusterName,
+      ecsClusterArn: this.workers.cluster.clusterArn,
+      ecsServiceName: this.workers.service.serviceName,
+      leaderName: props.leaderName,
+      metricsNamespace: props.metricsNamespace,
+      logLevel: props.logLevel,
+      logRetention: props.logRetention,
+    });
+
+    this.observability = new Observability(this, 'Observability', {
+      leaderName: props.leaderName,
+      metricsNamespace: props.metricsNamespace,
+      scheduleRate: props.notifyCheck.scheduleRate,
+      latencyP99ThresholdMs: props.latencyP99ThresholdMs,
+      ...(props.alarmEmail === undefined ? {} : { alarmEmail: props.alarmEmail }),
+      notifyFunction: this.notifyCheck.function,
+      workerLogGroup: this.workers.logGroup,
+      ecsClusterName: this.workers.cluster.clusterName,
+      ecsServiceName: this.workers.service.serviceName,
+      cacheMemberClusterIds: this.cache.memberClusterIds,
+    });
+
+    new CfnOutput(this, 'ConfigurationEndpoint', {
+      description: 'ElastiCache configuration endpoint (host:port): the REDIS_NODES seed, TLS on',
+      value: this.cache.configurationEndpoint,
+    });
+    new CfnOutput(this, 'DashboardUrl', {
+      description: 'CloudWatch dashboard to open first',
+      value: this.observability.dashboardUrl,
+    });
+    new CfnOutput(this, 'AuthTokenSecretArn', {
+      description: 'Secrets Manager secret holding the ElastiCache AUTH token (REDIS_PASSWORD)',
+      value: this.cache.authToken.secretArn,
+    });
+    new CfnOutput(this, 'WorkerServiceName', {
+      description: 'ECS service running the workers',
+      value: this.workers.service.serviceName,
+    });
+    new CfnOutput(this, 'WorkerClusterName', {
+      description: 'ECS cluster of the worker service',
+      value: this.workers.cluster.clusterName,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic the alarms notify',
+      value: this.observability.alarmTopic.topicArn,
+    });
+  }
+}
