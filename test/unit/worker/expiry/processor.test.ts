@@ -1,0 +1,322 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
+import { compileKeyPattern } from '../../../../worker/expiry/key-pattern.ts';
+import { Processor, type ProcessorOptions } from '../../../../worker/expiry/processor.ts';
+import type {
+  ExpiryHandler,
+  HandlerContext,
+  HandlerEvent,
+} from '../../../../worker/handlers/expiry-handler.ts';
+import { HandlerAbortedError, HandlerTimeoutError } from '../../../../worker/handlers/handler-errors.ts';
+import { captureLogger, captureMetrics, FakeLeadership, fakeClock } from '../support/fakes.ts';
+
+const T0 = 1_700_000_000_000;
+let seq = 0;
+
+function event(key: string | Buffer, node = '127.0.0.1:7000'): ExpiryEvent {
+  seq++;
+  return {
+    key: typeof key === 'string' ? Buffer.from(key) : key,
+    node,
+    nodeId: `id-${node}`,
+    receivedAt: Date.now(),
+    receivedAtMono: Date.now(),
+    seq,
+  };
+}
+
+interface Call {
+  readonly event: HandlerEvent;
+  readonly ctx: HandlerContext;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** A handler whose calls stay pending until the test settles them. */
+function controllableHandler(): { handler: ExpiryHandler; calls: Call[] } {
+  const calls: Call[] = [];
+  const handler: ExpiryHandler = (e, ctx) =>
+    new Promise<void>((resolve, reject) => {
+      calls.push({ event: e, ctx, resolve, reject });
+    });
+  return { handler, calls };
+}
+
+function setup(overrides: Partial<ProcessorOptions> = {}) {
+  const log = captureLogger();
+  const { metrics, totals } = captureMetrics();
+  const leadership = new FakeLeadership();
+  const processor = new Processor({
+    handler: () => {},
+    leadership,
+    keyMatcher: compileKeyPattern('*'),
+    clock: fakeClock,
+    logger: log.logger,
+    metrics,
+    concurrency: 2,
+    handlerTimeoutMs: 1000,
+    queueCapacity: 100,
+    ...overrides,
+  });
+  return { processor, leadership, totals, ...log };
+}
+
+describe('Processor', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('hands events to the handler only while leading, and logs key.processed per completed call', async () => {
+    const seen: string[] = [];
+    const { processor, leadership, totals, events } = setup({ handler: (e) => void seen.push(e.key) });
+    processor.offer(event('before-leading'));
+    leadership.lead(7, T0 + 2000);
+    processor.offer(event('while-leading'));
+    await vi.advanceTimersByTimeAsync(0);
+    leadership.stepDown();
+    processor.offer(event('after-stepping-down'));
+    await vi.advanceTimersByTimeAsync(0);
+
+    expect(seen).toEqual(['while-leading']);
+    const processed = events('key.processed');
+    expect(processed).toHaveLength(1);
+    expect(processed[0]).toMatchObject({
+      level: 'info',
+      key: 'while-leading',
+      node: '127.0.0.1:7000',
+      fencingToken: 7,
+      replayed: false,
+    });
+    expect(processed[0]?.latencyMs).toBeTypeOf('number');
+    expect(totals()).toMatchObject({ EventsProcessed: 1, ProcessingLatencyMs: 1 });
+  });
+
+  it('checks the gate at dequeue: events queued while leading are dropped once the deadline has passed', async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership, events } = setup({ handler, concurrency: 1 });
+    leadership.lead(3, T0 + 500);
+    processor.offer(event('first'));
+    processor.offer(event('queued-1'));
+    processor.offer(event('queued-2'));
+    expect(calls).toHaveLength(1);
+    expect(processor.stats()).toMatchObject({ queued: 2, inFlight: 1 });
+
+    // A pause past the deadline (no renewal happened): the first call finishes afterwards.
+    vi.setSystemTime(T0 + 600);
+    calls[0]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+
+    expect(calls).toHaveLength(1);
+    expect(processor.stats()).toMatchObject({ queued: 0, inFlight: 0 });
+    expect(events('key.processed').map((r) => r.key)).toEqual(['first']);
+  });
+
+  it('runs at most `concurrency` calls at once and starts the next as one completes', async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership } = setup({ handler, concurrency: 3 });
+    leadership.lead(1, T0 + 60_000);
+    for (let i = 0; i < 10; i++) processor.offer(event(`k${i}`));
+    expect(calls).toHaveLength(3);
+    expect(processor.stats()).toMatchObject({ inFlight: 3, queued: 7 });
+    calls[1]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls.map((c) => c.event.key)).toEqual(['k0', 'k1', 'k2', 'k3']);
+    expect(processor.stats().inFlight).toBe(3);
+  });
+
+  it('fails a call at the timeout: aborts its signal, logs handler.failed, frees the slot, keeps going', async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership, events, totals } = setup({
+      handler,
+      concurrency: 1,
+      handlerTimeoutMs: 1000,
+    });
+    leadership.lead(4, T0 + 60_000);
+    processor.offer(event('hangs'));
+    processor.offer(event('next'));
+    const hung = calls[0];
+    expect(hung?.ctx.signal.aborted).toBe(false);
+
+    await vi.advanceTimersByTimeAsync(999);
+    expect(events('handler.failed')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+
+    expect(hung?.ctx.signal.aborted).toBe(true);
+    expect(hung?.ctx.signal.reason).toBeInstanceOf(HandlerTimeoutError);
+    const failed = events('handler.failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      key: 'hangs',
+      fencingToken: 4,
+      error: { name: 'HandlerTimeoutError', code: 'HANDLER_TIMEOUT' },
+    });
+    expect(calls.map((c) => c.event.key)).toEqual(['hangs', 'next']);
+    expect(processor.stats().abandonedCalls).toBe(1);
+
+    // The hung call settling late changes nothing but the abandoned count.
+    hung?.resolve();
+    calls[1]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(processor.stats().abandonedCalls).toBe(0);
+    expect(events('key.processed').map((r) => r.key)).toEqual(['next']);
+    expect(totals()).toMatchObject({ HandlerFailures: 1, EventsProcessed: 1 });
+  });
+
+  it('logs and counts a handler that throws or rejects, and carries on', async () => {
+    const handler: ExpiryHandler = (e) => {
+      if (e.key === 'throws') throw new Error('boom');
+      if (e.key === 'rejects') return Promise.reject(new TypeError('bad'));
+    };
+    const { processor, leadership, events, totals } = setup({ handler });
+    leadership.lead(9, T0 + 60_000);
+    for (const key of ['throws', 'ok-1', 'rejects', 'ok-2']) processor.offer(event(key));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events('handler.failed').map((r) => [r.key, (r.error as { message: string }).message])).toEqual([
+      ['throws', 'boom'],
+      ['rejects', 'bad'],
+    ]);
+    expect(events('key.processed').map((r) => r.key)).toEqual(['ok-1', 'ok-2']);
+    expect(totals()).toMatchObject({ HandlerFailures: 2, EventsProcessed: 2 });
+  });
+
+  it("aborts a running call's signal when leadership is lost", async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership } = setup({ handler });
+    leadership.lead(2, T0 + 60_000);
+    processor.offer(event('k'));
+    leadership.stepDown();
+    expect(calls[0]?.ctx.signal.aborted).toBe(true);
+    expect(calls[0]?.ctx.signal.reason).toBeInstanceOf(HandlerAbortedError);
+    calls[0]?.reject(calls[0].ctx.signal.reason);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(processor.stats()).toMatchObject({ inFlight: 0, abandonedCalls: 0 });
+  });
+
+  it('never hands own keys or keys outside KEY_PATTERN to the handler', async () => {
+    const seen: string[] = [];
+    const { processor, leadership } = setup({
+      handler: (e) => void seen.push(e.key),
+      keyMatcher: compileKeyPattern('job:*'),
+    });
+    leadership.lead(1, T0 + 60_000);
+    for (const key of ['job:1', 'other:1', '{kl:default}:lease', '{kl:x:c0}:canary:abc', 'job:2'])
+      processor.offer(event(key));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual(['job:1', 'job:2']);
+  });
+
+  it('gives a non-UTF-8 key to the handler as bytes and logs it with keyBase64', async () => {
+    const received: HandlerEvent[] = [];
+    const { processor, leadership, events } = setup({ handler: (e) => void received.push(e) });
+    leadership.lead(1, T0 + 60_000);
+    const bytes = Buffer.from([0x6b, 0xff, 0xfe]);
+    processor.offer(event(bytes));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(received[0]?.keyBytes.equals(bytes)).toBe(true);
+    const line = events('key.processed')[0];
+    expect(line?.key).toBe('k\ufffd\ufffd');
+    expect(Buffer.from(String(line?.keyBase64), 'base64').equals(bytes)).toBe(true);
+  });
+
+  it('sheds by tail drop when the queue is full, counts EventsShed and rate-limits events.shed', async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership, events, totals } = setup({
+      handler,
+      concurrency: 1,
+      queueCapacity: 3,
+      shedLogIntervalMs: 1000,
+    });
+    leadership.lead(1, T0 + 60_000);
+    for (let i = 0; i < 10; i++) processor.offer(event(`k${i}`)); // 1 running + 3 queued + 6 shed
+    expect(processor.stats()).toMatchObject({ inFlight: 1, queued: 3 });
+    // The first shed after a quiet period is logged at once; the rest are summed per interval.
+    expect(events('events.shed').map((r) => [r.count, r.reason])).toEqual([[1, 'queue-full']]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(events('events.shed').map((r) => [r.count, r.reason])).toEqual([
+      [1, 'queue-full'],
+      [5, 'queue-full'],
+    ]);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(events('events.shed')).toHaveLength(2);
+    expect(totals().EventsShed).toBe(6);
+
+    // Queued events keep their order: the oldest are handled, the newest were dropped.
+    for (let i = 0; i < 4; i++) {
+      calls[i]?.resolve();
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    expect(calls.map((c) => c.event.key)).toEqual(['k0', 'k1', 'k2', 'k3']);
+  });
+
+  it('never grows past its capacity whatever the arrival rate', () => {
+    const { handler } = controllableHandler();
+    const { processor, leadership, totals } = setup({ handler, concurrency: 4, queueCapacity: 1000 });
+    leadership.lead(1, T0 + 60_000);
+    for (let i = 0; i < 50_000; i++) processor.offer(event(`k${i}`));
+    expect(processor.stats()).toMatchObject({ inFlight: 4, queued: 1000 });
+    expect(totals().EventsShed).toBe(50_000 - 1004);
+  });
+
+  it('followers drain their queue at once: nothing accumulates and nothing is shed', () => {
+    const { processor, totals } = setup({ queueCapacity: 10 });
+    for (let i = 0; i < 1000; i++) processor.offer(event(`k${i}`));
+    expect(processor.stats()).toMatchObject({ queued: 0, inFlight: 0 });
+    expect(totals().EventsShed).toBeUndefined();
+  });
+
+  describe('drain (shutdown)', () => {
+    it('stops intake, lets running calls and the queue finish within the bound', async () => {
+      const { handler, calls } = controllableHandler();
+      const { processor, leadership, events } = setup({ handler, concurrency: 1 });
+      leadership.lead(5, T0 + 60_000);
+      processor.offer(event('running'));
+      processor.offer(event('queued'));
+      const drained = processor.drain(2000);
+      processor.offer(event('after-intake-stopped'));
+      calls[0]?.resolve();
+      await vi.advanceTimersByTimeAsync(0);
+      calls[1]?.resolve();
+      await vi.advanceTimersByTimeAsync(0);
+      await expect(drained).resolves.toEqual({ drained: true, abortedCalls: 0, droppedEvents: 0 });
+      expect(events('key.processed').map((r) => r.key)).toEqual(['running', 'queued']);
+      // What a leader could not take after intake stopped is counted, not silently lost.
+      expect(events('events.shed').map((r) => [r.count, r.reason])).toEqual([[1, 'shutdown']]);
+    });
+
+    it('aborts calls still running at the bound and drops what is queued', async () => {
+      const { handler, calls } = controllableHandler();
+      const { processor, leadership, events, totals } = setup({
+        handler,
+        concurrency: 2,
+        handlerTimeoutMs: 60_000,
+      });
+      leadership.lead(5, T0 + 60_000);
+      for (const key of ['a', 'b', 'c']) processor.offer(event(key));
+      const drained = processor.drain(2000);
+      await vi.advanceTimersByTimeAsync(2000);
+      await expect(drained).resolves.toEqual({ drained: false, abortedCalls: 2, droppedEvents: 1 });
+      expect(calls).toHaveLength(2);
+      expect(
+        calls.every((c) => c.ctx.signal.aborted && c.ctx.signal.reason instanceof HandlerAbortedError),
+      ).toBe(true);
+      expect(events('handler.failed').map((r) => (r.error as { code: string }).code)).toEqual([
+        'HANDLER_ABORTED',
+        'HANDLER_ABORTED',
+      ]);
+      expect(totals()).toMatchObject({ HandlerFailures: 2, EventsShed: 1 });
+      expect(processor.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+    });
+
+    it('resolves at once when idle', async () => {
+      const { processor } = setup();
+      await expect(processor.drain(2000)).resolves.toEqual({
+        drained: true,
+        abortedCalls: 0,
+        droppedEvents: 0,
+      });
+    });
+  });
+});

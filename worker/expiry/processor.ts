@@ -1,0 +1,302 @@
+import type { Clock } from '../../core/clock.ts';
+import { isOwnKey } from '../../core/keys.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { EmfMetrics } from '../../core/metrics.ts';
+import type { ExpiryHandler, HandlerEvent } from '../handlers/expiry-handler.ts';
+import { HandlerAbortedError, HandlerTimeoutError } from '../handlers/handler-errors.ts';
+import type { LeadershipGrant, LeadershipView } from '../leader/leadership.ts';
+import { BoundedQueue } from './bounded-queue.ts';
+import type { ExpiryEvent } from './expiry-event.ts';
+import type { KeyMatcher } from './key-pattern.ts';
+import { keyLogFields } from './key-text.ts';
+
+/**
+ * Between the fan-in and the handler: filter, bounded queue, leadership gate, bounded concurrency,
+ * per-call timeout, and the `key.processed` / `handler.failed` record of every call.
+ *
+ * Contracts:
+ * - Filter at intake: the project's own keys (`{kl:` prefix) and keys outside KEY_PATTERN are dropped
+ *   before they take queue space; they never reach a handler.
+ * - The queue holds at most `queueCapacity` events. Shedding policy: tail drop -- an event that
+ *   arrives at a full queue is dropped (`EventsShed`, reason `queue-full`); queued events keep their
+ *   order and are not displaced. `events.shed` is logged at once for the first shed after a quiet
+ *   period, then at most once per `shedLogIntervalMs` per reason with the count since the last line.
+ * - The gate is checked at dequeue time, per event: the event is handed to the handler only when
+ *   `leadership.current(clock.monotonicMs())` returns a grant (this worker leads and its deadline is
+ *   ahead). Otherwise it is dropped silently: followers see every event and handle none.
+ * - At most `concurrency` calls run at once. A call that has not settled after `handlerTimeoutMs` is
+ *   failed (`handler.failed`, `HandlerFailures`), its signal aborted, and its slot freed; if the handler
+ *   ignores the signal its promise is abandoned (counted in `stats().abandonedCalls`). The call's signal
+ *   also aborts when the grant's signal aborts (this worker stopped leading) and at shutdown.
+ * - A call that throws, rejects or times out never stops the processor or affects leadership.
+ */
+
+export interface ProcessorOptions {
+  readonly handler: ExpiryHandler;
+  readonly leadership: LeadershipView;
+  readonly keyMatcher: KeyMatcher;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: EmfMetrics;
+  /** HANDLER_CONCURRENCY. */
+  readonly concurrency: number;
+  /** HANDLER_TIMEOUT_MS. */
+  readonly handlerTimeoutMs: number;
+  readonly queueCapacity?: number;
+  readonly shedLogIntervalMs?: number;
+}
+
+export type ShedReason = 'queue-full' | 'shutdown';
+
+export interface ProcessorStats {
+  readonly queued: number;
+  readonly inFlight: number;
+  /** Calls failed by timeout or abort whose handler promise has still not settled. */
+  readonly abandonedCalls: number;
+}
+
+export interface DrainResult {
+  /** True when queue and calls finished within the bound. */
+  readonly drained: boolean;
+  /** Calls still running at the bound and aborted. */
+  readonly abortedCalls: number;
+  /** Queued events dropped at the bound. */
+  readonly droppedEvents: number;
+}
+
+export const DEFAULT_QUEUE_CAPACITY = 10_000;
+export const DEFAULT_SHED_LOG_INTERVAL_MS = 1000;
+
+interface Call {
+  readonly event: ExpiryEvent;
+  /** `key` (and `keyBase64` when not UTF-8), computed once for every line about this call. */
+  readonly keyFields: { key: string; keyBase64?: string };
+  readonly grant: LeadershipGrant;
+  readonly controller: AbortController;
+  readonly onGrantAbort: () => void;
+  timer: NodeJS.Timeout | undefined;
+  finished: boolean;
+  /** Forced to fail while its handler promise was still pending. */
+  abandoned: boolean;
+}
+
+export class Processor {
+  private readonly queue: BoundedQueue<ExpiryEvent>;
+  private readonly inFlight = new Set<Call>();
+  private readonly pendingShed = new Map<ShedReason, number>();
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly shedLogIntervalMs: number;
+  private shedTimer: NodeJS.Timeout | undefined;
+  private intakeOpen = true;
+  private abandonedCalls = 0;
+
+  constructor(private readonly options: ProcessorOptions) {
+    if (!(options.concurrency >= 1))
+      throw new RangeError(`concurrency must be >= 1, got ${options.concurrency}`);
+    this.queue = new BoundedQueue(options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY);
+    this.shedLogIntervalMs = options.shedLogIntervalMs ?? DEFAULT_SHED_LOG_INTERVAL_MS;
+  }
+
+  /** Takes one event from the fan-in. Never throws, never blocks. */
+  offer(event: ExpiryEvent): void {
+    if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return;
+    if (!this.intakeOpen) {
+      // Events a leader can no longer take during shutdown are lost to this worker: count them, so the
+      // hand-over gap is visible. A follower was never going to handle them.
+      if (this.currentGrant() !== undefined) this.noteShed('shutdown', 1);
+      return;
+    }
+    if (!this.queue.push(event)) {
+      this.noteShed('queue-full', 1);
+      return;
+    }
+    this.pump();
+  }
+
+  stats(): ProcessorStats {
+    return { queued: this.queue.length, inFlight: this.inFlight.size, abandonedCalls: this.abandonedCalls };
+  }
+
+  /** Stops taking events into the queue (first step of shutdown). Idempotent. */
+  stopIntake(): void {
+    this.intakeOpen = false;
+  }
+
+  /**
+   * Stops intake, lets queued events and running calls finish for up to `boundMs` (the gate still
+   * applies to each), then aborts the calls still running and drops what is still queued.
+   */
+  async drain(boundMs: number): Promise<DrainResult> {
+    this.stopIntake();
+    const drained = await this.waitIdle(boundMs);
+    // Empty the queue first: aborting a call frees its slot, which would otherwise start the next event.
+    const droppedEvents = this.queue.clear();
+    if (droppedEvents > 0 && this.currentGrant() !== undefined) this.noteShed('shutdown', droppedEvents);
+    let abortedCalls = 0;
+    for (const call of [...this.inFlight]) {
+      abortedCalls++;
+      this.force(call, new HandlerAbortedError('shutdown'));
+    }
+    this.flushShedLog();
+    clearTimeout(this.shedTimer);
+    this.shedTimer = undefined;
+    return { drained, abortedCalls, droppedEvents };
+  }
+
+  private currentGrant(): LeadershipGrant | undefined {
+    const grant = this.options.leadership.current(this.options.clock.monotonicMs());
+    return grant && !grant.signal.aborted ? grant : undefined;
+  }
+
+  private pump(): void {
+    while (this.inFlight.size < this.options.concurrency && this.queue.length > 0) {
+      const event = this.queue.shift() as ExpiryEvent;
+      const grant = this.currentGrant();
+      if (grant === undefined) continue;
+      this.start(event, grant);
+    }
+    if (this.queue.length === 0 && this.inFlight.size === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private start(event: ExpiryEvent, grant: LeadershipGrant): void {
+    const controller = new AbortController();
+    const keyFields = keyLogFields(event.key);
+    const call: Call = {
+      event,
+      keyFields,
+      grant,
+      controller,
+      onGrantAbort: () => this.abort(call, new HandlerAbortedError('leadership-lost')),
+      timer: undefined,
+      finished: false,
+      abandoned: false,
+    };
+    grant.signal.addEventListener('abort', call.onGrantAbort, { once: true });
+    call.timer = setTimeout(
+      () => this.force(call, new HandlerTimeoutError(this.options.handlerTimeoutMs)),
+      this.options.handlerTimeoutMs,
+    );
+    this.inFlight.add(call);
+
+    const handlerEvent: HandlerEvent = {
+      key: keyFields.key,
+      keyBytes: event.key,
+      node: event.node,
+      receivedAt: event.receivedAt,
+    };
+    const ctx = {
+      fencingToken: grant.fencingToken,
+      signal: controller.signal,
+      log: this.options.logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken }),
+    };
+    let result: Promise<void>;
+    try {
+      result = Promise.resolve(this.options.handler(handlerEvent, ctx));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    result.then(
+      () => this.settled(call, { ok: true }),
+      (error: unknown) => this.settled(call, { ok: false, error }),
+    );
+  }
+
+  /** Aborts a running call's signal (this worker stopped leading); the call still settles or times out. */
+  private abort(call: Call, reason: HandlerAbortedError): void {
+    if (!call.finished) call.controller.abort(reason);
+  }
+
+  /** Fails a call that has not settled (timeout, shutdown): aborts its signal and frees its slot now. */
+  private force(call: Call, error: HandlerTimeoutError | HandlerAbortedError): void {
+    if (call.finished) return;
+    call.controller.abort(error);
+    call.abandoned = true;
+    this.abandonedCalls++;
+    this.finish(call, error);
+  }
+
+  /** The handler's promise settled: records the outcome, unless the call was already forced. */
+  private settled(call: Call, outcome: { ok: true } | { ok: false; error: unknown }): void {
+    if (call.finished) {
+      if (call.abandoned) {
+        call.abandoned = false;
+        this.abandonedCalls--;
+      }
+      return;
+    }
+    this.finish(call, outcome.ok ? undefined : outcome.error, outcome.ok);
+  }
+
+  private finish(call: Call, error: unknown, ok = false): void {
+    call.finished = true;
+    clearTimeout(call.timer);
+    call.grant.signal.removeEventListener('abort', call.onGrantAbort);
+    this.inFlight.delete(call);
+    const { event, grant, keyFields } = call;
+    if (ok) {
+      const latencyMs = Math.round((this.options.clock.monotonicMs() - event.receivedAtMono) * 10) / 10;
+      this.options.metrics.count('EventsProcessed');
+      this.options.metrics.sample('ProcessingLatencyMs', latencyMs);
+      this.options.logger.info('key.processed', {
+        ...keyFields,
+        node: event.node,
+        fencingToken: grant.fencingToken,
+        latencyMs,
+        replayed: false,
+      });
+    } else {
+      this.options.metrics.count('HandlerFailures');
+      this.options.logger.error('handler.failed', {
+        ...keyFields,
+        node: event.node,
+        fencingToken: grant.fencingToken,
+        error,
+      });
+    }
+    this.pump();
+  }
+
+  private waitIdle(boundMs: number): Promise<boolean> {
+    if (this.queue.length === 0 && this.inFlight.size === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        const index = this.idleWaiters.indexOf(onIdle);
+        if (index >= 0) this.idleWaiters.splice(index, 1);
+        resolve(false);
+      }, boundMs);
+      const onIdle = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(onIdle);
+    });
+  }
+
+  private noteShed(reason: ShedReason, count: number): void {
+    this.options.metrics.count('EventsShed', count);
+    this.pendingShed.set(reason, (this.pendingShed.get(reason) ?? 0) + count);
+    if (this.shedTimer === undefined) {
+      this.flushShedLog();
+      this.armShedTimer();
+    }
+  }
+
+  private armShedTimer(): void {
+    this.shedTimer = setTimeout(() => {
+      this.shedTimer = undefined;
+      if (this.pendingShed.size === 0) return;
+      this.flushShedLog();
+      this.armShedTimer();
+    }, this.shedLogIntervalMs);
+    this.shedTimer.unref?.();
+  }
+
+  private flushShedLog(): void {
+    for (const [reason, count] of this.pendingShed) {
+      this.options.logger.warn('events.shed', { count, reason, queueCapacity: this.queue.capacity });
+    }
+    this.pendingShed.clear();
+  }
+}

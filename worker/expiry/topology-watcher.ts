@@ -1,0 +1,162 @@
+import type { Clock } from '../../core/clock.ts';
+import { withTimeout } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import { type ClusterNode, livePrimaries, nodeAddress, type Topology } from '../../core/topology.ts';
+import { diffPrimaries, primaryIdentity } from './primary-diff.ts';
+
+/**
+ * Keeps the list of primaries current: discovers the topology on a timer (every `intervalMs`, one
+ * CLUSTER SHARDS round trip) and at once when asked (`requestSync`, called on a subscriber's connection
+ * error or close), never two discoveries at a time and never closer than `minSpacingMs`.
+ *
+ * After every successful discovery `onPrimaries` receives the known primaries (live, owning slots).
+ * A primary present before and absent now is kept for `removalGraceSyncs` more discoveries before it
+ * is dropped: the node answering CLUSTER SHARDS is random and may briefly hold an older view during a
+ * failover, and dropping a live primary's subscription on such a view would lose its events.
+ * A failed discovery, or one that lists no primary at all, changes nothing (logged `topology.failed`,
+ * once per distinct error until a discovery succeeds).
+ */
+export interface TopologyWatcherOptions {
+  readonly discover: () => Promise<Topology>;
+  readonly onPrimaries: (primaries: readonly ClusterNode[]) => void;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly intervalMs?: number;
+  readonly discoverTimeoutMs?: number;
+  readonly minSpacingMs?: number;
+  readonly removalGraceSyncs?: number;
+}
+
+export const DEFAULT_TOPOLOGY_INTERVAL_MS = 1000;
+
+export class TopologyWatcher {
+  private readonly intervalMs: number;
+  private readonly discoverTimeoutMs: number;
+  private readonly minSpacingMs: number;
+  private readonly removalGraceSyncs: number;
+  private known: ClusterNode[] = [];
+  /** Discoveries in a row that did not list a known primary, by identity. */
+  private readonly absences = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+  private syncRequested = false;
+  private lastSyncStartMs = Number.NEGATIVE_INFINITY;
+  private state: 'idle' | 'running' | 'stopped' = 'idle';
+  private lastFailure: string | undefined;
+  private everSynced = false;
+
+  constructor(private readonly options: TopologyWatcherOptions) {
+    this.intervalMs = options.intervalMs ?? DEFAULT_TOPOLOGY_INTERVAL_MS;
+    this.discoverTimeoutMs = options.discoverTimeoutMs ?? 2000;
+    this.minSpacingMs = options.minSpacingMs ?? 100;
+    this.removalGraceSyncs = options.removalGraceSyncs ?? 1;
+  }
+
+  /** The known primaries after the last successful discovery (empty before the first). */
+  get primaries(): readonly ClusterNode[] {
+    return this.known;
+  }
+
+  /** Starts the timer with an immediate first discovery. Idempotent; no-op after stop. */
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'running';
+    this.schedule(0);
+  }
+
+  /** Asks for a discovery as soon as the spacing allows (coalesced with one in flight). */
+  requestSync(): void {
+    if (this.state !== 'running') return;
+    if (this.syncing) {
+      this.syncRequested = true;
+      return;
+    }
+    const sinceLastMs = this.options.clock.monotonicMs() - this.lastSyncStartMs;
+    this.schedule(Math.max(0, this.minSpacingMs - sinceLastMs));
+  }
+
+  /** Stops the timer and waits for a discovery in flight. Idempotent. */
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.syncing;
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), delayMs);
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    if (this.state !== 'running' || this.syncing) return;
+    this.syncRequested = false;
+    this.lastSyncStartMs = this.options.clock.monotonicMs();
+    this.syncing = this.syncOnce().finally(() => {
+      this.syncing = undefined;
+      if (this.state === 'running') this.schedule(this.syncRequested ? this.minSpacingMs : this.intervalMs);
+    });
+  }
+
+  private async syncOnce(): Promise<void> {
+    let discovered: ClusterNode[];
+    try {
+      const topology = await withTimeout(
+        this.options.discover(),
+        this.discoverTimeoutMs,
+        'topology discovery',
+      );
+      discovered = livePrimaries(topology);
+    } catch (error) {
+      this.reportFailure(error instanceof Error ? error.message : String(error), error);
+      return;
+    }
+    if (this.state !== 'running') return;
+    if (discovered.length === 0) {
+      this.reportFailure('the topology lists no live primary owning slots', undefined);
+      return;
+    }
+    this.lastFailure = undefined;
+    const next = this.withGrace(discovered);
+    const diff = diffPrimaries(this.known, next);
+    this.known = next;
+    if (diff.changed || !this.everSynced) {
+      this.options.logger.info('topology.changed', {
+        primaries: next.map(nodeAddress),
+        added: diff.added.map(nodeAddress),
+        removed: diff.removed.map(nodeAddress),
+      });
+    }
+    this.everSynced = true;
+    this.options.onPrimaries(next);
+  }
+
+  /** Discovered primaries plus known ones still within their removal grace, in discovery order. */
+  private withGrace(discovered: ClusterNode[]): ClusterNode[] {
+    const present = new Set(discovered.map(primaryIdentity));
+    const retained: ClusterNode[] = [];
+    for (const node of this.known) {
+      const identity = primaryIdentity(node);
+      if (present.has(identity)) continue;
+      const absences = (this.absences.get(identity) ?? 0) + 1;
+      if (absences > this.removalGraceSyncs) {
+        this.absences.delete(identity);
+      } else {
+        this.absences.set(identity, absences);
+        retained.push(node);
+      }
+    }
+    for (const identity of present) this.absences.delete(identity);
+    return [...discovered, ...retained];
+  }
+
+  private reportFailure(message: string, error: unknown): void {
+    if (message === this.lastFailure) return;
+    this.lastFailure = message;
+    this.options.logger.warn('topology.failed', {
+      error: error ?? message,
+      knownPrimaries: this.known.length,
+    });
+  }
+}

@@ -1,0 +1,269 @@
+import type { Cluster } from 'ioredis';
+import { type Clock, systemClock } from '../core/clock.ts';
+import { parseOrExit, parseWorkerConfig } from '../core/config.ts';
+import { withTimeout } from '../core/errors.ts';
+import { KeyspaceKeys } from '../core/keys.ts';
+import { readLocalClusterFile } from '../core/local-cluster-file.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { EmfMetrics } from '../core/metrics.ts';
+import { closeQuietly, createClusterClient } from '../core/redis-client.ts';
+import { discoverTopology } from '../core/topology.ts';
+import { FanIn } from './expiry/fan-in.ts';
+import { compileKeyPattern } from './expiry/key-pattern.ts';
+import { nodeSubscriberFactory } from './expiry/node-subscriber.ts';
+import { Processor } from './expiry/processor.ts';
+import { SubscriberPool } from './expiry/subscriber-pool.ts';
+import { TopologyWatcher } from './expiry/topology-watcher.ts';
+import { loadHandler } from './handlers/load-handler.ts';
+import { HealthServer } from './health-server.ts';
+import { createLeaderElection } from './leader/create-leader-election.ts';
+import { LeaderElector } from './leader/leader-elector.ts';
+import { resolveWorkerIdentity } from './worker-id.ts';
+
+/**
+ * `npm run worker`: one worker. This file only wires (docs/worker.md has the whole picture).
+ *
+ * Shutdown on SIGTERM/SIGINT, in this order, within ~5 s (ECS waits 30 s before SIGKILL):
+ * 1. stop intake, let queued events and running handler calls finish for up to DRAIN_BOUND_MS, then
+ *    abort what still runs; 2. `elector.stop({ release: true })` (deletes the lease and publishes
+ * `released`, so a follower takes over at once); 3. close the topology timer, the subscribers, the
+ * election's clients, the health endpoint and the cluster client; 4. flush metrics; 5. log
+ * `worker.stopped` and exit 0. A second signal during shutdown exits at once (130 SIGINT, 143
+ * SIGTERM); a shutdown that overruns STOP_WATCHDOG_MS exits 1.
+ */
+
+const PROGRAM = 'keyspace-leader worker';
+const DRAIN_BOUND_MS = 2000;
+const RELEASE_BOUND_MS = 1500;
+const CLOSE_BOUND_MS = 1000;
+const STOP_WATCHDOG_MS = 8000;
+const METRICS_FLUSH_INTERVAL_MS = 10_000;
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
+interface Parts {
+  processor?: Processor;
+  watcher?: TopologyWatcher;
+  pool?: SubscriberPool;
+  health?: HealthServer;
+  election?: LeaderElection;
+  elector?: LeaderElector;
+  cluster?: Cluster;
+  flushTimer?: NodeJS.Timeout;
+}
+
+type LeaderElection = Awaited<ReturnType<typeof createLeaderElection>>;
+type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
+
+async function main(): Promise<void> {
+  // Nothing connects before the configuration is valid: exit 78 with every problem otherwise.
+  const config = parseOrExit(
+    () => parseWorkerConfig(process.env, { localCluster: readLocalClusterFile() }),
+    PROGRAM,
+  );
+  const identity = await resolveWorkerIdentity({
+    workerId: config.workerId,
+    metadataUri: process.env.ECS_CONTAINER_METADATA_URI_V4,
+  });
+  const logger = createLogger({
+    level: config.logLevel,
+    base: { workerId: identity.workerId },
+    secrets: [config.redis.password],
+  });
+  const metrics = new EmfMetrics({ namespace: config.metricsNamespace, leaderName: config.leaderName });
+  const clock = systemClock;
+  const parts: Parts = {};
+
+  const crash = (kind: string, error: unknown) => {
+    logger.error('worker.crashed', { kind, error });
+    metrics.flush();
+    process.exit(1);
+  };
+  process.on('unhandledRejection', (reason) => crash('unhandled-rejection', reason));
+  process.on('uncaughtException', (error) => crash('uncaught-exception', error));
+
+  let stopSignal: StopSignal | undefined;
+  let startup: Promise<void> = Promise.resolve();
+  const onSignal = (signal: StopSignal) => {
+    if (stopSignal !== undefined) {
+      logger.warn('worker.stopped', { signal, forced: true });
+      process.exit(SIGNAL_EXIT_CODES[signal]);
+    }
+    stopSignal = signal;
+    stop(signal, parts, startup, { logger, metrics, clock }).catch((error: unknown) =>
+      crash('shutdown-failed', error),
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  if (identity.metadataError)
+    logger.warn('worker.identity', { source: identity.source, error: identity.metadataError });
+
+  startup = (async () => {
+    const keys = new KeyspaceKeys(config.leaderName);
+    const cluster = createClusterClient(config.redis, { logger, name: 'worker', commandTimeoutMs: 2000 });
+    parts.cluster = cluster;
+    const topology = () =>
+      discoverTopology((command, ...args) => cluster.call(command, ...args), { preferTls: config.redis.tls });
+    const handler = await loadHandler(config.handler, { cluster, keys, logger });
+
+    const processor = new Processor({
+      handler: handler.handler,
+      // Until the elector exists nobody leads: events are counted and dropped.
+      leadership: { current: (nowMs) => parts.elector?.current(nowMs) },
+      keyMatcher: compileKeyPattern(config.keyPattern),
+      clock,
+      logger,
+      metrics,
+      concurrency: config.handlerConcurrency,
+      handlerTimeoutMs: config.handlerTimeoutMs,
+    });
+    parts.processor = processor;
+    const fanIn = new FanIn({ clock, metrics, sink: (event) => processor.offer(event) });
+    const pool = new SubscriberPool({
+      connect: nodeSubscriberFactory({ redis: config.redis, logger }),
+      onEvent: (node, key) => fanIn.push(node, key),
+      onTrouble: () => parts.watcher?.requestSync(),
+      logger,
+      metrics,
+    });
+    parts.pool = pool;
+    parts.watcher = new TopologyWatcher({
+      discover: topology,
+      onPrimaries: (primaries) => pool.sync(primaries),
+      clock,
+      logger,
+    });
+    // Subscriptions come first: a worker only leads with every known primary covered (canLead).
+    parts.watcher.start();
+
+    let healthPort: number | undefined;
+    if (config.healthPort !== 0) {
+      const health = new HealthServer({
+        status: () => ({
+          clusterReady: cluster.status === 'ready',
+          coverage: pool.coverage(),
+          isLeader: parts.elector?.isLeader ?? false,
+        }),
+        logger,
+      });
+      parts.health = health;
+      try {
+        healthPort = await health.listen(config.healthPort);
+      } catch (error) {
+        // Processing matters more than the probe; the container health check reports the problem.
+        logger.warn('health.unavailable', { port: config.healthPort, error });
+      }
+    }
+
+    const election = await createLeaderElection({ cluster, redis: config.redis, keys, logger, topology });
+    parts.election = election;
+    if (stopSignal !== undefined) return; // stopping already: never start competing for the lease
+    const elector = new LeaderElector({
+      lease: election.lease,
+      releasedChannel: election.releasedChannel,
+      recordStore: election.recordStore,
+      workerId: identity.workerId,
+      taskArn: identity.taskArn,
+      // Only the four timings: the elector validates every field it is given.
+      timings: {
+        leaseTtlMs: config.leaseTtlMs,
+        leaseRenewIntervalMs: config.leaseRenewIntervalMs,
+        leaseRenewDeadlineMs: config.leaseRenewDeadlineMs,
+        leaseRetryMs: config.leaseRetryMs,
+      },
+      clock,
+      logger,
+      metrics,
+      // The processor reads leadership through `current()` at dequeue time; nothing to do here.
+      callbacks: { onStartedLeading: () => {}, onStoppedLeading: () => {} },
+      canLead: () => pool.coverage().complete,
+    });
+    parts.elector = elector;
+    elector.start();
+
+    parts.flushTimer = setInterval(() => metrics.flush(), METRICS_FLUSH_INTERVAL_MS);
+    parts.flushTimer.unref();
+
+    logger.info('worker.started', {
+      pid: process.pid,
+      taskArn: identity.taskArn,
+      leaderName: config.leaderName,
+      handler: handler.name,
+      keyPattern: config.keyPattern,
+      handlerConcurrency: config.handlerConcurrency,
+      handlerTimeoutMs: config.handlerTimeoutMs,
+      leaseTtlMs: config.leaseTtlMs,
+      leaseRenewIntervalMs: config.leaseRenewIntervalMs,
+      leaseRenewDeadlineMs: config.leaseRenewDeadlineMs,
+      leaseRetryMs: config.leaseRetryMs,
+      healthPort,
+      seeds: config.redis.nodes.map((n) => `${n.host}:${n.port}`),
+    });
+  })();
+  await startup.catch((error: unknown) => crash('startup-failed', error));
+}
+
+/** The ordered shutdown (see the comment at the top). Exits the process. */
+async function stop(
+  signal: StopSignal,
+  parts: Parts,
+  startup: Promise<void>,
+  deps: { logger: Logger; metrics: EmfMetrics; clock: Clock },
+): Promise<never> {
+  const { logger, metrics, clock } = deps;
+  const beganMs = clock.monotonicMs();
+  logger.info('worker.stopping', { signal });
+  setTimeout(() => {
+    logger.error('worker.stop_timeout', { signal, boundMs: STOP_WATCHDOG_MS });
+    metrics.flush();
+    process.exit(1);
+  }, STOP_WATCHDOG_MS).unref();
+
+  // A signal during startup: let startup reach a consistent point (it will not start the elector).
+  parts.processor?.stopIntake();
+  await bounded(startup, CLOSE_BOUND_MS, 'startup', logger);
+  const drain = (await parts.processor?.drain(DRAIN_BOUND_MS)) ?? {
+    drained: true,
+    abortedCalls: 0,
+    droppedEvents: 0,
+  };
+  const wasLeader = parts.elector?.isLeader ?? false;
+  await bounded(parts.elector?.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
+  await bounded(parts.watcher?.stop(), CLOSE_BOUND_MS, 'watcher.stop', logger);
+  await bounded(parts.pool?.close(), CLOSE_BOUND_MS, 'subscribers.close', logger);
+  await bounded(parts.election?.close(), CLOSE_BOUND_MS, 'election.close', logger);
+  await bounded(parts.health?.close(), CLOSE_BOUND_MS, 'health.close', logger);
+  await bounded(parts.cluster && closeQuietly(parts.cluster), CLOSE_BOUND_MS, 'cluster.close', logger);
+  clearInterval(parts.flushTimer);
+  metrics.flush();
+  logger.info('worker.stopped', {
+    signal,
+    wasLeader,
+    ...drain,
+    durationMs: Math.round(clock.monotonicMs() - beganMs),
+  });
+  process.exit(0);
+}
+
+/** Awaits one shutdown step for at most `boundMs`; a failure or overrun is logged, never thrown. */
+async function bounded(
+  step: Promise<unknown> | undefined,
+  boundMs: number,
+  name: string,
+  logger: Logger,
+): Promise<void> {
+  if (!step) return;
+  try {
+    await withTimeout(step, boundMs, name);
+  } catch (error) {
+    logger.warn('worker.stop_step_failed', { step: name, error });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `${PROGRAM}: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});
