@@ -339,71 +339,97 @@ function parseHandler(value: string, cwd: string, issues: ConfigIssue[]): Handle
   return { kind: 'module', path };
 }
 
+/**
+ * Parses every field on its own so that one unreadable value does not hide the problems of the
+ * others; returns the values that parsed (the rest are undefined) and records every issue.
+ */
+function parseFields<S extends z.ZodObject>(schema: S, env: Env, issues: ConfigIssue[]): Partial<z.infer<S>> {
+  const values: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(schema.shape)) {
+    const result = (field as z.ZodType).safeParse(env[name]);
+    if (result.success) values[name] = result.data;
+    else issues.push(...zodIssues(result.error).map((issue) => ({ ...issue, variable: name })));
+  }
+  return values as Partial<z.infer<S>>;
+}
+
+function sharedFrom(v: Partial<z.infer<typeof sharedSchema>>, options: ParseOptions, issues: ConfigIssue[]): SharedConfig {
+  return parseShared(
+    {
+      REDIS_NODES: v.REDIS_NODES,
+      REDIS_TLS: v.REDIS_TLS ?? false,
+      REDIS_TLS_CA_FILE: v.REDIS_TLS_CA_FILE,
+      REDIS_USERNAME: v.REDIS_USERNAME,
+      REDIS_PASSWORD: v.REDIS_PASSWORD,
+      LEADER_NAME: v.LEADER_NAME ?? 'default',
+      LOG_LEVEL: v.LOG_LEVEL ?? 'info',
+      METRICS_NAMESPACE: v.METRICS_NAMESPACE ?? 'KeyspaceLeader',
+    },
+    options,
+    issues,
+  );
+}
+
 export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerConfig {
   const issues: ConfigIssue[] = [];
-  const parsed = workerSchema.safeParse(env);
-  if (!parsed.success) {
-    issues.push(...zodIssues(parsed.error));
-    // Still run the checks that do not depend on the failed fields, so every problem shows at once.
-    const shared = sharedSchema.safeParse(env);
-    if (shared.success) parseShared(shared.data, options, issues);
-    throw new ConfigError(issues);
+  const v = parseFields(workerSchema, env, issues);
+  const shared = sharedFrom(v, options, issues);
+  const { LEASE_TTL_MS, LEASE_RENEW_INTERVAL_MS, LEASE_RENEW_DEADLINE_MS, LEASE_RETRY_MS } = v;
+  if (
+    LEASE_TTL_MS !== undefined &&
+    LEASE_RENEW_INTERVAL_MS !== undefined &&
+    LEASE_RENEW_DEADLINE_MS !== undefined &&
+    LEASE_RETRY_MS !== undefined
+  ) {
+    issues.push(
+      ...leaseTimingIssues({
+        leaseTtlMs: LEASE_TTL_MS,
+        leaseRenewIntervalMs: LEASE_RENEW_INTERVAL_MS,
+        leaseRenewDeadlineMs: LEASE_RENEW_DEADLINE_MS,
+        leaseRetryMs: LEASE_RETRY_MS,
+      }),
+    );
   }
-  const v = parsed.data;
-  const shared = parseShared(v, options, issues);
-  const timings: LeaseTimings = {
-    leaseTtlMs: v.LEASE_TTL_MS,
-    leaseRenewIntervalMs: v.LEASE_RENEW_INTERVAL_MS,
-    leaseRenewDeadlineMs: v.LEASE_RENEW_DEADLINE_MS,
-    leaseRetryMs: v.LEASE_RETRY_MS,
-  };
-  issues.push(...leaseTimingIssues(timings));
-  const handler = parseHandler(v.HANDLER, options.cwd ?? process.cwd(), issues);
+  const handler = v.HANDLER === undefined ? undefined : parseHandler(v.HANDLER, options.cwd ?? process.cwd(), issues);
   if (issues.length > 0) throw new ConfigError(issues);
+  const f = v as z.infer<typeof workerSchema>;
   return {
     ...shared,
-    ...timings,
-    workerId: v.WORKER_ID,
-    handler,
-    handlerConcurrency: v.HANDLER_CONCURRENCY,
-    handlerTimeoutMs: v.HANDLER_TIMEOUT_MS,
-    keyPattern: v.KEY_PATTERN,
-    healthPort: v.HEALTH_PORT,
+    leaseTtlMs: f.LEASE_TTL_MS,
+    leaseRenewIntervalMs: f.LEASE_RENEW_INTERVAL_MS,
+    leaseRenewDeadlineMs: f.LEASE_RENEW_DEADLINE_MS,
+    leaseRetryMs: f.LEASE_RETRY_MS,
+    workerId: f.WORKER_ID,
+    handler: handler as HandlerSpec,
+    handlerConcurrency: f.HANDLER_CONCURRENCY,
+    handlerTimeoutMs: f.HANDLER_TIMEOUT_MS,
+    keyPattern: f.KEY_PATTERN,
+    healthPort: f.HEALTH_PORT,
   };
 }
 
 export function parseReportConfig(env: Env, options: ParseOptions = {}): ReportConfig {
   const issues: ConfigIssue[] = [];
-  const parsed = reportSchema.safeParse(env);
-  if (!parsed.success) {
-    issues.push(...zodIssues(parsed.error));
-    const shared = sharedSchema.safeParse(env);
-    if (shared.success) parseShared(shared.data, options, issues);
-    throw new ConfigError(issues);
-  }
-  const v = parsed.data;
-  const shared = parseShared(v, options, issues);
+  const v = parseFields(reportSchema, env, issues);
+  const shared = sharedFrom(v, options, issues);
   if (v.NOTIFY_MODE === 'parameter-group' && v.REPLICATION_GROUP_ID === undefined) {
     issues.push({
       variable: 'REPLICATION_GROUP_ID',
-      message:
-        'NOTIFY_MODE=parameter-group needs REPLICATION_GROUP_ID (the ElastiCache replication group id)',
+      message: 'NOTIFY_MODE=parameter-group needs REPLICATION_GROUP_ID (the ElastiCache replication group id)',
     });
   }
   if ((v.ECS_CLUSTER === undefined) !== (v.ECS_SERVICE === undefined)) {
-    issues.push({
-      variable: 'ECS_SERVICE',
-      message: 'ECS_CLUSTER and ECS_SERVICE must be set together (or both left unset)',
-    });
+    issues.push({ variable: 'ECS_SERVICE', message: 'ECS_CLUSTER and ECS_SERVICE must be set together (or both left unset)' });
   }
   if (issues.length > 0) throw new ConfigError(issues);
+  const f = v as z.infer<typeof reportSchema>;
   return {
     ...shared,
-    notifyMode: v.NOTIFY_MODE,
-    replicationGroupId: v.REPLICATION_GROUP_ID,
-    ecsCluster: v.ECS_CLUSTER,
-    ecsService: v.ECS_SERVICE,
-    canaryTimeoutMs: v.CANARY_TIMEOUT_MS,
+    notifyMode: f.NOTIFY_MODE,
+    replicationGroupId: f.REPLICATION_GROUP_ID,
+    ecsCluster: f.ECS_CLUSTER,
+    ecsService: f.ECS_SERVICE,
+    canaryTimeoutMs: f.CANARY_TIMEOUT_MS,
   };
 }
 

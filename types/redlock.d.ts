@@ -4,9 +4,13 @@
 declare module 'redlock' {
   import type { EventEmitter } from 'node:events';
 
+  /**
+   * What redlock needs of a client. 5.0.0-beta.2 passes the keys and the arguments as ONE array in the
+   * third parameter (`evalsha(hash, keys.length, [...keys, ...args])`), and expects a number back.
+   */
   export interface RedlockClient {
-    evalsha(hash: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-    eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+    evalsha(hash: string, numKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown>;
+    eval(script: string, numKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown>;
   }
 
   export interface Settings {

@@ -50,8 +50,20 @@ describe('parseWorkerConfig', () => {
     );
     const variables = issues.map((i) => i.variable).sort();
     expect(variables).toEqual(
-      ['LEADER_NAME', 'LEASE_RETRY_MS', 'LEASE_TTL_MS', 'LOG_LEVEL', 'REDIS_TLS'].sort(),
+      ['LEADER_NAME', 'LEASE_RETRY_MS', 'LEASE_TTL_MS', 'LOG_LEVEL', 'REDIS_NODES', 'REDIS_TLS'].sort(),
     );
+  });
+
+  it('still checks the lease rules and the handler when another variable is unreadable', () => {
+    const issues = issuesOf(() =>
+      parseWorkerConfig({
+        REDIS_NODES: '127.0.0.1:7000',
+        LOG_LEVEL: 'loud',
+        LEASE_RENEW_INTERVAL_MS: '5000',
+        HANDLER: '/no/such/handler.mjs',
+      }),
+    );
+    expect(issues.map((i) => i.variable).sort()).toEqual(['HANDLER', 'LEASE_RENEW_INTERVAL_MS', 'LOG_LEVEL']);
   });
 
   it('reports node list problems and lease rules together', () => {

@@ -1,0 +1,63 @@
+import type { Cluster } from 'ioredis';
+import { withTimeout } from '../../core/errors.ts';
+import {
+  decodeLeaderRecord,
+  encodeLeaderRecord,
+  LEADER_RECORD_RETENTION_MS,
+  type LeaderRecord,
+} from '../../core/leader-record.ts';
+
+/** Where the leader record (core/leader-record.ts) lives. */
+export interface LeaderRecordStore {
+  /** The stored record, or undefined when there is none. Rejects on a malformed record or Redis error. */
+  read(): Promise<LeaderRecord | undefined>;
+  /**
+   * Stores `record` (kept for a day) unless the stored record carries a HIGHER fencing token:
+   * resolves false then. Fencing tokens grow with every leader, so a write from a deposed leader that
+   * raced its lost lease can never overwrite its successor's record; at worst it lands before the
+   * successor's first write, which replaces it a few milliseconds later.
+   */
+  write(record: LeaderRecord): Promise<boolean>;
+}
+
+const WRITE_IF_NOT_OLDER = `
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local ok, record = pcall(cjson.decode, stored)
+  if ok and type(record) == 'table' and tonumber(record.fencingToken) and tonumber(record.fencingToken) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+`;
+
+/** The store on `keys.leader`, through the shared Cluster client; every call bounded by `timeoutMs`. */
+export class RedisLeaderRecordStore implements LeaderRecordStore {
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly key: string,
+    private readonly timeoutMs = 1000,
+  ) {}
+
+  async read(): Promise<LeaderRecord | undefined> {
+    const text = await withTimeout(this.cluster.get(this.key), this.timeoutMs, `read of ${this.key}`);
+    return text === null ? undefined : decodeLeaderRecord(text);
+  }
+
+  async write(record: LeaderRecord): Promise<boolean> {
+    const reply = await withTimeout(
+      this.cluster.eval(
+        WRITE_IF_NOT_OLDER,
+        1,
+        this.key,
+        encodeLeaderRecord(record),
+        String(record.fencingToken),
+        String(LEADER_RECORD_RETENTION_MS),
+      ),
+      this.timeoutMs,
+      `write of ${this.key}`,
+    );
+    return reply === 1;
+  }
+}
