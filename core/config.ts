@@ -353,7 +353,11 @@ function parseFields<S extends z.ZodObject>(schema: S, env: Env, issues: ConfigI
   return values as Partial<z.infer<S>>;
 }
 
-function sharedFrom(v: Partial<z.infer<typeof sharedSchema>>, options: ParseOptions, issues: ConfigIssue[]): SharedConfig {
+function sharedFrom(
+  v: Partial<z.infer<typeof sharedSchema>>,
+  options: ParseOptions,
+  issues: ConfigIssue[],
+): SharedConfig {
   return parseShared(
     {
       REDIS_NODES: v.REDIS_NODES,
@@ -390,7 +394,8 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
       }),
     );
   }
-  const handler = v.HANDLER === undefined ? undefined : parseHandler(v.HANDLER, options.cwd ?? process.cwd(), issues);
+  const handler =
+    v.HANDLER === undefined ? undefined : parseHandler(v.HANDLER, options.cwd ?? process.cwd(), issues);
   if (issues.length > 0) throw new ConfigError(issues);
   const f = v as z.infer<typeof workerSchema>;
   return {
@@ -415,11 +420,15 @@ export function parseReportConfig(env: Env, options: ParseOptions = {}): ReportC
   if (v.NOTIFY_MODE === 'parameter-group' && v.REPLICATION_GROUP_ID === undefined) {
     issues.push({
       variable: 'REPLICATION_GROUP_ID',
-      message: 'NOTIFY_MODE=parameter-group needs REPLICATION_GROUP_ID (the ElastiCache replication group id)',
+      message:
+        'NOTIFY_MODE=parameter-group needs REPLICATION_GROUP_ID (the ElastiCache replication group id)',
     });
   }
   if ((v.ECS_CLUSTER === undefined) !== (v.ECS_SERVICE === undefined)) {
-    issues.push({ variable: 'ECS_SERVICE', message: 'ECS_CLUSTER and ECS_SERVICE must be set together (or both left unset)' });
+    issues.push({
+      variable: 'ECS_SERVICE',
+      message: 'ECS_CLUSTER and ECS_SERVICE must be set together (or both left unset)',
+    });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   const f = v as z.infer<typeof reportSchema>;
