@@ -55,6 +55,10 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
   readonly keyPattern: string;
   /** Port of the local health endpoint (`GET /healthz`) on 127.0.0.1; 0 disables it. */
   readonly healthPort: number;
+  /** How long every worker keeps received events for a replay after a change of leader; 0 turns replay off. */
+  readonly replayWindowMs: number;
+  /** Memory bound of the replay window, in events per primary; overflow is counted as shed. */
+  readonly replayMaxEvents: number;
 }
 
 export type NotifyMode = 'auto' | 'config' | 'parameter-group';
@@ -186,6 +190,16 @@ const workerSchema = sharedSchema.extend({
     z.string().max(1024, 'KEY_PATTERN must be at most 1024 characters').default('*'),
   ),
   HEALTH_PORT: integer('HEALTH_PORT', 0, 65535, 8081),
+  REPLAY_WINDOW_MS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, 'REPLAY_WINDOW_MS must be a whole number of milliseconds (0 turns replay off)')
+      .transform(Number)
+      .pipe(z.number().int().max(600_000, 'REPLAY_WINDOW_MS must be <= 600000 (10 min)'))
+      .default(15_000),
+  ),
+  REPLAY_MAX_EVENTS: integer('REPLAY_MAX_EVENTS', 100, 10_000_000, 100_000),
 });
 
 const reportSchema = sharedSchema.extend({
@@ -394,6 +408,18 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
       }),
     );
   }
+  if (
+    v.REPLAY_WINDOW_MS !== undefined &&
+    v.REPLAY_WINDOW_MS !== 0 &&
+    LEASE_TTL_MS !== undefined &&
+    LEASE_RETRY_MS !== undefined &&
+    v.REPLAY_WINDOW_MS <= 2 * (LEASE_TTL_MS + LEASE_RETRY_MS)
+  ) {
+    issues.push({
+      variable: 'REPLAY_WINDOW_MS',
+      message: `REPLAY_WINDOW_MS (${v.REPLAY_WINDOW_MS}) must exceed twice the worst hand-over gap, 2 x (LEASE_TTL_MS + LEASE_RETRY_MS) = ${2 * (LEASE_TTL_MS + LEASE_RETRY_MS)}, or be 0 to turn replay off`,
+    });
+  }
   const handler =
     v.HANDLER === undefined ? undefined : parseHandler(v.HANDLER, options.cwd ?? process.cwd(), issues);
   if (issues.length > 0) throw new ConfigError(issues);
@@ -410,6 +436,8 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
     handlerTimeoutMs: f.HANDLER_TIMEOUT_MS,
     keyPattern: f.KEY_PATTERN,
     healthPort: f.HEALTH_PORT,
+    replayWindowMs: f.REPLAY_WINDOW_MS,
+    replayMaxEvents: f.REPLAY_MAX_EVENTS,
   };
 }
 

@@ -65,6 +65,11 @@ export class KeyspaceKeys {
     return `${this.familyTag}:released`;
   }
 
+  /** Sorted set of the workers subscribed to every primary (member workerId, score: wall ms last seen). */
+  get coverage(): string {
+    return `${this.familyTag}:covered`;
+  }
+
   /** Hash tag of partition `index` (`{kl:<name>:p<index>}`), used by quorum lease members. */
   partitionTag(index: number): string {
     return `{kl:${this.leaderName}:p${index}}`;
@@ -83,6 +88,11 @@ export class KeyspaceKeys {
   /** Outbox stream of partition `index` (`HANDLER=stream`). Its tag is `{kl:<name>:o<index>}`. */
   outbox(index: number): string {
     return `{kl:${this.leaderName}:o${index}}:outbox`;
+  }
+
+  /** Highest fencing token that appended to outbox partition `index`; lower tokens are refused. */
+  outboxFence(index: number): string {
+    return `{kl:${this.leaderName}:o${index}}:fence`;
   }
 
   /** Processed-position record of one primary's event sequence, beside the outbox partitions. */

@@ -16,8 +16,13 @@ import { SubscriberPool } from './expiry/subscriber-pool.ts';
 import { TopologyWatcher } from './expiry/topology-watcher.ts';
 import { loadHandler } from './handlers/load-handler.ts';
 import { HealthServer } from './health-server.ts';
+import { CoverageRegistry } from './leader/coverage-registry.ts';
 import { createLeaderElection } from './leader/create-leader-election.ts';
 import { LeaderElector } from './leader/leader-elector.ts';
+import { MarkStore } from './replay/mark-store.ts';
+import { ReplayCoordinator } from './replay/replay-coordinator.ts';
+import { ReplayWindow } from './replay/replay-window.ts';
+import { ShedReporter } from './replay/shed-reporter.ts';
 import { resolveWorkerIdentity } from './worker-id.ts';
 
 /**
@@ -39,9 +44,18 @@ const CLOSE_BOUND_MS = 1000;
 const STOP_WATCHDOG_MS = 8000;
 const METRICS_FLUSH_INTERVAL_MS = 10_000;
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+/** How often the leader records its progress: bounds the duplicates of a crash to ~this much of events. */
+const MARK_INTERVAL_MS = 10;
+const MARK_TAIL_LENGTH = 8;
+const MARK_READ_TIMEOUT_MS = 1000;
+/** Events closer than this before a mark are replayed when the mark's tail is not in the window. */
+const REPLAY_TIME_TOLERANCE_MS = 50;
+const MARK_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 interface Parts {
   processor?: Processor;
+  replay?: ReplayCoordinator;
+  coverage?: CoverageRegistry;
   watcher?: TopologyWatcher;
   pool?: SubscriberPool;
   health?: HealthServer;
@@ -117,9 +131,35 @@ async function main(): Promise<void> {
       metrics,
       concurrency: config.handlerConcurrency,
       handlerTimeoutMs: config.handlerTimeoutMs,
+      onDone: (event, meta, outcome) => parts.replay?.onDone(event, meta, outcome),
     });
     parts.processor = processor;
-    const fanIn = new FanIn({ clock, metrics, sink: (event) => processor.offer(event) });
+    // Replay across a change of leader (worker/replay/): every worker keeps a window; REPLAY_WINDOW_MS=0
+    // turns it off, and then the processor takes live events only.
+    if (config.replayWindowMs > 0) {
+      const windowShed = new ShedReporter('replay-window-full', logger, metrics);
+      parts.replay = new ReplayCoordinator({
+        window: new ReplayWindow({
+          windowMs: config.replayWindowMs,
+          maxEventsPerPrimary: config.replayMaxEvents,
+          timeToleranceMs: REPLAY_TIME_TOLERANCE_MS,
+          onShed: (count, nodeId) => windowShed.note(count, { nodeId }),
+        }),
+        marks: new MarkStore(cluster, keys, MARK_RETENTION_MS),
+        processor,
+        clock,
+        logger,
+        markIntervalMs: MARK_INTERVAL_MS,
+        tailLength: MARK_TAIL_LENGTH,
+        markReadTimeoutMs: MARK_READ_TIMEOUT_MS,
+      });
+    }
+    const replay = parts.replay;
+    const fanIn = new FanIn({
+      clock,
+      metrics,
+      sink: replay ? (event) => replay.onEvent(event) : (event) => processor.offer(event),
+    });
     const pool = new SubscriberPool({
       connect: nodeSubscriberFactory({ redis: config.redis, logger }),
       onEvent: (node, key) => fanIn.push(node, key),
@@ -134,7 +174,7 @@ async function main(): Promise<void> {
       clock,
       logger,
     });
-    // Subscriptions come first: a worker only leads with every known primary covered (canLead).
+    // Subscriptions come first: a worker leads only when covered, or when no covered peer exists.
     parts.watcher.start();
 
     let healthPort: number | undefined;
@@ -159,6 +199,16 @@ async function main(): Promise<void> {
     const election = await createLeaderElection({ cluster, redis: config.redis, keys, logger, topology });
     parts.election = election;
     if (stopSignal !== undefined) return; // stopping already: never start competing for the lease
+    const coverage = new CoverageRegistry({
+      cluster,
+      keys,
+      workerId: identity.workerId,
+      clock,
+      logger,
+      isCovered: () => pool.coverage().complete,
+    });
+    parts.coverage = coverage;
+    coverage.start();
     const elector = new LeaderElector({
       lease: election.lease,
       releasedChannel: election.releasedChannel,
@@ -175,9 +225,14 @@ async function main(): Promise<void> {
       clock,
       logger,
       metrics,
-      // The processor reads leadership through `current()` at dequeue time; nothing to do here.
-      callbacks: { onStartedLeading: () => {}, onStoppedLeading: () => {} },
-      canLead: () => pool.coverage().complete,
+      // The processor reads leadership through `current()` at dequeue time; the replay coordinator
+      // catches up on what the previous leader left and records progress while this worker leads.
+      callbacks: {
+        onStartedLeading: (signal, fencingToken) => replay?.onStartedLeading(signal, fencingToken),
+        onStoppedLeading: () => replay?.onStoppedLeading(),
+      },
+      canLead: () => coverage.canLead(),
+      shouldStepDown: () => coverage.shouldStepDown(),
     });
     parts.elector = elector;
     elector.start();
@@ -228,8 +283,12 @@ async function stop(
     abortedCalls: 0,
     droppedEvents: 0,
   };
+  // The successor aligns with these marks: write them after the drain and before the release.
+  await bounded(parts.replay?.flushMarks(), CLOSE_BOUND_MS, 'replay.flush_marks', logger);
+  parts.replay?.close();
   const wasLeader = parts.elector?.isLeader ?? false;
   await bounded(parts.elector?.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
+  await bounded(parts.coverage?.stop(), CLOSE_BOUND_MS, 'coverage.stop', logger);
   await bounded(parts.watcher?.stop(), CLOSE_BOUND_MS, 'watcher.stop', logger);
   await bounded(parts.pool?.close(), CLOSE_BOUND_MS, 'subscribers.close', logger);
   await bounded(parts.election?.close(), CLOSE_BOUND_MS, 'election.close', logger);

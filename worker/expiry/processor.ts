@@ -29,7 +29,20 @@ import { keyLogFields } from './key-text.ts';
  *   ignores the signal its promise is abandoned (counted in `stats().abandonedCalls`). The call's signal
  *   also aborts when the grant's signal aborts (this worker stopped leading) and at shutdown.
  * - A call that throws, rejects or times out never stops the processor or affects leadership.
+ * - Every accepted event (offer returned true) is reported to `onDone` exactly once: when its call
+ *   completed or failed, when the gate dropped it at dequeue, or when shutdown cleared it. The replay
+ *   coordinator uses this to advance the processed mark. Events offer refused are not reported.
  */
+
+/** Where an event stands in its primary's numbered sequence (see worker/replay/). */
+export interface EventMeta {
+  /** Sequence number of the event in its primary's stream; identity `<nodeId>:<seq>`. */
+  readonly seq: number;
+  /** True when a new leader processes the event from its window (the previous leader may have too). */
+  readonly replayed: boolean;
+}
+
+export type DoneOutcome = 'processed' | 'failed' | 'gated' | 'cleared';
 
 export interface ProcessorOptions {
   readonly handler: ExpiryHandler;
@@ -44,6 +57,12 @@ export interface ProcessorOptions {
   readonly handlerTimeoutMs: number;
   readonly queueCapacity?: number;
   readonly shedLogIntervalMs?: number;
+  readonly onDone?: (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void;
+}
+
+interface Queued {
+  readonly event: ExpiryEvent;
+  readonly meta: EventMeta;
 }
 
 export type ShedReason = 'queue-full' | 'shutdown';
@@ -69,6 +88,7 @@ export const DEFAULT_SHED_LOG_INTERVAL_MS = 1000;
 
 interface Call {
   readonly event: ExpiryEvent;
+  readonly meta: EventMeta;
   /** `key` (and `keyBase64` when not UTF-8), computed once for every line about this call. */
   readonly keyFields: { key: string; keyBase64?: string };
   readonly grant: LeadershipGrant;
@@ -81,7 +101,7 @@ interface Call {
 }
 
 export class Processor {
-  private readonly queue: BoundedQueue<ExpiryEvent>;
+  private readonly queue: BoundedQueue<Queued>;
   private readonly inFlight = new Set<Call>();
   private readonly pendingShed = new Map<ShedReason, number>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -97,20 +117,24 @@ export class Processor {
     this.shedLogIntervalMs = options.shedLogIntervalMs ?? DEFAULT_SHED_LOG_INTERVAL_MS;
   }
 
-  /** Takes one event from the fan-in. Never throws, never blocks. */
-  offer(event: ExpiryEvent): void {
-    if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return;
+  /**
+   * Takes one event. Never throws, never blocks. Returns false when the event was refused: filtered
+   * (own key, KEY_PATTERN), shed (queue full) or intake closed; `onDone` is then not called for it.
+   */
+  offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): boolean {
+    if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return false;
     if (!this.intakeOpen) {
       // Events a leader can no longer take during shutdown are lost to this worker: count them, so the
       // hand-over gap is visible. A follower was never going to handle them.
       if (this.currentGrant() !== undefined) this.noteShed('shutdown', 1);
-      return;
+      return false;
     }
-    if (!this.queue.push(event)) {
+    if (!this.queue.push({ event, meta })) {
       this.noteShed('queue-full', 1);
-      return;
+      return false;
     }
     this.pump();
+    return true;
   }
 
   stats(): ProcessorStats {
@@ -130,7 +154,11 @@ export class Processor {
     this.stopIntake();
     const drained = await this.waitIdle(boundMs);
     // Empty the queue first: aborting a call frees its slot, which would otherwise start the next event.
-    const droppedEvents = this.queue.clear();
+    let droppedEvents = 0;
+    for (let item = this.queue.shift(); item !== undefined; item = this.queue.shift()) {
+      droppedEvents++;
+      this.options.onDone?.(item.event, item.meta, 'cleared');
+    }
     if (droppedEvents > 0 && this.currentGrant() !== undefined) this.noteShed('shutdown', droppedEvents);
     let abortedCalls = 0;
     for (const call of [...this.inFlight]) {
@@ -150,21 +178,25 @@ export class Processor {
 
   private pump(): void {
     while (this.inFlight.size < this.options.concurrency && this.queue.length > 0) {
-      const event = this.queue.shift() as ExpiryEvent;
+      const { event, meta } = this.queue.shift() as Queued;
       const grant = this.currentGrant();
-      if (grant === undefined) continue;
-      this.start(event, grant);
+      if (grant === undefined) {
+        this.options.onDone?.(event, meta, 'gated');
+        continue;
+      }
+      this.start(event, meta, grant);
     }
     if (this.queue.length === 0 && this.inFlight.size === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 
-  private start(event: ExpiryEvent, grant: LeadershipGrant): void {
+  private start(event: ExpiryEvent, meta: EventMeta, grant: LeadershipGrant): void {
     const controller = new AbortController();
     const keyFields = keyLogFields(event.key);
     const call: Call = {
       event,
+      meta,
       keyFields,
       grant,
       controller,
@@ -181,10 +213,14 @@ export class Processor {
     this.inFlight.add(call);
 
     const handlerEvent: HandlerEvent = {
+      id: `${event.nodeId}:${meta.seq}`,
       key: keyFields.key,
       keyBytes: event.key,
       node: event.node,
+      nodeId: event.nodeId,
+      seq: meta.seq,
       receivedAt: event.receivedAt,
+      replayed: meta.replayed,
     };
     const ctx = {
       fencingToken: grant.fencingToken,
@@ -234,7 +270,8 @@ export class Processor {
     clearTimeout(call.timer);
     call.grant.signal.removeEventListener('abort', call.onGrantAbort);
     this.inFlight.delete(call);
-    const { event, grant, keyFields } = call;
+    const { event, meta, grant, keyFields } = call;
+    const eventId = `${event.nodeId}:${meta.seq}`;
     if (ok) {
       const latencyMs = Math.round((this.options.clock.monotonicMs() - event.receivedAtMono) * 10) / 10;
       this.options.metrics.count('EventsProcessed');
@@ -244,7 +281,8 @@ export class Processor {
         node: event.node,
         fencingToken: grant.fencingToken,
         latencyMs,
-        replayed: false,
+        replayed: meta.replayed,
+        eventId,
       });
     } else {
       this.options.metrics.count('HandlerFailures');
@@ -252,9 +290,11 @@ export class Processor {
         ...keyFields,
         node: event.node,
         fencingToken: grant.fencingToken,
+        eventId,
         error,
       });
     }
+    this.options.onDone?.(event, meta, ok ? 'processed' : 'failed');
     this.pump();
   }
 

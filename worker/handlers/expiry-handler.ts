@@ -6,14 +6,25 @@ import type { Logger } from '../../core/logger.ts';
  * aborts when the call times out (HANDLER_TIMEOUT_MS), when this worker stops leading and at shutdown.
  */
 export interface HandlerEvent {
+  /**
+   * `<nodeId>:<seq>`: the same for the same expiry on every worker whose window aligned with the
+   * previous leader's processed mark (worker/replay/). Downstreams drop duplicates by it.
+   */
+  readonly id: string;
   /** The key as text: exact when the bytes are valid UTF-8, else a lossy decoding (see keyBytes). */
   readonly key: string;
   /** The key's exact bytes. */
   readonly keyBytes: Buffer;
   /** `host:port` of the primary that published the event. */
   readonly node: string;
+  /** Cluster node id of that primary. */
+  readonly nodeId: string;
+  /** Position of the event in that primary's numbered stream. */
+  readonly seq: number;
   /** Wall-clock ms at which this worker received the event. */
   readonly receivedAt: number;
+  /** True when a new leader handles the event from its replay window: the previous leader may have handled it too. */
+  readonly replayed: boolean;
 }
 
 export interface HandlerContext {

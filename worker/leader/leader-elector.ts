@@ -28,6 +28,11 @@ export interface LeaderElectorConfig {
   readonly callbacks: LeaderCallbacks;
   /** Coverage gate: acquisition is only attempted while it returns true. Default: always. */
   readonly canLead?: () => boolean;
+  /**
+   * Asked before each renewal: a reason to hand over voluntarily (the lease is released and
+   * `released` published, so a better-placed follower takes over at once). Default: never.
+   */
+  readonly shouldStepDown?: () => StoppedLeadingReason | undefined;
   /** Jitter source in [0, 1). Default Math.random. */
   readonly random?: () => number;
 }
@@ -232,8 +237,18 @@ export class LeaderElector implements LeadershipView {
     this.pendingRelease = undefined;
     if (leftover) {
       // Just lost leadership: give the lease back now, compete again after a retry period, so a
-      // follower in better shape gets its chance first.
+      // follower in better shape gets its chance first; tell the followers, so it does at once.
       await this.releaseQuietly(leftover);
+      const { releasedChannel, workerId, clock, logger } = this.config;
+      try {
+        await releasedChannel.publish({
+          workerId,
+          fencingToken: leftover.fencingToken,
+          releasedAt: new Date(clock.wallMs()).toISOString(),
+        });
+      } catch (error) {
+        logger.debug('leader.release_publish_failed', { fencingToken: leftover.fencingToken, error });
+      }
       return;
     }
     if (this.phase !== 'running' || this.term) return;
@@ -259,6 +274,15 @@ export class LeaderElector implements LeadershipView {
       return;
     }
     this.beginTerm(hold, startMs);
+  }
+
+  private stepDownReason(): StoppedLeadingReason | undefined {
+    try {
+      return this.config.shouldStepDown?.();
+    } catch (error) {
+      this.config.logger.error('leader.callback_failed', { callback: 'shouldStepDown', error });
+      return undefined;
+    }
   }
 
   private mayLead(): boolean {
@@ -304,6 +328,11 @@ export class LeaderElector implements LeadershipView {
     const startMs = clock.monotonicMs();
     if (startMs >= term.grant.deadlineMs) {
       this.loseLeadership(term, 'renew-deadline-missed');
+      return;
+    }
+    const stepDown = this.stepDownReason();
+    if (stepDown !== undefined) {
+      this.loseLeadership(term, stepDown);
       return;
     }
     try {

@@ -102,6 +102,14 @@ export class ProgressTracker {
     return marks;
   }
 
+  /** Marks `nodeIds` dirty again (their last write failed), so the next write carries them. */
+  restoreDirty(nodeIds: readonly string[]): void {
+    for (const nodeId of nodeIds) {
+      const progress = this.primaries.get(nodeId);
+      if (progress) progress.dirty = true;
+    }
+  }
+
   /** Calls handed out but not settled, over all primaries. */
   get inFlight(): number {
     let count = 0;

@@ -236,7 +236,7 @@ describe('workers on a real cluster', () => {
     figures.promotedEventsProcessedMs = Date.now() - writtenAt;
   });
 
-  it('across all of it: fencing tokens strictly increase, one processor at a time, no key processed twice', () => {
+  it('across all of it: fencing tokens strictly increase, one processor at a time, duplicates only as replays', () => {
     const acquisitions = allLines('leader.acquired').sort((a, b) => timeOf(a) - timeOf(b));
     const tokens = acquisitions.map((l) => l.fencingToken as number);
     expect(tokens.length).toBeGreaterThanOrEqual(4);
@@ -259,9 +259,18 @@ describe('workers on a real cluster', () => {
       expect(current.first).toBeGreaterThanOrEqual(previous.last);
     }
 
+    // At-least-once across a crash or a pause (README, "Delivery guarantees"): a successor replays what
+    // the previous leader handled after its last processed mark (written every 10 ms), so a handful of
+    // duplicates is allowed around the two faults of this file, each one a replay with the same eventId.
     const counts = new Map<string, number>();
     for (const line of processed) counts.set(line.key as string, (counts.get(line.key as string) ?? 0) + 1);
-    expect([...counts].filter(([, count]) => count > 1)).toEqual([]);
+    const duplicated = [...counts].filter(([, count]) => count > 1).map(([key]) => key);
+    expect(duplicated.length).toBeLessThanOrEqual(5);
+    for (const key of duplicated) {
+      const calls = processed.filter((l) => l.key === key).sort((a, b) => timeOf(a) - timeOf(b));
+      expect(calls.slice(1).every((l) => l.replayed === true && l.eventId === calls[0]?.eventId)).toBe(true);
+    }
+    figures.duplicates = duplicated.length;
     figures.keysWritten = writer.written.length;
     figures.keysProcessed = counts.size;
   });

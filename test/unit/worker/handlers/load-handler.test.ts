@@ -21,7 +21,16 @@ function moduleFile(name: string, source: string): string {
 }
 
 const deps = { cluster: {} as Cluster, keys: new KeyspaceKeys('test'), logger: silentLogger };
-const event: HandlerEvent = { key: 'k', keyBytes: Buffer.from('k'), node: '127.0.0.1:7000', receivedAt: 0 };
+const event: HandlerEvent = {
+  id: 'n:1',
+  key: 'k',
+  keyBytes: Buffer.from('k'),
+  node: '127.0.0.1:7000',
+  nodeId: 'n',
+  seq: 1,
+  receivedAt: 0,
+  replayed: false,
+};
 const ctx: HandlerContext = { fencingToken: 1, signal: new AbortController().signal, log: silentLogger };
 
 describe('loadHandler', () => {

@@ -1,0 +1,182 @@
+import type { Clock } from '../../core/clock.ts';
+import { withTimeout } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { ExpiryEvent } from '../expiry/expiry-event.ts';
+import type { DoneOutcome, EventMeta } from '../expiry/processor.ts';
+import type { ProcessedMark } from './processed-mark.ts';
+import { ProgressTracker } from './progress-tracker.ts';
+import type { Alignment, ReplayWindow } from './replay-window.ts';
+
+/**
+ * Sits between the fan-in and the processor and makes a change of leader lose nothing:
+ *
+ * - Every worker appends every event to its ReplayWindow (followers stay warm).
+ * - The leader numbers each primary's events (ProgressTracker), hands them to the processor, and every
+ *   `markIntervalMs` writes, per primary, the mark of the contiguous prefix its handler calls settled.
+ * - A new leader first reads the marks, then (synchronously, so no live event slips between) hands the
+ *   processor what its window holds after each mark (`replayed: true`), then goes live.
+ *
+ * Semantics (README, "Delivery guarantees"): at-least-once while one healthy follower remains. The one
+ * case it cannot decide: calls that were running or completed on the old leader after its last mark
+ * write (at most `markIntervalMs` of events plus HANDLER_CONCURRENCY calls) are handled again; they
+ * carry the same `id`, so a downstream drops them.
+ */
+export interface MarkStoreLike {
+  read(nodeIds: readonly string[]): Promise<Map<string, ProcessedMark>>;
+  write(marks: readonly ProcessedMark[]): Promise<void>;
+}
+
+export interface ProcessorLike {
+  offer(event: ExpiryEvent, meta: EventMeta): boolean;
+}
+
+export interface ReplayCoordinatorOptions {
+  readonly window: ReplayWindow;
+  readonly marks: MarkStoreLike;
+  readonly processor: ProcessorLike;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** How often the leader writes its marks; bounds the duplicates of a crash. */
+  readonly markIntervalMs: number;
+  /** Fingerprints per mark tail. */
+  readonly tailLength: number;
+  /** Bound on the marks read at acquisition; on failure the whole window is replayed (duplicates, no loss). */
+  readonly markReadTimeoutMs: number;
+}
+
+interface Session {
+  readonly fencingToken: number;
+  readonly signal: AbortSignal;
+  readonly tracker: ProgressTracker;
+  live: boolean;
+}
+
+export class ReplayCoordinator {
+  private session: Session | undefined;
+  private markTimer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ReplayCoordinatorOptions) {
+    if (!(options.markIntervalMs > 0)) throw new RangeError('markIntervalMs must be > 0');
+    // Quiet primaries age out of the window too.
+    this.expiryTimer = setInterval(() => options.window.expire(options.clock.monotonicMs()), 1000);
+    this.expiryTimer.unref();
+  }
+
+  /** From the fan-in, in arrival order. */
+  onEvent(event: ExpiryEvent): void {
+    const entry = this.options.window.append(event);
+    const session = this.session;
+    if (!session?.live) return;
+    const seq = session.tracker.assign(event.nodeId, entry.fingerprint, event.receivedAt);
+    if (!this.options.processor.offer(event, { seq, replayed: false }))
+      session.tracker.abandon(event.nodeId, seq);
+  }
+
+  /** From the processor, once per accepted event. */
+  onDone(event: ExpiryEvent, meta: EventMeta, _outcome: DoneOutcome): void {
+    this.session?.tracker.settle(event.nodeId, meta.seq);
+  }
+
+  get isCatchingUp(): boolean {
+    return this.session !== undefined && !this.session.live;
+  }
+
+  /** Leader callback: read marks, replay, go live. Never throws. */
+  onStartedLeading(signal: AbortSignal, fencingToken: number): void {
+    const session: Session = {
+      fencingToken,
+      signal,
+      tracker: new ProgressTracker(this.options.tailLength, fencingToken),
+      live: false,
+    };
+    this.session = session;
+    this.catchUp(session).catch((error: unknown) => this.options.logger.error('replay.failed', { error }));
+  }
+
+  /** Leader callback: stop numbering; the window keeps filling. */
+  onStoppedLeading(): void {
+    this.session = undefined;
+    clearInterval(this.markTimer);
+    this.markTimer = undefined;
+  }
+
+  /** Writes the current marks now (graceful hand-over: after the drain, before the release). */
+  async flushMarks(): Promise<void> {
+    await this.writing;
+    await this.writeMarks();
+  }
+
+  close(): void {
+    clearInterval(this.markTimer);
+    clearInterval(this.expiryTimer);
+    this.markTimer = undefined;
+    this.expiryTimer = undefined;
+  }
+
+  private async catchUp(session: Session): Promise<void> {
+    const { window, logger, clock } = this.options;
+    const began = clock.monotonicMs();
+    let marks = new Map<string, ProcessedMark>();
+    let marksRead = true;
+    try {
+      marks = await withTimeout(
+        this.options.marks.read(window.nodeIds()),
+        this.options.markReadTimeoutMs,
+        'read processed marks',
+      );
+    } catch (error) {
+      marksRead = false;
+      logger.warn('replay.marks_unavailable', { error });
+    }
+    if (this.session !== session || session.signal.aborted) return;
+
+    // From here to `live = true` runs without yielding: every event is either in a plan or live.
+    const alignments: Record<Alignment, number> = { tail: 0, time: 0, 'no-mark': 0 };
+    let replayed = 0;
+    let refused = 0;
+    for (const nodeId of new Set([...window.nodeIds(), ...marks.keys()])) {
+      const mark = marks.get(nodeId);
+      const plan = window.plan(nodeId, mark);
+      alignments[plan.alignment]++;
+      session.tracker.begin(nodeId, plan.firstSeq, plan.alignment === 'tail' ? (mark?.tail ?? []) : []);
+      for (const entry of plan.entries) {
+        const seq = session.tracker.assign(nodeId, entry.fingerprint, entry.event.receivedAt);
+        if (this.options.processor.offer(entry.event, { seq, replayed: true })) replayed++;
+        else {
+          refused++;
+          session.tracker.abandon(nodeId, seq);
+        }
+      }
+    }
+    session.live = true;
+    this.markTimer = setInterval(() => {
+      if (this.writing === undefined)
+        this.writing = this.writeMarks().finally(() => (this.writing = undefined));
+    }, this.options.markIntervalMs);
+    this.markTimer.unref();
+    logger.info('replay.completed', {
+      fencingToken: session.fencingToken,
+      replayed,
+      filteredOrShed: refused,
+      primaries: alignments,
+      marksRead,
+      durationMs: Math.round(clock.monotonicMs() - began),
+    });
+  }
+
+  private async writeMarks(): Promise<void> {
+    const session = this.session;
+    if (!session?.live) return;
+    const marks = session.tracker.takeDirtyMarks();
+    if (marks.length === 0) return;
+    try {
+      await this.options.marks.write(marks);
+    } catch (error) {
+      // Retried with the next interval; meanwhile a crash would only replay more (duplicates, no loss).
+      session.tracker.restoreDirty(marks.map((m) => m.nodeId));
+      this.options.logger.warn('replay.mark_write_failed', { error });
+    }
+  }
+}
