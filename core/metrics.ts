@@ -76,6 +76,17 @@ export class EmfMetrics {
     this.now = options.now ?? Date.now;
   }
 
+  /**
+   * Declares counters so that they are written as 0 in every flush until touched: a quiet period then
+   * shows as 0 on dashboards and alarms, not as missing data.
+   */
+  declareCounters(names: readonly MetricName[]): void {
+    for (const name of names) {
+      const s = this.get(name, 'Count');
+      s.sum ??= 0;
+    }
+  }
+
   /** Adds to a counter (flushed as the sum since the last flush; 0 when declared and untouched). */
   count(name: MetricName, value = 1): void {
     const s = this.get(name, 'Count');

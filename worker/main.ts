@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     secrets: [config.redis.password],
   });
   const metrics = new EmfMetrics({ namespace: config.metricsNamespace, leaderName: config.leaderName });
+  metrics.declareCounters(['EventsReceived', 'EventsProcessed', 'HandlerFailures', 'EventsShed']);
   const clock = systemClock;
   const parts: Parts = {};
 

@@ -60,6 +60,16 @@ describe('EmfMetrics', () => {
   });
 });
 
+describe('declared counters', () => {
+  it('are written as 0 until touched, so quiet periods are not missing data', () => {
+    const lines: string[] = [];
+    const metrics = new EmfMetrics({ namespace: 'KL', leaderName: 'x', write: (l) => lines.push(l) });
+    metrics.declareCounters(['EventsShed', 'HandlerFailures']);
+    metrics.flush();
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ EventsShed: 0, HandlerFailures: 0 });
+  });
+});
+
 describe('parseEmfLine', () => {
   it('ignores ordinary log lines', () => {
     expect(parseEmfLine('{"event":"x"}')).toBeUndefined();

@@ -1,0 +1,185 @@
+/**
+ * The production bundle runs, and the dashboards and alarms only use metrics the code emits.
+ *
+ * 1. `npm run build:worker` the way worker/Dockerfile does, then run `node dist/worker/main.mjs` (the
+ *    image's entry point, without Docker) against an embedded cluster: it starts, leads, processes an
+ *    expiry and exits 0 on SIGTERM within the ECS stop timeout.
+ * 2. Run the notify-check logic once (ECS answered by aws-sdk-client-mock, so its ECS metrics exist).
+ * 3. Every custom metric the synthesized dashboards and alarms reference -- namespace, name and
+ *    dimension names and values -- must appear in the EMF documents of 1 and 2.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { referencedMetrics } from '../../cdk/referenced-metrics.ts';
+import { parseReportConfig } from '../../core/config.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { EmfMetrics, parseEmfLine } from '../../core/metrics.ts';
+import { runNotifyCheck } from '../../lambdas/notify-check/notify-check.ts';
+import { LocalRedisCluster } from '../../local/cluster.ts';
+import { REPO_ROOT, synthesize } from './synth.ts';
+
+// The stack's defaults: namespace KeyspaceLeader, LeaderName "default" (the dashboards' dimension value).
+const LEADER_NAME = 'default';
+const NAMESPACE = 'KeyspaceLeader';
+
+let cluster: LocalRedisCluster | undefined;
+let worker: ChildProcess | undefined;
+const workerLines: Record<string, unknown>[] = [];
+const emitted = new Set<string>();
+
+function signature(namespace: string, name: string, dimensions: Record<string, string>): string {
+  const dims = Object.entries(dimensions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  return `${namespace}/${name}[${dims}]`;
+}
+
+function collectEmf(line: string): void {
+  for (const doc of parseEmfLine(line) ?? []) {
+    for (const dimensionSet of doc.dimensions) {
+      const dims = Object.fromEntries(dimensionSet.map((d) => [d, String(doc.fields[d])]));
+      for (const metric of doc.metrics) emitted.add(signature(doc.namespace, metric.name, dims));
+    }
+  }
+}
+
+async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  const build = spawnSync('npx', ['tsx', 'worker/bundle.ts'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  expect(build.status, build.stderr).toBe(0);
+  cluster = await LocalRedisCluster.start({
+    primaries: 3,
+    replicasPerPrimary: 0,
+    notifyKeyspaceEvents: 'Ex',
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (worker && worker.exitCode === null) worker.kill('SIGKILL');
+  await cluster?.stop();
+});
+
+describe('the bundled worker (the image entry point, without Docker)', () => {
+  it('starts, leads, processes an expiry and exits 0 on SIGTERM (the Lambda logic runs meanwhile)', async () => {
+    const seeds = (cluster as LocalRedisCluster).seeds.map((s) => `${s.host}:${s.port}`).join(',');
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'worker', 'main.mjs')], {
+      env: {
+        PATH: process.env.PATH,
+        REDIS_NODES: seeds,
+        LEADER_NAME,
+        HEALTH_PORT: '0',
+        WORKER_ID: 'bundle-1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    worker = child;
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        collectEmf(line);
+        try {
+          workerLines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not JSON: ignored
+        }
+      }
+    });
+    const events = () => workerLines.map((l) => l.event);
+    await waitFor(() => events().includes('leader.acquired'), 20_000, 'leader.acquired');
+
+    const cl = (await (cluster as LocalRedisCluster).primaries()).map((p) => p.port);
+    await Promise.all(
+      cl.map(async (port, i) => {
+        const c = (cluster as LocalRedisCluster).nodeClient(port);
+        try {
+          const key = await findKeyFor(c, `bundle:${i}`);
+          await c.set(key, '1', 'PX', 50);
+        } finally {
+          c.disconnect();
+        }
+      }),
+    );
+    await waitFor(
+      () => workerLines.filter((l) => l.event === 'key.processed').length >= cl.length,
+      10_000,
+      'key.processed from every primary',
+    );
+
+    const ecs = mockClient(ECSClient);
+    const taskArn = 'arn:aws:ecs:us-east-1:123456789012:task/workers/abc';
+    ecs.on(ListTasksCommand).resolves({ taskArns: [taskArn] });
+    ecs
+      .on(DescribeTasksCommand)
+      .resolves({ tasks: [{ taskArn, lastStatus: 'RUNNING', healthStatus: 'HEALTHY' }] });
+    const config = parseReportConfig({
+      REDIS_NODES: seeds,
+      LEADER_NAME,
+      METRICS_NAMESPACE: NAMESPACE,
+      ECS_CLUSTER: 'workers',
+      ECS_SERVICE: 'svc',
+    });
+    // While the worker leads, so the leader metrics (LeaderAgeSeconds, FencingToken) are present.
+    await runNotifyCheck({
+      config,
+      ecs: new ECSClient({ region: 'us-east-1' }),
+      logger: silentLogger,
+      metrics: new EmfMetrics({ namespace: NAMESPACE, leaderName: LEADER_NAME, write: collectEmf }),
+    });
+    ecs.restore();
+
+    const exitCode = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const stopAt = Date.now();
+    child.kill('SIGTERM');
+    expect(await exitCode).toBe(0);
+    expect(Date.now() - stopAt).toBeLessThan(10_000);
+    expect(events()).toContain('worker.stopped');
+    expect(events()).toContain('leader.released');
+  });
+});
+
+/** A key whose slot the connected primary owns (tries suffixes until CLUSTER KEYSLOT lands in its ranges). */
+async function findKeyFor(
+  client: ReturnType<LocalRedisCluster['nodeClient']>,
+  base: string,
+): Promise<string> {
+  const nodes = String(await client.call('CLUSTER', 'NODES'));
+  const mine = nodes.split('\n').find((l) => l.includes('myself')) ?? '';
+  const ranges = mine
+    .split(' ')
+    .slice(8)
+    .filter((s) => /^\d/.test(s))
+    .map((s) => s.split('-').map(Number) as [number, number?]);
+  for (let i = 0; i < 100_000; i++) {
+    const key = `${base}:${i}`;
+    const slot = Number(await client.call('CLUSTER', 'KEYSLOT', key));
+    if (ranges.some(([a, b]) => slot >= a && slot <= (b ?? a))) return key;
+  }
+  throw new Error('no key found for this primary');
+}
+
+describe('dashboards and alarms', () => {
+  it('reference only metrics that the worker and the Lambda emit', () => {
+    const { json } = synthesize();
+    // AWS-provided namespaces (AWS/ElastiCache, AWS/Lambda, ECS/ContainerInsights) are not ours to emit.
+    const custom = referencedMetrics(json).filter((m) => m.namespace === NAMESPACE);
+    expect(custom.length).toBeGreaterThanOrEqual(10);
+    const missing = custom
+      .map((m) => signature(m.namespace, m.metricName, m.dimensions as Record<string, string>))
+      .filter((s) => !emitted.has(s));
+    expect(missing, `emitted: ${[...emitted].join(' ')}`).toEqual([]);
+  });
+});
