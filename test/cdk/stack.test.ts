@@ -8,15 +8,8 @@ import { Token, Validations } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_METRICS_NAMESPACE,
-  LAMBDA_METRIC_NAMES,
-  LEADER_NAME_DIMENSION,
-  METRIC_NAMES,
-  WORKER_METRIC_NAMES,
-} from '../../cdk/metric-names.ts';
+import { DEFAULT_METRICS_NAMESPACE, LEADER_NAME_DIMENSION, METRIC_NAMES } from '../../cdk/metric-names.ts';
 import { referencedMetrics } from '../../cdk/referenced-metrics.ts';
-import { LAMBDA_METRICS, WORKER_METRICS } from '../../core/metrics.ts';
 import { type CfnProps, resourcesOfType, type Synthesized, synthesize } from './synth.ts';
 
 let s: Synthesized;
@@ -560,11 +553,6 @@ describe('dashboard', () => {
     const logGroupId = s.stack.getLogicalId(s.stack.workers.logGroup.node.defaultChild as never);
     expect(body).toContain('filter event like /^leader\\\\\\\\./');
     expect(body).toContain(logGroupId);
-  });
-
-  it('lists the same metric names as core/metrics.ts emits', () => {
-    expect([...WORKER_METRIC_NAMES]).toEqual([...WORKER_METRICS]);
-    expect([...LAMBDA_METRIC_NAMES]).toEqual([...LAMBDA_METRICS]);
   });
 });
 
