@@ -31,6 +31,7 @@ export const CONTEXT_KEYS = [
   'cacheShards',
   'cacheReplicasPerShard',
   'cachePort',
+  'auth',
   'workerDesiredCount',
   'handler',
   'leaderName',
@@ -76,6 +77,8 @@ const contextSchema = z
     cacheReplicasPerShard: integer(1, 5, 1),
     // Any port but the default 6379 (and the cluster bus range ElastiCache reserves is not ours to use).
     cachePort: integer(1150, 65535, 6380).refine((p) => p !== 6379, 'must not be the default port 6379'),
+    // AUTH token by default (docs/security.md says why); rbac: a least-privilege user per role.
+    auth: z.enum(['token', 'rbac']).default('token'),
     workerDesiredCount: integer(1, 100, 3),
     handler: z.string().trim().min(1).default('log'),
     leaderName: text(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)').default('default'),
@@ -92,6 +95,16 @@ const contextSchema = z
     ),
   })
   .superRefine((c, ctx) => {
+    const engineVersion: string | undefined = c.cacheEngineVersion ?? DEFAULT_ENGINE_VERSION[c.cacheEngine];
+    const engineMajor = Number(engineVersion?.split('.')[0]);
+    if (c.auth === 'rbac' && engineMajor < 7) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth'],
+        message:
+          '"rbac" needs engine version 7 or newer (the access strings use CLUSTER SHARDS and read-only key rules)',
+      });
+    }
     if (c.vpcId === undefined && c.egress === 'existing') {
       ctx.addIssue({
         code: 'custom',
@@ -170,6 +183,7 @@ export function stackPropsFromContext(context: AppContext, env: NodeJS.ProcessEn
       shards: context.cacheShards,
       replicasPerShard: context.cacheReplicasPerShard,
       port: context.cachePort,
+      auth: context.auth,
     },
     worker: {
       desiredCount: context.workerDesiredCount,

@@ -2,11 +2,14 @@ import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { CacheCluster, type CacheEngine } from './constructs/cache-cluster.ts';
+import { type CacheAuth, CacheCluster, type CacheEngine } from './constructs/cache-cluster.ts';
+import { CacheUsers } from './constructs/cache-users.ts';
 import { type EgressMode, Network } from './constructs/network.ts';
 import { NotifyCheck } from './constructs/notify-check.ts';
 import { Observability } from './constructs/observability.ts';
 import { WorkerService } from './constructs/worker-service.ts';
+
+export type CacheAuthMode = CacheAuth['mode'];
 
 export interface KeyspaceLeaderStackProps extends StackProps {
   readonly network: {
@@ -21,6 +24,11 @@ export interface KeyspaceLeaderStackProps extends StackProps {
     readonly shards: number;
     readonly replicasPerShard: number;
     readonly port: number;
+    /**
+     * `token` (default): one AUTH token for every client. `rbac`: ElastiCache users with the
+     * least-privilege access strings of core/acl.ts (docs/security.md).
+     */
+    readonly auth: CacheAuthMode;
   };
   readonly worker: {
     readonly desiredCount: number;
@@ -46,6 +54,8 @@ export interface KeyspaceLeaderStackProps extends StackProps {
 export class KeyspaceLeaderStack extends Stack {
   readonly network: Network;
   readonly cache: CacheCluster;
+  /** The RBAC users and group (`cache.auth` rbac); undefined with the AUTH token. */
+  readonly cacheUsers: CacheUsers | undefined;
   readonly workers: WorkerService;
   readonly notifyCheck: NotifyCheck;
   readonly observability: Observability;
@@ -75,11 +85,30 @@ export class KeyspaceLeaderStack extends Stack {
       'keyspace-leader notify-check Lambda',
     );
 
+    const { auth, ...cacheProps } = props.cache;
+    this.cacheUsers =
+      auth === 'rbac'
+        ? new CacheUsers(this, 'CacheUsers', {
+            // User and group ids are account-wide: the stack name keeps two stacks apart.
+            idPrefix: this.stackName.toLowerCase().slice(0, 24).replace(/-+/g, '-').replace(/-$/, ''),
+            leaderName: props.leaderName,
+          })
+        : undefined;
     this.cache = new CacheCluster(this, 'Cache', {
       vpc,
       subnets: privateSubnets,
-      ...props.cache,
+      ...cacheProps,
+      auth: this.cacheUsers ? { mode: 'rbac', userGroupId: this.cacheUsers.userGroupId } : { mode: 'token' },
     });
+    const credentials = (user: 'worker' | 'notifyCheck') => {
+      if (this.cacheUsers) {
+        const { userName, password } = this.cacheUsers[user];
+        return { redisUsername: userName, redisPassword: password };
+      }
+      const token = this.cache.authToken;
+      if (token === undefined) throw new Error('cache without RBAC users has no AUTH token');
+      return { redisPassword: token };
+    };
     this.cache.allowClient(workerSecurityGroup, 'keyspace-leader workers');
     this.cache.allowClient(lambdaSecurityGroup, 'keyspace-leader notify-check Lambda');
 
@@ -91,7 +120,7 @@ export class KeyspaceLeaderStack extends Stack {
       dockerfile: props.worker.dockerfile,
       desiredCount: props.worker.desiredCount,
       redisNodes: this.cache.configurationEndpoint,
-      authToken: this.cache.authToken,
+      ...credentials('worker'),
       leaderName: props.leaderName,
       metricsNamespace: props.metricsNamespace,
       logLevel: props.logLevel,
@@ -107,7 +136,7 @@ export class KeyspaceLeaderStack extends Stack {
       depsLockFilePath: props.notifyCheck.depsLockFilePath,
       scheduleRate: props.notifyCheck.scheduleRate,
       redisNodes: this.cache.configurationEndpoint,
-      authToken: this.cache.authToken,
+      ...credentials('notifyCheck'),
       replicationGroupId: this.cache.replicationGroupId,
       replicationGroupArn: this.cache.replicationGroupArn,
       memberClusterArnPattern: this.cache.memberClusterArnPattern,
@@ -142,10 +171,26 @@ export class KeyspaceLeaderStack extends Stack {
       description: 'CloudWatch dashboard to open first',
       value: this.observability.dashboardUrl,
     });
-    new CfnOutput(this, 'AuthTokenSecretArn', {
-      description: 'Secrets Manager secret holding the ElastiCache AUTH token (REDIS_PASSWORD)',
-      value: this.cache.authToken.secretArn,
-    });
+    if (this.cache.authToken) {
+      new CfnOutput(this, 'AuthTokenSecretArn', {
+        description: 'Secrets Manager secret holding the ElastiCache AUTH token (REDIS_PASSWORD)',
+        value: this.cache.authToken.secretArn,
+      });
+    }
+    if (this.cacheUsers) {
+      new CfnOutput(this, 'WorkerPasswordSecretArn', {
+        description: `Secrets Manager secret holding the password of the RBAC user ${this.cacheUsers.worker.userName}`,
+        value: this.cacheUsers.worker.password.secretArn,
+      });
+      new CfnOutput(this, 'NotifyCheckPasswordSecretArn', {
+        description: `Secrets Manager secret holding the password of the RBAC user ${this.cacheUsers.notifyCheck.userName}`,
+        value: this.cacheUsers.notifyCheck.password.secretArn,
+      });
+      new CfnOutput(this, 'UserGroupId', {
+        description: 'ElastiCache RBAC user group of the replication group',
+        value: this.cacheUsers.userGroupId,
+      });
+    }
     new CfnOutput(this, 'WorkerServiceName', {
       description: 'ECS service running the workers',
       value: this.workers.service.serviceName,

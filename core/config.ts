@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.ts';
@@ -86,6 +86,11 @@ export interface ParseOptions {
   readonly localCluster?: LocalClusterFile | undefined;
   /** Directory that relative paths (HANDLER module, CA file) are resolved against. */
   readonly cwd?: string;
+  /**
+   * The password comes from elsewhere than REDIS_PASSWORD (the Lambda reads it from Secrets Manager),
+   * so REDIS_USERNAME without REDIS_PASSWORD is not a mistake.
+   */
+  readonly passwordFromSecret?: boolean;
 }
 
 const emptyToUndefined = (value: unknown) => (value === '' ? undefined : value);
@@ -248,10 +253,11 @@ export function parseNodeList(text: string): { nodes: RedisNodeAddress[]; proble
   return { nodes, problems };
 }
 
+/** A readable regular file (a directory passes access(2) but fails later with EISDIR). */
 function readable(path: string): boolean {
   try {
     accessSync(path, constants.R_OK);
-    return true;
+    return statSync(path).isFile();
   } catch {
     return false;
   }
@@ -300,7 +306,11 @@ function parseShared(
       });
     }
   }
-  if (values.REDIS_USERNAME !== undefined && values.REDIS_PASSWORD === undefined) {
+  if (
+    values.REDIS_USERNAME !== undefined &&
+    values.REDIS_PASSWORD === undefined &&
+    !options.passwordFromSecret
+  ) {
     issues.push({
       variable: 'REDIS_USERNAME',
       message: 'REDIS_USERNAME is set but REDIS_PASSWORD is not (ACL users need both)',

@@ -28,7 +28,10 @@ export interface NotifyCheckProps {
   readonly depsLockFilePath: string;
   readonly scheduleRate: Duration;
   readonly redisNodes: string;
-  readonly authToken: secretsmanager.ISecret;
+  /** Read at cold start (REDIS_PASSWORD_SECRET_ARN): the AUTH token, or the RBAC check user's password. */
+  readonly redisPassword: secretsmanager.ISecret;
+  /** REDIS_USERNAME: the RBAC check user; undefined with the AUTH token. */
+  readonly redisUsername?: string;
   readonly replicationGroupId: string;
   readonly replicationGroupArn: string;
   readonly memberClusterArnPattern: string;
@@ -97,7 +100,8 @@ export class NotifyCheck extends Construct {
         METRICS_NAMESPACE: props.metricsNamespace,
         LOG_LEVEL: props.logLevel,
         // Lambda has no ECS-style secret injection: the handler reads the token at cold start.
-        REDIS_PASSWORD_SECRET_ARN: props.authToken.secretArn,
+        REDIS_PASSWORD_SECRET_ARN: props.redisPassword.secretArn,
+        ...(props.redisUsername === undefined ? {} : { REDIS_USERNAME: props.redisUsername }),
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {
@@ -178,9 +182,9 @@ export class NotifyCheck extends Construct {
     );
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadAuthToken',
+        sid: props.redisUsername === undefined ? 'ReadAuthToken' : 'ReadRedisPassword',
         actions: ['secretsmanager:GetSecretValue'],
-        resources: [props.authToken.secretArn],
+        resources: [props.redisPassword.secretArn],
       }),
     );
 

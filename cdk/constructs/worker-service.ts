@@ -6,6 +6,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 
+/** The image's unprivileged user (node:24-slim's `node`, uid 1000); the task runs the worker as it. */
+export const WORKER_CONTAINER_USER = 'node';
+
 /** The worker's health endpoint port (env HEALTH_PORT); the container health check calls it. */
 export const WORKER_HEALTH_PORT = 8081;
 
@@ -26,7 +29,10 @@ export interface WorkerServiceProps {
   readonly desiredCount: number;
   /** `host:port` seed(s) for REDIS_NODES. */
   readonly redisNodes: string;
-  readonly authToken: secretsmanager.ISecret;
+  /** REDIS_PASSWORD: the AUTH token, or the RBAC worker user's password. */
+  readonly redisPassword: secretsmanager.ISecret;
+  /** REDIS_USERNAME: the RBAC worker user; undefined with the AUTH token. */
+  readonly redisUsername?: string;
   readonly leaderName: string;
   readonly metricsNamespace: string;
   readonly logLevel: string;
@@ -69,8 +75,8 @@ export class WorkerService extends Construct {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret configuration of design.md (REDIS_NODES, REDIS_TLS, LEADER_NAME, ' +
-        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, HEALTH_PORT); the AUTH token is injected from Secrets Manager ' +
-        'as an ECS secret (REDIS_PASSWORD).',
+        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
+        'password (AUTH token or RBAC password) is injected from Secrets Manager as an ECS secret (REDIS_PASSWORD).',
     });
 
     this.container = this.taskDefinition.addContainer('worker', {
@@ -80,6 +86,8 @@ export class WorkerService extends Construct {
       }),
       essential: true,
       readonlyRootFilesystem: true,
+      // Non-root, whatever the image says (worker/Dockerfile also ends with USER node).
+      user: WORKER_CONTAINER_USER,
       // A minimal init as PID 1 forwards SIGTERM to node and reaps orphaned processes.
       linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
       stopTimeout: WORKER_STOP_TIMEOUT,
@@ -91,9 +99,10 @@ export class WorkerService extends Construct {
         LOG_LEVEL: props.logLevel,
         HANDLER: props.handler,
         HEALTH_PORT: String(WORKER_HEALTH_PORT),
+        ...(props.redisUsername === undefined ? {} : { REDIS_USERNAME: props.redisUsername }),
       },
       secrets: {
-        REDIS_PASSWORD: ecs.Secret.fromSecretsManager(props.authToken),
+        REDIS_PASSWORD: ecs.Secret.fromSecretsManager(props.redisPassword),
       },
       // 200 only while connected and subscribed to every known primary (see worker/healthcheck.ts).
       healthCheck: {

@@ -27,15 +27,15 @@ const SECRET_ID =
 
 export function parseNotifyCheckEnv(env: Env, options: ParseOptions = {}): NotifyCheckEnv {
   const issues: ConfigIssue[] = [];
+  const raw = env[PASSWORD_SECRET_VARIABLE];
+  const passwordSecretId = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
   let config: ReportConfig | undefined;
   try {
-    config = parseReportConfig(env, options);
+    config = parseReportConfig(env, { ...options, passwordFromSecret: passwordSecretId !== undefined });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     issues.push(...error.issues);
   }
-  const raw = env[PASSWORD_SECRET_VARIABLE];
-  const passwordSecretId = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
   if (passwordSecretId !== undefined) {
     if (!SECRET_ID.test(passwordSecretId)) {
       issues.push({

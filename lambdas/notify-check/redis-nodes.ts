@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { RedisConnectionConfig, RedisNodeAddress } from '../../core/config.ts';
 import { withTimeout } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import { nodeRedisOptions } from '../../core/redis-client.ts';
+import { connectExplained, nodeRedisOptions } from '../../core/redis-client.ts';
 import { nodeAddress } from '../../core/topology.ts';
 import { NodeUnreachableError } from './errors.ts';
 
@@ -54,7 +54,8 @@ export function createIoredisNodeFactory(config: RedisConnectionConfig, logger: 
     // the process and leaves a trace at debug level.
     client.on('error', (error: Error) => logger.debug('redis.error', { node: name, role, error }));
     try {
-      await withTimeout(client.connect(), timeoutMs, `connect to ${name}`);
+      // connectExplained: the cause (WRONGPASS, a certificate error) rather than "Connection is closed."
+      await withTimeout(connectExplained(client), timeoutMs, `connect to ${name}`);
       return client;
     } catch (cause) {
       client.disconnect();

@@ -38,6 +38,7 @@ export class CoverageRegistry {
   private coveredPeers = 0;
   private peersReadAtMono = Number.NEGATIVE_INFINITY;
   private uncoveredSinceMono: number | undefined;
+  private lastFailure: string | undefined;
   private readonly graceMs: number;
   private readonly publishIntervalMs: number;
   private readonly freshnessMs: number;
@@ -119,8 +120,13 @@ export class CoverageRegistry {
       const members = last[1] as string[];
       this.coveredPeers = members.filter((m) => m !== workerId).length;
       this.peersReadAtMono = clock.monotonicMs();
+      this.lastFailure = undefined;
     } catch (error) {
-      logger.debug('coverage.publish_failed', { error });
+      // Once per distinct cause at warn (a missing ACL permission shows), then at debug.
+      const message = error instanceof Error ? error.message : String(error);
+      if (message === this.lastFailure) logger.debug('coverage.publish_failed', { error });
+      else logger.warn('coverage.publish_failed', { error });
+      this.lastFailure = message;
     }
   }
 }

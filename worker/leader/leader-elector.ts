@@ -103,6 +103,7 @@ export class LeaderElector implements LeadershipView {
   private lastLeaderSeen: string | undefined;
   private lastObservedAtMs = Number.NEGATIVE_INFINITY;
   private stopPromise: Promise<void> | undefined;
+  private lastAcquireFailure: string | undefined;
 
   constructor(private readonly config: LeaderElectorConfig) {
     assertTimings(config.timings);
@@ -256,14 +257,15 @@ export class LeaderElector implements LeadershipView {
       await this.observeLeader();
       return;
     }
-    const { lease, clock, timings, logger } = this.config;
+    const { lease, clock, timings } = this.config;
     const startMs = clock.monotonicMs();
     let hold: LeaseHold | undefined;
     try {
       hold = await lease.acquire(timings.leaseTtlMs);
     } catch (error) {
-      logger.debug('leader.acquire_failed', { error });
+      this.reportAcquireFailure(error);
     }
+    if (hold !== undefined) this.lastAcquireFailure = undefined;
     if (!hold) {
       if (!this.wakeRequested) await this.observeLeader();
       return;
@@ -274,6 +276,25 @@ export class LeaderElector implements LeadershipView {
       return;
     }
     this.beginTerm(hold, startMs);
+  }
+
+  /**
+   * An acquire that was undecided (timeouts, refused commands, unreachable members) rather than lost
+   * to another owner: logged at warn once per distinct cause, so a missing ACL permission or a dead
+   * cluster shows in the logs without a line every retry period.
+   */
+  private reportAcquireFailure(error: unknown): void {
+    const causes =
+      error instanceof Error && error.cause instanceof AggregateError
+        ? error.cause.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+        : [];
+    const key = `${error instanceof Error ? error.message : String(error)}|${[...new Set(causes)].sort().join('|')}`;
+    if (key === this.lastAcquireFailure) {
+      this.config.logger.debug('leader.acquire_failed', { error, causes });
+      return;
+    }
+    this.lastAcquireFailure = key;
+    this.config.logger.warn('leader.acquire_failed', { error, causes });
   }
 
   private stepDownReason(): StoppedLeadingReason | undefined {

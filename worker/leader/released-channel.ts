@@ -52,7 +52,13 @@ export class RedisReleasedChannel implements ReleasedChannel {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Subscribes and resolves once the subscription is confirmed. */
+  /**
+   * Subscribes. Resolves once the first attempt settled, whether it succeeded or not: the channel
+   * only speeds up a hand-over (followers retry every LEASE_RETRY_MS anyway), so a refused or failed
+   * subscription (an ACL without the channel, a node down) must not stop the worker. It is logged
+   * once per distinct error (`leader.released_subscribe_failed`) and retried in the background with
+   * backoff up to 30 s.
+   */
   static async open(options: {
     readonly subscriber: Cluster | Redis;
     readonly publisher: Cluster | Redis;
@@ -71,12 +77,38 @@ export class RedisReleasedChannel implements ReleasedChannel {
       timeoutMs,
     );
     options.subscriber.on('message', channel.onMessage);
-    await withTimeout(
-      options.subscriber.subscribe(options.channel),
-      options.subscribeTimeoutMs ?? 10_000,
-      `subscribe to ${options.channel}`,
-    );
+    await channel.subscribeWithRetry(options.subscribeTimeoutMs ?? 10_000, 1000, undefined);
     return channel;
+  }
+
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  private async subscribeWithRetry(
+    boundMs: number,
+    delayMs: number,
+    lastMessage: string | undefined,
+  ): Promise<void> {
+    if (this.closed) return;
+    try {
+      await withTimeout(this.subscriber.subscribe(this.channel), boundMs, `subscribe to ${this.channel}`);
+      if (lastMessage !== undefined)
+        this.logger.info('leader.released_subscribed', { channel: this.channel });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message !== lastMessage) {
+        this.logger.warn('leader.released_subscribe_failed', {
+          channel: this.channel,
+          error,
+          retryInMs: delayMs,
+          effect: 'hand-overs wait for the followers’ next retry instead of happening at once',
+        });
+      }
+      if (this.closed) return;
+      this.retryTimer = setTimeout(() => {
+        this.subscribeWithRetry(boundMs, Math.min(delayMs * 2, 30_000), message).catch(() => {});
+      }, delayMs);
+      this.retryTimer.unref();
+    }
   }
 
   private readonly onMessage = (channel: string, text: string): void => {
@@ -114,6 +146,7 @@ export class RedisReleasedChannel implements ReleasedChannel {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.retryTimer);
     this.listeners.clear();
     this.subscriber.off('message', this.onMessage);
     await withTimeout(this.subscriber.unsubscribe(this.channel), this.timeoutMs, 'unsubscribe').catch(

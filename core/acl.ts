@@ -1,0 +1,197 @@
+import { EXPIRED_CHANNEL, KeyspaceKeys } from './keys.ts';
+
+/**
+ * Least-privilege Redis ACL access strings (an ElastiCache RBAC `AccessString`; locally the rules after
+ * `user <name> reset ><password>`), one for the worker and one for the scheduled check, for one
+ * LEADER_NAME. The same strings are given to the
+ * ElastiCache RBAC users by the CDK app and to the local cluster's ACL users by the tests, so what is
+ * deployed is what was tested. Key patterns are built from core/keys.ts, so they follow the key names
+ * the code uses; docs/security.md prints them for the default leader name.
+ *
+ * ACL key and channel patterns are globs: `~{kl:*}` matches only keys that *end* with `}`, so every
+ * pattern here names the hash tag and what follows it. Leader names are `[A-Za-z0-9_.-]` (no glob
+ * characters); the builders escape them anyway.
+ */
+
+export interface NotifyCheckAccessOptions {
+  /**
+   * Grants CONFIG GET and CONFIG SET (NOTIFY_MODE `config` or `auto` on self-managed Redis/Valkey).
+   * Off for ElastiCache, where CONFIG is a restricted command and the parameter group is enforced.
+   */
+  readonly configRights: boolean;
+}
+
+const GLOB_SPECIAL = /[*?[\]\\]/g;
+
+/** Escapes the glob characters of a literal key part. */
+export function escapeGlob(text: string): string {
+  return text.replace(GLOB_SPECIAL, (c) => `\\${c}`);
+}
+
+/**
+ * A glob for every key `make(i)` makes, for any index `i` >= 0: the two names for 0 and 1 must differ
+ * in exactly one character (the index), which becomes `[0-9]*`. Throws when `make` is not of that
+ * shape (a change in core/keys.ts that this module must follow).
+ */
+export function indexedPattern(make: (index: number) => string): string {
+  const zero = make(0);
+  const one = make(1);
+  const at = [...zero].findIndex((c, i) => c !== one[i]);
+  if (
+    zero.length !== one.length ||
+    at < 0 ||
+    zero[at] !== '0' ||
+    one[at] !== '1' ||
+    zero.slice(at + 1) !== one.slice(at + 1)
+  ) {
+    throw new Error(`indexedPattern: ${zero} / ${one} do not differ in exactly one index digit`);
+  }
+  return `${escapeGlob(zero.slice(0, at))}[0-9]*${escapeGlob(zero.slice(at + 1))}`;
+}
+
+/** A glob for the keys `make(x)` makes for any string `x` (the variable part must come last). */
+export function suffixPattern(make: (variable: string) => string): string {
+  const marker = '\u0000';
+  const sample = make(marker);
+  const at = sample.indexOf(marker);
+  if (at < 0 || at !== sample.length - marker.length) {
+    throw new Error(`suffixPattern: the variable part of ${JSON.stringify(sample)} is not at its end`);
+  }
+  return `${escapeGlob(sample.slice(0, at))}*`;
+}
+
+/** `{tag}:*` for the tag of a key (its first `{...}`). */
+function tagFamily(key: string): string {
+  const end = key.indexOf('}');
+  if (!key.startsWith('{') || end < 0) throw new Error(`tagFamily: ${key} has no leading hash tag`);
+  return `${key.slice(0, end + 1)}:*`;
+}
+
+/** The key patterns and channels of one leader name (exported for tests and docs). */
+export function aclPatterns(leaderName: string) {
+  const keys = new KeyspaceKeys(leaderName);
+  // Throws unless the nonce ends the canary key: then `canary(i, '')` is the part before it.
+  suffixPattern((nonce) => keys.canary(0, nonce));
+  return {
+    /** `{kl:<name>}:*`: single-key lease, fencing counter, leader record, coverage registry. */
+    leaseFamily: `${escapeGlob(keys.familyTag)}:*`,
+    /** `{kl:<name>:p[0-9]*}:*`: the quorum lease members (lease and epoch copy per member). */
+    quorumMembers: tagFamily(indexedPattern((i) => keys.quorumLease(i))),
+    /** `{kl:<name>:m}:processed:*`: processed-position marks, one per primary. */
+    processedMarks: suffixPattern((nodeId) => keys.processedMark(nodeId)),
+    /** `{kl:<name>:o[0-9]*}:outbox`: the outbox streams (HANDLER=stream). */
+    outboxStreams: indexedPattern((i) => keys.outbox(i)),
+    /** `{kl:<name>:o[0-9]*}:fence`: each outbox partition's fencing token. */
+    outboxFences: indexedPattern((i) => keys.outboxFence(i)),
+    /** `{kl:<name>:c[0-9]*}:canary:*`: the check's canary keys. */
+    canaries: `${indexedPattern((i) => keys.canary(i, ''))}*`,
+    /** `{kl:<name>}:leader`: the leader record, read by the check. */
+    leaderRecord: escapeGlob(keys.leader),
+    expiredChannel: escapeGlob(EXPIRED_CHANNEL),
+    releasedChannel: escapeGlob(keys.releasedChannel),
+  };
+}
+
+/** One granted command (`+<command>`) and why the role needs it. */
+export interface AclGrant {
+  readonly command: string;
+  readonly reason: string;
+}
+
+/**
+ * Not granted because not needed: AUTH, HELLO and QUIT are flagged `no-auth` in Redis 7 / Valkey and
+ * every user may run them (verified: a user without them authenticates with HELLO 3 AUTH and closes
+ * with QUIT, and the ACL log stays empty). PING is not used. CLIENT SETINFO (sent by ioredis, its
+ * failure ignored) does not exist in Redis 7.0 and cannot be named there; on Valkey/Redis 7.2+ it is
+ * refused and ignored.
+ */
+const TOPOLOGY_GRANTS: readonly AclGrant[] = [
+  {
+    command: 'client|setname',
+    reason: 'connection names (kl-worker, kl-subscriber, ...), visible in CLIENT LIST',
+  },
+  { command: 'info', reason: "ioredis' ready check on every connection" },
+  { command: 'cluster|shards', reason: 'topology discovery (core/topology.ts)' },
+  {
+    command: 'cluster|nodes',
+    reason: 'topology discovery fallback when CLUSTER SHARDS is unknown (Redis < 7)',
+  },
+];
+
+/** The worker's commands, with the code path that needs each (determined with the ACL log). */
+export const WORKER_GRANTS: readonly AclGrant[] = [
+  ...TOPOLOGY_GRANTS,
+  { command: 'cluster|slots', reason: 'the ioredis Cluster client maps slots to nodes' },
+  { command: 'cluster|info', reason: "the ioredis Cluster client's ready check" },
+  { command: 'readonly', reason: 'sent by the ioredis Cluster client on its replica connections' },
+  {
+    command: 'evalsha',
+    reason: 'lease scripts (acquire, extend, release), leader record and processed marks',
+  },
+  { command: 'eval', reason: 'the same scripts when the node answers NOSCRIPT' },
+  { command: 'get', reason: 'leader record and fencing counters; inside the scripts (lease, outbox fence)' },
+  { command: 'mget', reason: 'processed marks of every primary at once' },
+  { command: 'set', reason: 'inside the scripts (lease, counters, record, marks, outbox fence)' },
+  { command: 'exists', reason: 'inside the acquire script' },
+  { command: 'del', reason: 'inside the release script' },
+  { command: 'incr', reason: 'fencing counter of the single-key lease (fewer than 3 primaries)' },
+  { command: 'role', reason: 'single-key lease: does the primary have a replica to WAIT for' },
+  { command: 'wait', reason: 'single-key lease: a replica acknowledged the lease write' },
+  { command: 'xadd', reason: 'HANDLER=stream: inside the fenced append script' },
+  { command: 'zadd', reason: 'coverage registry: this worker is subscribed to every primary' },
+  { command: 'zrem', reason: 'coverage registry: this worker lost coverage or stops' },
+  { command: 'zremrangebyscore', reason: 'coverage registry: drops workers not seen lately' },
+  { command: 'zrangebyscore', reason: 'coverage registry: which workers are covered now' },
+  { command: 'pexpire', reason: 'coverage registry: the set lapses when no worker runs' },
+  { command: 'subscribe', reason: '__keyevent@0__:expired on every primary, and the released channel' },
+  { command: 'unsubscribe', reason: 'the released channel at shutdown' },
+  { command: 'publish', reason: 'the released channel after a graceful release' },
+];
+
+/** The scheduled check's commands (it uses plain node connections, no Cluster client). */
+export const NOTIFY_CHECK_GRANTS: readonly AclGrant[] = [
+  ...TOPOLOGY_GRANTS,
+  { command: 'get', reason: 'the leader record' },
+  { command: 'set', reason: 'canary keys (SET ... PX 30)' },
+  { command: 'exists', reason: 'touching a canary after its TTL so the primary expires it (and publishes)' },
+  { command: 'subscribe', reason: '__keyevent@0__:expired on each primary for its canary' },
+];
+
+/** Only with `configRights` (self-managed Redis/Valkey; ElastiCache restricts CONFIG). */
+export const NOTIFY_CHECK_CONFIG_GRANTS: readonly AclGrant[] = [
+  { command: 'config|get', reason: 'reads notify-keyspace-events (NOTIFY_MODE config or auto)' },
+  { command: 'config|set', reason: 'merges the missing E and x flags into notify-keyspace-events' },
+];
+
+/**
+ * `on`, key patterns, channels, `-@all`, then the commands. Written for a user that starts from
+ * nothing (a new ElastiCache user; `user <name> reset ...` locally): ElastiCache refuses `reset` and
+ * passwords inside an access string and leaves a user without `on` disabled.
+ */
+function accessString(keyRules: readonly string[], channels: readonly string[], commands: readonly string[]) {
+  return ['on', ...keyRules, ...channels.map((c) => `&${c}`), '-@all', ...commands.map((c) => `+${c}`)].join(
+    ' ',
+  );
+}
+
+/** The worker's access string for `leaderName`. */
+export function workerAccessString(leaderName: string): string {
+  const p = aclPatterns(leaderName);
+  return accessString(
+    [p.leaseFamily, p.quorumMembers, p.processedMarks, p.outboxStreams, p.outboxFences].map((k) => `~${k}`),
+    [p.expiredChannel, p.releasedChannel],
+    WORKER_GRANTS.map((g) => g.command),
+  );
+}
+
+/** The scheduled check's access string for `leaderName` (CONFIG only with `configRights`). */
+export function notifyCheckAccessString(leaderName: string, options: NotifyCheckAccessOptions): string {
+  const p = aclPatterns(leaderName);
+  return accessString(
+    [`~${p.canaries}`, `%R~${p.leaderRecord}`],
+    [p.expiredChannel],
+    [...NOTIFY_CHECK_GRANTS, ...(options.configRights ? NOTIFY_CHECK_CONFIG_GRANTS : [])].map(
+      (g) => g.command,
+    ),
+  );
+}

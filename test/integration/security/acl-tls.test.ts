@@ -1,0 +1,220 @@
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notifyCheckAccessString, workerAccessString } from '../../../core/acl.ts';
+import { keySlot } from '../../../core/key-slot.ts';
+import { KeyspaceKeys } from '../../../core/keys.ts';
+import type { NotifyCheckReport } from '../../../lambdas/notify-check/report.ts';
+import { LocalRedisCluster } from '../../../local/cluster.ts';
+import { randomSuffix, testClient, WorkerProcess } from '../worker/helpers.ts';
+import {
+  aclLog,
+  type CommandRun,
+  randomPassword,
+  resetAclLog,
+  runReport,
+  tlsUserEnv,
+} from './tls-acl-helpers.ts';
+
+/**
+ * The worker and the scheduled check under the least-privilege users of core/acl.ts, on a TLS-only
+ * cluster whose default user is off: the same access strings the CDK stack gives the ElastiCache
+ * RBAC users. The ACL log of every node is the proof that the strings are complete for what ran:
+ * any command, key or channel a program needed and lacked is logged there.
+ */
+
+const leaderName = `sec-${randomSuffix()}`;
+const keys = new KeyspaceKeys(leaderName);
+const USERS = {
+  worker: { name: 'kl-worker', password: randomPassword('worker') },
+  check: { name: 'kl-check', password: randomPassword('check') },
+  checkConfig: { name: 'kl-check-config', password: randomPassword('check-config') },
+};
+const PASSWORDS = Object.values(USERS).map((u) => u.password);
+
+let cluster: LocalRedisCluster;
+let admin: Cluster;
+const printed: string[] = [];
+
+function reportOf(run: CommandRun): NotifyCheckReport {
+  printed.push(run.stdout, run.stderr);
+  expect(run.code, run.stderr.slice(-2000)).toBe(0);
+  return JSON.parse(run.stdout) as NotifyCheckReport;
+}
+
+beforeAll(async () => {
+  cluster = await LocalRedisCluster.start({
+    tls: true,
+    disableDefaultUser: true,
+    // Off at start: the check (with CONFIG rights) is what turns notifications on.
+    users: [
+      { ...USERS.worker, access: workerAccessString(leaderName) },
+      { ...USERS.check, access: notifyCheckAccessString(leaderName, { configRights: false }) },
+      { ...USERS.checkConfig, access: notifyCheckAccessString(leaderName, { configRights: true }) },
+    ],
+  });
+  admin = testClient(cluster);
+  await resetAclLog(cluster);
+});
+
+afterAll(async () => {
+  admin?.disconnect();
+  await cluster?.stop();
+});
+
+describe('least-privilege users on a TLS-only cluster', () => {
+  let worker: WorkerProcess | undefined;
+  afterAll(async () => {
+    await worker?.kill();
+  });
+
+  it('the check with CONFIG rights enables notifications and verifies every primary', async () => {
+    const report = reportOf(
+      await runReport(
+        tlsUserEnv(cluster, USERS.checkConfig, { LEADER_NAME: leaderName, NOTIFY_MODE: 'config' }),
+      ),
+    );
+    expect(report.nodes).toHaveLength(cluster.nodes.length);
+    for (const node of report.nodes)
+      expect(node, node.address).toMatchObject({ status: 'repaired', configured: true });
+    expect(report.canaries).toHaveLength(3);
+    expect(report.metrics.PrimariesVerified).toBe(3);
+    expect(report.leader.state).toBe('none');
+  });
+
+  it('the worker leads and processes expiries, writing the fenced outbox (HANDLER=stream)', async () => {
+    worker = WorkerProcess.start(
+      'sec-worker',
+      tlsUserEnv(cluster, USERS.worker, {
+        LEADER_NAME: leaderName,
+        HANDLER: 'stream',
+        WORKER_ID: 'sec-worker',
+      }),
+    );
+    const acquired = await worker.waitForEvent('leader.acquired', 30_000);
+    const prefix = `app-${randomSuffix()}`;
+    const expiring = Array.from({ length: 30 }, (_, i) => `${prefix}:${i}`);
+    await Promise.all(expiring.map((key) => admin.set(key, '1', 'PX', 100)));
+    await worker.waitFor(
+      (w) => {
+        const done = new Set(w.events('key.processed').map((l) => l.key));
+        return expiring.every((k) => done.has(k)) ? w.lines[w.lines.length - 1] : undefined;
+      },
+      20_000,
+      'every key processed',
+    );
+    for (const line of worker.events('key.processed')) expect(line.fencingToken).toBe(acquired.fencingToken);
+    let appended = 0;
+    for (let p = 0; p < 16; p++) appended += await admin.xlen(keys.outbox(p));
+    expect(appended).toBeGreaterThanOrEqual(expiring.length);
+    expect(Number(await admin.get(keys.outboxFence(0)))).toBeLessThanOrEqual(Number(acquired.fencingToken));
+  });
+
+  it('the check without CONFIG rights reports the leader and the primaries, and CONFIG as not enforceable', async () => {
+    const configMode = reportOf(
+      await runReport(tlsUserEnv(cluster, USERS.check, { LEADER_NAME: leaderName, NOTIFY_MODE: 'config' })),
+    );
+    expect(configMode.leader).toMatchObject({ state: 'leading', workerId: 'sec-worker' });
+    expect(configMode.metrics.PrimariesVerified).toBe(3);
+    for (const node of configMode.nodes) {
+      expect(node, node.address).toMatchObject({ status: 'refused', configured: false });
+      expect(node.error).toMatch(/^NOPERM/);
+    }
+
+    const autoMode = reportOf(
+      await runReport(tlsUserEnv(cluster, USERS.check, { LEADER_NAME: leaderName, NOTIFY_MODE: 'auto' })),
+    );
+    expect(autoMode.metrics.PrimariesVerified).toBe(3);
+    for (const node of autoMode.nodes) expect(node.error).toMatch(/not enforceable/);
+    expect(autoMode.problems.join('\n')).toMatch(/not enforceable/);
+  });
+
+  it('the worker releases on SIGTERM and exits 0', async () => {
+    const running = worker as WorkerProcess;
+    running.signal('SIGTERM');
+    const exit = await running.exited;
+    printed.push(JSON.stringify(running.lines), JSON.stringify(running.metricDocuments), running.stderr);
+    expect(exit.code, running.tail()).toBe(0);
+    expect(running.events('leader.released')).toHaveLength(1);
+  });
+
+  it('left nothing in any ACL log: every command, key and channel used was granted', async () => {
+    const entries = await aclLog(cluster);
+    // The only expected refusal: CONFIG for the user that is meant not to have it.
+    const unexpected = entries.filter((e) => !(e.username === USERS.check.name && e.object === 'config|get'));
+    expect(unexpected).toEqual([]);
+    expect(entries.some((e) => e.username === USERS.check.name)).toBe(true);
+  });
+
+  it('printed no password anywhere (worker and report, stdout and stderr)', () => {
+    const output = printed.join('\n');
+    expect(output.length).toBeGreaterThan(1000);
+    for (const password of PASSWORDS) expect(output).not.toContain(password);
+  });
+});
+
+describe('commands outside the access strings are refused (NOPERM)', () => {
+  const asUser = async (user: { name: string }, fn: (client: Cluster) => Promise<void>) => {
+    const client = new Cluster(cluster.seeds, {
+      redisOptions: { ...cluster.clientOptions({ user: user.name }), connectTimeout: 2000 },
+      clusterRetryStrategy: () => null,
+    });
+    client.on('error', () => {});
+    try {
+      await fn(client);
+    } finally {
+      client.disconnect();
+    }
+  };
+
+  it('the worker user reaches only its own keys and commands', async () => {
+    await asUser(USERS.worker, async (w) => {
+      expect(await w.set(keys.lease, 'probe', 'PX', 1000)).toBe('OK');
+      await w.del(keys.lease);
+      await expect(w.get('orders:1')).rejects.toThrow(/^NOPERM/);
+      await expect(w.get(new KeyspaceKeys(`${leaderName}x`).leader)).rejects.toThrow(/^NOPERM/);
+      await expect(w.set(keys.canary(0, 'x'), '1')).rejects.toThrow(/^NOPERM/);
+      await expect(w.call('CONFIG', 'GET', 'notify-keyspace-events')).rejects.toThrow(/^NOPERM/);
+      await expect(w.call('FLUSHALL')).rejects.toThrow(/^NOPERM/);
+      await expect(w.call('KEYS', '*')).rejects.toThrow(/^NOPERM/);
+      await expect(w.call('ACL', 'WHOAMI')).rejects.toThrow(/^NOPERM/);
+      await expect(w.hset(keys.leader, 'f', 'v')).rejects.toThrow(/^NOPERM/);
+      await expect(w.publish('{kl:other}:released', 'x')).rejects.toThrow(/^NOPERM/);
+      // Channel rules do not tell PUBLISH from SUBSCRIBE: the worker, which publishes `released`, could
+      // also publish on the expired channel (docs/security.md, "What the strings do not prevent").
+    });
+  });
+
+  it('the check user writes canaries and cannot touch the lease or the leader record', async () => {
+    // The check talks to single nodes (no Cluster client, so no CLUSTER SLOTS): send each key to its primary.
+    const primaries = await cluster.primaries();
+    const onOwner = async (key: string, fn: (client: Redis) => Promise<unknown>) => {
+      const slot = keySlot(key);
+      const owner = primaries.find((p) => p.slots.some(([a, b]) => slot >= a && slot <= b));
+      const client = new Redis({
+        host: '127.0.0.1',
+        port: owner?.port,
+        ...cluster.clientOptions({ user: USERS.check.name }),
+      });
+      client.on('error', () => {});
+      try {
+        return await fn(client);
+      } finally {
+        client.disconnect();
+      }
+    };
+    expect(
+      await onOwner(keys.canary(3, 'probe'), (c) => c.set(keys.canary(3, 'probe'), '1', 'PX', 1000)),
+    ).toBe('OK');
+    expect(await onOwner(keys.leader, (c) => c.get(keys.leader))).not.toBeNull();
+    await expect(onOwner(keys.leader, (c) => c.set(keys.leader, '{}'))).rejects.toThrow(/^NOPERM/);
+    await expect(onOwner(keys.lease, (c) => c.set(keys.lease, 'x'))).rejects.toThrow(/^NOPERM/);
+    await expect(onOwner(keys.epoch, (c) => c.get(keys.epoch))).rejects.toThrow(/^NOPERM/);
+    await expect(onOwner(keys.leader, (c) => c.publish('__keyevent@0__:expired', 'forged'))).rejects.toThrow(
+      /^NOPERM/,
+    );
+    await expect(
+      onOwner(keys.leader, (c) => c.call('CONFIG', 'SET', 'notify-keyspace-events', '')),
+    ).rejects.toThrow(/^NOPERM/);
+    await expect(onOwner(keys.leader, (c) => c.call('CLUSTER', 'SLOTS'))).rejects.toThrow(/^NOPERM/);
+  });
+});
