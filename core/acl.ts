@@ -77,8 +77,8 @@ export function aclPatterns(leaderName: string) {
     leaseFamily: `${escapeGlob(keys.familyTag)}:*`,
     /** `{kl:<name>:p[0-9]*}:*`: the quorum lease members (lease and epoch copy per member). */
     quorumMembers: tagFamily(indexedPattern((i) => keys.quorumLease(i))),
-    /** `{kl:<name>:m}:processed:*`: processed-position marks, one per primary. */
-    processedMarks: suffixPattern((nodeId) => keys.processedMark(nodeId)),
+    /** `{kl:<name>:p[0-9]*}:processed:*`: processed marks, one per primary, beside each quorum member. */
+    processedMarks: `${indexedPattern((i) => keys.processedMark(i, ''))}*`,
     /** `{kl:<name>:o[0-9]*}:outbox`: the outbox streams (HANDLER=stream). */
     outboxStreams: indexedPattern((i) => keys.outbox(i)),
     /** `{kl:<name>:o[0-9]*}:fence`: each outbox partition's fencing token. */
@@ -138,11 +138,13 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
   { command: 'role', reason: 'single-key lease: does the primary have a replica to WAIT for' },
   { command: 'wait', reason: 'single-key lease: a replica acknowledged the lease write' },
   { command: 'xadd', reason: 'HANDLER=stream: inside the fenced append script' },
-  { command: 'zadd', reason: 'coverage registry: this worker is subscribed to every primary' },
-  { command: 'zrem', reason: 'coverage registry: this worker lost coverage or stops' },
-  { command: 'zremrangebyscore', reason: 'coverage registry: drops workers not seen lately' },
-  { command: 'zrangebyscore', reason: 'coverage registry: which workers are covered now' },
-  { command: 'pexpire', reason: 'coverage registry: the set lapses when no worker runs' },
+  {
+    command: 'hset',
+    reason: 'coverage registry: this worker reports since when it is subscribed to every primary',
+  },
+  { command: 'hgetall', reason: 'coverage registry: which peers are covered, and since when' },
+  { command: 'hdel', reason: 'coverage registry: this worker stops, or drops peers not seen lately' },
+  { command: 'pexpire', reason: 'coverage registry: the hash lapses when no worker runs' },
   { command: 'subscribe', reason: '__keyevent@0__:expired on every primary, and the released channel' },
   { command: 'unsubscribe', reason: 'the released channel at shutdown' },
   { command: 'publish', reason: 'the released channel after a graceful release' },

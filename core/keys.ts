@@ -95,9 +95,13 @@ export class KeyspaceKeys {
     return `{kl:${this.leaderName}:o${index}}:fence`;
   }
 
-  /** Processed-position record of one primary's event sequence, beside the outbox partitions. */
-  processedMark(nodeId: string): string {
-    return `{kl:${this.leaderName}:m}:processed:${nodeId}`;
+  /**
+   * Processed mark of one primary's event sequence, kept beside quorum member `partitionIndex`: the
+   * leader writes it on the three member tags (three different primaries), so one primary failing
+   * over does not take the marks with it.
+   */
+  processedMark(partitionIndex: number, nodeId: string): string {
+    return `${this.partitionTag(partitionIndex)}:processed:${nodeId}`;
   }
 
   /** Canary key of tag index `index`; the canary code picks an index whose slot the target owns. */

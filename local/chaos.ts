@@ -103,15 +103,8 @@ async function main(): Promise<number> {
   return broken.length === 0 && results.every((r) => r.ok) ? 0 : 1;
 }
 
-// LocalRedisCluster.stop() ends by waiting on unref'd handles only (its crash guard): without a
-// handle of our own the event loop could empty while it waits, and the process would end with code 0
-// before main() returned its exit code.
-const keepAlive = setInterval(() => {}, 60_000);
 main().then(
-  (code) => {
-    clearInterval(keepAlive);
-    process.exit(code);
-  },
+  (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(
       `npm run chaos failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -150,6 +150,16 @@ export class CrashCleanup {
         // already gone
       }
     }
-    await Promise.race([this.guardExited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    // The timer is deliberately not unref'd: the guard is, so an unref'd timer would leave nothing to
+    // keep the event loop alive, and a caller awaiting stop() last would see its process exit (code 0)
+    // before stop() resolved.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.guardExited,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }

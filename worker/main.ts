@@ -19,6 +19,7 @@ import { HealthServer } from './health-server.ts';
 import { CoverageRegistry } from './leader/coverage-registry.ts';
 import { createLeaderElection } from './leader/create-leader-election.ts';
 import { LeaderElector } from './leader/leader-elector.ts';
+import { fixedPlacement } from './leader/quorum-placement.ts';
 import { MarkStore } from './replay/mark-store.ts';
 import { ReplayCoordinator } from './replay/replay-coordinator.ts';
 import { ReplayWindow } from './replay/replay-window.ts';
@@ -146,7 +147,13 @@ async function main(): Promise<void> {
           timeToleranceMs: REPLAY_TIME_TOLERANCE_MS,
           onShed: (count, nodeId) => windowShed.note(count, { nodeId }),
         }),
-        marks: new MarkStore(cluster, keys, MARK_RETENTION_MS),
+        // Beside the three quorum lease members: three different primaries on an evenly split slot map.
+        marks: new MarkStore(
+          cluster,
+          keys,
+          fixedPlacement(keys).members.map((m) => m.partitionIndex),
+          MARK_RETENTION_MS,
+        ),
         processor,
         clock,
         logger,
@@ -165,13 +172,26 @@ async function main(): Promise<void> {
       connect: nodeSubscriberFactory({ redis: config.redis, logger }),
       onEvent: (node, key) => fanIn.push(node, key),
       onTrouble: () => parts.watcher?.requestSync(),
+      onGap: (node) => {
+        parts.replay?.suspend(node.id);
+        parts.coverage?.noteGap();
+      },
       logger,
       metrics,
     });
     parts.pool = pool;
+    let knownPrimaries = '';
     parts.watcher = new TopologyWatcher({
       discover: topology,
-      onPrimaries: (primaries) => pool.sync(primaries),
+      onPrimaries: (primaries) => {
+        pool.sync(primaries);
+        const fingerprint = primaries
+          .map((p) => p.id)
+          .sort()
+          .join(',');
+        if (fingerprint !== knownPrimaries) parts.coverage?.noteTopologyChange();
+        knownPrimaries = fingerprint;
+      },
       clock,
       logger,
     });
@@ -207,6 +227,7 @@ async function main(): Promise<void> {
       clock,
       logger,
       isCovered: () => pool.coverage().complete,
+      onGapKept: () => replay?.resumeSuspended(),
     });
     parts.coverage = coverage;
     coverage.start();

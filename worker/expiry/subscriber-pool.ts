@@ -52,6 +52,8 @@ export interface SubscriberPoolOptions {
   readonly onEvent: (node: NodeRef, key: Buffer) => void;
   /** Called on connection trouble; main.ts points it at TopologyWatcher.requestSync. */
   readonly onTrouble: () => void;
+  /** A subscription that was up went down: this worker may have missed events of that primary. */
+  readonly onGap?: (node: NodeRef) => void;
   readonly logger: Logger;
   readonly metrics: EmfMetrics;
 }
@@ -143,6 +145,7 @@ export class SubscriberPool {
           reason,
         });
         this.publishGauge();
+        this.options.onGap?.(entry.ref);
       },
       onTrouble: () => {
         if (isCurrent()) this.options.onTrouble();

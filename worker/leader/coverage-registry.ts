@@ -5,19 +5,21 @@ import type { Logger } from '../../core/logger.ts';
 import type { StoppedLeadingReason } from './leadership.ts';
 
 /**
- * Coverage-aware leadership (issue 7): a worker that misses a primary would miss that primary's
- * events, so
- * - a worker without full coverage does not take the lease while a fully covered worker exists;
- * - a leader that has lacked full coverage for longer than `graceMs` hands over when a fully covered
- *   follower exists;
- * - when no worker has full coverage (a primary failing over), the leader keeps leading and anyone
- *   may acquire: an incomplete leader is better than none.
+ * Coverage-aware leadership (issue 7). A worker that misses a primary misses that primary's events:
  *
- * Every worker publishes its state every `publishIntervalMs` into the sorted set `keys.coverage`
- * (member workerId, score: wall-clock ms; removed when not fully covered). A peer counts as covered
- * when its entry is younger than `freshnessMs`. Clocks of ECS tasks are NTP-synchronised to well
- * under the 2 s freshness; a wrong clock only delays or hastens a coverage hand-over, never grants
- * the lease to two workers (the lease alone does that).
+ * - a worker without full coverage does not take the lease while a fully covered worker exists;
+ * - a leader whose subscription to a primary dropped (a gap: events published meanwhile never reached
+ *   it) hands over to a follower that stayed covered through that moment, whose replay window holds
+ *   them; the successor replays from the leader's processed marks, so nothing is lost;
+ * - a leader that has lacked full coverage for longer than `graceMs` (counted from the last topology
+ *   change, so a failover or a scale-out gives it time to subscribe) hands over to a covered follower;
+ * - when no worker has full coverage (a primary failing over drops everybody at once), the leader
+ *   keeps leading and anyone may acquire: an incomplete leader is better than none.
+ *
+ * Every worker publishes, every `publishIntervalMs`, a field of the hash `keys.coverage`:
+ * `<coveredSinceWallMs or empty>:<publishedAtWallMs>`. Clocks of ECS tasks are NTP-synchronised to
+ * well under the margins used here; a wrong clock only delays or hastens a coverage hand-over, never
+ * grants the lease to two workers (the lease alone decides that).
  */
 export interface CoverageRegistryOptions {
   readonly cluster: Cluster;
@@ -30,23 +32,44 @@ export interface CoverageRegistryOptions {
   readonly graceMs?: number;
   readonly publishIntervalMs?: number;
   readonly freshnessMs?: number;
+  /** How long a gap waits for a peer's report that postdates it before it is forgotten. */
+  readonly gapDecisionMs?: number;
+  /** A gap was settled without a hand-over: no peer was covered through it. */
+  readonly onGapKept?: () => void;
+  /** How long a follower remembers its own gap (the replay window): it prefers a peer without one. */
+  readonly gapMemoryMs?: number;
 }
+
+interface PeerState {
+  readonly coveredSince: number | undefined;
+  readonly publishedAt: number;
+}
+
+/** A peer's report must postdate a gap by this much to show the peer's state after the gap. */
+const REPORT_AFTER_GAP_MS = 250;
+/** A peer covered since this long before a gap was covered through it. */
+const COVERED_BEFORE_GAP_MS = 100;
 
 export class CoverageRegistry {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
-  private coveredPeers = 0;
-  private peersReadAtMono = Number.NEGATIVE_INFINITY;
+  private peers = new Map<string, PeerState>();
   private uncoveredSinceMono: number | undefined;
+  private coveredSinceWall: number | undefined;
+  private gapAtWall: number | undefined;
   private lastFailure: string | undefined;
   private readonly graceMs: number;
   private readonly publishIntervalMs: number;
   private readonly freshnessMs: number;
+  private readonly gapDecisionMs: number;
+  private readonly gapMemoryMs: number;
 
   constructor(private readonly options: CoverageRegistryOptions) {
     this.graceMs = options.graceMs ?? 2000;
     this.publishIntervalMs = options.publishIntervalMs ?? 500;
     this.freshnessMs = options.freshnessMs ?? 2000;
+    this.gapDecisionMs = options.gapDecisionMs ?? 5000;
+    this.gapMemoryMs = options.gapMemoryMs ?? 15_000;
     if (!(this.freshnessMs > this.publishIntervalMs))
       throw new RangeError('freshnessMs must exceed publishIntervalMs');
   }
@@ -63,36 +86,103 @@ export class CoverageRegistry {
     this.timer = undefined;
     await this.inFlight;
     try {
-      await this.options.cluster.zrem(this.options.keys.coverage, this.options.workerId);
+      await this.options.cluster.hdel(this.options.keys.coverage, this.options.workerId);
     } catch {
-      // Entries age out after freshnessMs anyway.
+      // Stale fields are ignored after freshnessMs and removed by the others.
     }
   }
 
-  /** For LeaderElector.canLead. */
-  canLead(): boolean {
-    return this.options.isCovered() || !this.peerCovered();
+  /** A subscription that was up went down: events of that primary may have been missed. */
+  noteGap(): void {
+    this.gapAtWall ??= this.options.clock.wallMs();
+    this.observe();
   }
 
-  /** For LeaderElector.shouldStepDown. */
+  /** The set of primaries changed: the grace for subscribing to a new one starts now. */
+  noteTopologyChange(): void {
+    if (this.uncoveredSinceMono !== undefined) this.uncoveredSinceMono = this.options.clock.monotonicMs();
+  }
+
+  /**
+   * For LeaderElector.canLead: covered, and no peer holds what a recent gap of this worker missed; or
+   * nobody is covered at all.
+   */
+  canLead(): boolean {
+    const covered = this.observe();
+    const gapAt = this.recentGap();
+    if (covered && gapAt !== undefined && this.peerCoveredThrough(gapAt) === true) return false;
+    return covered || !this.peerCoveredNow();
+  }
+
+  /** The pending gap, forgotten once older than `gapMemoryMs` (its events have left every window). */
+  private recentGap(): number | undefined {
+    if (this.gapAtWall !== undefined && this.options.clock.wallMs() - this.gapAtWall > this.gapMemoryMs) {
+      this.gapAtWall = undefined;
+    }
+    return this.gapAtWall;
+  }
+
+  /** For LeaderElector.shouldStepDown (asked before each renewal). */
   shouldStepDown(): StoppedLeadingReason | undefined {
     this.observe();
+    const { clock } = this.options;
+    const gapAt = this.recentGap();
+    if (gapAt !== undefined) {
+      const decided = this.peerCoveredThrough(gapAt);
+      if (decided === true) {
+        this.gapAtWall = undefined;
+        return 'coverage-lost';
+      }
+      if (decided === false || clock.wallMs() - gapAt > this.gapDecisionMs) {
+        // Nobody was covered through it (or nobody says so in time): carry on without a hand-over.
+        this.gapAtWall = undefined;
+        this.options.onGapKept?.();
+      }
+    }
     const since = this.uncoveredSinceMono;
-    if (since === undefined) return undefined;
-    if (this.options.clock.monotonicMs() - since < this.graceMs) return undefined;
-    return this.peerCovered() ? 'coverage-lost' : undefined;
+    if (since !== undefined && clock.monotonicMs() - since >= this.graceMs && this.peerCoveredNow()) {
+      return 'coverage-lost';
+    }
+    return undefined;
   }
 
-  private peerCovered(): boolean {
-    // A stale read (Redis unreachable) says nothing about the peers: assume none.
-    const fresh = this.options.clock.monotonicMs() - this.peersReadAtMono < this.freshnessMs;
-    return fresh && this.coveredPeers > 0;
+  /**
+   * Whether a peer stayed covered through the instant `gapAt`: true/false once every fresh peer has
+   * reported after it, undefined while that is not known yet.
+   */
+  private peerCoveredThrough(gapAt: number): boolean | undefined {
+    const fresh = this.freshPeers();
+    if (
+      fresh.some(
+        (p) =>
+          p.publishedAt >= gapAt + REPORT_AFTER_GAP_MS &&
+          p.coveredSince !== undefined &&
+          p.coveredSince <= gapAt - COVERED_BEFORE_GAP_MS,
+      )
+    ) {
+      return true;
+    }
+    return fresh.every((p) => p.publishedAt >= gapAt + REPORT_AFTER_GAP_MS) ? false : undefined;
+  }
+
+  private peerCoveredNow(): boolean {
+    return this.freshPeers().some((p) => p.coveredSince !== undefined);
+  }
+
+  private freshPeers(): PeerState[] {
+    const oldest = this.options.clock.wallMs() - this.freshnessMs;
+    return [...this.peers.values()].filter((p) => p.publishedAt >= oldest);
   }
 
   private observe(): boolean {
     const covered = this.options.isCovered();
-    if (covered) this.uncoveredSinceMono = undefined;
-    else this.uncoveredSinceMono ??= this.options.clock.monotonicMs();
+    if (covered) {
+      this.uncoveredSinceMono = undefined;
+      this.coveredSinceWall ??= this.options.clock.wallMs();
+    } else {
+      this.uncoveredSinceMono ??= this.options.clock.monotonicMs();
+      this.coveredSinceWall = undefined;
+    }
     return covered;
   }
 
@@ -105,21 +195,33 @@ export class CoverageRegistry {
 
   private async publishAndRead(): Promise<void> {
     const { cluster, keys, workerId, clock, logger } = this.options;
-    const covered = this.observe();
+    this.observe();
     const nowWall = clock.wallMs();
     const pipeline = cluster.pipeline();
-    if (covered) pipeline.zadd(keys.coverage, nowWall, workerId);
-    else pipeline.zrem(keys.coverage, workerId);
-    pipeline.zremrangebyscore(keys.coverage, '-inf', nowWall - 10 * this.freshnessMs);
+    pipeline.hset(keys.coverage, workerId, `${this.coveredSinceWall ?? ''}:${nowWall}`);
     pipeline.pexpire(keys.coverage, 10 * this.freshnessMs);
-    pipeline.zrangebyscore(keys.coverage, nowWall - this.freshnessMs, '+inf');
+    pipeline.hgetall(keys.coverage);
     try {
       const results = await pipeline.exec();
       const last = results?.at(-1);
       if (!last || last[0]) throw last?.[0] ?? new Error('no reply');
-      const members = last[1] as string[];
-      this.coveredPeers = members.filter((m) => m !== workerId).length;
-      this.peersReadAtMono = clock.monotonicMs();
+      const peers = new Map<string, PeerState>();
+      const stale: string[] = [];
+      for (const [id, value] of Object.entries(last[1] as Record<string, string>)) {
+        if (id === workerId) continue;
+        const [since, at] = value.split(':');
+        const publishedAt = Number(at);
+        if (!(publishedAt >= nowWall - 10 * this.freshnessMs)) {
+          stale.push(id);
+          continue;
+        }
+        peers.set(id, {
+          coveredSince: since === '' || since === undefined ? undefined : Number(since),
+          publishedAt,
+        });
+      }
+      this.peers = peers;
+      if (stale.length > 0) await cluster.hdel(keys.coverage, ...stale);
       this.lastFailure = undefined;
     } catch (error) {
       // Once per distinct cause at warn (a missing ACL permission shows), then at debug.

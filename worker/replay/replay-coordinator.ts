@@ -5,7 +5,7 @@ import type { ExpiryEvent } from '../expiry/expiry-event.ts';
 import type { DoneOutcome, EventMeta } from '../expiry/processor.ts';
 import type { ProcessedMark } from './processed-mark.ts';
 import { ProgressTracker } from './progress-tracker.ts';
-import type { Alignment, ReplayWindow } from './replay-window.ts';
+import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
 
 /**
  * Sits between the fan-in and the processor and makes a change of leader lose nothing:
@@ -49,6 +49,10 @@ interface Session {
   readonly signal: AbortSignal;
   readonly tracker: ProgressTracker;
   live: boolean;
+  /** Primaries whose subscription dropped while leading: their events wait in the window. */
+  readonly suspended: Set<string>;
+  /** Per primary, the last window entry handed to the processor. */
+  readonly lastAssigned: Map<string, WindowEntry>;
 }
 
 export class ReplayCoordinator {
@@ -68,10 +72,43 @@ export class ReplayCoordinator {
   onEvent(event: ExpiryEvent): void {
     const entry = this.options.window.append(event);
     const session = this.session;
-    if (!session?.live) return;
+    if (!session?.live || session.suspended.has(event.nodeId)) return;
+    this.handOut(session, entry, false);
+  }
+
+  /**
+   * This worker's subscription to `nodeId` dropped: it missed that primary's events for a moment. While
+   * leading, its mark for that primary must not move past the gap, so the primary is suspended: its
+   * new events stay in the window, unnumbered. Either the leader then hands over to a follower that
+   * was subscribed through the gap (which replays from the mark, gap included), or, when no follower
+   * was (a failover drops everybody), `resumeSuspended` hands the waiting events out after all.
+   */
+  suspend(nodeId: string): void {
+    const session = this.session;
+    if (!session?.live || session.suspended.has(nodeId)) return;
+    session.suspended.add(nodeId);
+    this.options.logger.info('replay.primary_suspended', { nodeId, fencingToken: session.fencingToken });
+  }
+
+  /** No follower has what this leader missed: go on with what the window holds. */
+  resumeSuspended(): void {
+    const session = this.session;
+    if (!session?.live || session.suspended.size === 0) return;
+    for (const nodeId of session.suspended) {
+      const entries = this.options.window.entriesAfter(nodeId, session.lastAssigned.get(nodeId));
+      for (const entry of entries) this.handOut(session, entry, true);
+      this.options.logger.info('replay.primary_resumed', { nodeId, events: entries.length });
+    }
+    session.suspended.clear();
+  }
+
+  private handOut(session: Session, entry: WindowEntry, replayed: boolean): boolean {
+    const { event } = entry;
+    session.lastAssigned.set(event.nodeId, entry);
     const seq = session.tracker.assign(event.nodeId, entry.fingerprint, event.receivedAt);
-    if (!this.options.processor.offer(event, { seq, replayed: false }))
-      session.tracker.abandon(event.nodeId, seq);
+    if (this.options.processor.offer(event, { seq, replayed })) return true;
+    session.tracker.abandon(event.nodeId, seq);
+    return false;
   }
 
   /** From the processor, once per accepted event. */
@@ -90,22 +127,30 @@ export class ReplayCoordinator {
       signal,
       tracker: new ProgressTracker(this.options.tailLength, fencingToken),
       live: false,
+      suspended: new Set(),
+      lastAssigned: new Map(),
     };
     this.session = session;
     this.catchUp(session).catch((error: unknown) => this.options.logger.error('replay.failed', { error }));
   }
 
-  /** Leader callback: stop numbering; the window keeps filling. */
+  /**
+   * Leader callback: stop numbering (the window keeps filling) and write the last marks once more, so
+   * the successor replays as little as possible. That write is fenced by the token in Lua, so it can
+   * never move a successor's mark.
+   */
   onStoppedLeading(): void {
+    const session = this.session;
     this.session = undefined;
     clearInterval(this.markTimer);
     this.markTimer = undefined;
+    if (session?.live) this.writing = this.writeMarks(session).finally(() => (this.writing = undefined));
   }
 
   /** Writes the current marks now (graceful hand-over: after the drain, before the release). */
   async flushMarks(): Promise<void> {
     await this.writing;
-    await this.writeMarks();
+    if (this.session) await this.writeMarks(this.session);
   }
 
   close(): void {
@@ -142,18 +187,15 @@ export class ReplayCoordinator {
       alignments[plan.alignment]++;
       session.tracker.begin(nodeId, plan.firstSeq, plan.alignment === 'tail' ? (mark?.tail ?? []) : []);
       for (const entry of plan.entries) {
-        const seq = session.tracker.assign(nodeId, entry.fingerprint, entry.event.receivedAt);
-        if (this.options.processor.offer(entry.event, { seq, replayed: true })) replayed++;
-        else {
-          refused++;
-          session.tracker.abandon(nodeId, seq);
-        }
+        if (this.handOut(session, entry, true)) replayed++;
+        else refused++;
       }
     }
     session.live = true;
     this.markTimer = setInterval(() => {
-      if (this.writing === undefined)
-        this.writing = this.writeMarks().finally(() => (this.writing = undefined));
+      if (this.writing === undefined && this.session === session) {
+        this.writing = this.writeMarks(session).finally(() => (this.writing = undefined));
+      }
     }, this.options.markIntervalMs);
     this.markTimer.unref();
     logger.info('replay.completed', {
@@ -166,9 +208,8 @@ export class ReplayCoordinator {
     });
   }
 
-  private async writeMarks(): Promise<void> {
-    const session = this.session;
-    if (!session?.live) return;
+  private async writeMarks(session: Session): Promise<void> {
+    if (!session.live) return;
     const marks = session.tracker.takeDirtyMarks();
     if (marks.length === 0) return;
     try {

@@ -117,6 +117,14 @@ export class ReplayWindow {
     return total;
   }
 
+  /** Entries of `nodeId` received after `entry` (all of them when `entry` left the window). */
+  entriesAfter(nodeId: string, entry: WindowEntry | undefined): WindowEntry[] {
+    const entries = this.buffers.get(nodeId)?.snapshot() ?? [];
+    if (entry === undefined) return entries;
+    const index = entries.lastIndexOf(entry);
+    return index === -1 ? entries : entries.slice(index + 1);
+  }
+
   /**
    * What a new leader must process from this primary before live events, given the previous leader's
    * mark (undefined when there is none).

@@ -177,7 +177,7 @@ describe('commands outside the access strings are refused (NOPERM)', () => {
       await expect(w.call('FLUSHALL')).rejects.toThrow(/^NOPERM/);
       await expect(w.call('KEYS', '*')).rejects.toThrow(/^NOPERM/);
       await expect(w.call('ACL', 'WHOAMI')).rejects.toThrow(/^NOPERM/);
-      await expect(w.hset(keys.leader, 'f', 'v')).rejects.toThrow(/^NOPERM/);
+      await expect(w.lpush(keys.leader, 'v')).rejects.toThrow(/^NOPERM/);
       await expect(w.publish('{kl:other}:released', 'x')).rejects.toThrow(/^NOPERM/);
       // Channel rules do not tell PUBLISH from SUBSCRIBE: the worker, which publishes `released`, could
       // also publish on the expired channel (docs/security.md, "What the strings do not prevent").

@@ -51,7 +51,7 @@ const workerKeys = [
   keys.coverage,
   ...[0, 1, 7, 12, 99].flatMap((i) => [keys.quorumLease(i), keys.quorumEpoch(i)]),
   ...[0, 5, 15].flatMap((i) => [keys.outbox(i), keys.outboxFence(i)]),
-  keys.processedMark('07c3d1f5e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5'),
+  ...[0, 42].map((i) => keys.processedMark(i, '07c3d1f5e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5')),
 ];
 
 describe('worker access string', () => {
@@ -66,7 +66,7 @@ describe('worker access string', () => {
       other.leader,
       other.quorumLease(0),
       other.outbox(0),
-      other.processedMark('x'),
+      other.processedMark(0, 'x'),
     ]) {
       expect(grants(worker, key, 'R'), key).toBe(false);
     }
@@ -144,7 +144,7 @@ describe('notify-check access strings', () => {
 
   it('prints as docs/security.md shows it for the default leader name', () => {
     expect(workerAccessString('default')).toBe(
-      'on ~{kl:default}:* ~{kl:default:p[0-9]*}:* ~{kl:default:m}:processed:* ~{kl:default:o[0-9]*}:outbox ' +
+      'on ~{kl:default}:* ~{kl:default:p[0-9]*}:* ~{kl:default:p[0-9]*}:processed:* ~{kl:default:o[0-9]*}:outbox ' +
         '~{kl:default:o[0-9]*}:fence &__keyevent@0__:expired &{kl:default}:released -@all ' +
         WORKER_GRANTS.map((g) => `+${g.command}`).join(' '),
     );
@@ -160,7 +160,7 @@ describe('pattern builders', () => {
     expect(aclPatterns('default')).toEqual({
       leaseFamily: '{kl:default}:*',
       quorumMembers: '{kl:default:p[0-9]*}:*',
-      processedMarks: '{kl:default:m}:processed:*',
+      processedMarks: '{kl:default:p[0-9]*}:processed:*',
       outboxStreams: '{kl:default:o[0-9]*}:outbox',
       outboxFences: '{kl:default:o[0-9]*}:fence',
       canaries: '{kl:default:c[0-9]*}:canary:*',

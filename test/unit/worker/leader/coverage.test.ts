@@ -14,30 +14,25 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** An in-memory sorted set behind the pipeline calls the registry makes. */
-function fakeCluster(set: Map<string, number>): Cluster {
+/** An in-memory hash behind the pipeline calls the registry makes. */
+function fakeCluster(hash: Map<string, string>): Cluster {
   const pipeline = () => {
     const ops: (() => unknown)[] = [];
     const p = {
-      zadd: (_k: string, score: number, member: string) => ops.push(() => set.set(member, score)) && p,
-      zrem: (_k: string, member: string) => ops.push(() => set.delete(member)) && p,
-      zremrangebyscore: (_k: string, _min: string, max: number) =>
-        ops.push(() => {
-          for (const [m, s] of set) if (s <= max) set.delete(m);
-        }) && p,
+      hset: (_k: string, field: string, value: string) => ops.push(() => hash.set(field, value)) && p,
       pexpire: () => ops.push(() => 1) && p,
-      zrangebyscore: (_k: string, min: number) =>
-        ops.push(() => [...set].filter(([, s]) => s >= min).map(([m]) => m)) && p,
+      hgetall: () => ops.push(() => Object.fromEntries(hash)) && p,
       exec: async () => ops.map((op) => [null, op()]),
     };
     return p;
   };
-  return { pipeline, zrem: async (_k: string, m: string) => set.delete(m) } as unknown as Cluster;
+  const hdel = async (_k: string, ...fields: string[]) => fields.filter((f) => hash.delete(f)).length;
+  return { pipeline, hdel } as unknown as Cluster;
 }
 
-function registry(set: Map<string, number>, workerId: string, covered: { value: boolean }) {
+function registry(hash: Map<string, string>, workerId: string, covered: { value: boolean }) {
   return new CoverageRegistry({
-    cluster: fakeCluster(set),
+    cluster: fakeCluster(hash),
     keys: new KeyspaceKeys('t'),
     workerId,
     clock: testClock,
@@ -48,11 +43,11 @@ function registry(set: Map<string, number>, workerId: string, covered: { value: 
 
 describe('CoverageRegistry', () => {
   it('an uncovered worker may lead only while no covered peer exists', async () => {
-    const set = new Map<string, number>();
+    const hash = new Map<string, string>();
     const a = { value: false };
     const b = { value: false };
-    const ra = registry(set, 'a', a);
-    const rb = registry(set, 'b', b);
+    const ra = registry(hash, 'a', a);
+    const rb = registry(hash, 'b', b);
     ra.start();
     rb.start();
     await vi.advanceTimersByTimeAsync(0);
@@ -61,18 +56,18 @@ describe('CoverageRegistry', () => {
     await vi.advanceTimersByTimeAsync(1000); // b publishes, then a reads it on its next tick
     expect(ra.canLead()).toBe(false);
     expect(rb.canLead()).toBe(true);
-    await rb.stop(); // b leaves: its entry goes, a may lead again once it reads that
+    await rb.stop(); // b leaves: its field goes, a may lead again once it reads that
     await vi.advanceTimersByTimeAsync(1000);
     expect(ra.canLead()).toBe(true);
     await ra.stop();
   });
 
-  it('a leader steps down for coverage only after the grace and only for a covered peer', async () => {
-    const set = new Map<string, number>();
+  it('a leader lacking coverage steps down only after the grace, and only for a covered peer', async () => {
+    const hash = new Map<string, string>();
     const leader = { value: true };
     const peer = { value: false };
-    const rl = registry(set, 'leader', leader);
-    const rp = registry(set, 'peer', peer);
+    const rl = registry(hash, 'leader', leader);
+    const rp = registry(hash, 'peer', peer);
     rl.start();
     rp.start();
     await vi.advanceTimersByTimeAsync(0);
@@ -83,7 +78,39 @@ describe('CoverageRegistry', () => {
     peer.value = true;
     await vi.advanceTimersByTimeAsync(1000);
     expect(rl.shouldStepDown()).toBe('coverage-lost');
+    rl.noteTopologyChange(); // a new primary appeared: the grace starts again
+    expect(rl.shouldStepDown()).toBeUndefined();
     leader.value = true;
+    expect(rl.shouldStepDown()).toBeUndefined();
+    await rl.stop();
+    await rp.stop();
+  });
+
+  it('a gap in the leader hands over to a peer that stayed covered through it, not to one that had it too', async () => {
+    const hash = new Map<string, string>();
+    const leader = { value: true };
+    const peer = { value: true };
+    const rl = registry(hash, 'leader', leader);
+    const rp = registry(hash, 'peer', peer);
+    rl.start();
+    rp.start();
+    await vi.advanceTimersByTimeAsync(1000);
+
+    // The leader's subscription drops and comes back within 300 ms: covered again, but it has a gap.
+    rl.noteGap();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(rl.shouldStepDown()).toBeUndefined(); // the peer has not reported since the gap yet
+    await vi.advanceTimersByTimeAsync(800); // the peer reported after the gap, and the leader read it
+    expect(rl.shouldStepDown()).toBe('coverage-lost');
+    expect(rl.shouldStepDown()).toBeUndefined(); // decided once
+
+    // A failover drops everybody: the peer's report after the gap shows it was not covered through it.
+    rl.noteGap();
+    peer.value = false;
+    rp.noteGap();
+    await vi.advanceTimersByTimeAsync(300);
+    peer.value = true;
+    await vi.advanceTimersByTimeAsync(1000);
     expect(rl.shouldStepDown()).toBeUndefined();
     await rl.stop();
     await rp.stop();

@@ -174,4 +174,26 @@ describe('ReplayCoordinator', () => {
     expect(marks.write.mock.calls.length).toBe(writes);
     coordinator.close();
   });
+
+  it('a suspended primary keeps its mark at the gap; resuming hands out what waited in the window', async () => {
+    const { coordinator, offered, stored, settleAll } = setup();
+    coordinator.onStartedLeading(new AbortController().signal, 1);
+    await vi.advanceTimersByTimeAsync(0);
+    coordinator.onEvent(event('a'));
+    settleAll();
+    coordinator.suspend('n1'); // the subscription dropped: events after it wait
+    coordinator.onEvent(event('b'));
+    coordinator.onEvent(event('c'));
+    expect(offered).toEqual([]);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(stored.get('n1')).toMatchObject({ seq: 1 }); // a successor would replay b and c
+    coordinator.resumeSuspended(); // nobody had them: handle them here after all
+    expect(offered.map((o) => [o.key, o.meta.seq, o.meta.replayed])).toEqual([
+      ['b', 2, true],
+      ['c', 3, true],
+    ]);
+    coordinator.onEvent(event('d'));
+    expect(offered.map((o) => o.key)).toEqual(['b', 'c', 'd']);
+    coordinator.close();
+  });
 });

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { BENCH_HELP, BenchArgumentsError, parseBenchArgs, SCENARIOS } from '../../../bench/bench-options.ts';
+
+function settings(argv: string[]) {
+  const parsed = parseBenchArgs(argv);
+  if (parsed.kind !== 'run') throw new Error('expected run');
+  return parsed.settings;
+}
+
+describe('parseBenchArgs', () => {
+  it('runs every benchmark at full size by default and writes docs/benchmarks.md', () => {
+    const s = settings([]);
+    expect(s).toMatchObject({
+      quick: false,
+      write: true,
+      out: 'docs/benchmarks.md',
+      scenarios: [...SCENARIOS],
+    });
+    expect(s.fanIn).toEqual({ keysPerSecond: 5000, durationS: 30, workers: 1 });
+    expect(s.handover).toEqual({ runs: 5, keysPerSecond: 200, workers: 3 });
+  });
+
+  it('shortens everything with --quick', () => {
+    const s = settings(['--quick']);
+    expect(s.quick).toBe(true);
+    expect(s.fanIn.durationS).toBeLessThan(30);
+    expect(s.maxRate.stepS).toBeLessThan(10);
+    expect(s.handover.runs).toBeLessThan(5);
+  });
+
+  it('selects benchmarks with --only, in the canonical order', () => {
+    expect(settings(['--only', 'hand-over,fan-in']).scenarios).toEqual(['fan-in', 'hand-over']);
+    expect(() => settings(['--only', 'fan-in,speed'])).toThrow(BenchArgumentsError);
+    expect(() => settings(['--only', ''])).toThrow(BenchArgumentsError);
+  });
+
+  it('reads --no-write and --out, and answers --help', () => {
+    expect(settings(['--no-write', '--out', 'x.md'])).toMatchObject({ write: false, out: 'x.md' });
+    expect(parseBenchArgs(['-h'])).toEqual({ kind: 'help', text: BENCH_HELP });
+    expect(() => parseBenchArgs(['--fast'])).toThrow(BenchArgumentsError);
+  });
+});

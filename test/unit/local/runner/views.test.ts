@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { clip, KEY_HELP, renderLiveView } from '../../../../local/runner/live-view.ts';
+import {
+  parseSummaryLine,
+  renderPlainBlock,
+  renderSummaryLine,
+} from '../../../../local/runner/plain-view.ts';
+import { StatusModel } from '../../../../local/runner/status-model.ts';
+
+const T0 = Date.parse('2025-01-01T12:00:00.000Z');
+
+function line(event: string, atMs: number, fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({ time: new Date(atMs).toISOString(), level: 'info', event, ...fields });
+}
+
+/** worker-1 led (token 1) and released; worker-2 leads with token 2; worker-3 follows. */
+function snapshot() {
+  const m = new StatusModel({
+    startedAtMs: T0,
+    settings: { keysPerSecond: 50, keyTtlMs: 1000, primaries: 3, replicasPerPrimary: 1, leaderName: 'local' },
+    isTrackedKey: (key) => key.startsWith('demo:'),
+  });
+  for (const [i, id] of ['worker-1', 'worker-2', 'worker-3'].entries()) {
+    m.workerSpawned(id, 4000 + i, T0);
+    for (const node of ['127.0.0.1:20001', '127.0.0.1:20002', '127.0.0.1:20003']) {
+      m.workerLine(id, line('subscription.up', T0 + 100, { node }), T0 + 100);
+    }
+    m.workerLine(id, line('worker.started', T0 + 200), T0 + 200);
+  }
+  m.knownPrimaries(['127.0.0.1:20001', '127.0.0.1:20002', '127.0.0.1:20003']);
+  m.workerLine('worker-1', line('leader.acquired', T0 + 300, { fencingToken: 1 }), T0 + 300);
+  m.workerLine('worker-1', line('leader.released', T0 + 5000, { fencingToken: 1 }), T0 + 5000);
+  m.workerLine('worker-2', line('leader.acquired', T0 + 5037, { fencingToken: 2 }), T0 + 5037);
+  m.workerExited('worker-1', 0, null, T0 + 5100);
+  for (let i = 1; i <= 10; i++) {
+    m.keySet('127.0.0.1:20002');
+    m.referenceEvent(`demo:${i}`, '127.0.0.1:20002', T0 + 6000 + i);
+    m.workerLine(
+      'worker-2',
+      line('key.processed', T0 + 6001 + i, { key: `demo:${i}`, fencingToken: 2 }),
+      T0 + 6001 + i,
+    );
+  }
+  return m.snapshot(T0 + 65_000);
+}
+
+describe('renderLiveView', () => {
+  const text = renderLiveView(snapshot(), { columns: 200, color: false }).join('\n');
+
+  it('shows the leader with its fencing token and the last hand-over with its gap', () => {
+    expect(text).toContain('Leader: worker-2 (pid 4001)   fencing token 2   since 12:00:05.037');
+    expect(text).toContain(
+      'Last hand-over: worker-1 -> worker-2 at 12:00:05.037, previous leader released, 37 ms without a leader',
+    );
+    expect(text).toContain('up 01:05');
+  });
+
+  it('has a row per worker with role, primaries subscribed of known, processed and last change', () => {
+    const rows = text.split('\n').filter((l) => l.startsWith('worker-'));
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatch(/^worker-2\s+4001\s+LEADER\s+3\/3\s+10\s+acquired 12:00:05.037 \(token 2\)$/);
+    expect(rows[1]).toMatch(/^worker-3\s+4002\s+follower\s+3\/3\s+0\s+-$/);
+    expect(rows[2]).toMatch(
+      /^worker-1\s+4000\s+exited \(code 0\)\s+-\s+0\s+released 12:00:05.000 \(token 1\)$/,
+    );
+  });
+
+  it('has a row per primary and the totals expected vs processed', () => {
+    expect(text).toMatch(/127\.0\.0\.1:20002\s+10\s+10/);
+    expect(text).toMatch(/127\.0\.0\.1:20001\s+0\s+0/);
+    expect(text).toContain('expected 10   processed 10 (100.00% of expected)   missing 0   duplicates 0');
+    expect(text).toContain(KEY_HELP);
+  });
+
+  it('uses colour escapes only when asked, and clips lines to the terminal width without counting escapes', () => {
+    expect(text).not.toContain('\u001b[');
+    const coloured = renderLiveView(snapshot(), { columns: 200, color: true });
+    expect(coloured.join('\n')).toContain('\u001b[32m');
+    const narrow = renderLiveView(snapshot(), { columns: 30, color: true });
+    const ansiStyle = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*m`, 'g');
+    for (const l of narrow) expect(l.replace(ansiStyle, '').length).toBeLessThanOrEqual(30);
+    expect(clip('\u001b[1mabcdef\u001b[0m', 3)).toBe('\u001b[1mabc\u001b[0m');
+  });
+
+  it('says loudly when no worker or several workers lead', () => {
+    const m = new StatusModel({
+      startedAtMs: T0,
+      settings: { keysPerSecond: 0, keyTtlMs: 1000, primaries: 1, replicasPerPrimary: 0, leaderName: 'x' },
+      isTrackedKey: () => true,
+    });
+    expect(renderLiveView(m.snapshot(T0), { columns: 120, color: false }).join('\n')).toContain(
+      'Leader: none',
+    );
+    m.workerSpawned('a', 1, T0);
+    m.workerSpawned('b', 2, T0);
+    m.workerLine('a', line('leader.acquired', T0, { fencingToken: 1 }), T0);
+    m.workerLine('b', line('leader.acquired', T0, { fencingToken: 2 }), T0);
+    expect(renderLiveView(m.snapshot(T0), { columns: 120, color: false }).join('\n')).toContain(
+      'Leader: 2 workers claim leadership: a, b',
+    );
+  });
+});
+
+describe('plain view', () => {
+  it('prints a status block: summary line, a line per worker, the primaries', () => {
+    const block = renderPlainBlock(snapshot());
+    expect(block[0]).toMatch(
+      /^\[01:05\] leader worker-2 \(token 2\) \| expected 10 processed 10 \(100\.00%\) missing 0 duplicates 0/,
+    );
+    expect(block.filter((l) => l.startsWith('  worker-'))).toHaveLength(3);
+    expect(block.at(-1)).toMatch(
+      /^ {2}primaries: 127\.0\.0\.1:20001 set 0 expired 0 \| 127\.0\.0\.1:20002 set 10 expired 10/,
+    );
+  });
+
+  it('writes a summary line that parses back', () => {
+    const summary = renderSummaryLine(snapshot());
+    expect(summary).toMatch(
+      /^summary: leaders=1 leader=worker-2 fencingToken=2 expected=10 processed=10 matched=10 missing=0/,
+    );
+    expect(parseSummaryLine(summary)).toMatchObject({
+      leaders: '1',
+      leader: 'worker-2',
+      expected: '10',
+      processed: '10',
+      handovers: '2',
+    });
+    expect(parseSummaryLine('something else')).toBeUndefined();
+  });
+});
