@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+import { KeyspaceLeaderError } from '../core/errors.ts';
+
+/** `npm run bench -- [options]`: which benchmarks, how long. Pure. */
+
+export const SCENARIOS = ['fan-in', 'max-rate', 'hand-over'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface BenchSettings {
+  readonly quick: boolean;
+  readonly scenarios: readonly Scenario[];
+  /** Write the Markdown report (docs/benchmarks.md by default). */
+  readonly write: boolean;
+  readonly out: string;
+  readonly primaries: number;
+  readonly replicasPerPrimary: number;
+  readonly keyTtlMs: number;
+  readonly fanIn: { readonly keysPerSecond: number; readonly durationS: number; readonly workers: number };
+  readonly maxRate: { readonly stepsPerSecond: readonly number[]; readonly stepS: number };
+  readonly handover: { readonly runs: number; readonly keysPerSecond: number; readonly workers: number };
+}
+
+export type ParsedBenchArgs =
+  | { readonly kind: 'run'; readonly settings: BenchSettings }
+  | { readonly kind: 'help'; readonly text: string };
+
+export class BenchArgumentsError extends KeyspaceLeaderError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BENCH_ARGUMENTS_INVALID', message, options);
+  }
+}
+
+const FULL = {
+  fanIn: { keysPerSecond: 5000, durationS: 30, workers: 1 },
+  maxRate: { stepsPerSecond: [2000, 5000, 10_000, 15_000, 20_000, 30_000], stepS: 10 },
+  handover: { runs: 5, keysPerSecond: 200, workers: 3 },
+};
+
+const QUICK = {
+  fanIn: { keysPerSecond: 2000, durationS: 8, workers: 1 },
+  maxRate: { stepsPerSecond: [2000, 8000], stepS: 4 },
+  handover: { runs: 2, keysPerSecond: 200, workers: 3 },
+};
+
+export const BENCH_HELP = `npm run bench -- [options]
+
+Benchmarks on their own embedded Redis Cluster (3 primaries, 1 replica each). They print figures and
+never fail on a slow machine; the report goes to docs/benchmarks.md. The full run takes ~7-10 minutes
+on 2 cores.
+
+  --quick            short version of every benchmark (~2-3 minutes), for trying it out
+  --only <list>      comma-separated subset of: ${SCENARIOS.join(', ')}
+  --no-write         print only; do not write the report file
+  --out <path>       report file (default docs/benchmarks.md)
+  -h, --help         this text
+`;
+
+export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
+  let values: { quick?: boolean; only?: string; 'no-write'?: boolean; out?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        quick: { type: 'boolean' },
+        only: { type: 'string' },
+        'no-write': { type: 'boolean' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new BenchArgumentsError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+  if (values.help) return { kind: 'help', text: BENCH_HELP };
+  let scenarios: Scenario[] = [...SCENARIOS];
+  if (values.only !== undefined) {
+    const asked = values.only
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    const unknown = asked.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+    if (unknown.length > 0 || asked.length === 0) {
+      throw new BenchArgumentsError(
+        `--only takes a comma-separated subset of ${SCENARIOS.join(', ')}; got "${values.only}"`,
+      );
+    }
+    scenarios = SCENARIOS.filter((s) => asked.includes(s));
+  }
+  const quick = values.quick === true;
+  const sizes = quick ? QUICK : FULL;
+  return {
+    kind: 'run',
+    settings: {
+      quick,
+      scenarios,
+      write: values['no-write'] !== true,
+      out: values.out ?? 'docs/benchmarks.md',
+      primaries: 3,
+      replicasPerPrimary: 1,
+      keyTtlMs: 1000,
+      ...sizes,
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * CPU time of processes, from /proc/<pid>/stat (Linux): to show where the 2 cores went during a
+ * measurement (the bench, the workers and Redis share them). Undefined where /proc is not available.
+ */
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** utime + stime of `pid` in seconds; undefined when the process or /proc is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / TICKS_PER_SECOND : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sum of the CPU seconds of `pids` (processes that are gone count 0). */
+export function totalCpuSeconds(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+}
+
+export interface CpuShare {
+  readonly name: string;
+  /** Share of one core over the window, in percent (200% = both cores of a 2-core machine). */
+  readonly percentOfOneCore: number;
+}
+
+/** Measures the CPU used by named groups of processes between `start()` and `stop()`. */
+export class CpuMeter {
+  private readonly startedAt = performance.now();
+  private readonly before: Map<string, number>;
+
+  constructor(private readonly groups: ReadonlyMap<string, readonly number[]>) {
+    this.before = new Map([...groups].map(([name, pids]) => [name, totalCpuSeconds(pids)]));
+  }
+
+  stop(): CpuShare[] {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    return [...this.groups].map(([name, pids]) => ({
+      name,
+      percentOfOneCore:
+        seconds > 0 ? ((totalCpuSeconds(pids) - (this.before.get(name) ?? 0)) / seconds) * 100 : 0,
+    }));
+  }
+}

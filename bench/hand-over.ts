@@ -1,0 +1,116 @@
+import { fileURLToPath } from 'node:url';
+import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
+import { median } from '../local/runner/statistics.ts';
+import { type HandoverRun, type HandoverSummary, lostInWindow, summarizeHandovers } from './analysis.ts';
+import type { BenchSettings } from './bench-options.ts';
+import type { BenchHarness } from './harness.ts';
+
+/**
+ * Hand-over: three workers and a steady 200 keys/s; the leader is stopped gracefully (SIGTERM) N
+ * times, then killed (SIGKILL) N times; a replacement worker is started after each exit, as ECS would.
+ * - graceful gap: the old leader's `leader.released` line to the new leader's `leader.acquired` line
+ *   (both `time` fields, ms resolution);
+ * - crash gap: the SIGKILL (stamped by the bench) to the new leader's `leader.acquired`;
+ * - lost events: keys the bare subscribers received from 1 s before the signal to 1 s after the new
+ *   leader's acquisition that no worker processed.
+ * The same runs are made with the seed's algorithm (bench/seed-baseline.ts) as the baseline.
+ */
+
+export const SEED_SCRIPT = fileURLToPath(new URL('./seed-baseline.ts', import.meta.url));
+
+export interface HandoverReport {
+  readonly algorithm: 'keyspace-leader' | 'seed';
+  readonly keysPerSecond: number;
+  readonly workers: number;
+  readonly graceful: HandoverSummary;
+  readonly crash: HandoverSummary;
+  /** SIGTERM to the new leader's acquisition (graceful runs), median. */
+  readonly gracefulSignalToAcquiredMedianMs: number;
+  readonly gracefulRuns: readonly HandoverRun[];
+  readonly crashRuns: readonly HandoverRun[];
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const NEW_LEADER_TIMEOUT_MS = 30_000;
+const WINDOW_MARGIN_MS = 1000;
+
+export async function runHandover(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  algorithm: 'keyspace-leader' | 'seed',
+): Promise<HandoverReport> {
+  const { runs, keysPerSecond, workers } = settings.handover;
+  const tag = algorithm === 'seed' ? 'seed' : 'kl';
+  harness.log(
+    `hand-over (${algorithm}): ${workers} workers, ${keysPerSecond} keys/s, ${runs} graceful + ${runs} crash runs`,
+  );
+  const group = harness.workers({
+    script: algorithm === 'seed' ? SEED_SCRIPT : WORKER_SCRIPT,
+    count: workers,
+    leaderName: `bench-handover-${tag}`,
+    env:
+      algorithm === 'seed'
+        ? { SEED_LOCK_NAME: `bench-handover-seed-lock-${Date.now()}` }
+        : { HANDLER: 'log', LOG_LEVEL: 'info' },
+    replace: true,
+    idPrefix: `${tag}-`,
+  });
+  const prefix = `bench:handover:${tag}:`;
+  const recorder = harness.recorder(prefix);
+  const generator = harness.generator(prefix, keysPerSecond, settings.keyTtlMs);
+  const signalToAcquired: number[] = [];
+  try {
+    await group.waitStable(60_000);
+    generator.start();
+    await sleep(2000);
+    const measure = async (kind: 'graceful' | 'crash'): Promise<HandoverRun> => {
+      const leader = await group.waitStable(60_000);
+      await sleep(1500);
+      const before = group.handoverCount();
+      const signalAt = group.signal(leader.id, kind === 'graceful' ? 'SIGTERM' : 'SIGKILL');
+      const next = await group.waitNewLeader(before, NEW_LEADER_TIMEOUT_MS);
+      if (!next) {
+        harness.log(`  ${kind}: no new leader within ${NEW_LEADER_TIMEOUT_MS} ms`);
+        return { gapMs: undefined, lost: 0, expected: 0, duplicates: 0 };
+      }
+      if (kind === 'graceful') signalToAcquired.push(next.acquiredAtMs - signalAt);
+      // Keys received just before the acquisition expire within a TTL; wait for them to be handled.
+      await sleep(settings.keyTtlMs + 2000);
+      // The old leader's `leader.released` line may have been read after the new `leader.acquired`.
+      const final = group.handoverAt(before) ?? next;
+      const from = signalAt - WINDOW_MARGIN_MS;
+      const to = next.acquiredAtMs + WINDOW_MARGIN_MS;
+      const { expected, lost } = lostInWindow(recorder.reference, recorder.processed, from, to);
+      let duplicates = 0;
+      for (const [key, record] of recorder.processed) {
+        const at = recorder.reference.get(key);
+        if (at !== undefined && at >= from && at <= to) duplicates += record.calls - 1;
+      }
+      const fresh = (group.spawnedAtMs.get(next.id) ?? 0) > signalAt;
+      harness.log(
+        `  ${kind}: ${leader.id} -> ${next.id}${fresh ? ' (the replacement)' : ''}, ` +
+          `${final.gapMs === undefined ? '?' : Math.round(final.gapMs)} ms without a leader ` +
+          `(previous leader ${final.cause}), ${lost} of ${expected} events lost, ${duplicates} duplicates`,
+      );
+      return { gapMs: final.gapMs, lost, expected, duplicates, newLeaderStartedAfterSignal: fresh };
+    };
+    const gracefulRuns: HandoverRun[] = [];
+    for (let i = 0; i < runs; i++) gracefulRuns.push(await measure('graceful'));
+    const crashRuns: HandoverRun[] = [];
+    for (let i = 0; i < runs; i++) crashRuns.push(await measure('crash'));
+    return {
+      algorithm,
+      keysPerSecond,
+      workers,
+      graceful: summarizeHandovers(gracefulRuns),
+      crash: summarizeHandovers(crashRuns),
+      gracefulSignalToAcquiredMedianMs: median(signalToAcquired),
+      gracefulRuns,
+      crashRuns,
+    };
+  } finally {
+    await generator.stop();
+    harness.release(recorder);
+    await harness.stopWorkers(group);
+  }
+}

@@ -1,0 +1,118 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { BenchArgumentsError, type BenchSettings, parseBenchArgs } from './bench-options.ts';
+import { runFanIn } from './fan-in.ts';
+import { runHandover } from './hand-over.ts';
+import { BenchHarness, ROOT } from './harness.ts';
+import { describeMachine } from './machine-info.ts';
+import { runMaxRate } from './max-rate.ts';
+import { type BenchResults, renderConsole, renderMarkdown } from './report.ts';
+
+/**
+ * `npm run bench`: fan-in, highest sustained rate and hand-over (with the seed as baseline) on an
+ * embedded cluster of its own. Prints figures, writes docs/benchmarks.md, and exits 0 whatever the
+ * figures are (a benchmark that cannot run is listed under "Not measured"). Ctrl-C stops everything.
+ */
+
+const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+async function run(settings: BenchSettings): Promise<number> {
+  const startedAt = performance.now();
+  const loadAtStart = loadavg()[0] ?? 0;
+  const machine = describeMachine();
+  log(
+    `bench (${settings.quick ? 'quick' : 'full'}): ${settings.scenarios.join(', ')}; ${machine.cores} cores, Node ${machine.node}, Redis ${machine.redis}`,
+  );
+  const harness = await BenchHarness.start({
+    primaries: settings.primaries,
+    replicasPerPrimary: settings.replicasPerPrimary,
+    log,
+  });
+  const stopOnSignal = () => {
+    log('interrupted: stopping');
+    harness.stop().then(
+      () => process.exit(130),
+      () => process.exit(130),
+    );
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  process.once('exit', () => harness.killWorkersSync());
+
+  const failures: string[] = [];
+  const attempt = async <T>(name: string, body: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await body();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      log(`${name} could not run: ${reason}`);
+      failures.push(`${name}: ${reason}`);
+      return undefined;
+    }
+  };
+  let results: BenchResults;
+  try {
+    const fanIn = settings.scenarios.includes('fan-in')
+      ? await attempt('fan-in', () => runFanIn(harness, settings))
+      : undefined;
+    const maxRate = settings.scenarios.includes('max-rate')
+      ? await attempt('max-rate', () => runMaxRate(harness, settings))
+      : undefined;
+    let handover: BenchResults['handover'];
+    if (settings.scenarios.includes('hand-over')) {
+      const ours = await attempt('hand-over (keyspace-leader)', () =>
+        runHandover(harness, settings, 'keyspace-leader'),
+      );
+      const seed = await attempt('hand-over (seed)', () => runHandover(harness, settings, 'seed'));
+      handover = { ...(ours ? { ours } : {}), ...(seed ? { seed } : {}) };
+    }
+    results = {
+      settings,
+      machine,
+      durationS: (performance.now() - startedAt) / 1000,
+      fanIn,
+      maxRate,
+      handover,
+      failures,
+      loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
+    };
+  } finally {
+    await harness.stop();
+  }
+  process.stdout.write('\n');
+  for (const line of renderConsole(results)) process.stdout.write(`${line}\n`);
+  if (settings.write) {
+    const path = resolve(ROOT, settings.out);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, renderMarkdown(results));
+    process.stdout.write(`\nwrote ${path}\n`);
+  }
+  return 0;
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseBenchArgs>;
+  try {
+    parsed = parseBenchArgs(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof BenchArgumentsError)) throw error;
+    process.stderr.write(`npm run bench: ${error.message}\n`);
+    return 64;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(parsed.text);
+    return 0;
+  }
+  return run(parsed.settings);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `npm run bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
