@@ -47,6 +47,8 @@ interface PeerState {
 
 /** A peer's report must postdate a gap by this much to show the peer's state after the gap. */
 const REPORT_AFTER_GAP_MS = 250;
+/** A peer covered this much longer than this worker is preferred as leader (its window is fuller). */
+const WARMER_PEER_MARGIN_MS = 1000;
 /** A peer covered since this long before a gap was covered through it. */
 const COVERED_BEFORE_GAP_MS = 100;
 
@@ -109,9 +111,20 @@ export class CoverageRegistry {
    */
   canLead(): boolean {
     const covered = this.observe();
+    if (!covered) return !this.peerCoveredNow();
     const gapAt = this.recentGap();
-    if (covered && gapAt !== undefined && this.peerCoveredThrough(gapAt) === true) return false;
-    return covered || !this.peerCoveredNow();
+    if (gapAt !== undefined && this.peerCoveredThrough(gapAt) === true) return false;
+    // A worker that started (or re-covered) recently has an empty or short replay window: while a
+    // peer has been covered for longer, that peer is the better successor (it holds what the previous
+    // leader left unprocessed). After `gapMemoryMs` every window is as full as it gets.
+    const mySince = this.coveredSinceWall;
+    if (mySince !== undefined && this.options.clock.wallMs() - mySince < this.gapMemoryMs) {
+      const olderPeer = this.freshPeers().some(
+        (p) => p.coveredSince !== undefined && p.coveredSince < mySince - WARMER_PEER_MARGIN_MS,
+      );
+      if (olderPeer) return false;
+    }
+    return true;
   }
 
   /** The pending gap, forgotten once older than `gapMemoryMs` (its events have left every window). */

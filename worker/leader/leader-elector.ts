@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Clock } from '../../core/clock.ts';
 import { type LeaseTimings, leaseTimingIssues } from '../../core/config.ts';
 import { type LeaderRecord, leaderStatus } from '../../core/leader-record.ts';
@@ -318,6 +319,8 @@ export class LeaderElector implements LeadershipView {
   private beginTerm(hold: LeaseHold, startMs: number): void {
     const { clock, timings, logger, metrics, lease, callbacks } = this.config;
     const controller = new AbortController();
+    // Every handler call in flight listens on this signal (HANDLER_CONCURRENCY of them).
+    setMaxListeners(0, controller.signal);
     const now = new Date(clock.wallMs()).toISOString();
     const term: Term = {
       hold,

@@ -117,6 +117,24 @@ describe('CoverageRegistry', () => {
   });
 });
 
+describe('CoverageRegistry warm-up', () => {
+  it('a worker covered only recently defers to a peer covered for longer (its window is fuller)', async () => {
+    const hash = new Map<string, string>();
+    const old = registry(hash, 'old', { value: true });
+    old.start();
+    await vi.advanceTimersByTimeAsync(5000);
+    const fresh = registry(hash, 'fresh', { value: true });
+    fresh.start();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fresh.canLead()).toBe(false);
+    expect(old.canLead()).toBe(true);
+    await old.stop(); // the older peer is gone: the fresh one leads
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fresh.canLead()).toBe(true);
+    await fresh.stop();
+  });
+});
+
 describe('LeaderElector.shouldStepDown', () => {
   it('hands over at the next renewal: lease released and released published', async () => {
     const world = new FakeWorld();
