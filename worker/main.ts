@@ -2,7 +2,7 @@ import type { Cluster } from 'ioredis';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { parseOrExit, parseWorkerConfig } from '../core/config.ts';
 import { withTimeout } from '../core/errors.ts';
-import { KeyspaceKeys } from '../core/keys.ts';
+import { isOwnKey, KeyspaceKeys } from '../core/keys.ts';
 import { readLocalClusterFile } from '../core/local-cluster-file.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { EmfMetrics } from '../core/metrics.ts';
@@ -123,17 +123,20 @@ async function main(): Promise<void> {
       discoverTopology((command, ...args) => cluster.call(command, ...args), { preferTls: config.redis.tls });
     const handler = await loadHandler(config.handler, { cluster, keys, logger });
 
+    const keyMatcher = compileKeyPattern(config.keyPattern);
     const processor = new Processor({
       handler: handler.handler,
       // Until the elector exists nobody leads: events are counted and dropped.
       leadership: { current: (nowMs) => parts.elector?.current(nowMs) },
-      keyMatcher: compileKeyPattern(config.keyPattern),
+      keyMatcher,
       clock,
       logger,
       metrics,
       concurrency: config.handlerConcurrency,
       handlerTimeoutMs: config.handlerTimeoutMs,
       onDone: (event, meta, outcome) => parts.replay?.onDone(event, meta, outcome),
+      // With replay only the leader offers events: hold them while a stale deadline closes the gate.
+      holdWhenGateClosed: config.replayWindowMs > 0,
     });
     parts.processor = processor;
     // Replay across a change of leader (worker/replay/): every worker keeps a window; REPLAY_WINDOW_MS=0
@@ -166,7 +169,13 @@ async function main(): Promise<void> {
     const fanIn = new FanIn({
       clock,
       metrics,
-      sink: replay ? (event) => replay.onEvent(event) : (event) => processor.offer(event),
+      sink: replay
+        ? (event) => {
+            // Events no handler may ever see need no replay: keep them out of the window's memory.
+            if (isOwnKey(event.key) || !keyMatcher(event.key)) return;
+            replay.onEvent(event);
+          }
+        : (event) => processor.offer(event),
     });
     const pool = new SubscriberPool({
       connect: nodeSubscriberFactory({ redis: config.redis, logger }),

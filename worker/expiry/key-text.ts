@@ -4,7 +4,8 @@
  * decoding (invalid sequences become U+FFFD) and log lines add `keyBase64` with the exact bytes, so
  * `key` is always present and always a string, and no key is ever misreported.
  */
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the key, not a byte order mark to strip (BOM + "abc" must not log as "abc").
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export interface KeyText {
   readonly text: string;

@@ -44,6 +44,9 @@ export interface EventMeta {
 
 export type DoneOutcome = 'processed' | 'failed' | 'gated' | 'cleared';
 
+/** What `offer` did with an event: queued, or refused because filtered, shed (queue full) or closed (shutdown). */
+export type OfferResult = 'queued' | 'filtered' | 'shed' | 'closed';
+
 export interface ProcessorOptions {
   readonly handler: ExpiryHandler;
   readonly leadership: LeadershipView;
@@ -58,6 +61,15 @@ export interface ProcessorOptions {
   readonly queueCapacity?: number;
   readonly shedLogIntervalMs?: number;
   readonly onDone?: (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void;
+  /**
+   * When the gate is closed at dequeue: false (default) drops the event (`gated`): right when every
+   * worker offers every event and only the leader handles them. True keeps it queued and retries
+   * every `gateRetryMs`: right when only the leader offers (replay on), so an event it took must not
+   * be dropped just because a pause pushed its deadline past (a renewal may extend it); when
+   * leadership ends, `clearQueue()` hands the queue back (`cleared`) for the successor to replay.
+   */
+  readonly holdWhenGateClosed?: boolean;
+  readonly gateRetryMs?: number;
 }
 
 interface Queued {
@@ -121,20 +133,30 @@ export class Processor {
    * Takes one event. Never throws, never blocks. Returns false when the event was refused: filtered
    * (own key, KEY_PATTERN), shed (queue full) or intake closed; `onDone` is then not called for it.
    */
-  offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): boolean {
-    if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return false;
+  offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): OfferResult {
+    if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return 'filtered';
     if (!this.intakeOpen) {
-      // Events a leader can no longer take during shutdown are lost to this worker: count them, so the
-      // hand-over gap is visible. A follower was never going to handle them.
-      if (this.currentGrant() !== undefined) this.noteShed('shutdown', 1);
-      return false;
+      // Refused during shutdown. With replay on, the successor replays it (the mark stays before it);
+      // without, it is lost to this worker: count it so the hand-over gap is visible.
+      if (this.currentGrant() !== undefined && !this.options.holdWhenGateClosed) this.noteShed('shutdown', 1);
+      return 'closed';
     }
     if (!this.queue.push({ event, meta })) {
       this.noteShed('queue-full', 1);
-      return false;
+      return 'shed';
     }
     this.pump();
-    return true;
+    return 'queued';
+  }
+
+  /** Hands every queued event back (`cleared`): leadership ended, the successor replays them. */
+  clearQueue(): number {
+    let cleared = 0;
+    for (let item = this.queue.shift(); item !== undefined; item = this.queue.shift()) {
+      cleared++;
+      this.options.onDone?.(item.event, item.meta, 'cleared');
+    }
+    return cleared;
   }
 
   stats(): ProcessorStats {
@@ -154,12 +176,13 @@ export class Processor {
     this.stopIntake();
     const drained = await this.waitIdle(boundMs);
     // Empty the queue first: aborting a call frees its slot, which would otherwise start the next event.
-    let droppedEvents = 0;
-    for (let item = this.queue.shift(); item !== undefined; item = this.queue.shift()) {
-      droppedEvents++;
-      this.options.onDone?.(item.event, item.meta, 'cleared');
+    clearTimeout(this.gateRetryTimer);
+    this.gateRetryTimer = undefined;
+    const grantNow = this.currentGrant();
+    const droppedEvents = this.clearQueue();
+    if (droppedEvents > 0 && grantNow !== undefined && !this.options.holdWhenGateClosed) {
+      this.noteShed('shutdown', droppedEvents);
     }
-    if (droppedEvents > 0 && this.currentGrant() !== undefined) this.noteShed('shutdown', droppedEvents);
     let abortedCalls = 0;
     for (const call of [...this.inFlight]) {
       abortedCalls++;
@@ -178,8 +201,12 @@ export class Processor {
 
   private pump(): void {
     while (this.inFlight.size < this.options.concurrency && this.queue.length > 0) {
-      const { event, meta } = this.queue.shift() as Queued;
       const grant = this.currentGrant();
+      if (grant === undefined && this.options.holdWhenGateClosed) {
+        this.armGateRetry();
+        return;
+      }
+      const { event, meta } = this.queue.shift() as Queued;
       if (grant === undefined) {
         this.options.onDone?.(event, meta, 'gated');
         continue;
@@ -189,6 +216,17 @@ export class Processor {
     if (this.queue.length === 0 && this.inFlight.size === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
+  }
+
+  private gateRetryTimer: NodeJS.Timeout | undefined;
+
+  private armGateRetry(): void {
+    if (this.gateRetryTimer !== undefined) return;
+    this.gateRetryTimer = setTimeout(() => {
+      this.gateRetryTimer = undefined;
+      this.pump();
+    }, this.options.gateRetryMs ?? 20);
+    this.gateRetryTimer.unref?.();
   }
 
   private start(event: ExpiryEvent, meta: EventMeta, grant: LeadershipGrant): void {

@@ -2,7 +2,7 @@ import type { Clock } from '../../core/clock.ts';
 import { withTimeout } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ExpiryEvent } from '../expiry/expiry-event.ts';
-import type { DoneOutcome, EventMeta } from '../expiry/processor.ts';
+import type { DoneOutcome, EventMeta, OfferResult } from '../expiry/processor.ts';
 import type { ProcessedMark } from './processed-mark.ts';
 import { ProgressTracker } from './progress-tracker.ts';
 import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
@@ -27,7 +27,9 @@ export interface MarkStoreLike {
 }
 
 export interface ProcessorLike {
-  offer(event: ExpiryEvent, meta: EventMeta): boolean;
+  offer(event: ExpiryEvent, meta: EventMeta): OfferResult;
+  /** Leadership ended: hand the queued events back (they are not settled; the successor replays them). */
+  clearQueue(): number;
 }
 
 export interface ReplayCoordinatorOptions {
@@ -106,14 +108,21 @@ export class ReplayCoordinator {
     const { event } = entry;
     session.lastAssigned.set(event.nodeId, entry);
     const seq = session.tracker.assign(event.nodeId, entry.fingerprint, event.receivedAt);
-    if (this.options.processor.offer(event, { seq, replayed })) return true;
-    session.tracker.abandon(event.nodeId, seq);
+    const result = this.options.processor.offer(event, { seq, replayed });
+    if (result === 'queued') return true;
+    // Filtered: never for a handler. Shed: the stated backpressure loss, counted in EventsShed. Both
+    // count as settled so the mark moves on. Closed (shutdown): not settled, the successor replays it.
+    if (result === 'filtered' || result === 'shed') session.tracker.abandon(event.nodeId, seq);
     return false;
   }
 
-  /** From the processor, once per accepted event. */
-  onDone(event: ExpiryEvent, meta: EventMeta, _outcome: DoneOutcome): void {
-    this.session?.tracker.settle(event.nodeId, meta.seq);
+  /**
+   * From the processor, once per accepted event. Only a call that completed or failed settles it:
+   * an event the gate dropped or the queue handed back was not handled, so the processed mark must
+   * stay before it and the successor replays it.
+   */
+  onDone(event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome): void {
+    if (outcome === 'processed' || outcome === 'failed') this.session?.tracker.settle(event.nodeId, meta.seq);
   }
 
   get isCatchingUp(): boolean {
@@ -142,6 +151,8 @@ export class ReplayCoordinator {
   onStoppedLeading(): void {
     const session = this.session;
     this.session = undefined;
+    // What the processor still queues was not handled: it goes back, unsettled, for the successor.
+    this.options.processor.clearQueue();
     clearInterval(this.markTimer);
     this.markTimer = undefined;
     if (session?.live) this.writing = this.writeMarks(session).finally(() => (this.writing = undefined));

@@ -69,6 +69,27 @@ describe('Processor', () => {
     vi.useRealTimers();
   });
 
+  it('holdWhenGateClosed: a stale deadline holds events queued until a renewal, clearQueue hands them back', async () => {
+    const seen: string[] = [];
+    const done: string[] = [];
+    const { processor, leadership } = setup({
+      handler: (e) => void seen.push(e.key),
+      holdWhenGateClosed: true,
+      onDone: (e, _meta, outcome) => done.push(`${e.key.toString()}:${outcome}`),
+    });
+    leadership.lead(1, fakeClock.monotonicMs() - 1); // leading, but the deadline is already past (a pause)
+    expect(processor.offer(event('held'))).toBe('queued');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(seen).toEqual([]);
+    leadership.renew(fakeClock.monotonicMs() + 10_000);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(seen).toEqual(['held']);
+    leadership.renew(fakeClock.monotonicMs() - 1);
+    processor.offer(event('back'));
+    expect(processor.clearQueue()).toBe(1);
+    expect(done).toEqual(['held:processed', 'back:cleared']);
+  });
+
   it('hands events to the handler only while leading, and logs key.processed per completed call', async () => {
     const seen: string[] = [];
     const { processor, leadership, totals, events } = setup({ handler: (e) => void seen.push(e.key) });

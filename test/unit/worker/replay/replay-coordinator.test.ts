@@ -49,10 +49,11 @@ function setup(
     marks,
     processor: {
       offer: (e, meta) => {
-        if (options.refuse?.(e.key.toString())) return false;
+        if (options.refuse?.(e.key.toString())) return 'filtered';
         offered.push({ key: e.key.toString(), meta, event: e });
-        return true;
+        return 'queued';
       },
+      clearQueue: () => 0,
     },
     clock,
     logger: createLogger({ write: (l) => lines.push(JSON.parse(l)) }),
@@ -194,6 +195,20 @@ describe('ReplayCoordinator', () => {
     ]);
     coordinator.onEvent(event('d'));
     expect(offered.map((o) => o.key)).toEqual(['b', 'c', 'd']);
+    coordinator.close();
+  });
+
+  it('events the gate or a cleared queue handed back stay unsettled: the mark stops before them', async () => {
+    const { coordinator, offered, stored } = setup();
+    coordinator.onStartedLeading(new AbortController().signal, 1);
+    await vi.advanceTimersByTimeAsync(0);
+    for (const key of ['a', 'b', 'c']) coordinator.onEvent(event(key));
+    const [a, b, c] = offered.splice(0);
+    coordinator.onDone(a?.event as ExpiryEvent, a?.meta as EventMeta, 'processed');
+    coordinator.onDone(b?.event as ExpiryEvent, b?.meta as EventMeta, 'cleared');
+    coordinator.onDone(c?.event as ExpiryEvent, c?.meta as EventMeta, 'gated');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(stored.get('n1')).toMatchObject({ seq: 1 }); // b and c will be replayed by a successor
     coordinator.close();
   });
 });
