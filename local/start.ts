@@ -26,7 +26,13 @@ async function main(): Promise<number> {
   const interactive = process.stdout.isTTY === true && process.stdin.isTTY === true;
   const options = interactive ? parsed.options : { ...parsed.options, plain: true };
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const runner = new LocalRunner(options, { stdout: process.stdout, stdin: process.stdin, cwd: root });
+  const runner = new LocalRunner(options, {
+    stdout: process.stdout,
+    stdin: process.stdin,
+    cwd: root,
+    // Tests only: where a --tls run writes its generated passwords (see RunnerIO.testSecretsFile).
+    testSecretsFile: process.env.KL_TEST_SECRETS_FILE || undefined,
+  });
   return runner.run();
 }
 

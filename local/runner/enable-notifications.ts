@@ -9,7 +9,8 @@ import type { NotifyCheckReport } from '../../lambdas/notify-check/report.ts';
  * run of the scheduled Lambda's logic (lambdas/notify-check, NOTIFY_MODE=config), which merges the
  * flags in with CONFIG SET on every node and proves with a canary per primary that `expired` events
  * flow. Returns a few lines for the person watching. When the check cannot run at all, falls back to
- * a plain CONFIG SET on every node (`fallback`), and says so.
+ * a plain CONFIG SET on every node (`fallback`), and says so. With `connection` (`--tls`) the check
+ * runs as it does in production: over TLS, as its own ACL user (with CONFIG rights here).
  */
 
 export interface NotificationSetup {
@@ -21,9 +22,18 @@ export interface NotificationSetup {
 export interface EnableNotificationsDeps {
   readonly seeds: readonly { host: string; port: number }[];
   readonly leaderName: string;
+  /** TLS and the check's ACL user (`npm start -- --tls`); unset: plain text, default user. */
+  readonly connection?: NotifyCheckConnection;
   readonly logger: Logger;
   /** CONFIG SET on every node (LocalRedisCluster.configSetAll). */
   readonly fallback: (name: string, value: string) => Promise<void>;
+}
+
+export interface NotifyCheckConnection {
+  readonly tlsCaFile: string;
+  readonly username: string;
+  /** Secret: given to the check's configuration only, never printed. */
+  readonly password: string;
 }
 
 export function summarizeReport(report: NotifyCheckReport): string[] {
@@ -52,6 +62,14 @@ export async function enableNotifications(deps: EnableNotificationsDeps): Promis
       LEADER_NAME: deps.leaderName,
       NOTIFY_MODE: 'config',
       LOG_LEVEL: 'warn',
+      ...(deps.connection
+        ? {
+            REDIS_TLS: 'true',
+            REDIS_TLS_CA_FILE: deps.connection.tlsCaFile,
+            REDIS_USERNAME: deps.connection.username,
+            REDIS_PASSWORD: deps.connection.password,
+          }
+        : {}),
     });
     const report = await runNotifyCheck({
       config,

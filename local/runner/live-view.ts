@@ -34,7 +34,9 @@ export function renderLiveView(snapshot: StatusSnapshot, options: LiveViewOption
 
   lines.push(
     `${bold('keyspace-leader')} local run   up ${duration(snapshot.nowMs - snapshot.startedAtMs)}   ` +
-      `cluster ${s.primaries} primaries x ${s.replicasPerPrimary} replica(s)   LEADER_NAME ${s.leaderName}   ` +
+      `cluster ${s.primaries} primaries x ${s.replicasPerPrimary} replica(s)` +
+      (s.security ? ` (${s.security})` : '') +
+      `   LEADER_NAME ${s.leaderName}   ` +
       `keys ${bold(`${count(s.keysPerSecond)}/s`)} ttl ${count(s.keyTtlMs)} ms`,
   );
   lines.push('');

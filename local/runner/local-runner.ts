@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Cluster } from 'ioredis';
+import { notifyCheckAccessString, workerAccessString } from '../../core/acl.ts';
 import type { RedisConnectionConfig } from '../../core/config.ts';
-import { createLogger, type Logger } from '../../core/logger.ts';
+import { createLogger, type Logger, REDACTED } from '../../core/logger.ts';
 import { closeQuietly, createClusterClient, createNodeClient } from '../../core/redis-client.ts';
 import { discoverTopology } from '../../core/topology.ts';
 import { LocalRedisCluster } from '../cluster.ts';
@@ -32,6 +35,47 @@ export interface RunnerIO {
   readonly stdin: NodeJS.ReadStream;
   /** The repository root (`.local/cluster.json` goes there; the workers run there). */
   readonly cwd: string;
+  /**
+   * Tests only (KL_TEST_SECRETS_FILE): with `--tls`, the generated ACL passwords are written there
+   * (mode 0600) so a test can prove they never reach the output. Unset: they exist only in memory
+   * and in the environment of the children that need them.
+   */
+  readonly testSecretsFile?: string | undefined;
+}
+
+/** ACL user names of a `--tls` run. */
+export const TLS_WORKER_USER = 'worker';
+export const TLS_CHECK_USER = 'check';
+
+/** The ACL users of a `--tls` run, with passwords generated for this run (never printed). */
+export interface RunUsers {
+  readonly worker: { readonly name: string; readonly password: string; readonly access: string };
+  readonly check: { readonly name: string; readonly password: string; readonly access: string };
+}
+
+export function generateRunUsers(leaderName: string): RunUsers {
+  // Hex: no character that the ACL `>password` rule or a shell would treat specially.
+  const password = () => randomBytes(24).toString('hex');
+  return {
+    worker: { name: TLS_WORKER_USER, password: password(), access: workerAccessString(leaderName) },
+    check: {
+      name: TLS_CHECK_USER,
+      password: password(),
+      access: notifyCheckAccessString(leaderName, { configRights: true }),
+    },
+  };
+}
+
+/** What the views show about TLS and authentication; undefined without --tls. */
+export function securityLabel(users: RunUsers | undefined): string | undefined {
+  return users ? `TLS, ACL users ${users.worker.name}/${users.check.name}` : undefined;
+}
+
+/** Replaces every secret in `text` with [redacted] (a last line of defence before anything is printed). */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret && out.includes(secret)) out = out.split(secret).join(REDACTED);
+  return out;
 }
 
 export const DEMO_KEY_PREFIX = 'demo:';
@@ -63,6 +107,10 @@ export class LocalRunner {
   private readonly startedAtMs = Date.now();
   private readonly fileWriter: ClusterFileWriter;
   private readonly logger: Logger;
+  /** ACL users with this run's passwords (`--tls` only). */
+  private readonly users: RunUsers | undefined;
+  /** Values never printed: the users' passwords and the cluster's admin password (`--tls`). */
+  private readonly secrets: string[] = [];
   private cluster: LocalRedisCluster | undefined;
   private client: Cluster | undefined;
   private reference: ReferenceSubscribers | undefined;
@@ -84,6 +132,8 @@ export class LocalRunner {
     private readonly io: RunnerIO,
   ) {
     this.live = !options.plain;
+    this.users = options.tls ? generateRunUsers(options.leaderName) : undefined;
+    if (this.users) this.secrets.push(this.users.worker.password, this.users.check.password);
     this.fileWriter = new ClusterFileWriter(io.cwd);
     this.stopped = new Promise((resolve) => {
       this.resolveStop = resolve;
@@ -96,6 +146,7 @@ export class LocalRunner {
         primaries: options.primaries,
         replicasPerPrimary: options.replicasPerPrimary,
         leaderName: options.leaderName,
+        security: securityLabel(this.users),
       },
       isTrackedKey: (key) => key.startsWith(DEMO_KEY_PREFIX),
       notesKept: 10,
@@ -105,6 +156,7 @@ export class LocalRunner {
     this.logger = createLogger({
       level: 'warn',
       base: { workerId: 'runner' },
+      secrets: this.secrets,
       write: (line) => {
         const record = JSON.parse(line) as { event?: string; node?: string; error?: { message?: string } };
         this.model.note(
@@ -122,7 +174,7 @@ export class LocalRunner {
   }
 
   private print(line: string): void {
-    this.io.stdout.write(`${line}\n`);
+    this.io.stdout.write(`${scrubSecrets(line, this.secrets)}\n`);
   }
 
   /** Runs until stopped; resolves with the process exit code after everything is cleaned up. */
@@ -173,23 +225,54 @@ export class LocalRunner {
       `starting an embedded Redis Cluster: ${o.primaries} primaries, ${o.replicasPerPrimary} replica(s) each`,
       Date.now(),
     );
+    const users = this.users;
     const cluster = await LocalRedisCluster.start({
       primaries: o.primaries,
       replicasPerPrimary: o.replicasPerPrimary,
       persistence: 'off',
+      ...(users
+        ? { tls: true, disableDefaultUser: true, users: [{ ...users.worker }, { ...users.check }] }
+        : {}),
     });
     this.cluster = cluster;
+    // The runner's own clients (reference subscribers, generator) use the cluster's internal admin
+    // user: the generator's `demo:` keys are outside what the worker and check users may touch.
+    const admin = cluster.clientOptions();
+    if (admin.password) this.secrets.push(admin.password);
+    if (users && this.io.testSecretsFile) {
+      writeFileSync(
+        this.io.testSecretsFile,
+        JSON.stringify({ passwords: [users.worker.password, users.check.password] }),
+        { mode: 0o600 },
+      );
+    }
     const nodes = cluster.nodes;
     this.model.note(
       `cluster up in ${Math.round(cluster.startupMs)} ms: folder ${cluster.folder}; redis-server pids ` +
         `${nodes.map((n) => `${n.port}:pid ${n.pid}`).join(', ')}; crash guard pid ${cluster.crashGuardPid ?? '?'}`,
       Date.now(),
     );
+    if (users) {
+      this.model.note(
+        `TLS only (CA ${cluster.caFile}), default user off; ACL users ${users.worker.name} (workers) and ` +
+          `${users.check.name} (notify-check, with CONFIG rights), passwords generated for this run`,
+        Date.now(),
+      );
+    }
     this.checkStop();
 
     const setup = await enableNotifications({
       seeds: cluster.seeds,
       leaderName: o.leaderName,
+      ...(users && cluster.caFile
+        ? {
+            connection: {
+              tlsCaFile: cluster.caFile,
+              username: users.check.name,
+              password: users.check.password,
+            },
+          }
+        : {}),
       logger: this.logger,
       fallback: (name, value) => cluster.configSetAll(name, value),
     });
@@ -208,8 +291,8 @@ export class LocalRunner {
       nodes: cluster.seeds,
       tls: cluster.tls,
       tlsCaFile: cluster.caFile,
-      username: undefined,
-      password: undefined,
+      username: admin.username,
+      password: admin.password,
     };
     const client = createClusterClient(redis, { logger: this.logger, name: 'runner' });
     this.client = client;
@@ -241,6 +324,14 @@ export class LocalRunner {
         HANDLER: o.handler,
         LOG_LEVEL: 'info',
         KL_RUNNER_CLUSTER_FILE: this.fileWriter.filePath,
+        ...(users
+          ? {
+              REDIS_TLS: 'true',
+              REDIS_TLS_CA_FILE: cluster.caFile,
+              REDIS_USERNAME: users.worker.name,
+              REDIS_PASSWORD: users.worker.password,
+            }
+          : {}),
       },
       stopTimeoutMs: WORKER_STOP_TIMEOUT_MS,
       now: preciseNow,
@@ -321,7 +412,10 @@ export class LocalRunner {
     const snapshot = this.model.snapshot(Date.now());
     if (this.screen) {
       this.screen.draw(
-        renderLiveView(snapshot, { columns: this.io.stdout.columns ?? 120, color: !process.env.NO_COLOR }),
+        renderLiveView(snapshot, {
+          columns: this.io.stdout.columns ?? 120,
+          color: !process.env.NO_COLOR,
+        }).map((line) => scrubSecrets(line, this.secrets)),
       );
     } else if (!this.live) {
       for (const line of renderPlainBlock(snapshot)) this.print(line);

@@ -24,6 +24,11 @@ export interface RunnerOptions {
   readonly handler: string;
   /** Seconds between two status blocks in plain mode. */
   readonly plainIntervalSeconds: number;
+  /**
+   * TLS-only cluster with the default user disabled; the workers and the check authenticate as ACL
+   * users whose passwords are generated for this run.
+   */
+  readonly tls: boolean;
 }
 
 export type ParsedCommandLine =
@@ -50,6 +55,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   leaderName: 'local',
   handler: 'log',
   plainIntervalSeconds: 3,
+  tls: false,
 };
 
 /** Highest generator rate accepted (the reference measured ~30k SET/s as this machine's ceiling). */
@@ -73,6 +79,8 @@ Options:
   --leader-name <name>  LEADER_NAME of the workers (default ${DEFAULT_RUNNER_OPTIONS.leaderName})
   --handler <h>         HANDLER of the workers: log, stream or a module path (default log)
   --interval <seconds>  seconds between status blocks with --plain (default ${DEFAULT_RUNNER_OPTIONS.plainIntervalSeconds})
+  --tls                 TLS-only cluster, default user disabled; the workers and the check use ACL
+                        users (worker, check) with passwords generated for this run, never printed
   -h, --help            this text
 
 Keys in the live view:
@@ -98,6 +106,7 @@ const positiveSeconds = (name: string, max: number) =>
 
 const schema = z.object({
   plain: z.boolean().default(DEFAULT_RUNNER_OPTIONS.plain),
+  tls: z.boolean().default(DEFAULT_RUNNER_OPTIONS.tls),
   for: positiveSeconds('for', 7 * 24 * 3600).optional(),
   workers: wholeNumber('workers', 1, 9).default(DEFAULT_RUNNER_OPTIONS.workers),
   primaries: wholeNumber('primaries', 1, 8).default(DEFAULT_RUNNER_OPTIONS.primaries),
@@ -135,6 +144,7 @@ export function parseRunnerArgs(argv: readonly string[]): ParsedCommandLine {
       allowPositionals: false,
       options: {
         plain: { type: 'boolean' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(STRING_OPTIONS.map((name) => [name, { type: 'string' as const }])),
       },
@@ -164,6 +174,7 @@ export function parseRunnerArgs(argv: readonly string[]): ParsedCommandLine {
       leaderName: v['leader-name'],
       handler: v.handler,
       plainIntervalSeconds: v.interval,
+      tls: v.tls,
     },
   };
 }

@@ -23,7 +23,8 @@ export function renderPlainBlock(snapshot: StatusSnapshot): string[] {
     `[${duration(snapshot.nowMs - snapshot.startedAtMs)}] ${leaderText} | expected ${count(t.expected)} ` +
       `processed ${count(t.processed)} (${formatPercent(t.matched, t.expected, 2)}) missing ${count(t.missing)} ` +
       `duplicates ${count(t.duplicates)} in-flight ${count(t.pending)} | ${count(snapshot.settings.keysPerSecond)} keys/s ` +
-      `| added latency p50 ${formatMs(snapshot.addedLatency.p50)} p99 ${formatMs(snapshot.addedLatency.p99)}`,
+      `| added latency p50 ${formatMs(snapshot.addedLatency.p50)} p99 ${formatMs(snapshot.addedLatency.p99)}` +
+      (snapshot.settings.security ? ` | ${snapshot.settings.security}` : ''),
   );
   const known = snapshot.primaries.length;
   for (const row of snapshot.workers) {

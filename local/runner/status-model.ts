@@ -87,6 +87,8 @@ export interface RunSettings {
   readonly primaries: number;
   readonly replicasPerPrimary: number;
   readonly leaderName: string;
+  /** How clients authenticate, shown in the views, e.g. `TLS, ACL users worker/check`; unset: plain text, default user. */
+  readonly security?: string | undefined;
 }
 
 interface WorkerRecord {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -19,11 +20,11 @@ interface Run {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
-function start(command: string, args: string[]): Run {
+function start(command: string, args: string[], env: Record<string, string> = {}): Run {
   const child = spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...env },
   });
   const run: Run = {
     child,
@@ -134,6 +135,70 @@ describe('npm start', () => {
     expect(await leftovers(pids, folder as string)).toEqual([]);
     expect(existsSync(folder as string)).toBe(false);
     expect(existsSync(CLUSTER_FILE)).toBe(false);
+  }, 150_000);
+
+  it('runs TLS-only with ACL users under --tls: one leader, keys processed, exit 0, no password printed, nothing left', async () => {
+    const secretsFolder = mkdtempSync(join(tmpdir(), 'kl-start-tls-'));
+    const secretsFile = join(secretsFolder, 'secrets.json');
+    try {
+      const run = start('npm', ['start', '--', '--plain', '--tls', '--for', '10', '--interval', '5'], {
+        KL_TEST_SECRETS_FILE: secretsFile,
+      });
+      // While it runs: .local/cluster.json says TLS and names the CA, and holds no password.
+      const clusterFile = await waitFor(
+        () => {
+          if (run.child.exitCode !== null || !existsSync(CLUSTER_FILE)) return undefined;
+          try {
+            return readFileSync(CLUSTER_FILE, 'utf8');
+          } catch {
+            return undefined;
+          }
+        },
+        90_000,
+        100,
+      );
+      const { code } = await run.exited;
+      const output = run.output;
+      const lines = output.split('\n');
+
+      expect(code, output).toBe(0);
+      const summary = lines.map(parseSummaryLine).find((s) => s !== undefined) as Record<string, string>;
+      expect(summary, output).toBeDefined();
+      expect(summary.leaders, output).toBe('1');
+      expect(Number(summary.processed), output).toBeGreaterThan(0);
+      // The check ran as its own ACL user over TLS (no fallback to the cluster's admin connection).
+      expect(output).toMatch(
+        /notify-check \(the Lambda's logic, run once\): notify-keyspace-events set on 6\/6 nodes/,
+      );
+      expect(output).not.toMatch(/notify-check could not run/);
+      expect(output).toMatch(/TLS only \(CA \S+ca\.crt\), default user off; ACL users worker/);
+      expect(lines.filter((l) => l.endsWith('| TLS, ACL users worker/check')).length).toBeGreaterThan(0);
+
+      expect(clusterFile, output).toBeDefined();
+      const file = JSON.parse(clusterFile as string) as Record<string, unknown>;
+      expect(file.tls).toBe(true);
+      expect(file.caFile).toEqual(expect.stringMatching(/ca\.crt$/));
+      expect(Object.keys(file).some((k) => /pass|secret|user/i.test(k))).toBe(false);
+
+      // The passwords generated for this run appear nowhere: not in the output, not in the file.
+      const { passwords } = JSON.parse(readFileSync(secretsFile, 'utf8')) as { passwords: string[] };
+      expect(passwords).toHaveLength(2);
+      for (const password of passwords) {
+        expect(password.length).toBeGreaterThanOrEqual(32);
+        expect(output.includes(password)).toBe(false);
+        expect((clusterFile as string).includes(password)).toBe(false);
+      }
+
+      const folder = /folder (\S+);/.exec(output)?.[1];
+      expect(folder, output).toMatch(/kl-redis-cluster-/);
+      const pids = announcedPids(output);
+      expect(pids.length, output).toBeGreaterThanOrEqual(10);
+      expect(await leftovers(pids, folder as string)).toEqual([]);
+      expect(existsSync(folder as string)).toBe(false);
+      expect(existsSync(CLUSTER_FILE)).toBe(false);
+    } finally {
+      rmSync(secretsFolder, { recursive: true, force: true });
+    }
   }, 150_000);
 
   it('leaves no worker, Redis node or cluster file behind when the runner itself is SIGKILLed', async () => {

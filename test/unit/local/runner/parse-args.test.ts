@@ -53,6 +53,16 @@ describe('parseRunnerArgs', () => {
     });
   });
 
+  it('reads --tls (off by default) and rejects a value for it', () => {
+    expect(DEFAULT_RUNNER_OPTIONS.tls).toBe(false);
+    expect(options(['--plain', '--tls', '--for', '10'])).toMatchObject({
+      plain: true,
+      tls: true,
+      forSeconds: 10,
+    });
+    expect(problems(['--tls=yes'])[0]).toMatch(/--tls/);
+  });
+
   it('answers --help and -h with the help text, which lists every option and key', () => {
     expect(parseRunnerArgs(['--help'])).toEqual({ kind: 'help', text: HELP_TEXT });
     expect(parseRunnerArgs(['-h', '--workers', '2'])).toEqual({ kind: 'help', text: HELP_TEXT });
@@ -63,6 +73,7 @@ describe('parseRunnerArgs', () => {
       '--primaries',
       '--replicas',
       '--rate',
+      '--tls',
       'SIGKILL',
       'SIGTERM',
     ]) {

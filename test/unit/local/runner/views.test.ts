@@ -128,3 +128,33 @@ describe('plain view', () => {
     expect(parseSummaryLine('something else')).toBeUndefined();
   });
 });
+
+describe('security in the views (--tls)', () => {
+  function model(security: string | undefined) {
+    return new StatusModel({
+      startedAtMs: T0,
+      settings: {
+        keysPerSecond: 50,
+        keyTtlMs: 1000,
+        primaries: 3,
+        replicasPerPrimary: 1,
+        leaderName: 'local',
+        security,
+      },
+      isTrackedKey: () => true,
+    });
+  }
+
+  it('names TLS and the ACL users in the live header and the plain block when set', () => {
+    const snap = model('TLS, ACL users worker/check').snapshot(T0);
+    const header = renderLiveView(snap, { columns: 200, color: false })[0];
+    expect(header).toContain('cluster 3 primaries x 1 replica(s) (TLS, ACL users worker/check)');
+    expect(renderPlainBlock(snap)[0]).toMatch(/ \| TLS, ACL users worker\/check$/);
+  });
+
+  it('says nothing about TLS when it is off', () => {
+    const snap = model(undefined).snapshot(T0);
+    expect(renderLiveView(snap, { columns: 200, color: false })[0]).not.toContain('TLS');
+    expect(renderPlainBlock(snap)[0]).not.toContain('TLS');
+  });
+});
