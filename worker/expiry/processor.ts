@@ -136,9 +136,9 @@ export class Processor {
   offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): OfferResult {
     if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return 'filtered';
     if (!this.intakeOpen) {
-      // Refused during shutdown. With replay on, the successor replays it (the mark stays before it);
-      // without, it is lost to this worker: count it so the hand-over gap is visible.
-      if (this.currentGrant() !== undefined && !this.options.holdWhenGateClosed) this.noteShed('shutdown', 1);
+      // Refused during shutdown: this worker will not handle it; count it so the hand-over gap is
+      // visible. With replay on, the mark stays before it and the successor replays it.
+      if (this.currentGrant() !== undefined) this.noteShed('shutdown', 1);
       return 'closed';
     }
     if (!this.queue.push({ event, meta })) {
@@ -180,9 +180,8 @@ export class Processor {
     this.gateRetryTimer = undefined;
     const grantNow = this.currentGrant();
     const droppedEvents = this.clearQueue();
-    if (droppedEvents > 0 && grantNow !== undefined && !this.options.holdWhenGateClosed) {
-      this.noteShed('shutdown', droppedEvents);
-    }
+    // Counted as shed by this worker; with replay on they stay unsettled and a successor replays them.
+    if (droppedEvents > 0 && grantNow !== undefined) this.noteShed('shutdown', droppedEvents);
     let abortedCalls = 0;
     for (const call of [...this.inFlight]) {
       abortedCalls++;
