@@ -236,3 +236,39 @@ export function summarizeHandovers(runs: readonly HandoverRun[]): HandoverSummar
       .reduce((a, r) => a + r.lost, 0),
   };
 }
+
+/** Median and worst (largest) of some runs' figures; NaN for no runs. */
+export function medianAndWorst(values: readonly number[]): { median: number; worst: number } {
+  return {
+    median: median(values),
+    worst: values.length === 0 ? Number.NaN : Math.max(...values),
+  };
+}
+
+/** `amount` per 1,000 events; NaN when there were no events. */
+export function perThousandEvents(amount: number, events: number): number {
+  return events > 0 ? (amount / events) * 1000 : Number.NaN;
+}
+
+/** Relative change of `value` against `base`, in percent (+12.5 = 12.5% more); NaN without a base. */
+export function percentChange(base: number, value: number): number {
+  return base > 0 && Number.isFinite(value) ? ((value - base) / base) * 100 : Number.NaN;
+}
+
+/**
+ * Handler calls beyond the first per key, over the keys the bare subscribers received within
+ * [fromMs, toMs] (a key processed twice counts 1, three times 2).
+ */
+export function duplicatesInWindow(
+  reference: ReadonlyMap<string, number>,
+  processed: ReadonlyMap<string, { readonly calls: number }>,
+  fromMs: number,
+  toMs: number,
+): number {
+  let duplicates = 0;
+  for (const [key, record] of processed) {
+    const at = reference.get(key);
+    if (at !== undefined && at >= fromMs && at <= toMs) duplicates += record.calls - 1;
+  }
+  return duplicates;
+}

@@ -3,7 +3,15 @@ import { KeyspaceLeaderError } from '../core/errors.ts';
 
 /** `npm run bench -- [options]`: which benchmarks, how long. Pure. */
 
-export const SCENARIOS = ['fan-in', 'max-rate', 'hand-over'] as const;
+export const SCENARIOS = [
+  'fan-in',
+  'max-rate',
+  'hand-over',
+  'crash-loss',
+  'cost',
+  'resources',
+  'three-workers',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchSettings {
@@ -18,6 +26,26 @@ export interface BenchSettings {
   readonly fanIn: { readonly keysPerSecond: number; readonly durationS: number; readonly workers: number };
   readonly maxRate: { readonly stepsPerSecond: readonly number[]; readonly stepS: number };
   readonly handover: { readonly runs: number; readonly keysPerSecond: number; readonly workers: number };
+  /** Leader SIGKILL runs per rate, ours and the seed's, 3 workers. */
+  readonly crashLoss: {
+    readonly runs: number;
+    readonly ratesPerSecond: readonly number[];
+    readonly workers: number;
+  };
+  /** One fixed-rate step per variant (replay on, replay off, stream handler), the leader alone. */
+  readonly cost: { readonly keysPerSecond: number; readonly durationS: number };
+  /** Worker CPU and RSS per 1,000 events, 3 workers, replay on and off. */
+  readonly resources: {
+    readonly keysPerSecond: number;
+    readonly durationS: number;
+    readonly workers: number;
+  };
+  /** Rising fixed-rate steps with all three workers running. */
+  readonly threeWorkers: {
+    readonly stepsPerSecond: readonly number[];
+    readonly stepS: number;
+    readonly workers: number;
+  };
 }
 
 export type ParsedBenchArgs =
@@ -34,22 +62,31 @@ const FULL = {
   fanIn: { keysPerSecond: 5000, durationS: 30, workers: 1 },
   maxRate: { stepsPerSecond: [2000, 5000, 10_000, 15_000, 20_000, 30_000], stepS: 10 },
   handover: { runs: 5, keysPerSecond: 200, workers: 3 },
+  crashLoss: { runs: 5, ratesPerSecond: [200, 2000], workers: 3 },
+  cost: { keysPerSecond: 5000, durationS: 10 },
+  resources: { keysPerSecond: 2000, durationS: 10, workers: 3 },
+  threeWorkers: { stepsPerSecond: [2000, 5000, 10_000, 15_000, 20_000, 30_000], stepS: 10, workers: 3 },
 };
 
 const QUICK = {
   fanIn: { keysPerSecond: 2000, durationS: 8, workers: 1 },
   maxRate: { stepsPerSecond: [2000, 8000], stepS: 4 },
   handover: { runs: 2, keysPerSecond: 200, workers: 3 },
+  crashLoss: { runs: 3, ratesPerSecond: [200, 2000], workers: 3 },
+  cost: { keysPerSecond: 5000, durationS: 5 },
+  resources: { keysPerSecond: 2000, durationS: 5, workers: 3 },
+  threeWorkers: { stepsPerSecond: [2000, 5000, 8000], stepS: 5, workers: 3 },
 };
 
 export const BENCH_HELP = `npm run bench -- [options]
 
 Benchmarks on their own embedded Redis Cluster (3 primaries, 1 replica each). They print figures and
-never fail on a slow machine; the report goes to docs/benchmarks.md. The full run takes ~7-10 minutes
+never fail on a slow machine; the report goes to docs/benchmarks.md. The full run takes ~15-20 minutes
 on 2 cores.
 
-  --quick            short version of every benchmark (~2-3 minutes), for trying it out
+  --quick            short version of every benchmark (~6-8 minutes), for trying it out
   --only <list>      comma-separated subset of: ${SCENARIOS.join(', ')}
+                     (the report keeps the sections of the existing file that this run did not measure)
   --no-write         print only; do not write the report file
   --out <path>       report file (default docs/benchmarks.md)
   -h, --help         this text

@@ -8,15 +8,40 @@ import { readFileSync } from 'node:fs';
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
+/** utime + stime in seconds from the text of /proc/<pid>/stat. Pure. */
+export function parseStatCpuSeconds(stat: string): number | undefined {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return undefined;
+  // Fields after the command (which may contain spaces and parentheses) start after the last ')'.
+  const fields = stat
+    .slice(close + 2)
+    .trim()
+    .split(' ');
+  if (fields.length < 13) return undefined;
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / TICKS_PER_SECOND : undefined;
+}
+
+/** VmRSS in KiB from the text of /proc/<pid>/status. Pure. */
+export function parseVmRssKiB(status: string): number | undefined {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
 /** utime + stime of `pid` in seconds; undefined when the process or /proc is gone. */
 export function cpuSeconds(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command (which may contain spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / TICKS_PER_SECOND : undefined;
+    return parseStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident set size of `pid` in KiB; undefined when the process or /proc is gone. */
+export function rssKiB(pid: number): number | undefined {
+  try {
+    return parseVmRssKiB(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return undefined;
   }

@@ -1,7 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import { median } from '../local/runner/statistics.ts';
-import { type HandoverRun, type HandoverSummary, lostInWindow, summarizeHandovers } from './analysis.ts';
+import {
+  duplicatesInWindow,
+  type HandoverRun,
+  type HandoverSummary,
+  lostInWindow,
+  summarizeHandovers,
+} from './analysis.ts';
 import type { BenchSettings } from './bench-options.ts';
 import type { BenchHarness } from './harness.ts';
 
@@ -34,15 +40,25 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const NEW_LEADER_TIMEOUT_MS = 30_000;
 const WINDOW_MARGIN_MS = 1000;
 
+/** What to run; defaults to settings.handover with graceful and crash runs. */
+export interface HandoverPlan {
+  readonly runs: number;
+  readonly keysPerSecond: number;
+  readonly workers: number;
+  /** false: crash (SIGKILL) runs only. */
+  readonly graceful: boolean;
+}
+
 export async function runHandover(
   harness: BenchHarness,
   settings: BenchSettings,
   algorithm: 'keyspace-leader' | 'seed',
+  plan: HandoverPlan = { ...settings.handover, graceful: true },
 ): Promise<HandoverReport> {
-  const { runs, keysPerSecond, workers } = settings.handover;
-  const tag = algorithm === 'seed' ? 'seed' : 'kl';
+  const { runs, keysPerSecond, workers } = plan;
+  const tag = `${algorithm === 'seed' ? 'seed' : 'kl'}${plan.graceful ? '' : `-crash-${keysPerSecond}`}`;
   harness.log(
-    `hand-over (${algorithm}): ${workers} workers, ${keysPerSecond} keys/s, ${runs} graceful + ${runs} crash runs`,
+    `hand-over (${algorithm}): ${workers} workers, ${keysPerSecond} keys/s, ${plan.graceful ? runs : 0} graceful + ${runs} crash runs`,
   );
   const group = harness.workers({
     script: algorithm === 'seed' ? SEED_SCRIPT : WORKER_SCRIPT,
@@ -81,11 +97,7 @@ export async function runHandover(
       const from = signalAt - WINDOW_MARGIN_MS;
       const to = next.acquiredAtMs + WINDOW_MARGIN_MS;
       const { expected, lost } = lostInWindow(recorder.reference, recorder.processed, from, to);
-      let duplicates = 0;
-      for (const [key, record] of recorder.processed) {
-        const at = recorder.reference.get(key);
-        if (at !== undefined && at >= from && at <= to) duplicates += record.calls - 1;
-      }
+      const duplicates = duplicatesInWindow(recorder.reference, recorder.processed, from, to);
       const fresh = (group.spawnedAtMs.get(next.id) ?? 0) > signalAt;
       harness.log(
         `  ${kind}: ${leader.id} -> ${next.id}${fresh ? ' (the replacement)' : ''}, ` +
@@ -95,7 +107,7 @@ export async function runHandover(
       return { gapMs: final.gapMs, lost, expected, duplicates, newLeaderStartedAfterSignal: fresh };
     };
     const gracefulRuns: HandoverRun[] = [];
-    for (let i = 0; i < runs; i++) gracefulRuns.push(await measure('graceful'));
+    for (let i = 0; i < (plan.graceful ? runs : 0); i++) gracefulRuns.push(await measure('graceful'));
     const crashRuns: HandoverRun[] = [];
     for (let i = 0; i < runs; i++) crashRuns.push(await measure('crash'));
     return {

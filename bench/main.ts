@@ -1,16 +1,18 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { BenchArgumentsError, type BenchSettings, parseBenchArgs } from './bench-options.ts';
+import { BenchArgumentsError, type BenchSettings, parseBenchArgs, SCENARIOS } from './bench-options.ts';
 import { runFanIn } from './fan-in.ts';
+import { runCost, runCrashLoss, runResources, runThreeWorkers } from './guarantees.ts';
 import { runHandover } from './hand-over.ts';
 import { BenchHarness, ROOT } from './harness.ts';
 import { describeMachine } from './machine-info.ts';
 import { runMaxRate } from './max-rate.ts';
-import { type BenchResults, renderConsole, renderMarkdown } from './report.ts';
+import { type BenchResults, mergeReports, renderConsole, renderMarkdown } from './report.ts';
 
 /**
- * `npm run bench`: fan-in, highest sustained rate and hand-over (with the seed as baseline) on an
+ * `npm run bench`: fan-in, highest sustained rate, hand-over and crash loss (with the seed as
+ * baseline), the cost of the guarantees, worker resources and three-worker throughput, on an
  * embedded cluster of its own. Prints figures, writes docs/benchmarks.md, and exits 0 whatever the
  * figures are (a benchmark that cannot run is listed under "Not measured"). Ctrl-C stops everything.
  */
@@ -67,8 +69,23 @@ async function run(settings: BenchSettings): Promise<number> {
       const seed = await attempt('hand-over (seed)', () => runHandover(harness, settings, 'seed'));
       handover = { ...(ours ? { ours } : {}), ...(seed ? { seed } : {}) };
     }
+    const has = (s: (typeof settings.scenarios)[number]) => settings.scenarios.includes(s);
+    const crashLoss = has('crash-loss')
+      ? await attempt('crash-loss', () => runCrashLoss(harness, settings))
+      : undefined;
+    const cost = has('cost') ? await attempt('cost', () => runCost(harness, settings)) : undefined;
+    const resources = has('resources')
+      ? await attempt('resources', () => runResources(harness, settings))
+      : undefined;
+    const threeWorkers = has('three-workers')
+      ? await attempt('three-workers', () => runThreeWorkers(harness, settings))
+      : undefined;
     results = {
       settings,
+      crashLoss,
+      cost,
+      resources,
+      threeWorkers,
       machine,
       durationS: (performance.now() - startedAt) / 1000,
       fanIn,
@@ -85,7 +102,13 @@ async function run(settings: BenchSettings): Promise<number> {
   if (settings.write) {
     const path = resolve(ROOT, settings.out);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, renderMarkdown(results));
+    const fresh = renderMarkdown(results);
+    // A run of some sections keeps the other sections of the existing report.
+    const partial = settings.scenarios.length < SCENARIOS.length;
+    writeFileSync(
+      path,
+      partial && existsSync(path) ? mergeReports(readFileSync(path, 'utf8'), fresh) : fresh,
+    );
     process.stdout.write(`\nwrote ${path}\n`);
   }
   return 0;

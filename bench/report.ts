@@ -1,9 +1,18 @@
 import type { Summary } from '../local/runner/statistics.ts';
 import type { HandoverSummary } from './analysis.ts';
-import type { BenchSettings } from './bench-options.ts';
+import { type BenchSettings, SCENARIOS } from './bench-options.ts';
 import type { FanInReport } from './fan-in.ts';
+import type { CostVariant, CrashLossRate, ResourcesVariant, ThreeWorkersReport } from './guarantees.ts';
+import {
+  costLines,
+  crashLossLines,
+  guaranteesConsole,
+  resourcesLines,
+  threeWorkersLines,
+} from './guarantees-report.ts';
 import type { HandoverReport } from './hand-over.ts';
 import type { MachineInfo } from './machine-info.ts';
+import { int, ms, pct, table } from './markdown.ts';
 import type { RateVariantReport } from './max-rate.ts';
 
 /** The benchmark report: a Markdown document (docs/benchmarks.md) and the console table. Pure. */
@@ -19,23 +28,15 @@ export interface BenchResults {
   readonly failures: readonly string[];
   /** 1-minute load average when the run started and when it ended (os.loadavg). */
   readonly loadAverage?: { readonly start: number; readonly end: number } | undefined;
+  readonly crashLoss?: readonly CrashLossRate[] | undefined;
+  readonly cost?: readonly CostVariant[] | undefined;
+  readonly resources?: readonly ResourcesVariant[] | undefined;
+  readonly threeWorkers?: ThreeWorkersReport | undefined;
 }
+
+export { mergeReports } from './markdown.ts';
 
 export const FAN_IN_GOALS = { minRatio: 0.999, maxAddedP99Ms: 5 } as const;
-
-const ms = (value: number | undefined, digits = 1): string =>
-  value === undefined || Number.isNaN(value) ? '-' : `${value.toFixed(digits)} ms`;
-const pct = (ratio: number, digits = 2): string => `${(ratio * 100).toFixed(digits)}%`;
-const int = (value: number): string =>
-  Number.isNaN(value) ? '-' : Math.round(value).toLocaleString('en-US');
-
-/** A Markdown table with padded columns (the layout `biome format` gives Markdown tables). */
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    `| ${widths.map((w, i) => (cells[i] ?? '').padEnd(w)).join(' | ')} |`;
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-}
 
 function summaryCells(s: Summary | undefined): [string, string, string] {
   return [ms(s?.p50, 2), ms(s?.p99, 2), ms(s?.max, 1)];
@@ -244,12 +245,20 @@ function handoverLines(h: { ours?: HandoverReport; seed?: HandoverReport }): str
   return lines;
 }
 
+function commandArgs(settings: BenchSettings): string {
+  const args = [
+    ...(settings.quick ? ['--quick'] : []),
+    ...(settings.scenarios.length < SCENARIOS.length ? ['--only', settings.scenarios.join(',')] : []),
+  ];
+  return args.length > 0 ? ` -- ${args.join(' ')}` : '';
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const m = results.machine;
   const lines = [
     '# Benchmarks',
     '',
-    `Written by \`npm run bench${results.settings.quick ? ' -- --quick' : ''}\` on ${m.date} ` +
+    `Written by \`npm run bench${commandArgs(results.settings)}\` on ${m.date} ` +
       `(${results.settings.quick ? 'QUICK run: short steps and few runs, for trying it out; run `npm run bench` for the real figures' : 'full run'}; ` +
       `took ${Math.round(results.durationS)} s). Benchmarks print figures; they never fail on a slow machine. ` +
       'On a shared 2-core machine the figures move between runs (rates and tail latencies by up to 2-3x): ' +
@@ -267,6 +276,11 @@ export function renderMarkdown(results: BenchResults): string {
   if (results.fanIn) lines.push(...fanInLines(results.fanIn, m.cores));
   if (results.maxRate) lines.push(...maxRateLines(results.maxRate, results.settings.maxRate.stepS));
   if (results.handover) lines.push(...handoverLines(results.handover));
+  if (results.crashLoss) lines.push(...crashLossLines(results.crashLoss));
+  if (results.cost) lines.push(...costLines(results.cost));
+  if (results.resources) lines.push(...resourcesLines(results.resources));
+  if (results.threeWorkers)
+    lines.push(...threeWorkersLines(results.threeWorkers, results.settings.threeWorkers.stepS));
   if (results.failures.length > 0) {
     lines.push('## Not measured', '', ...results.failures.map((f) => `- ${f}`), '');
   }
@@ -305,6 +319,7 @@ export function renderConsole(results: BenchResults): string[] {
       ]);
     }
   }
+  rows.push(...guaranteesConsole(results));
   for (const failure of results.failures) rows.push(['not measured', failure]);
   const width = Math.max(...rows.map((r) => r[0].length), 10);
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);

@@ -60,6 +60,7 @@ export class CoverageRegistry {
   private coveredSinceWall: number | undefined;
   private gapAtWall: number | undefined;
   private lastFailure: string | undefined;
+  private firstReadSettled = false;
   private readonly graceMs: number;
   private readonly publishIntervalMs: number;
   private readonly freshnessMs: number;
@@ -111,6 +112,9 @@ export class CoverageRegistry {
    */
   canLead(): boolean {
     const covered = this.observe();
+    // Until the first read of the peers' reports, this worker cannot know whether a better-placed
+    // peer exists (a replacement started after a crash must not win just by asking first).
+    if (!this.firstReadSettled) return false;
     if (!covered) return !this.peerCoveredNow();
     const gapAt = this.recentGap();
     if (gapAt !== undefined && this.peerCoveredThrough(gapAt) === true) return false;
@@ -234,6 +238,7 @@ export class CoverageRegistry {
         });
       }
       this.peers = peers;
+      this.firstReadSettled = true;
       if (stale.length > 0) await cluster.hdel(keys.coverage, ...stale);
       this.lastFailure = undefined;
     } catch (error) {
@@ -242,6 +247,8 @@ export class CoverageRegistry {
       if (message === this.lastFailure) logger.debug('coverage.publish_failed', { error });
       else logger.warn('coverage.publish_failed', { error });
       this.lastFailure = message;
+      // A failed read says nothing about the peers; the lease itself still decides.
+      this.firstReadSettled = true;
     }
   }
 }

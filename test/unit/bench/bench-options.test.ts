@@ -40,3 +40,19 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['--fast'])).toThrow(BenchArgumentsError);
   });
 });
+
+describe('parseBenchArgs, issue 7 sections', () => {
+  it('runs each new section alone with --only, and shortens them with --quick', () => {
+    for (const only of ['crash-loss', 'cost', 'resources', 'three-workers'] as const) {
+      expect(settings(['--only', only]).scenarios).toEqual([only]);
+    }
+    const full = settings([]);
+    expect(full.crashLoss).toEqual({ runs: 5, ratesPerSecond: [200, 2000], workers: 3 });
+    expect(full.cost).toEqual({ keysPerSecond: 5000, durationS: 10 });
+    expect(full.threeWorkers.workers).toBe(3);
+    const quick = settings(['--quick']);
+    expect(quick.crashLoss.runs).toBeLessThan(full.crashLoss.runs);
+    expect(quick.crashLoss.ratesPerSecond).toEqual([200, 2000]);
+    expect(quick.cost.durationS).toBeLessThan(full.cost.durationS);
+  });
+});
