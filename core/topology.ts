@@ -112,21 +112,40 @@ export function parseClusterShards(reply: unknown, preferTls: boolean): Topology
   return { shards };
 }
 
-/** Parses CLUSTER NODES text (fallback for engines without CLUSTER SHARDS). */
-export function parseClusterNodes(text: string): Topology {
-  const byPrimary = new Map<string, { slots: SlotRange[]; primary?: ClusterNode; replicas: ClusterNode[] }>();
-  const entry = (id: string) => {
-    let e = byPrimary.get(id);
-    if (!e) {
-      e = { slots: [], replicas: [] };
-      byPrimary.set(id, e);
-    }
-    return e;
-  };
+/** One line of CLUSTER NODES, as the answering node sees another node (or itself). */
+export interface ClusterNodesLine {
+  readonly id: string;
+  /** The IP (the address part before `@`). */
+  readonly host: string;
+  /** The announced hostname (`ip:port@cport,hostname`), when there is one. */
+  readonly hostname: string | undefined;
+  readonly port: number;
+  readonly busPort: number;
+  readonly flags: readonly string[];
+  readonly role: NodeRole;
+  /** For replicas: the id of the primary they replicate; undefined for primaries. */
+  readonly primaryId: string | undefined;
+  readonly configEpoch: number;
+  readonly linkState: string;
+  readonly slots: readonly [number, number][];
+  /** `[slot->-id]` (migrating) and `[slot-<-id]` (importing) entries, only shown on the node itself. */
+  readonly openSlots: readonly string[];
+  readonly isMyself: boolean;
+  /** FAIL: a majority of primaries agreed the node is unreachable. */
+  readonly isFailed: boolean;
+  /** PFAIL (`fail?`): the answering node alone cannot reach it. */
+  readonly isSuspected: boolean;
+  /** `handshake` or `noaddr`: not (yet, or no longer) a usable member. */
+  readonly isIncomplete: boolean;
+}
+
+/** Parses CLUSTER NODES text line by line (shared by parseClusterNodes and the embedded cluster). */
+export function parseClusterNodesLines(text: string): ClusterNodesLine[] {
+  const lines: ClusterNodesLine[] = [];
   for (const line of text.split('\n')) {
     const fields = line.trim().split(' ');
     if (fields.length < 8) continue;
-    const [id, addressField, flagsField, primaryId, , , , linkState, ...slotFields] = fields as [
+    const [id, address, flagText, primary, , , epoch, linkState, ...slotFields] = fields as [
       string,
       string,
       string,
@@ -137,32 +156,72 @@ export function parseClusterNodes(text: string): Topology {
       string,
       ...string[],
     ];
-    const flags = flagsField.split(',');
-    if (flags.includes('noaddr') || flags.includes('handshake')) continue;
-    // address: ip:port@cport[,hostname]
-    const [ipPort, hostname] = addressField.split(',');
-    const at = (ipPort ?? '').split('@')[0] ?? '';
-    const colon = at.lastIndexOf(':');
-    const ip = at.slice(0, colon);
-    const port = Number(at.slice(colon + 1));
-    const failed = flags.includes('fail') || linkState === 'disconnected';
-    const node: ClusterNode = {
+    // ip:port@cport[,hostname]; the ip may itself contain ':' (IPv6), so split at the last one.
+    const [endpoint = '', hostname] = address.split(',');
+    const [hostPort = '', busPortText = '0'] = endpoint.split('@');
+    const colon = hostPort.lastIndexOf(':');
+    const flags = flagText.split(',');
+    const slots: [number, number][] = [];
+    const openSlots: string[] = [];
+    for (const field of slotFields) {
+      if (field === '') continue;
+      if (field.startsWith('[')) {
+        openSlots.push(field);
+        continue;
+      }
+      const [first, last = first] = field.split('-');
+      slots.push([Number(first), Number(last)]);
+    }
+    const isReplica = flags.includes('slave');
+    lines.push({
       id,
-      host: hostname && hostname !== '' ? hostname : ip,
-      port,
-      role: flags.includes('master') ? 'primary' : 'replica',
+      host: colon >= 0 ? hostPort.slice(0, colon) : hostPort,
+      hostname: hostname === undefined || hostname === '' ? undefined : hostname,
+      port: Number(colon >= 0 ? hostPort.slice(colon + 1) : 0),
+      busPort: Number(busPortText),
+      flags,
+      role: isReplica ? 'replica' : 'primary',
+      primaryId: isReplica && primary !== '-' ? primary : undefined,
+      configEpoch: Number(epoch),
+      linkState,
+      slots,
+      openSlots,
+      isMyself: flags.includes('myself'),
+      isFailed: flags.includes('fail'),
+      isSuspected: flags.includes('fail?'),
+      isIncomplete: flags.includes('handshake') || flags.includes('noaddr'),
+    });
+  }
+  return lines;
+}
+
+/** Parses CLUSTER NODES text into shards (fallback for engines without CLUSTER SHARDS). */
+export function parseClusterNodes(text: string): Topology {
+  const byPrimary = new Map<string, { slots: SlotRange[]; primary?: ClusterNode; replicas: ClusterNode[] }>();
+  const entry = (id: string) => {
+    let e = byPrimary.get(id);
+    if (!e) {
+      e = { slots: [], replicas: [] };
+      byPrimary.set(id, e);
+    }
+    return e;
+  };
+  for (const line of parseClusterNodesLines(text)) {
+    if (line.isIncomplete) continue;
+    const failed = line.isFailed || line.linkState === 'disconnected';
+    const node: ClusterNode = {
+      id: line.id,
+      host: line.hostname ?? line.host,
+      port: line.port,
+      role: line.role,
       health: failed ? 'failed' : 'online',
     };
     if (node.role === 'primary') {
-      const e = entry(id);
+      const e = entry(line.id);
       e.primary = node;
-      for (const s of slotFields) {
-        if (s.startsWith('[')) continue; // migrating/importing markers
-        const [first, last] = s.split('-');
-        e.slots.push([Number(first), Number(last ?? first)]);
-      }
-    } else if (primaryId !== '-') {
-      entry(primaryId).replicas.push(node);
+      e.slots.push(...line.slots);
+    } else if (line.primaryId !== undefined) {
+      entry(line.primaryId).replicas.push(node);
     }
   }
   return {

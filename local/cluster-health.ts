@@ -1,91 +1,16 @@
-import { type SlotRange, slotCoverage } from './slot-ranges.ts';
+import { type ClusterNodesLine, type NodeRole, parseClusterNodesLines } from '../core/topology.ts';
+import { slotCoverage } from './slot-ranges.ts';
 
 /**
  * Pure parsing of CLUSTER NODES / INFO text and the health rule the local cluster waits for. No I/O
  * here, so the rule is unit-tested on recorded replies.
  */
 
-export type LocalNodeRole = 'primary' | 'replica';
+export type LocalNodeRole = NodeRole;
 
-/** One line of CLUSTER NODES, as one node sees another (or itself). */
-export interface ClusterNodeEntry {
-  readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  readonly busPort: number;
-  readonly flags: readonly string[];
-  readonly role: LocalNodeRole;
-  /** For replicas: the id of the primary they replicate; undefined for primaries. */
-  readonly primaryId: string | undefined;
-  readonly configEpoch: number;
-  readonly linkState: string;
-  readonly slots: readonly SlotRange[];
-  /** `[slot->-id]` (migrating) and `[slot-<-id]` (importing) entries, only shown on the node itself. */
-  readonly openSlots: readonly string[];
-  readonly isMyself: boolean;
-  /** FAIL: a majority of primaries agreed the node is unreachable. */
-  readonly isFailed: boolean;
-  /** PFAIL (`fail?`): the viewing node alone cannot reach it. */
-  readonly isSuspected: boolean;
-  /** `handshake` or `noaddr`: not (yet, or no longer) a usable member. */
-  readonly isIncomplete: boolean;
-}
-
-export function parseClusterNodes(text: string): ClusterNodeEntry[] {
-  const entries: ClusterNodeEntry[] = [];
-  for (const line of text.split('\n')) {
-    const fields = line.trim().split(' ');
-    if (fields.length < 8) continue;
-    const [id, address, flagText, primary, , , epoch, linkState, ...slotFields] = fields as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      ...string[],
-    ];
-    // ip:port@cport[,hostname]; the ip may itself contain ':' (IPv6), so split at the last one.
-    const endpoint = address.split(',')[0] ?? '';
-    const [hostPort = '', busPortText = '0'] = endpoint.split('@');
-    const colon = hostPort.lastIndexOf(':');
-    const host = colon >= 0 ? hostPort.slice(0, colon) : hostPort;
-    const port = Number(colon >= 0 ? hostPort.slice(colon + 1) : 0);
-    const flags = flagText.split(',');
-    const slots: SlotRange[] = [];
-    const openSlots: string[] = [];
-    for (const field of slotFields) {
-      if (field === '') continue;
-      if (field.startsWith('[')) {
-        openSlots.push(field);
-        continue;
-      }
-      const [first, last = first] = field.split('-');
-      slots.push([Number(first), Number(last)]);
-    }
-    const isReplica = flags.includes('slave');
-    entries.push({
-      id,
-      host,
-      port,
-      busPort: Number(busPortText),
-      flags,
-      role: isReplica ? 'replica' : 'primary',
-      primaryId: isReplica && primary !== '-' ? primary : undefined,
-      configEpoch: Number(epoch),
-      linkState,
-      slots,
-      openSlots,
-      isMyself: flags.includes('myself'),
-      isFailed: flags.includes('fail'),
-      isSuspected: flags.includes('fail?'),
-      isIncomplete: flags.includes('handshake') || flags.includes('noaddr'),
-    });
-  }
-  return entries;
-}
+/** One line of CLUSTER NODES: core's line parser, shared with the worker's topology fallback. */
+export type ClusterNodeEntry = ClusterNodesLine;
+export const parseClusterNodes = parseClusterNodesLines;
 
 /** `key:value` lines of INFO / CLUSTER INFO (sections and blank lines skipped). */
 export function parseInfo(text: string): Map<string, string> {
