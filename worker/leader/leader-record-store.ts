@@ -6,6 +6,7 @@ import {
   LEADER_RECORD_RETENTION_MS,
   type LeaderRecord,
 } from '../../core/leader-record.ts';
+import { WRITE_IF_NOT_OLDER } from '../fenced-write.ts';
 
 /** Where the leader record (core/leader-record.ts) lives. */
 export interface LeaderRecordStore {
@@ -19,18 +20,6 @@ export interface LeaderRecordStore {
    */
   write(record: LeaderRecord): Promise<boolean>;
 }
-
-const WRITE_IF_NOT_OLDER = `
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local ok, record = pcall(cjson.decode, stored)
-  if ok and type(record) == 'table' and tonumber(record.fencingToken) and tonumber(record.fencingToken) > tonumber(ARGV[2]) then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-`;
 
 /** The store on `keys.leader`, through the shared Cluster client; every call bounded by `timeoutMs`. */
 export class RedisLeaderRecordStore implements LeaderRecordStore {

@@ -1,5 +1,6 @@
 import type { Cluster } from 'ioredis';
 import type { KeyspaceKeys } from '../../core/keys.ts';
+import { WRITE_IF_NOT_OLDER } from '../fenced-write.ts';
 import { decodeProcessedMark, encodeProcessedMark, type ProcessedMark } from './processed-mark.ts';
 
 /**
@@ -83,15 +84,3 @@ export class MarkStore {
 function newer(a: ProcessedMark, b: ProcessedMark): boolean {
   return a.fencingToken !== b.fencingToken ? a.fencingToken > b.fencingToken : a.seq > b.seq;
 }
-
-const WRITE_IF_NOT_OLDER = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, decoded = pcall(cjson.decode, current)
-  if ok and type(decoded) == 'table' and tonumber(decoded.fencingToken) and tonumber(decoded.fencingToken) > tonumber(ARGV[2]) then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-`;
