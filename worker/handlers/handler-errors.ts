@@ -26,3 +26,12 @@ export class HandlerLoadError extends KeyspaceLeaderError {
     this.path = path;
   }
 }
+
+/**
+ * A handler call that ended without an outcome the next leader may rely on: for example an outbox
+ * append that no replica confirmed (it may vanish in a failover), or a call aborted at shutdown.
+ * The processor reports it like a failure (`handler.failed`, `HandlerFailures`) but does not settle
+ * the event: the processed mark stays before it, so the successor replays it. Throw a subclass from
+ * a handler to ask for that; any other error settles the event (failures are reported, not retried).
+ */
+export class UnsettledHandlerError extends KeyspaceLeaderError {}
