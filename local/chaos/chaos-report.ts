@@ -55,7 +55,7 @@ export function formatChaosReport(result: ChaosResult): string[] {
   row(
     'duplicates',
     n(a.duplicates),
-    `handler calls beyond the first per key (${n(a.handlerCalls)} calls; excluded keys ${n(a.duplicatesExcluded)})`,
+    `handler calls beyond the first per key (${n(a.handlerCalls)} calls; ${n(a.duplicatesAfterMark)} handled by a stopped leader after its last mark; excluded keys ${n(a.duplicatesExcluded)})`,
   );
   row(
     'longest gap',

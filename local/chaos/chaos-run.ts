@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster } from 'ioredis';
 import { KeyspaceLeaderError } from '../../core/errors.ts';
+import { KeyspaceKeys } from '../../core/keys.ts';
+import { discoverTopology } from '../../core/topology.ts';
+import { fixedPlacement } from '../../worker/leader/quorum-placement.ts';
+import { MarkStore } from '../../worker/replay/mark-store.ts';
 import type { LocalRedisCluster } from '../cluster.ts';
 import { KeyGenerator } from '../runner/key-generator.ts';
 import { preciseNow } from '../runner/worker-supervisor.ts';
@@ -12,6 +16,7 @@ import {
   computeChaosAccount,
   type FaultMark,
   type GeneratedKey,
+  type MarkSnapshot,
   type PrimaryOutage,
   type Publication,
 } from './chaos-accounting.ts';
@@ -119,6 +124,8 @@ export class ChaosClusterShapeError extends KeyspaceLeaderError {
 }
 
 const READY_TIMEOUT_MS = 45_000;
+/** Unused by a read; MarkStore needs one. */
+const MARK_SNAPSHOT_RETENTION_MS = 60_000;
 const GENERATOR_ERROR_LINES = 3;
 const OUTPUT_BUFFER_LOG_TEXT = 'overcoming of output buffer limits';
 
@@ -129,6 +136,7 @@ export class ChaosRun implements ScenarioContext {
   private readonly notes: string[] = [];
   private readonly faults: FaultMark[] = [];
   private readonly outages: PrimaryOutage[] = [];
+  private readonly markSnapshots: MarkSnapshot[] = [];
   private readonly generated: GeneratedKey[] = [];
   private readonly publications: Publication[] = [];
   private readonly restoreSteps: (() => Promise<void>)[] = [];
@@ -200,6 +208,32 @@ export class ChaosRun implements ScenarioContext {
 
   onRestore(step: () => Promise<void>): void {
     this.restoreSteps.push(step);
+  }
+
+  async snapshotMarks(fencingToken: number): Promise<void> {
+    const topology = await discoverTopology(
+      (command, ...args) => this.resources.client.call(command, ...args),
+      {
+        preferTls: false,
+      },
+    );
+    const nodeIds = topology.shards.flatMap((s) => [
+      ...(s.primary ? [s.primary.id] : []),
+      ...s.replicas.map((r) => r.id),
+    ]);
+    const keys = new KeyspaceKeys(this.leaderName);
+    const store = new MarkStore(
+      this.resources.client,
+      keys,
+      fixedPlacement(keys).members.map((m) => m.partitionIndex),
+      MARK_SNAPSHOT_RETENTION_MS,
+    );
+    const atMs = this.now();
+    const marks = await store.read(nodeIds);
+    const seqByNode: Record<string, number> = {};
+    for (const [nodeId, mark] of marks) if (mark.fencingToken === fencingToken) seqByNode[nodeId] = mark.seq;
+    this.markSnapshots.push({ fencingToken, atMs, seqByNode });
+    this.note(`marks of token ${fencingToken}: ${Object.keys(seqByNode).length} primaries`);
   }
 
   sleep(ms: number): Promise<void> {
@@ -366,6 +400,7 @@ export class ChaosRun implements ScenarioContext {
       lifecycle: this.fleet.lifecycle,
       outages: this.outages,
       faults: this.faults,
+      markSnapshots: this.markSnapshots,
     });
     const backpressure = scenario.backpressure
       ? this.backpressureFigures(

@@ -64,6 +64,12 @@ export interface ScenarioContext {
   waitForCovered(id: string, timeoutMs: number): Promise<void>;
   /** A step that puts the cluster back in shape after the workers stopped (runs even on errors). */
   onRestore(step: () => Promise<void>): void;
+  /**
+   * Reads the processed marks that the leader holding `fencingToken` left in Redis (call it after
+   * that leader was frozen or killed, before a successor can have written): the accounting then knows
+   * which of its calls came after its last mark, the duplicates a crash must allow (docs/chaos.md).
+   */
+  snapshotMarks(fencingToken: number): Promise<void>;
 }
 
 export interface ChaosScenario {

@@ -27,6 +27,12 @@ const WORKER_EXIT_TIMEOUT_MS = 15_000;
 const WORKER_READY_TIMEOUT_MS = 30_000;
 /** Pause of the leader in leader-sigstop: well past the 3 s lease TTL. */
 const PAUSE_MS = 6000;
+/**
+ * After freezing or killing the leader, the harness waits this long before it reads the marks the
+ * leader left: a mark write already on the wire lands first, and no successor can have written yet
+ * (one acquires the lease no sooner than ~1 s later, the TTL minus the time since the last renewal).
+ */
+const MARK_SNAPSHOT_DELAY_MS = 200;
 /** Slots moved from each original primary to the added one in scale-out-in. */
 const SLOTS_MOVED_PER_PRIMARY = 512;
 
@@ -47,10 +53,18 @@ function describeWorker(worker: FleetWorker): string {
   return `${worker.id} (pid ${worker.pid ?? '?'}, ${role})`;
 }
 
+/** Reads the marks a leader that was just frozen or killed left behind (see MARK_SNAPSHOT_DELAY_MS). */
+async function snapshotStoppedLeaderMarks(context: ScenarioContext, leader: FleetWorker): Promise<void> {
+  if (leader.fencingToken === undefined) return;
+  await context.sleep(MARK_SNAPSHOT_DELAY_MS);
+  await context.snapshotMarks(leader.fencingToken);
+}
+
 async function signalLeader(context: ScenarioContext, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
   const leader = context.requireLeader();
   context.fault(`${signal} leader`, describeWorker(leader));
   context.fleet.signal(leader.id, signal);
+  if (signal === 'SIGKILL') await snapshotStoppedLeaderMarks(context, leader);
   const next = await context.waitForLeader({
     notId: leader.id,
     aboveToken: leader.fencingToken ?? 0,
@@ -126,6 +140,7 @@ const leaderSigstop: ChaosScenario = {
     const pausedAtMs = context.now();
     context.fault('SIGSTOP leader', describeWorker(leader));
     context.fleet.signal(leader.id, 'SIGSTOP');
+    await snapshotStoppedLeaderMarks(context, leader);
     const next = await context.waitForLeader({
       notId: leader.id,
       aboveToken: leader.fencingToken ?? 0,

@@ -107,6 +107,34 @@ describe('computeChaosAccount: expected, processed, missing, duplicates', () => 
     expect(account).toMatchObject({ processed: 2, duplicates: 2, handlerCalls: 4, replayed: 2 });
   });
 
+  it('counts as after-mark duplicates only second calls of events a stopped leader numbered above its last mark', () => {
+    const { generated, publications } = flow(3);
+    const base = observations();
+    const call = (workerId: string, atMs: number, key: string, token: number, eventId: string) =>
+      record(workerId, atMs, 'key.processed', { key, fencingToken: token, replayed: token === 2, eventId });
+    const account = computeChaosAccount({
+      ...base,
+      generated,
+      publications,
+      records: [
+        ...base.records,
+        // Token 1 handled seq 10 (covered by its mark 10), 11 (after it) and, on node n2 with no mark, 5.
+        call('w1', T0 + 1100, 'chaos:r:0', 1, 'n1:10'),
+        call('w1', T0 + 1101, 'chaos:r:1', 1, 'n1:11'),
+        call('w1', T0 + 1102, 'chaos:r:2', 1, 'n2:5'),
+        call('w2', T0 + 4000, 'chaos:r:0', 2, 'n1:10'),
+        call('w2', T0 + 4001, 'chaos:r:1', 2, 'n1:11'),
+        call('w2', T0 + 4002, 'chaos:r:2', 2, 'n2:5'),
+      ],
+      markSnapshots: [
+        { fencingToken: 1, atMs: T0 + 1300, seqByNode: { n1: 10 } },
+        // Another leader's marks say nothing about token 1's calls.
+        { fencingToken: 3, atMs: T0 + 1300, seqByNode: { n2: 0 } },
+      ],
+    });
+    expect(account).toMatchObject({ duplicates: 3, duplicatesAfterMark: 1 });
+  });
+
   it('ignores keys of other runs (another prefix)', () => {
     const base = observations();
     const account = computeChaosAccount({

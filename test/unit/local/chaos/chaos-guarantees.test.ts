@@ -6,6 +6,7 @@ import {
   evaluateGuarantees,
   type GuaranteeExpectations,
   handoverDuplicateBound,
+  MARK_LAG_SANITY_MS,
 } from '../../../../local/chaos/chaos-guarantees.ts';
 
 const clean: ChaosAccount = {
@@ -26,6 +27,7 @@ const clean: ChaosAccount = {
   failedUnprocessed: 0,
   lost: 0,
   duplicates: 0,
+  duplicatesAfterMark: 0,
   duplicatesExcluded: 0,
   handlerCalls: 2000,
   replayed: 0,
@@ -83,6 +85,20 @@ describe('evaluateGuarantees', () => {
     expect(failed({ ...clean, duplicates: 1 }, { ...handover, duplicates: 'steady' })).toEqual([
       'duplicates',
     ]);
+  });
+
+  it('allows the duplicates a stopped leader handled after its last mark, within the mark-lag sanity bound', () => {
+    // 200 keys/s: the sanity bound is 200 * MARK_LAG_SANITY_MS / 1000.
+    const sanity = Math.ceil((200 * MARK_LAG_SANITY_MS) / 1000);
+    expect(failed({ ...clean, duplicates: 9, duplicatesAfterMark: 9 })).toEqual([]);
+    expect(failed({ ...clean, duplicates: 9 + 2, duplicatesAfterMark: 9 })).toEqual([]);
+    expect(failed({ ...clean, duplicates: 9 + 3, duplicatesAfterMark: 9 })).toEqual(['duplicates']);
+    expect(failed({ ...clean, duplicates: sanity + 1, duplicatesAfterMark: sanity + 1 })).toEqual([
+      'duplicates',
+    ]);
+    expect(
+      failed({ ...clean, duplicates: 1, duplicatesAfterMark: 1 }, { ...handover, duplicates: 'steady' }),
+    ).toEqual(['duplicates']);
   });
 
   it('requires a takeover when the scenario moves leadership', () => {
