@@ -266,3 +266,15 @@ export function primariesFingerprint(topology: Topology): string {
     .sort()
     .join(',');
 }
+
+/**
+ * Replicas of the shards that own slots, failed ones excluded, in the order of their shards' first
+ * slot. The worker subscribes to them in advance: a replica publishes no `expired` until it is
+ * promoted, and from then on its first events reach a subscription that is already there.
+ */
+export function liveReplicas(topology: Topology): ClusterNode[] {
+  return topology.shards
+    .filter((s) => s.slots.length > 0)
+    .sort((a, b) => (a.slots[0]?.[0] ?? 0) - (b.slots[0]?.[0] ?? 0))
+    .flatMap((s) => s.replicas.filter((r) => r.health !== 'failed'));
+}

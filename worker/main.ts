@@ -192,8 +192,8 @@ async function main(): Promise<void> {
     let knownPrimaries = '';
     parts.watcher = new TopologyWatcher({
       discover: topology,
-      onPrimaries: (primaries) => {
-        pool.sync(primaries);
+      onPrimaries: (primaries, replicas) => {
+        pool.sync(primaries, replicas);
         const fingerprint = primaries
           .map((p) => p.id)
           .sort()

@@ -359,6 +359,31 @@ const rollingRestart: ChaosScenario = {
   },
 };
 
+const gracefulFailover: ChaosScenario = {
+  name: 'graceful-failover',
+  summary:
+    'CLUSTER FAILOVER on the replica of a primary that publishes expiries (what ElastiCache does for maintenance, patching and scaling): the replica becomes the primary, the old primary its replica',
+  proves:
+    "a planned failover loses nothing: every worker holds a subscription to each replica in advance, so the promoted node's first events are received before any topology discovery sees the promotion",
+  profile: 'three-primaries',
+  defaultRate: 300,
+  defaultDurationS: 8,
+  // No outage (writes pause for the hand-over only) and no worker without a subscription to the
+  // promoted node at any moment: every key it publishes is expected.
+  expectations: handover({ leaderChange: false, unsubscribedSeconds: 0 }),
+  async inject(context) {
+    // The last primary by slot order: any primary publishes expiries, the choice only has to be stable.
+    const target = (await context.cluster.primaries()).at(-1);
+    if (!target) throw new ChaosRunError('no primary to fail over');
+    context.fault('CLUSTER FAILOVER', `on the replica of ${target.host}:${target.port}`);
+    const fromMs = context.now();
+    const promoted = await context.cluster.failover(target.port, { timeoutMs: PROMOTION_TIMEOUT_MS });
+    context.note(
+      `replica :${promoted} is the primary, :${target.port} its replica, cluster ok ${Math.round(context.now() - fromMs)} ms after the command`,
+    );
+  },
+};
+
 export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   leaderSigkill,
   leaderSigterm,
@@ -370,6 +395,7 @@ export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   dropSubscribers,
   slowHandler,
   rollingRestart,
+  gracefulFailover,
 ];
 
 export function findScenario(name: string): ChaosScenario | undefined {

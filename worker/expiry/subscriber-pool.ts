@@ -1,17 +1,35 @@
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
-import { type ClusterNode, nodeAddress } from '../../core/topology.ts';
+import { type ClusterNode, type NodeRole, nodeAddress } from '../../core/topology.ts';
 import type { NodeRef } from './fan-in.ts';
 import { primaryIdentity } from './primary-diff.ts';
 
 /**
- * One dedicated subscriber connection per known primary (keyspace events are node-local, and a
- * Cluster client's subscribe listens on one node only). `sync` is given the known primaries after each
- * topology discovery: it opens a subscriber for each new one and closes those that left.
+ * One dedicated subscriber connection per known node, primaries and replicas (keyspace events are
+ * node-local, and a Cluster client's subscribe listens on one node only). `sync` is given the known
+ * primaries and replicas after each topology discovery: it opens a subscriber for each new node,
+ * closes those that left, and keeps the connection of a node that changed role.
  *
- * Coverage is "primaries subscribed out of primaries known". It is published as the gauge
- * `SubscribedPrimaries` and read by the health endpoint and the election (`canLead`). Logs:
- * `subscription.up` / `subscription.down` (`node`, `nodeId`, and `reason` for down).
+ * Why replicas (issue 11, sequence 1): a replica publishes no `expired` until it is promoted; from the
+ * instant of its promotion it does. A subscription held in advance receives those first events; one
+ * opened after the next discovery saw the promotion would miss everything published in between (a
+ * graceful CLUSTER FAILOVER lost ~0.6 s of the shard's events that way). The cost is one connection
+ * per replica (2x the subscriber connections with one replica per shard), carrying no traffic until
+ * its node is promoted besides the heartbeat.
+ *
+ * Events are accepted from every subscribed node whatever role the last discovery gave it: a node
+ * promoted since publishes before any discovery says so.
+ *
+ * Coverage is "primaries subscribed out of primaries known" (replicas do not count). It is published
+ * as the gauge `SubscribedPrimaries` and read by the health endpoint and the election (`canLead`).
+ *
+ * Gaps (`onGap`): a primary's subscription that was up and went down; and a replica seen promoted
+ * whose subscription was not up without interruption since the previous discovery (its first events
+ * as a primary may have been missed). A replica's subscription that drops is no gap by itself.
+ *
+ * Logs: `subscription.up` / `subscription.down` (`node`, `nodeId`, `role`, and `reason` for down:
+ * `connection-closed`, `stalled`, `removed`, `shutdown`), `subscription.role_changed` (`node`,
+ * `nodeId`, `role`, `subscribed`).
  */
 
 /** What a subscriber connection reports to the pool. */
@@ -20,7 +38,7 @@ export interface SubscriberEvents {
   onMessage(key: Buffer): void;
   /** The subscription is confirmed (after the first connect or a reconnect). */
   onUp(): void;
-  /** The subscription was lost (connection closed or failed). */
+  /** The subscription was lost (`connection-closed`, or `stalled`: no byte read within the bound). */
   onDown(reason: string): void;
   /** Something is wrong with the connection (error, close): the topology may have changed. */
   onTrouble(): void;
@@ -59,10 +77,12 @@ export interface SubscriberPoolOptions {
 }
 
 interface Entry {
-  readonly node: ClusterNode;
   readonly ref: NodeRef;
+  role: NodeRole;
   connection: SubscriberConnection | undefined;
   up: boolean;
+  /** Up without interruption since the previous `sync` (decides whether a promotion is a gap). */
+  upSinceLastSync: boolean;
 }
 
 export class SubscriberPool {
@@ -75,25 +95,35 @@ export class SubscriberPool {
     options.metrics.gauge('SubscribedPrimaries', 0, 'Count');
   }
 
-  /** Makes the subscriptions match `primaries`. No-op after close. */
-  sync(primaries: readonly ClusterNode[]): void {
+  /**
+   * Makes the subscriptions match `primaries` and `replicas` (a node listed as both counts as a
+   * primary). No-op after close.
+   */
+  sync(primaries: readonly ClusterNode[], replicas: readonly ClusterNode[] = []): void {
     if (this.closed) return;
-    const wanted = new Map(primaries.map((node) => [primaryIdentity(node), node]));
+    const wanted = new Map<string, { node: ClusterNode; role: NodeRole }>();
+    for (const node of replicas) wanted.set(primaryIdentity(node), { node, role: 'replica' });
+    for (const node of primaries) wanted.set(primaryIdentity(node), { node, role: 'primary' });
     for (const [identity, entry] of this.entries) {
       if (!wanted.has(identity)) this.track(this.remove(identity, entry, 'removed'));
     }
-    for (const [identity, node] of wanted) {
-      if (!this.entries.has(identity)) this.add(identity, node);
+    for (const [identity, { node, role }] of wanted) {
+      const entry = this.entries.get(identity);
+      if (!entry) this.add(identity, node, role);
+      else if (entry.role !== role) this.changeRole(entry, role);
     }
+    for (const entry of this.entries.values()) entry.upSinceLastSync = entry.up;
     this.publishGauge();
   }
 
   coverage(): Coverage {
-    const primaries = [...this.entries.values()].map((e) => ({
-      node: e.ref.address,
-      nodeId: e.ref.id,
-      subscribed: e.up,
-    }));
+    const primaries = [...this.entries.values()]
+      .filter((e) => e.role === 'primary')
+      .map((e) => ({
+        node: e.ref.address,
+        nodeId: e.ref.id,
+        subscribed: e.up,
+      }));
     const subscribed = primaries.filter((p) => p.subscribed).length;
     return {
       subscribed,
@@ -117,12 +147,27 @@ export class SubscriberPool {
     void closing.then(() => this.closing.delete(closing));
   }
 
-  private add(identity: string, node: ClusterNode): void {
+  private changeRole(entry: Entry, role: NodeRole): void {
+    const { logger, onGap } = this.options;
+    entry.role = role;
+    logger.info('subscription.role_changed', {
+      node: entry.ref.address,
+      nodeId: entry.ref.id,
+      role,
+      subscribed: entry.up,
+    });
+    // Promoted while its subscription was down, or down and back since the previous discovery: its
+    // first events as a primary may have been published meanwhile.
+    if (role === 'primary' && !entry.upSinceLastSync) onGap?.(entry.ref);
+  }
+
+  private add(identity: string, node: ClusterNode, role: NodeRole): void {
     const entry: Entry = {
-      node,
       ref: { id: node.id, address: nodeAddress(node) },
+      role,
       connection: undefined,
       up: false,
+      upSinceLastSync: false,
     };
     this.entries.set(identity, entry);
     const isCurrent = () => this.entries.get(identity) === entry;
@@ -133,19 +178,27 @@ export class SubscriberPool {
       onUp: () => {
         if (!isCurrent() || entry.up) return;
         entry.up = true;
-        this.options.logger.info('subscription.up', { node: entry.ref.address, nodeId: entry.ref.id });
+        this.options.logger.info('subscription.up', {
+          node: entry.ref.address,
+          nodeId: entry.ref.id,
+          role: entry.role,
+        });
         this.publishGauge();
       },
       onDown: (reason) => {
         if (!isCurrent() || !entry.up) return;
         entry.up = false;
+        entry.upSinceLastSync = false;
         this.options.logger.warn('subscription.down', {
           node: entry.ref.address,
           nodeId: entry.ref.id,
+          role: entry.role,
           reason,
         });
         this.publishGauge();
-        this.options.onGap?.(entry.ref);
+        // A replica publishes nothing: missing its subscription misses nothing until its promotion,
+        // which `sync` judges by `upSinceLastSync`.
+        if (entry.role === 'primary') this.options.onGap?.(entry.ref);
       },
       onTrouble: () => {
         if (isCurrent()) this.options.onTrouble();
@@ -160,6 +213,7 @@ export class SubscriberPool {
       this.options.logger.info('subscription.down', {
         node: entry.ref.address,
         nodeId: entry.ref.id,
+        role: entry.role,
         reason,
       });
     }

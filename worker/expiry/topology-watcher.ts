@@ -1,7 +1,13 @@
 import type { Clock } from '../../core/clock.ts';
 import { withTimeout } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import { type ClusterNode, livePrimaries, nodeAddress, type Topology } from '../../core/topology.ts';
+import {
+  type ClusterNode,
+  livePrimaries,
+  liveReplicas,
+  nodeAddress,
+  type Topology,
+} from '../../core/topology.ts';
 import { diffPrimaries, primaryIdentity } from './primary-diff.ts';
 
 /**
@@ -9,16 +15,19 @@ import { diffPrimaries, primaryIdentity } from './primary-diff.ts';
  * CLUSTER SHARDS round trip) and at once when asked (`requestSync`, called on a subscriber's connection
  * error or close), never two discoveries at a time and never closer than `minSpacingMs`.
  *
- * After every successful discovery `onPrimaries` receives the known primaries (live, owning slots).
- * A primary present before and absent now is kept for `removalGraceSyncs` more discoveries before it
- * is dropped: the node answering CLUSTER SHARDS is random and may briefly hold an older view during a
- * failover, and dropping a live primary's subscription on such a view would lose its events.
+ * After every successful discovery `onPrimaries` receives the known primaries (live, owning slots)
+ * and the known replicas of those shards (live): the pool subscribes to both, so that a replica's
+ * first events after a promotion reach a subscription held in advance. A node present before and
+ * absent now (under either role) is kept, in its last role, for `removalGraceSyncs` more discoveries
+ * before it is dropped: the node answering CLUSTER SHARDS is random and may briefly hold an older
+ * view during a failover, and dropping a live primary's subscription on such a view would lose its
+ * events. A node listed under the other role is not absent: it changed role (a failover).
  * A failed discovery, or one that lists no primary at all, changes nothing (logged `topology.failed`,
  * once per distinct error until a discovery succeeds).
  */
 export interface TopologyWatcherOptions {
   readonly discover: () => Promise<Topology>;
-  readonly onPrimaries: (primaries: readonly ClusterNode[]) => void;
+  readonly onPrimaries: (primaries: readonly ClusterNode[], replicas: readonly ClusterNode[]) => void;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly intervalMs?: number;
@@ -35,7 +44,8 @@ export class TopologyWatcher {
   private readonly minSpacingMs: number;
   private readonly removalGraceSyncs: number;
   private known: ClusterNode[] = [];
-  /** Discoveries in a row that did not list a known primary, by identity. */
+  private knownReplicas: ClusterNode[] = [];
+  /** Discoveries in a row that did not list a known node (either role), by identity. */
   private readonly absences = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
@@ -101,6 +111,7 @@ export class TopologyWatcher {
 
   private async syncOnce(): Promise<void> {
     let discovered: ClusterNode[];
+    let discoveredReplicas: ClusterNode[];
     try {
       const topology = await withTimeout(
         this.options.discover(),
@@ -108,6 +119,7 @@ export class TopologyWatcher {
         'topology discovery',
       );
       discovered = livePrimaries(topology);
+      discoveredReplicas = liveReplicas(topology);
     } catch (error) {
       this.reportFailure(error instanceof Error ? error.message : String(error), error);
       return;
@@ -118,25 +130,30 @@ export class TopologyWatcher {
       return;
     }
     this.lastFailure = undefined;
-    const next = this.withGrace(discovered);
+    const present = new Set([...discovered, ...discoveredReplicas].map(primaryIdentity));
+    const next = [...discovered, ...this.retained(this.known, present)];
+    const nextReplicas = [...discoveredReplicas, ...this.retained(this.knownReplicas, present)];
+    for (const identity of present) this.absences.delete(identity);
     const diff = diffPrimaries(this.known, next);
+    const replicaDiff = diffPrimaries(this.knownReplicas, nextReplicas);
     this.known = next;
-    if (diff.changed || !this.everSynced) {
+    this.knownReplicas = nextReplicas;
+    if (diff.changed || replicaDiff.changed || !this.everSynced) {
       this.options.logger.info('topology.changed', {
         primaries: next.map(nodeAddress),
         added: diff.added.map(nodeAddress),
         removed: diff.removed.map(nodeAddress),
+        replicas: nextReplicas.map(nodeAddress),
       });
     }
     this.everSynced = true;
-    this.options.onPrimaries(next);
+    this.options.onPrimaries(next, nextReplicas);
   }
 
-  /** Discovered primaries plus known ones still within their removal grace, in discovery order. */
-  private withGrace(discovered: ClusterNode[]): ClusterNode[] {
-    const present = new Set(discovered.map(primaryIdentity));
+  /** Known nodes absent from this discovery and still within their removal grace. */
+  private retained(known: readonly ClusterNode[], present: ReadonlySet<string>): ClusterNode[] {
     const retained: ClusterNode[] = [];
-    for (const node of this.known) {
+    for (const node of known) {
       const identity = primaryIdentity(node);
       if (present.has(identity)) continue;
       const absences = (this.absences.get(identity) ?? 0) + 1;
@@ -147,8 +164,7 @@ export class TopologyWatcher {
         retained.push(node);
       }
     }
-    for (const identity of present) this.absences.delete(identity);
-    return [...discovered, ...retained];
+    return retained;
   }
 
   private reportFailure(message: string, error: unknown): void {

@@ -74,7 +74,7 @@ describe('fan-in follows the topology', () => {
     watcher = new TopologyWatcher({
       discover: () =>
         discoverTopology((command, ...args) => workerCluster.call(command, ...args), { preferTls: false }),
-      onPrimaries: (primaries) => pool.sync(primaries),
+      onPrimaries: (primaries, replicas) => pool.sync(primaries, replicas),
       clock: systemClock,
       logger,
     });

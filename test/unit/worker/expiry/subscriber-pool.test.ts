@@ -12,10 +12,13 @@ const primary = (id: string, port: number): ClusterNode => ({
   health: 'online',
 });
 
+const replica = (id: string, port: number): ClusterNode => ({ ...primary(id, port), role: 'replica' });
+
 function setup() {
   const connections = new Map<string, { events: SubscriberEvents; closed: boolean }>();
   const received: [NodeRef, string][] = [];
   let troubles = 0;
+  const gaps: string[] = [];
   const log = captureLogger();
   const { metrics, totals } = captureMetrics();
   const pool = new SubscriberPool({
@@ -30,10 +33,11 @@ function setup() {
     },
     onEvent: (node, key) => received.push([node, key.toString()]),
     onTrouble: () => troubles++,
+    onGap: (node) => gaps.push(node.id),
     logger: log.logger,
     metrics,
   });
-  return { pool, connections, received, troubles: () => troubles, totals, ...log };
+  return { pool, connections, received, gaps, troubles: () => troubles, totals, ...log };
 }
 
 describe('SubscriberPool', () => {
@@ -113,5 +117,86 @@ describe('SubscriberPool', () => {
     pool.sync([primary('c', 7002)]);
     expect(connections.has('c')).toBe(false);
     expect(pool.coverage().known).toBe(0);
+  });
+
+  describe('sequence 1: replicas subscribed in advance', () => {
+    it('subscribes to each replica too; coverage counts the primaries only', () => {
+      const { pool, connections, totals, events } = setup();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      expect([...connections.keys()]).toEqual(['ra', 'a']);
+      connections.get('a')?.events.onUp();
+      expect(pool.coverage()).toMatchObject({ subscribed: 1, known: 1, complete: true });
+      connections.get('ra')?.events.onUp();
+      expect(pool.coverage()).toMatchObject({ subscribed: 1, known: 1, complete: true });
+      expect(pool.coverage().primaries.map((p) => p.nodeId)).toEqual(['a']);
+      expect(totals().SubscribedPrimaries).toBe(1);
+      expect(events('subscription.up').map((r) => r.role)).toEqual(['primary', 'replica']);
+    });
+
+    it("accepts a replica's events before any discovery says it was promoted", () => {
+      const { pool, connections, received } = setup();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      connections.get('ra')?.events.onUp();
+      connections.get('ra')?.events.onMessage(Buffer.from('first-after-promotion'));
+      expect(received).toEqual([[{ id: 'ra', address: '127.0.0.1:7100' }, 'first-after-promotion']]);
+    });
+
+    it('a failover keeps both connections: the old primary becomes a replica, no gap, coverage complete', () => {
+      const { pool, connections, gaps, events } = setup();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      connections.get('a')?.events.onUp();
+      connections.get('ra')?.events.onUp();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      const before = [...connections.values()];
+      pool.sync([primary('ra', 7100)], [replica('a', 7000)]);
+      expect([...connections.values()]).toEqual(before);
+      expect(before.every((c) => !c.closed)).toBe(true);
+      expect(gaps).toEqual([]);
+      expect(pool.coverage()).toMatchObject({ subscribed: 1, known: 1, complete: true });
+      expect(pool.coverage().primaries.map((p) => p.nodeId)).toEqual(['ra']);
+      const roleChanges = events('subscription.role_changed');
+      expect(roleChanges).toHaveLength(2);
+      expect(roleChanges).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ nodeId: 'ra', role: 'primary', subscribed: true }),
+          expect.objectContaining({ nodeId: 'a', role: 'replica', subscribed: true }),
+        ]),
+      );
+      // The old primary, now a replica, drops: no gap (it publishes nothing), coverage unchanged.
+      connections.get('a')?.events.onDown('connection-closed');
+      expect(gaps).toEqual([]);
+      expect(pool.coverage().complete).toBe(true);
+      expect(events('subscription.down')[0]).toMatchObject({ nodeId: 'a', role: 'replica' });
+    });
+
+    it('a replica whose subscription is down when its promotion is seen is a gap for the new primary', () => {
+      const { pool, connections, gaps } = setup();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      connections.get('ra')?.events.onUp();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      connections.get('ra')?.events.onDown('connection-closed');
+      expect(gaps).toEqual([]);
+      pool.sync([primary('ra', 7100)], [replica('a', 7000)]);
+      expect(gaps).toEqual(['ra']);
+    });
+
+    it('a replica subscription interrupted since the previous discovery is a gap at promotion, even if back up', () => {
+      const { pool, connections, gaps } = setup();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      connections.get('ra')?.events.onUp();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      connections.get('ra')?.events.onDown('connection-closed');
+      connections.get('ra')?.events.onUp();
+      pool.sync([primary('ra', 7100)], []);
+      expect(gaps).toEqual(['ra']);
+    });
+
+    it("a primary's subscription that drops is still a gap", () => {
+      const { pool, connections, gaps } = setup();
+      pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
+      connections.get('a')?.events.onUp();
+      connections.get('a')?.events.onDown('stalled');
+      expect(gaps).toEqual(['a']);
+    });
   });
 });

@@ -162,4 +162,45 @@ describe('TopologyWatcher', () => {
     expect(discover).toHaveBeenCalledTimes(2);
     await watcher.stop();
   });
+
+  it('sequence 1: passes the replicas of the shards on, and a node that changed role is not retained in its old one', async () => {
+    const log = captureLogger();
+    const a = primary('a', 7000);
+    const ra: ClusterNode = { ...primary('ra', 7100), role: 'replica' };
+    let answer: Topology = { shards: [{ slots: [[0, 16383]], primary: a, replicas: [ra] }] };
+    const seen: [string[], string[]][] = [];
+    const watcher = new TopologyWatcher({
+      discover: () => Promise.resolve(answer),
+      onPrimaries: (primaries, replicas) =>
+        seen.push([primaries.map((p) => p.id), replicas.map((r) => r.id)]),
+      clock: fakeClock,
+      logger: log.logger,
+      intervalMs: 1000,
+    });
+    watcher.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual([[['a'], ['ra']]]);
+    answer = {
+      shards: [
+        {
+          slots: [[0, 16383]],
+          primary: { ...ra, role: 'primary' },
+          replicas: [{ ...a, role: 'replica' }],
+        },
+      ],
+    };
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(seen.at(-1)).toEqual([['ra'], ['a']]);
+    expect(log.events('topology.changed').at(-1)).toMatchObject({
+      primaries: ['127.0.0.1:7100'],
+      replicas: ['127.0.0.1:7000'],
+    });
+    // A failed replica is not subscribed; a vanished one is kept for the grace discovery.
+    answer = { shards: [{ slots: [[0, 16383]], primary: { ...ra, role: 'primary' }, replicas: [] }] };
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(seen.at(-1)).toEqual([['ra'], ['a']]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(seen.at(-1)).toEqual([['ra'], []]);
+    await watcher.stop();
+  });
 });
