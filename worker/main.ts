@@ -178,7 +178,7 @@ async function main(): Promise<void> {
         : (event) => processor.offer(event),
     });
     const pool = new SubscriberPool({
-      connect: nodeSubscriberFactory({ redis: config.redis, logger }),
+      connect: nodeSubscriberFactory({ redis: config.redis, logger, clock }),
       onEvent: (node, key) => fanIn.push(node, key),
       onTrouble: () => parts.watcher?.requestSync(),
       onGap: (node) => {

@@ -18,6 +18,8 @@
  *   lost = max(0, missing - failedUnprocessed - shedDropped): what nothing accounts for. Scenarios
  *   without overload require missing = 0 outright.
  * - duplicates: handler calls beyond the first per key (keys outside the excluded set).
+ * - delay: per expected processed key, its first `key.processed` minus its first publication; the
+ *   largest (`maxDelayMs`) and the publishing node of that key.
  * - longest gap: the longest interval between consecutive `key.processed` lines (their `time`, any
  *   worker) within [first publication, last publication] -- the window in which keys kept expiring --
  *   counting the window's edges as boundaries.
@@ -181,6 +183,10 @@ export interface ChaosAccount {
   readonly handlerCalls: number;
   readonly replayed: number;
   readonly handlerFailures: number;
+  /** Largest publication -> first `key.processed` of an expected key (0 when none). */
+  readonly maxDelayMs: number;
+  /** The publishing node of that key. */
+  readonly maxDelayNode: string | undefined;
   readonly longestGapMs: number;
   /** Since the generator started. */
   readonly longestGapStartOffsetMs: number | undefined;
@@ -437,6 +443,19 @@ export function computeChaosAccount(
       if (calls > 1 && handledAfterLastMark(firstCall.get(key), snapshots)) duplicatesAfterMark += calls - 1;
     }
   }
+  let maxDelayMs = 0;
+  let maxDelayNode: string | undefined;
+  const delayed = new Set<string>();
+  for (const record of processedRecords) {
+    const key = asText(record.fields.key) as string;
+    if (delayed.has(key) || !expectedKeys.has(key)) continue;
+    delayed.add(key);
+    const publication = firstPublication.get(key) as Publication;
+    if (record.atMs - publication.atMs > maxDelayMs) {
+      maxDelayMs = record.atMs - publication.atMs;
+      maxDelayNode = publication.node;
+    }
+  }
   const missingKeys = [...expectedKeys].filter((key) => !callsPerKey.has(key));
   missingKeys.sort((a, b) => (deadlineOf(a) ?? 0) - (deadlineOf(b) ?? 0));
 
@@ -534,6 +553,8 @@ export function computeChaosAccount(
     handlerCalls: processedRecords.length,
     replayed,
     handlerFailures: observations.records.filter((r) => r.event === 'handler.failed').length,
+    maxDelayMs,
+    maxDelayNode,
     longestGapMs: longest.gapMs,
     longestGapStartOffsetMs: longest.startMs === undefined ? undefined : longest.startMs - origin,
     leaderChanges: acquisitions.filter((a) => a.atMs >= origin).length,

@@ -57,6 +57,8 @@ export function formatChaosReport(result: ChaosResult): string[] {
     n(a.duplicates),
     `handler calls beyond the first per key (${n(a.handlerCalls)} calls; ${n(a.duplicatesAfterMark)} handled by a stopped leader after its last mark; excluded keys ${n(a.duplicatesExcluded)})`,
   );
+  row('max delay', ms(a.maxDelayMs), `publication -> first key.processed, a key of ${a.maxDelayNode ?? '-'}`);
+  for (const [name, value] of Object.entries(result.measurements)) row(name, n(Math.round(value)));
   row(
     'longest gap',
     ms(a.longestGapMs),

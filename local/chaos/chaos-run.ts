@@ -92,6 +92,8 @@ export interface ChaosResult {
   readonly verdicts: readonly Verdict[];
   readonly ok: boolean;
   readonly notes: readonly string[];
+  /** Figures the scenario measured itself (`ScenarioContext.measure`), by name. */
+  readonly measurements: Readonly<Record<string, number>>;
   readonly elapsedMs: number;
 }
 
@@ -134,6 +136,7 @@ export class ChaosRun implements ScenarioContext {
   readonly keyPrefix: string;
   readonly fleet: WorkerFleet;
   private readonly notes: string[] = [];
+  private readonly measurements: Record<string, number> = {};
   private readonly faults: FaultMark[] = [];
   private readonly outages: PrimaryOutage[] = [];
   private readonly markSnapshots: MarkSnapshot[] = [];
@@ -200,6 +203,10 @@ export class ChaosRun implements ScenarioContext {
   fault(name: string, detail: string): void {
     this.faults.push({ name, detail, atMs: this.now() });
     this.note(`fault: ${name}: ${detail}`);
+  }
+
+  measure(name: string, value: number): void {
+    this.measurements[name] = value;
   }
 
   outage(node: string, fromMs: number, toMs: number): void {
@@ -433,6 +440,7 @@ export class ChaosRun implements ScenarioContext {
       verdicts,
       ok: verdicts.every((v) => v.ok),
       notes: this.notes,
+      measurements: this.measurements,
       elapsedMs: Math.round(this.now() - startedAtMs),
     };
   }

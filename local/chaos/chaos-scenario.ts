@@ -55,6 +55,8 @@ export interface ScenarioContext {
   note(text: string): void;
   /** Marks a fault at this instant (the accounting measures the takeover from it). */
   fault(name: string, detail: string): void;
+  /** Records a figure the scenario measured (e.g. a detection time), kept in the result's `measurements`. */
+  measure(name: string, value: number): void;
   /** Declares that primary `node` (`host:port`) was down from `fromMs` until `toMs`. */
   outage(node: string, fromMs: number, toMs: number): void;
   waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T>;

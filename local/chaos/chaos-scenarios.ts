@@ -1,5 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { withTimeout } from '../../core/errors.ts';
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_STALL_TIMEOUT_MS,
+  stallDetectionBoundMs,
+} from '../../worker/expiry/subscription-heartbeat.ts';
 import type { GuaranteeExpectations } from './chaos-guarantees.ts';
 import { ChaosRunError } from './chaos-run.ts';
 import type { ChaosScenario, ScenarioContext } from './chaos-scenario.ts';
@@ -12,6 +17,7 @@ import {
   type PrimaryHolding,
 } from './lease-holders.ts';
 import { queryNode } from './node-query.ts';
+import { dropConnection } from './packet-filter.ts';
 import { tcpLocalPorts } from './process-sockets.ts';
 import type { FleetWorker } from './worker-fleet.ts';
 
@@ -33,6 +39,13 @@ const PAUSE_MS = 6000;
  * (one acquires the lease no sooner than ~1 s later, the TTL minus the time since the last renewal).
  */
 const MARK_SNAPSHOT_DELAY_MS = 200;
+/** The worker's stated bound from the last byte read to a stall being declared (default options). */
+export const STALL_DETECTION_BOUND_MS = stallDetectionBoundMs(
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_STALL_TIMEOUT_MS,
+);
+/** How long stalled-subscription waits for the detection before it gives up (well past the bound). */
+const STALL_WAIT_TIMEOUT_MS = 15_000;
 /** Slots moved from each original primary to the added one in scale-out-in. */
 const SLOTS_MOVED_PER_PRIMARY = 512;
 
@@ -384,6 +397,77 @@ const gracefulFailover: ChaosScenario = {
   },
 };
 
+const stalledSubscription: ChaosScenario = {
+  name: 'stalled-subscription',
+  summary:
+    "drop every packet of the leader's subscriber connection to one primary (iptables on loopback), closing nothing",
+  proves: `a subscription that stalls without closing is noticed by the heartbeat within ${STALL_DETECTION_BOUND_MS} ms of its last byte and handled like a gap: the leader hands over to a follower that stayed subscribed, which replays from the marks, and the connection is dropped and re-established; nothing is lost and the delay is bounded by the detection plus the hand-over`,
+  profile: 'three-primaries',
+  defaultDurationS: 10,
+  expectations: handover(),
+  async inject(context) {
+    const leader = context.requireLeader();
+    if (leader.pid === undefined) throw new ChaosRunError(`${leader.id} has no pid`);
+    const target = (await context.cluster.primaries())[0];
+    if (!target) throw new ChaosRunError('no primary');
+    const address = `${target.host}:${target.port}`;
+    const ports = tcpLocalPorts(leader.pid);
+    const clients = parseClientList(
+      String(await queryNode(context.cluster, target.port, ['CLIENT', 'LIST', 'TYPE', 'pubsub'])),
+    );
+    const clientPorts = clients
+      .filter((c) => c.name === 'kl-subscriber')
+      .map(clientPort)
+      .filter((port): port is number => port !== undefined && ports.has(port));
+    const victimPort = clientPorts[0];
+    if (victimPort === undefined || clientPorts.length !== 1) {
+      throw new ChaosRunError(
+        `expected one subscriber connection of ${leader.id} on ${address}, found ${clientPorts.length}`,
+      );
+    }
+    context.fault(
+      'drop subscriber packets',
+      `${describeWorker(leader)}: its connection :${victimPort} -> ${address}, every packet dropped, nothing closed`,
+    );
+    const dropped = await dropConnection({ clientPort: victimPort, serverPort: target.port });
+    context.onRestore(() => dropped.remove());
+    const fromMs = context.now();
+    try {
+      const stalled = await context.waitFor(
+        () =>
+          context.fleet.records.find(
+            (r) =>
+              r.workerId === leader.id &&
+              r.event === 'subscription.stalled' &&
+              r.fields.node === address &&
+              r.atMs >= Math.floor(fromMs),
+          ),
+        STALL_WAIT_TIMEOUT_MS,
+        `${leader.id} noticing its stalled subscription to ${address}`,
+      );
+      context.measure('stallDetectedAfterMs', stalled.atMs - fromMs);
+      context.note(
+        `${leader.id} declared ${address} stalled ${Math.round(stalled.atMs - fromMs)} ms after the drop (bound ${STALL_DETECTION_BOUND_MS} ms from its last byte)`,
+      );
+      const resubscribed = await context.waitFor(
+        () =>
+          context.fleet.records.find(
+            (r) =>
+              r.workerId === leader.id &&
+              r.event === 'subscription.up' &&
+              r.fields.node === address &&
+              r.atMs >= stalled.atMs,
+          ),
+        STALL_WAIT_TIMEOUT_MS,
+        `${leader.id} subscribed to ${address} again on a new connection`,
+      );
+      context.measure('resubscribedAfterMs', resubscribed.atMs - fromMs);
+    } finally {
+      await dropped.remove();
+    }
+  },
+};
+
 export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   leaderSigkill,
   leaderSigterm,
@@ -396,6 +480,7 @@ export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   slowHandler,
   rollingRestart,
   gracefulFailover,
+  stalledSubscription,
 ];
 
 export function findScenario(name: string): ChaosScenario | undefined {

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { Clock } from '../../core/clock.ts';
 import type { RedisConnectionConfig } from '../../core/config.ts';
 import { withTimeout } from '../../core/errors.ts';
 import { EXPIRED_CHANNEL } from '../../core/keys.ts';
@@ -6,9 +7,16 @@ import type { Logger } from '../../core/logger.ts';
 import { attachErrorLogging, nodeRedisOptions } from '../../core/redis-client.ts';
 import { type ClusterNode, nodeAddress } from '../../core/topology.ts';
 import type { SubscriberConnection, SubscriberEvents, SubscriberFactory } from './subscriber-pool.ts';
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_STALL_TIMEOUT_MS,
+  SubscriptionHeartbeat,
+  stallDetectionBoundMs,
+} from './subscription-heartbeat.ts';
 
 /**
- * A dedicated connection to one primary, subscribed to `__keyevent@0__:expired`.
+ * A dedicated connection to one node (a primary, or a replica held in advance of its promotion),
+ * subscribed to `__keyevent@0__:expired`.
  *
  * - Built from the same options as every other node connection (core/redis-client.ts
  *   nodeRedisOptions: TLS, AUTH, backoff); ioredis reconnects on its own, forever, with backoff.
@@ -19,12 +27,24 @@ import type { SubscriberConnection, SubscriberEvents, SubscriberFactory } from '
  * - Messages are read with `messageBuffer`, so a key's bytes arrive unchanged (binary-safe).
  * - A SUBSCRIBE that fails or does not complete in `subscribeTimeoutMs` is retried with backoff on the
  *   same connection (e.g. an ACL that lacks the channel: one log line per distinct error).
+ * - A heartbeat (subscription-heartbeat.ts) watches every ready connection: PING when idle (allowed on
+ *   a subscribed connection under RESP3; ioredis sends it like any command), progress judged by the
+ *   socket's bytes read. A connection that reads nothing for the bound is stalled: logged
+ *   `subscription.stalled`, reported down (`stalled`, a gap for a primary) and dropped; ioredis then
+ *   connects anew and this class subscribes again.
  */
 export interface NodeSubscriberOptions {
   readonly redis: RedisConnectionConfig;
   readonly logger: Logger;
+  readonly clock: Clock;
+  /** @default 2000 */
   readonly subscribeTimeoutMs?: number;
+  /** @default 2000 */
   readonly connectTimeoutMs?: number;
+  /** Heartbeat check interval (idle time before a PING). @default 500 */
+  readonly heartbeatIntervalMs?: number;
+  /** No byte read for this long with a PING outstanding: stalled. @default 1500 */
+  readonly stallTimeoutMs?: number;
 }
 
 const channelBytes = Buffer.from(EXPIRED_CHANNEL);
@@ -37,6 +57,7 @@ export class NodeSubscriber implements SubscriberConnection {
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private lastFailure: string | undefined;
+  private heartbeat: SubscriptionHeartbeat | undefined;
 
   constructor(
     node: ClusterNode,
@@ -57,8 +78,14 @@ export class NodeSubscriber implements SubscriberConnection {
     });
     attachErrorLogging(this.client, options.logger, { client: 'subscriber', node: this.address });
     this.client.on('error', () => this.events.onTrouble());
-    this.client.on('ready', () => this.subscribe());
-    this.client.on('close', () => this.lost('connection-closed'));
+    this.client.on('ready', () => {
+      this.watch();
+      this.subscribe();
+    });
+    this.client.on('close', () => {
+      this.heartbeat?.stop();
+      this.lost('connection-closed');
+    });
     this.client.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       if (!this.closed && channel.equals(channelBytes)) this.events.onMessage(message);
     });
@@ -70,9 +97,42 @@ export class NodeSubscriber implements SubscriberConnection {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    this.heartbeat?.stop();
     this.subscribed = false;
     // disconnect(), not QUIT: a node that is being removed may be dead or frozen, and QUIT would wait.
     this.client.disconnect();
+  }
+
+  /** A heartbeat for the connection that just became ready (its socket is `client.stream`). */
+  private watch(): void {
+    this.heartbeat?.stop();
+    if (this.closed) return;
+    const stream = this.client.stream;
+    const { clock, logger } = this.options;
+    const intervalMs = this.options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    const stallTimeoutMs = this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    const heartbeat = new SubscriptionHeartbeat({
+      clock,
+      bytesRead: () => stream.bytesRead,
+      ping: () => this.client.ping(),
+      onStall: (silentMs) => {
+        if (this.closed || this.heartbeat !== heartbeat) return;
+        logger.warn('subscription.stalled', {
+          node: this.address,
+          silentMs,
+          boundMs: stallDetectionBoundMs(intervalMs, stallTimeoutMs),
+        });
+        this.lost('stalled');
+        // Destroy the stalled socket: ioredis sees it close and reconnects (its backoff); the next
+        // `ready` subscribes again and starts a new heartbeat. Not `disconnect(true)`: that ends the
+        // socket gracefully and waits up to 2 s for a FIN that a stalled path never delivers.
+        stream.destroy();
+      },
+      intervalMs,
+      stallTimeoutMs,
+    });
+    this.heartbeat = heartbeat;
+    heartbeat.start();
   }
 
   private lost(reason: string): void {

@@ -65,7 +65,7 @@ describe('fan-in follows the topology', () => {
     workerCluster = createClusterClient(redis, { logger, name: 'test' });
     const fanIn = new FanIn({ clock: systemClock, metrics, sink: (event) => events.push(event) });
     pool = new SubscriberPool({
-      connect: nodeSubscriberFactory({ redis, logger }),
+      connect: nodeSubscriberFactory({ redis, logger, clock: systemClock }),
       onEvent: (node, key) => fanIn.push(node, key),
       onTrouble: () => watcher.requestSync(),
       logger,

@@ -135,6 +135,25 @@ describe('computeChaosAccount: expected, processed, missing, duplicates', () => 
     expect(account).toMatchObject({ duplicates: 3, duplicatesAfterMark: 1 });
   });
 
+  it('max delay: the largest publication -> first key.processed of an expected key, and its node', () => {
+    const generated = [gen('chaos:r:0', T0), gen('chaos:r:1', T0 + 5, B)];
+    const publications = [pub('chaos:r:0', T0 + 1050), pub('chaos:r:1', T0 + 1055, B)];
+    const base = observations();
+    const account = computeChaosAccount({
+      ...base,
+      generated,
+      publications,
+      records: [
+        ...base.records,
+        processed('w1', T0 + 1060, 'chaos:r:0'),
+        processed('w2', T0 + 4055, 'chaos:r:1', 2, true),
+        // A later duplicate does not count: the first call decides.
+        processed('w2', T0 + 9000, 'chaos:r:0', 2, true),
+      ],
+    });
+    expect(account).toMatchObject({ maxDelayMs: 3000, maxDelayNode: B });
+  });
+
   it('ignores keys of other runs (another prefix)', () => {
     const base = observations();
     const account = computeChaosAccount({

@@ -32,6 +32,8 @@ const clean: ChaosAccount = {
   handlerCalls: 2000,
   replayed: 0,
   handlerFailures: 0,
+  maxDelayMs: 0,
+  maxDelayNode: undefined,
   longestGapMs: 100,
   longestGapStartOffsetMs: 1000,
   leaderChanges: 1,
