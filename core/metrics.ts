@@ -15,6 +15,10 @@ export const WORKER_METRICS = [
   'IsLeader',
   'SubscribedPrimaries',
   'EventsShed',
+  /** Gauge 0/1: 1 on a worker standing by because another running process has its WORKER_ID. */
+  'DuplicateWorkerId',
+  /** Gauge 0/1: 1 while peers of this LEADER_NAME ran another KEY_PATTERN/HANDLER beyond a deploy's overlap. */
+  'ConfigMismatch',
 ] as const;
 
 export const LAMBDA_METRICS = [

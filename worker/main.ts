@@ -17,6 +17,7 @@ import { TopologyWatcher } from './expiry/topology-watcher.ts';
 import { loadHandler } from './handlers/load-handler.ts';
 import { HealthServer } from './health-server.ts';
 import { CoverageRegistry } from './leader/coverage-registry.ts';
+import { configFingerprint } from './leader/coverage-report.ts';
 import { createLeaderElection } from './leader/create-leader-election.ts';
 import { LeaderElector } from './leader/leader-elector.ts';
 import { fixedPlacement } from './leader/quorum-placement.ts';
@@ -24,7 +25,7 @@ import { MarkStore } from './replay/mark-store.ts';
 import { ReplayCoordinator } from './replay/replay-coordinator.ts';
 import { ReplayWindow } from './replay/replay-window.ts';
 import { ShedReporter } from './replay/shed-reporter.ts';
-import { resolveWorkerIdentity } from './worker-id.ts';
+import { newInstanceId, resolveWorkerIdentity } from './worker-id.ts';
 
 /**
  * `npm run worker`: one worker. This file only wires (docs/worker.md has the whole picture).
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
     workerId: config.workerId,
     metadataUri: process.env.ECS_CONTAINER_METADATA_URI_V4,
   });
+  // This process, told apart from any other started with the same WORKER_ID by mistake.
+  const instanceId = newInstanceId();
   const logger = createLogger({
     level: config.logLevel,
     base: { workerId: identity.workerId },
@@ -87,6 +90,7 @@ async function main(): Promise<void> {
   const metrics = new EmfMetrics({ namespace: config.metricsNamespace, leaderName: config.leaderName });
   metrics.declareCounters(['EventsReceived', 'EventsProcessed', 'HandlerFailures', 'EventsShed']);
   const clock = systemClock;
+  const startedAtWallMs = clock.wallMs();
   const parts: Parts = {};
 
   const crash = (kind: string, error: unknown) => {
@@ -233,8 +237,12 @@ async function main(): Promise<void> {
       cluster,
       keys,
       workerId: identity.workerId,
+      instanceId,
+      startedAtWallMs,
+      configFingerprint: configFingerprint(config.keyPattern, config.handler),
       clock,
       logger,
+      metrics,
       isCovered: () => pool.coverage().complete,
       onGapKept: () => replay?.resumeSuspended(),
     });
@@ -245,6 +253,7 @@ async function main(): Promise<void> {
       releasedChannel: election.releasedChannel,
       recordStore: election.recordStore,
       workerId: identity.workerId,
+      instanceId,
       taskArn: identity.taskArn,
       // Only the four timings: the elector validates every field it is given.
       timings: {
@@ -273,6 +282,7 @@ async function main(): Promise<void> {
 
     logger.info('worker.started', {
       pid: process.pid,
+      instanceId,
       taskArn: identity.taskArn,
       leaderName: config.leaderName,
       handler: handler.name,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { KeyspaceLeaderError, TimeoutError } from '../core/errors.ts';
 
@@ -25,6 +26,14 @@ export interface WorkerIdentityInput {
   readonly fetch?: typeof fetch;
   readonly hostname?: () => string;
   readonly pid?: number;
+}
+
+/**
+ * A random id of this process (12 hex characters), distinct from WORKER_ID: two processes started
+ * with one WORKER_ID by mistake still differ in it (see worker/leader/identity-check.ts).
+ */
+export function newInstanceId(): string {
+  return randomBytes(6).toString('hex');
 }
 
 export async function resolveWorkerIdentity(input: WorkerIdentityInput): Promise<WorkerIdentity> {

@@ -42,6 +42,8 @@ export class Observability extends Construct {
     readonly processingLatencyP99: cw.Alarm;
     readonly handlerFailures: cw.Alarm;
     readonly eventsShed: cw.Alarm;
+    readonly duplicateWorkerId: cw.Alarm;
+    readonly configMismatch: cw.Alarm;
     readonly lambdaErrors: cw.Alarm;
   };
   /** The dashboard's console URL (a token). */
@@ -177,6 +179,31 @@ export class Observability extends Construct {
           alarmDescription:
             'The leader shed expiry events (overload) at least once in five minutes (see events.shed logs).',
           metric: custom('EventsShed', 'Sum', EVENT_ALARM_PERIOD),
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+      duplicateWorkerId: withActions(
+        new cw.Alarm(this, 'DuplicateWorkerIdAlarm', {
+          alarmDescription:
+            'Two running workers share one WORKER_ID (DuplicateWorkerId = 1 on the later one, which stands by ' +
+            'and does not compete): give each worker its own WORKER_ID or leave it unset (see worker.duplicate_id logs).',
+          metric: custom('DuplicateWorkerId', 'Maximum', WORKER_PERIOD),
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+      configMismatch: withActions(
+        new cw.Alarm(this, 'ConfigMismatchAlarm', {
+          alarmDescription:
+            'Workers of this LEADER_NAME have run with different KEY_PATTERN or HANDLER for longer than a deploy ' +
+            "overlaps old and new tasks (150 s): only the leader's configuration handles events. Two services on " +
+            'one LEADER_NAME? Give each its own (see config.mismatch logs).',
+          metric: custom('ConfigMismatch', 'Maximum', WORKER_PERIOD),
           threshold: 1,
           comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           evaluationPeriods: 1,
@@ -377,6 +404,23 @@ export class Observability extends Construct {
         left: cache('CurrConnections', 'Maximum'),
         leftYAxis: { min: 0 },
         width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Identity mistakes (0 when healthy)',
+        left: [
+          custom(
+            'DuplicateWorkerId',
+            'Maximum',
+            WORKER_PERIOD,
+            'a worker standing by: its WORKER_ID is taken',
+          ),
+          custom('ConfigMismatch', 'Maximum', WORKER_PERIOD, 'KEY_PATTERN/HANDLER differ beyond a deploy'),
+        ],
+        leftYAxis: { min: 0, max: 1 },
+        width: 24,
+        height: 4,
       }),
     );
     this.dashboard.addWidgets(

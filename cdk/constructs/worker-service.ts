@@ -19,6 +19,18 @@ export const WORKER_HEALTH_PORT = 8081;
  */
 export const WORKER_STOP_TIMEOUT = Duration.seconds(30);
 
+/**
+ * The container health check (seconds). With WORKER_STOP_TIMEOUT it bounds how long old and new tasks
+ * overlap in a rolling deploy: worker/leader/identity-check.ts `DEPLOY_OVERLAP_MS` is derived from
+ * these (test/cdk/deploy-overlap.test.ts keeps it so).
+ */
+export const WORKER_HEALTH_CHECK = {
+  intervalSeconds: 15,
+  timeoutSeconds: 5,
+  retries: 3,
+  startPeriodSeconds: 60,
+} as const;
+
 export interface WorkerServiceProps {
   readonly vpc: ec2.IVpc;
   readonly subnets: ec2.SubnetSelection;
@@ -107,10 +119,10 @@ export class WorkerService extends Construct {
       // 200 only while connected and subscribed to every known primary (see worker/healthcheck.ts).
       healthCheck: {
         command: ['CMD', 'node', 'dist/worker/healthcheck.mjs'],
-        interval: Duration.seconds(15),
-        timeout: Duration.seconds(5),
-        retries: 3,
-        startPeriod: Duration.seconds(60),
+        interval: Duration.seconds(WORKER_HEALTH_CHECK.intervalSeconds),
+        timeout: Duration.seconds(WORKER_HEALTH_CHECK.timeoutSeconds),
+        retries: WORKER_HEALTH_CHECK.retries,
+        startPeriod: Duration.seconds(WORKER_HEALTH_CHECK.startPeriodSeconds),
       },
       logging: ecs.LogDrivers.awsLogs({
         logGroup: this.logGroup,
@@ -137,6 +149,7 @@ export class WorkerService extends Construct {
       desiredCount: props.desiredCount,
       // Start the new tasks before stopping the old ones: two versions overlap during a deploy,
       // which the lease tolerates (only the holder processes; the old leader releases on SIGTERM).
+      // How long that overlap may last: worker/leader/identity-check.ts DEPLOY_OVERLAP_MS.
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
       circuitBreaker: { enable: true, rollback: true },

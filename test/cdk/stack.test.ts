@@ -567,11 +567,11 @@ describe('alarms', () => {
         ),
     );
 
-  it('notifies an encrypted SNS topic from all six alarms, on alarm and on recovery', () => {
+  it('notifies an encrypted SNS topic from all eight alarms, on alarm and on recovery', () => {
     const [topicId, topic] = only(s.json, 'AWS::SNS::Topic');
     expect(topic.KmsMasterKeyId).toBeDefined();
     s.template.resourceCountIs('AWS::SNS::Subscription', 0);
-    expect(alarms()).toHaveLength(6);
+    expect(alarms()).toHaveLength(8);
     for (const alarm of alarms()) {
       expect(alarm.AlarmActions).toEqual([ref(topicId)]);
       expect(alarm.OKActions).toEqual([ref(topicId)]);
@@ -630,6 +630,19 @@ describe('alarms', () => {
       });
     }
     expect(alarmOn('Errors')).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1, Statistic: 'Sum' });
+  });
+
+  it('sequence 11: fires on the first minute with a duplicate WORKER_ID or a configuration mismatch', () => {
+    for (const metricName of ['DuplicateWorkerId', 'ConfigMismatch']) {
+      expect(alarmOn(metricName), metricName).toMatchObject({
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+      });
+    }
   });
 });
 

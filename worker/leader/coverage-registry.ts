@@ -2,6 +2,10 @@ import type { Cluster } from 'ioredis';
 import type { Clock } from '../../core/clock.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
+import type { EmfMetrics } from '../../core/metrics.ts';
+import { newInstanceId } from '../worker-id.ts';
+import { type CoverageReport, decodeCoverageReport, encodeCoverageReport } from './coverage-report.ts';
+import { IdentityCheck } from './identity-check.ts';
 import type { StoppedLeadingReason } from './leadership.ts';
 
 /**
@@ -16,17 +20,35 @@ import type { StoppedLeadingReason } from './leadership.ts';
  * - when no worker has full coverage (a primary failing over drops everybody at once), the leader
  *   keeps leading and anyone may acquire: an incomplete leader is better than none.
  *
- * Every worker publishes, every `publishIntervalMs`, a field of the hash `keys.coverage`:
- * `<coveredSinceWallMs or empty>:<publishedAtWallMs>`. Clocks of ECS tasks are NTP-synchronised to
- * well under the margins used here; a wrong clock only delays or hastens a coverage hand-over, never
- * grants the lease to two workers (the lease alone decides that).
+ * Every worker publishes, every `publishIntervalMs`, a field of the hash `keys.coverage` named by its
+ * WORKER_ID (format in coverage-report.ts: coverage, publication time, instance id, start time,
+ * configuration fingerprint). Clocks of ECS tasks are NTP-synchronised to well under the margins used
+ * here; a wrong clock only delays or hastens a coverage hand-over, never grants the lease to two
+ * workers (the lease alone decides that).
+ *
+ * Publishing is one script that returns the whole hash as it was BEFORE this worker's write, then
+ * writes; the very first round only reads. So the field of this WORKER_ID shows another process that
+ * wrote it since, and IdentityCheck (identity-check.ts) finds a duplicate WORKER_ID: the later of the
+ * two stands by (neither publishes nor competes, steps down if it leads). Detection bound: a newcomer
+ * started while the other is publishing stands by from its first read (before it ever competes:
+ * `canLead` waits for that read) and logs `worker.duplicate_id` once the other's report advanced;
+ * when both start together, the later one stands by and logs within 3 x `publishIntervalMs` of the
+ * later start (1.5 s by default; test/unit/worker/leader/identity.test.ts).
  */
 export interface CoverageRegistryOptions {
   readonly cluster: Cluster;
   readonly keys: KeyspaceKeys;
   readonly workerId: string;
+  /** This process among those that may share a WORKER_ID by mistake. @default newInstanceId() */
+  readonly instanceId?: string;
+  /** When this process started; the later of two with one WORKER_ID stands by. @default clock.wallMs() at construction */
+  readonly startedAtWallMs?: number;
+  /** `configFingerprint(KEY_PATTERN, HANDLER)`, compared with the peers'. @default undefined (not compared) */
+  readonly configFingerprint?: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Gauges DuplicateWorkerId and ConfigMismatch. @default none */
+  readonly metrics?: EmfMetrics;
   /** This worker's coverage now. */
   readonly isCovered: () => boolean;
   readonly graceMs?: number;
@@ -61,6 +83,13 @@ export class CoverageRegistry {
   private gapAtWall: number | undefined;
   private lastFailure: string | undefined;
   private firstReadSettled = false;
+  /** A read succeeded: from then on this worker also writes its report (unless standing by). */
+  private readOnce = false;
+  /** This worker's field holds its own report (written, not yet deleted). */
+  private published = false;
+  private readonly identity: IdentityCheck;
+  readonly instanceId: string;
+  private readonly startedAtWallMs: number;
   private readonly graceMs: number;
   private readonly publishIntervalMs: number;
   private readonly freshnessMs: number;
@@ -75,10 +104,22 @@ export class CoverageRegistry {
     this.gapMemoryMs = options.gapMemoryMs ?? 15_000;
     if (!(this.freshnessMs > this.publishIntervalMs))
       throw new RangeError('freshnessMs must exceed publishIntervalMs');
+    this.instanceId = options.instanceId ?? newInstanceId();
+    this.startedAtWallMs = options.startedAtWallMs ?? options.clock.wallMs();
+    this.identity = new IdentityCheck({
+      workerId: options.workerId,
+      instanceId: this.instanceId,
+      startedAtWallMs: this.startedAtWallMs,
+      configFingerprint: options.configFingerprint,
+      logger: options.logger,
+      metrics: options.metrics,
+      freshnessMs: this.freshnessMs,
+    });
   }
 
   start(): void {
     if (this.timer) return;
+    this.identity.start();
     this.tick();
     this.timer = setInterval(() => this.tick(), this.publishIntervalMs);
     this.timer.unref();
@@ -88,8 +129,16 @@ export class CoverageRegistry {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.inFlight;
+    if (!this.published) return;
     try {
-      await this.options.cluster.hdel(this.options.keys.coverage, this.options.workerId);
+      // Only while the field is still this process's own: a twin's report stays.
+      await this.options.cluster.eval(
+        RELEASE_SCRIPT,
+        1,
+        this.options.keys.coverage,
+        this.options.workerId,
+        this.instanceId,
+      );
     } catch {
       // Stale fields are ignored after freshnessMs and removed by the others.
     }
@@ -112,6 +161,7 @@ export class CoverageRegistry {
    */
   canLead(): boolean {
     const covered = this.observe();
+    if (this.identity.standingBy) return false;
     // Until the first read of the peers' reports, this worker cannot know whether a better-placed
     // peer exists (a replacement started after a crash must not win just by asking first).
     if (!this.firstReadSettled) return false;
@@ -142,6 +192,7 @@ export class CoverageRegistry {
   /** For LeaderElector.shouldStepDown (asked before each renewal). */
   shouldStepDown(): StoppedLeadingReason | undefined {
     this.observe();
+    if (this.identity.standingBy) return 'duplicate-worker-id';
     const { clock } = this.options;
     const gapAt = this.recentGap();
     if (gapAt !== undefined) {
@@ -214,30 +265,43 @@ export class CoverageRegistry {
     const { cluster, keys, workerId, clock, logger } = this.options;
     this.observe();
     const nowWall = clock.wallMs();
-    const pipeline = cluster.pipeline();
-    pipeline.hset(keys.coverage, workerId, `${this.coveredSinceWall ?? ''}:${nowWall}`);
-    pipeline.pexpire(keys.coverage, 10 * this.freshnessMs);
-    pipeline.hgetall(keys.coverage);
+    // The first round only reads: a newcomer learns of a twin before its first write.
+    const write = this.readOnce && !this.identity.standingBy;
+    const report = encodeCoverageReport({
+      coveredSinceWallMs: this.coveredSinceWall,
+      publishedAtWallMs: nowWall,
+      instanceId: this.instanceId,
+      startedAtWallMs: this.startedAtWallMs,
+      configFingerprint: this.options.configFingerprint,
+    });
     try {
-      const results = await pipeline.exec();
-      const last = results?.at(-1);
-      if (!last || last[0]) throw last?.[0] ?? new Error('no reply');
+      const before = await cluster.eval(
+        PUBLISH_SCRIPT,
+        1,
+        keys.coverage,
+        write ? workerId : '',
+        report,
+        String(10 * this.freshnessMs),
+      );
+      if (write) this.published = true;
+      const reports = new Map<string, CoverageReport>();
       const peers = new Map<string, PeerState>();
       const stale: string[] = [];
-      for (const [id, value] of Object.entries(last[1] as Record<string, string>)) {
-        if (id === workerId) continue;
-        const [since, at] = value.split(':');
-        const publishedAt = Number(at);
-        if (!(publishedAt >= nowWall - 10 * this.freshnessMs)) {
-          stale.push(id);
+      const flat = Array.isArray(before) ? (before as unknown[]) : [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const id = String(flat[i]);
+        const decoded = decodeCoverageReport(String(flat[i + 1]));
+        if (!decoded || !(decoded.publishedAtWallMs >= nowWall - 10 * this.freshnessMs)) {
+          if (id !== workerId) stale.push(id);
           continue;
         }
-        peers.set(id, {
-          coveredSince: since === '' || since === undefined ? undefined : Number(since),
-          publishedAt,
-        });
+        reports.set(id, decoded);
+        if (id === workerId) continue;
+        peers.set(id, { coveredSince: decoded.coveredSinceWallMs, publishedAt: decoded.publishedAtWallMs });
       }
+      this.identity.observe(reports, nowWall);
       this.peers = peers;
+      this.readOnce = true;
       this.firstReadSettled = true;
       if (stale.length > 0) await cluster.hdel(keys.coverage, ...stale);
       this.lastFailure = undefined;
@@ -252,3 +316,34 @@ export class CoverageRegistry {
     }
   }
 }
+
+/**
+ * KEYS[1] the coverage hash; ARGV[1] this worker's field ('' = read only), ARGV[2] its report,
+ * ARGV[3] the hash's expiry in ms. Returns the hash as it was before the write (HGETALL's flat list):
+ * read and write are one step, so nothing written in between can go unseen.
+ */
+const PUBLISH_SCRIPT = `
+local before = redis.call('HGETALL', KEYS[1])
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return before
+`;
+
+/**
+ * KEYS[1] the coverage hash; ARGV[1] this worker's field, ARGV[2] its instance id. Deletes the field
+ * only while it carries that instance id (the third part of a report): 1 when deleted, else 0.
+ */
+const RELEASE_SCRIPT = `
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] == ARGV[1] then
+    if string.match(all[i + 1], '^[^:]*:[^:]*:([^:]*)') == ARGV[2] then
+      return redis.call('HDEL', KEYS[1], ARGV[1])
+    end
+    return 0
+  end
+end
+return 0
+`;

@@ -19,6 +19,12 @@ export interface LeaderElectorConfig {
   /** The leader record (keys.leader, kept a day). */
   readonly recordStore: LeaderRecordStore;
   readonly workerId: string;
+  /**
+   * This process (worker/worker-id.ts `newInstanceId`), sent with every `released` message; a release
+   * is ignored only when it carries this instance id (or, from a worker that sends none, this
+   * workerId). @default undefined: releases are recognised by workerId alone
+   */
+  readonly instanceId?: string;
   readonly taskArn: string | null;
   readonly timings: LeaseTimings;
   /** `monotonicMs` drives every deadline; `wallMs` only the record's timestamps. */
@@ -171,7 +177,7 @@ export class LeaderElector implements LeadershipView {
   }
 
   private async handOver(term: Term): Promise<void> {
-    const { lease, logger, clock, releasedChannel, workerId } = this.config;
+    const { lease, logger, clock, releasedChannel } = this.config;
     const fencingToken = term.hold.fencingToken;
     try {
       await lease.release(term.hold);
@@ -181,7 +187,7 @@ export class LeaderElector implements LeadershipView {
     const releasedAt = new Date(clock.wallMs()).toISOString();
     await this.writeRecord({ ...this.recordOf(term), releasedAt });
     try {
-      await releasedChannel.publish({ workerId, fencingToken, releasedAt });
+      await releasedChannel.publish(this.releasedMessage(fencingToken, releasedAt));
     } catch (error) {
       logger.warn('leader.release_publish_failed', { fencingToken, error });
     }
@@ -225,12 +231,25 @@ export class LeaderElector implements LeadershipView {
   }
 
   private onReleasedMessage(message: ReleasedMessage): void {
-    if (this.phase !== 'running' || this.term || message.workerId === this.config.workerId) return;
+    if (this.phase !== 'running' || this.term || this.isOwnRelease(message)) return;
     if (this.inFlight) {
       this.wakeRequested = true;
       return;
     }
     this.runStep(() => this.acquireStep());
+  }
+
+  /** Two processes may share a WORKER_ID by mistake: the instance id tells them apart. */
+  private isOwnRelease(message: ReleasedMessage): boolean {
+    const { instanceId, workerId } = this.config;
+    if (message.instanceId !== undefined && instanceId !== undefined)
+      return message.instanceId === instanceId;
+    return message.workerId === workerId;
+  }
+
+  private releasedMessage(fencingToken: number, releasedAt: string): ReleasedMessage {
+    const { workerId, instanceId } = this.config;
+    return { workerId, ...(instanceId === undefined ? {} : { instanceId }), fencingToken, releasedAt };
   }
 
   private async acquireStep(): Promise<void> {
@@ -241,13 +260,11 @@ export class LeaderElector implements LeadershipView {
       // Just lost leadership: give the lease back now, compete again after a retry period, so a
       // follower in better shape gets its chance first; tell the followers, so it does at once.
       await this.releaseQuietly(leftover);
-      const { releasedChannel, workerId, clock, logger } = this.config;
+      const { releasedChannel, clock, logger } = this.config;
       try {
-        await releasedChannel.publish({
-          workerId,
-          fencingToken: leftover.fencingToken,
-          releasedAt: new Date(clock.wallMs()).toISOString(),
-        });
+        await releasedChannel.publish(
+          this.releasedMessage(leftover.fencingToken, new Date(clock.wallMs()).toISOString()),
+        );
       } catch (error) {
         logger.debug('leader.release_publish_failed', { fencingToken: leftover.fencingToken, error });
       }

@@ -31,6 +31,8 @@ export type StoppedLeadingReason =
   | 'lease-lost'
   | 'released'
   | 'coverage-lost'
+  /** Another running process has this WORKER_ID and started first (coverage-registry.ts). */
+  | 'duplicate-worker-id'
   | 'stopping';
 
 /** Callbacks in the style of client-go's leaderelection. They must not throw; they are not awaited. */

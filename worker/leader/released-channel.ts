@@ -5,6 +5,11 @@ import type { Logger } from '../../core/logger.ts';
 /** What a leader announces on `keys.releasedChannel` right after a graceful release. */
 export interface ReleasedMessage {
   readonly workerId: string;
+  /**
+   * The releasing process (worker/worker-id.ts `newInstanceId`): a receiver ignores only its own
+   * releases, even when another process shares its WORKER_ID. Absent from workers that predate it.
+   */
+  readonly instanceId?: string;
   readonly fencingToken: number;
   readonly releasedAt: string;
 }
@@ -26,6 +31,7 @@ export function decodeReleasedMessage(text: string): ReleasedMessage | undefined
     if (typeof data.workerId !== 'string' || typeof data.fencingToken !== 'number') return undefined;
     return {
       workerId: data.workerId,
+      ...(typeof data.instanceId === 'string' ? { instanceId: data.instanceId } : {}),
       fencingToken: data.fencingToken,
       releasedAt: String(data.releasedAt ?? ''),
     };

@@ -1,9 +1,9 @@
-import type { Cluster } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import { silentLogger } from '../../../../core/logger.ts';
 import { CoverageRegistry } from '../../../../worker/leader/coverage-registry.ts';
 import { LeaderElector } from '../../../../worker/leader/leader-elector.ts';
+import { fakeCoverageCluster } from './fake-coverage-cluster.ts';
 import { electorConfig, FakeWorld, T0, testClock } from './fakes.ts';
 
 beforeEach(() => {
@@ -14,21 +14,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** An in-memory hash behind the pipeline calls the registry makes. */
-function fakeCluster(hash: Map<string, string>): Cluster {
-  const pipeline = () => {
-    const ops: (() => unknown)[] = [];
-    const p = {
-      hset: (_k: string, field: string, value: string) => ops.push(() => hash.set(field, value)) && p,
-      pexpire: () => ops.push(() => 1) && p,
-      hgetall: () => ops.push(() => Object.fromEntries(hash)) && p,
-      exec: async () => ops.map((op) => [null, op()]),
-    };
-    return p;
-  };
-  const hdel = async (_k: string, ...fields: string[]) => fields.filter((f) => hash.delete(f)).length;
-  return { pipeline, hdel } as unknown as Cluster;
-}
+/** An in-memory hash behind the calls the registry makes. */
+const fakeCluster = fakeCoverageCluster;
 
 function registry(hash: Map<string, string>, workerId: string, covered: { value: boolean }) {
   return new CoverageRegistry({
