@@ -128,7 +128,11 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
     command: 'evalsha',
     reason: 'lease scripts (acquire, extend, release), leader record and processed marks',
   },
-  { command: 'eval', reason: 'the same scripts when the node answers NOSCRIPT' },
+  {
+    command: 'eval',
+    reason:
+      'the same scripts when the node answers NOSCRIPT; the coverage registry scripts (HGETALL, HSET, PEXPIRE, HDEL inside)',
+  },
   { command: 'get', reason: 'leader record and fencing counters; inside the scripts (lease, outbox fence)' },
   { command: 'mget', reason: 'processed marks of every primary at once' },
   { command: 'set', reason: 'inside the scripts (lease, counters, record, marks, outbox fence)' },

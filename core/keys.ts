@@ -65,7 +65,7 @@ export class KeyspaceKeys {
     return `${this.familyTag}:released`;
   }
 
-  /** Sorted set of the workers subscribed to every primary (member workerId, score: wall ms last seen). */
+  /** Hash of the workers' coverage reports: field WORKER_ID, value as in worker/leader/coverage-report.ts. */
   get coverage(): string {
     return `${this.familyTag}:covered`;
   }

@@ -88,7 +88,7 @@ export class CoverageRegistry {
   /** This worker's field holds its own report (written, not yet deleted). */
   private published = false;
   private readonly identity: IdentityCheck;
-  readonly instanceId: string;
+  private readonly instanceId: string;
   private readonly startedAtWallMs: number;
   private readonly graceMs: number;
   private readonly publishIntervalMs: number;
