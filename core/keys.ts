@@ -11,6 +11,25 @@ export const EXPIRED_CHANNEL = '__keyevent@0__:expired';
 
 const LEADER_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** What `KeyspaceKeys.classify` recognises a key or channel name as. */
+export type OwnKeyClass =
+  | { readonly kind: 'lease' | 'epoch' | 'leader-record' | 'released-channel' | 'coverage' }
+  | { readonly kind: 'quorum-lease' | 'quorum-epoch'; readonly partitionIndex: number }
+  | { readonly kind: 'processed-mark'; readonly partitionIndex: number; readonly nodeId: string }
+  | { readonly kind: 'outbox' | 'outbox-fence'; readonly partitionIndex: number }
+  | { readonly kind: 'canary'; readonly tagIndex: number; readonly nonce: string };
+
+export type OwnKeyKind = OwnKeyClass['kind'];
+
+/** The kinds that live under the lease family's hash tag `{kl:<name>}` (one slot). */
+export const FAMILY_KEY_KINDS: ReadonlySet<OwnKeyKind> = new Set([
+  'lease',
+  'epoch',
+  'leader-record',
+  'released-channel',
+  'coverage',
+]);
+
 /** True for a key (string or raw bytes) that belongs to keyspace-leader itself. */
 export function isOwnKey(key: string | Uint8Array): boolean {
   if (typeof key === 'string') return key.startsWith(OWN_KEY_PREFIX);
@@ -107,6 +126,60 @@ export class KeyspaceKeys {
   /** Canary key of tag index `index`; the canary code picks an index whose slot the target owns. */
   canary(index: number, nonce: string): string {
     return `{kl:${this.leaderName}:c${index}}:canary:${nonce}`;
+  }
+
+  /**
+   * A SCAN/KEYS glob that matches every key of this leader name (and, as a glob cannot end a name,
+   * keys of longer leader names with this one as prefix: pass each match through `classify`).
+   */
+  get scanPattern(): string {
+    return `{kl:${this.leaderName}*`;
+  }
+
+  /**
+   * What `key` is among the names this class builds for this leader name, with the partition index,
+   * node id or nonce parsed where the kind has one; undefined for any other key (a user key, a key of
+   * another leader name, a malformed one). It parses the tag, then compares with what the builders
+   * above produce, so a layout change in a builder cannot leave the classifier behind.
+   */
+  classify(key: string): OwnKeyClass | undefined {
+    const head = `{kl:${this.leaderName}`;
+    if (!key.startsWith(head)) return undefined;
+    if (key.startsWith(`${this.familyTag}:`)) {
+      const family: [string, OwnKeyClass][] = [
+        [this.lease, { kind: 'lease' }],
+        [this.epoch, { kind: 'epoch' }],
+        [this.leader, { kind: 'leader-record' }],
+        [this.releasedChannel, { kind: 'released-channel' }],
+        [this.coverage, { kind: 'coverage' }],
+      ];
+      return family.find(([name]) => name === key)?.[1];
+    }
+    const tag = /^:([poc])(0|[1-9][0-9]{0,8})\}:/.exec(key.slice(head.length));
+    if (!tag) return undefined;
+    const index = Number(tag[2]);
+    switch (tag[1]) {
+      case 'p': {
+        if (key === this.quorumLease(index)) return { kind: 'quorum-lease', partitionIndex: index };
+        if (key === this.quorumEpoch(index)) return { kind: 'quorum-epoch', partitionIndex: index };
+        const markHead = this.processedMark(index, '');
+        if (key.length > markHead.length && key.startsWith(markHead)) {
+          return { kind: 'processed-mark', partitionIndex: index, nodeId: key.slice(markHead.length) };
+        }
+        return undefined;
+      }
+      case 'o':
+        if (key === this.outbox(index)) return { kind: 'outbox', partitionIndex: index };
+        if (key === this.outboxFence(index)) return { kind: 'outbox-fence', partitionIndex: index };
+        return undefined;
+      default: {
+        const canaryHead = this.canary(index, '');
+        if (key.length > canaryHead.length && key.startsWith(canaryHead)) {
+          return { kind: 'canary', tagIndex: index, nonce: key.slice(canaryHead.length) };
+        }
+        return undefined;
+      }
+    }
   }
 
   /**

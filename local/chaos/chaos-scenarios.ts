@@ -12,9 +12,10 @@ import { clientPort, parseClientList } from './client-list.ts';
 import {
   describeHolding,
   findLeaseHolders,
+  hardestLeaseMember,
   isFamilyKey,
-  isProcessedMark,
   type PrimaryHolding,
+  publishingOnlyPrimary,
 } from './lease-holders.ts';
 import { queryNode } from './node-query.ts';
 import { dropConnection } from './packet-filter.ts';
@@ -177,14 +178,7 @@ const killLeasePrimary: ChaosScenario = {
   expectations: handover({ leaderChange: false, allPublished: false, unsubscribedSeconds: 5 }),
   async inject(context) {
     const holders = await findLeaseHolders(context.cluster, context.leaderName);
-    const withLease = holders.filter((h) => h.leaseKeys.length > 0);
-    // The hardest member to lose: the one that also holds the processed marks (a new leader then
-    // reads them from the promoted replica), else the one with the family keys (epoch floor, record).
-    const name = context.leaderName;
-    const target =
-      withLease.find((h) => h.keys.some((k) => isProcessedMark(k, name))) ??
-      withLease.find((h) => h.keys.some((k) => isFamilyKey(k, name))) ??
-      withLease[0];
+    const target = hardestLeaseMember(holders, context.leaderName);
     if (!target) throw new ChaosRunError(`no primary holds a lease key of ${context.leaderName}`);
     await faultPrimary(context, target, 'kill');
   },
@@ -202,15 +196,7 @@ const killPublishingPrimary: ChaosScenario = {
   expectations: handover({ leaderChange: false, allPublished: false, unsubscribedSeconds: 5 }),
   async inject(context) {
     const holders = await findLeaseHolders(context.cluster, context.leaderName);
-    const target =
-      holders.find((h) => h.answered && h.keys.length === 0) ??
-      holders.find(
-        (h) =>
-          h.answered &&
-          h.leaseKeys.length === 0 &&
-          !h.keys.some((k) => isProcessedMark(k, context.leaderName)),
-      ) ??
-      holders.find((h) => h.answered && h.leaseKeys.length === 0);
+    const target = publishingOnlyPrimary(holders, context.leaderName);
     if (!target) {
       throw new ChaosRunError(
         `every primary holds a lease key of ${context.leaderName} (${holders.map((h) => `${h.address}: ${h.leaseKeys.join(',')}`).join('; ')}): this scenario needs 4 or more primaries`,
