@@ -2,7 +2,7 @@ import type { Clock } from '../../core/clock.ts';
 import { isOwnKey } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
-import type { ExpiryHandler, HandlerEvent } from '../handlers/expiry-handler.ts';
+import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
 import { HandlerAbortedError, HandlerTimeoutError } from '../handlers/handler-errors.ts';
 import type { LeadershipGrant, LeadershipView } from '../leader/leadership.ts';
 import { BoundedQueue } from './bounded-queue.ts';
@@ -259,9 +259,14 @@ export class Processor {
       receivedAt: event.receivedAt,
       replayed: meta.replayed,
     };
-    const ctx = {
+    const ctx: HandlerContext = {
       fencingToken: grant.fencingToken,
       signal: controller.signal,
+      // The same term keeps its signal across renewals (a renewal replaces the grant object, not the
+      // signal), so comparing signals accepts an extended deadline and refuses a newer term.
+      leaseValid: () =>
+        !grant.signal.aborted &&
+        this.options.leadership.current(this.options.clock.monotonicMs())?.signal === grant.signal,
       log: this.options.logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken }),
     };
     let result: Promise<void>;

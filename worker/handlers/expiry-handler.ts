@@ -2,8 +2,10 @@ import type { Logger } from '../../core/logger.ts';
 
 /**
  * The handler interface (docs/worker.md). A handler is called once per `expired` event that passes
- * KEY_PATTERN, and only while this worker leads. It may be async; it must honour `ctx.signal`, which
- * aborts when the call times out (HANDLER_TIMEOUT_MS), when this worker stops leading and at shutdown.
+ * KEY_PATTERN, and only while this worker leads. It may be async. Right before each side effect it
+ * checks `ctx.leaseValid()` (synchronous, exact) and stops when that is false; `ctx.signal` is the best
+ * effort companion for waits (it aborts when the call times out, HANDLER_TIMEOUT_MS, when this worker
+ * stops leading and at shutdown, but only once a timer or callback has run: see `leaseValid`).
  */
 export interface HandlerEvent {
   /**
@@ -30,7 +32,22 @@ export interface HandlerEvent {
 export interface HandlerContext {
   /** Fencing token of the leadership grant the call runs under; pass it to systems that can fence. */
   readonly fencingToken: number;
+  /**
+   * Best effort: aborts when the call times out, when this worker stops leading (the lease deadline
+   * timer fired, the lease was lost or released) and at shutdown. After a pause (SIGSTOP, GC, CPU
+   * throttling) Node runs I/O callbacks before timers, so code resumed by a reply can still see
+   * `aborted === false` for a lease that ended during the pause: check `leaseValid()` before acting.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Synchronous check of the call's leadership grant against the monotonic deadline, read now: true
+   * while this worker still leads under the grant the call started with (a renewal of that grant keeps
+   * it true), false once the deadline is past, the grant's signal aborted, or a newer grant replaced
+   * it. Call it right before each side effect. It cannot recall a request already sent: a call in flight
+   * when the lease ended may still act until its next check; a downstream enforces that with
+   * `fencingToken` (refusing lower tokens than it has seen).
+   */
+  leaseValid(): boolean;
   readonly log: Logger;
 }
 

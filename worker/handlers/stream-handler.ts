@@ -3,6 +3,7 @@ import { KeyspaceLeaderError } from '../../core/errors.ts';
 import { crc16 } from '../../core/key-slot.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { ExpiryHandler } from './expiry-handler.ts';
+import { UnsettledHandlerError } from './handler-errors.ts';
 
 /**
  * The built-in `stream` handler (HANDLER=stream): a durable outbox. Each event the leader handles is
@@ -25,6 +26,16 @@ export const DEFAULT_OUTBOX_MAX_LENGTH = 100_000;
 export class FencedAppendError extends KeyspaceLeaderError {
   constructor(stream: string, options?: { cause?: unknown }) {
     super('FENCED', `append to ${stream} refused: a newer leader has written to it`, options);
+  }
+}
+
+/**
+ * The call's lease ended (`ctx.leaseValid()` false) before the append: nothing was appended, and the
+ * event stays unsettled so the successor appends it under its own, higher token.
+ */
+export class OutboxLeaseEndedError extends UnsettledHandlerError {
+  constructor(stream: string) {
+    super('OUTBOX_LEASE_ENDED', `append to ${stream} not attempted: the lease of this call has ended`);
   }
 }
 
@@ -65,6 +76,9 @@ export function createStreamHandler(deps: {
   return async (event, ctx) => {
     const partition = outboxPartition(event.keyBytes);
     const stream = deps.keys.outbox(partition);
+    // The fence refuses tokens below the partition's highest; this refuses the call's own token once
+    // its lease ended (a successor that has not appended yet would not be protected by the fence).
+    if (!ctx.leaseValid()) throw new OutboxLeaseEndedError(stream);
     try {
       await (cluster.klOutboxAppend as AppendCommand)(
         stream,

@@ -69,6 +69,47 @@ describe('Processor', () => {
     vi.useRealTimers();
   });
 
+  it('sequence 10: ctx.leaseValid() is false once the monotonic deadline passed, before any timer fired', async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership } = setup({ handler });
+    const LEASE_DEADLINE_MS = 2000;
+    /** How far past the deadline the (paused) process finds the clock when it resumes. */
+    const PAUSE_OVERSHOOT_MS = 500;
+    leadership.lead(3, T0 + LEASE_DEADLINE_MS);
+    processor.offer(event('paused'));
+    await vi.advanceTimersByTimeAsync(0);
+    const ctx = calls[0]?.ctx as HandlerContext;
+    expect(ctx.leaseValid()).toBe(true);
+
+    // A pause (SIGSTOP, GC, CPU throttling): the clock jumps, no timer has run yet, so the signal that
+    // the deadline timer would abort is still quiet. The synchronous check must not be.
+    vi.setSystemTime(T0 + LEASE_DEADLINE_MS + PAUSE_OVERSHOOT_MS);
+    expect(ctx.signal.aborted).toBe(false);
+    expect(ctx.leaseValid()).toBe(false);
+
+    // A renewal of the same term makes it valid again; a new term never does for this call.
+    leadership.renew(T0 + 10 * LEASE_DEADLINE_MS);
+    expect(ctx.leaseValid()).toBe(true);
+    leadership.lead(4, T0 + 10 * LEASE_DEADLINE_MS);
+    expect(ctx.leaseValid()).toBe(false);
+    calls[0]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+  });
+
+  it('sequence 10: ctx.leaseValid() is false once the grant signal aborted (stepped down)', async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership } = setup({ handler });
+    leadership.lead(5, T0 + 2000);
+    processor.offer(event('stepping-down'));
+    await vi.advanceTimersByTimeAsync(0);
+    const ctx = calls[0]?.ctx as HandlerContext;
+    expect(ctx.leaseValid()).toBe(true);
+    leadership.stepDown();
+    expect(ctx.leaseValid()).toBe(false);
+    calls[0]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+  });
+
   it('holdWhenGateClosed: a stale deadline holds events queued until a renewal, clearQueue hands them back', async () => {
     const seen: string[] = [];
     const done: string[] = [];

@@ -31,7 +31,12 @@ const event: HandlerEvent = {
   receivedAt: 0,
   replayed: false,
 };
-const ctx: HandlerContext = { fencingToken: 1, signal: new AbortController().signal, log: silentLogger };
+const ctx: HandlerContext = {
+  fencingToken: 1,
+  signal: new AbortController().signal,
+  leaseValid: () => true,
+  log: silentLogger,
+};
 
 describe('loadHandler', () => {
   it('gives the built-in log handler for HANDLER=log', async () => {

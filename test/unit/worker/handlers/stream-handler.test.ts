@@ -2,6 +2,7 @@ import type { Cluster } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import { silentLogger } from '../../../../core/logger.ts';
+import { UnsettledHandlerError } from '../../../../worker/handlers/handler-errors.ts';
 import {
   createStreamHandler,
   FencedAppendError,
@@ -38,6 +39,7 @@ describe('stream handler (outbox)', () => {
     await handler(event(keyBytes), {
       fencingToken: 42,
       signal: new AbortController().signal,
+      leaseValid: () => true,
       log: silentLogger,
     });
     const p = outboxPartition(keyBytes);
@@ -80,8 +82,22 @@ describe('stream handler (outbox)', () => {
       handler(event(Buffer.from('k')), {
         fencingToken: 3,
         signal: new AbortController().signal,
+        leaseValid: () => true,
         log: silentLogger,
       }),
     ).rejects.toBeInstanceOf(FencedAppendError);
+  });
+
+  it('sequence 10: appends nothing once the lease is no longer valid, and leaves the event unsettled', async () => {
+    const append = vi.fn(async () => '1-0');
+    const handler = createStreamHandler({ cluster: fakeCluster(append), keys: new KeyspaceKeys('x') });
+    const call = handler(event(Buffer.from('k')), {
+      fencingToken: 3,
+      signal: new AbortController().signal, // a pause: the deadline timer has not fired yet
+      leaseValid: () => false,
+      log: silentLogger,
+    });
+    await expect(call).rejects.toBeInstanceOf(UnsettledHandlerError);
+    expect(append).not.toHaveBeenCalled();
   });
 });
