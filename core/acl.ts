@@ -140,8 +140,19 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
   { command: 'del', reason: 'inside the release script' },
   { command: 'incr', reason: 'fencing counter of the single-key lease (fewer than 3 primaries)' },
   { command: 'role', reason: 'single-key lease: does the primary have a replica to WAIT for' },
-  { command: 'wait', reason: 'single-key lease: a replica acknowledged the lease write' },
+  {
+    command: 'wait',
+    reason: 'single-key lease and HANDLER=stream: a replica acknowledged the lease write / the append',
+  },
   { command: 'xadd', reason: 'HANDLER=stream: inside the fenced append script' },
+  {
+    command: 'xrange',
+    reason: 'HANDLER=stream: a retried append looks up the entry its earlier attempt wrote',
+  },
+  { command: 'xrevrange', reason: 'HANDLER=stream: the same, by event id, when that reply was lost' },
+  { command: 'xinfo|groups', reason: 'HANDLER=stream trim script: what each consumer group has read' },
+  { command: 'xpending', reason: "HANDLER=stream trim script: a group's oldest unacknowledged entry" },
+  { command: 'xtrim', reason: 'HANDLER=stream trim script: drop read entries, then apply the length bound' },
   {
     command: 'hset',
     reason: 'coverage registry: this worker reports since when it is subscribed to every primary',

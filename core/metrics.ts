@@ -19,6 +19,12 @@ export const WORKER_METRICS = [
   'DuplicateWorkerId',
   /** Gauge 0/1: 1 while peers of this LEADER_NAME ran another KEY_PATTERN/HANDLER beyond a deploy's overlap. */
   'ConfigMismatch',
+  /** Outbox appends no replica confirmed after every attempt (left unsettled; HANDLER=stream). */
+  'OutboxAppendsUnconfirmed',
+  /** Outbox appends settled without WAIT: the cluster has no replica (HANDLER=stream). */
+  'OutboxAppendsUnreplicated',
+  /** Outbox entries the length bound dropped before every consumer group read them (HANDLER=stream). */
+  'OutboxEntriesTrimmedUnread',
 ] as const;
 
 export const LAMBDA_METRICS = [

@@ -64,6 +64,7 @@ interface Parts {
   election?: LeaderElection;
   elector?: LeaderElector;
   cluster?: Cluster;
+  outboxCluster?: Cluster;
   flushTimer?: NodeJS.Timeout;
 }
 
@@ -89,6 +90,12 @@ async function main(): Promise<void> {
   });
   const metrics = new EmfMetrics({ namespace: config.metricsNamespace, leaderName: config.leaderName });
   metrics.declareCounters(['EventsReceived', 'EventsProcessed', 'HandlerFailures', 'EventsShed']);
+  // Declared whatever the handler (0 unless HANDLER=stream): the dashboard shows them for every worker.
+  metrics.declareCounters([
+    'OutboxAppendsUnconfirmed',
+    'OutboxAppendsUnreplicated',
+    'OutboxEntriesTrimmedUnread',
+  ]);
   const clock = systemClock;
   const startedAtWallMs = clock.wallMs();
   const parts: Parts = {};
@@ -125,7 +132,19 @@ async function main(): Promise<void> {
     parts.cluster = cluster;
     const topology = () =>
       discoverTopology((command, ...args) => cluster.call(command, ...args), { preferTls: config.redis.tls });
-    const handler = await loadHandler(config.handler, { cluster, keys, logger });
+    // The outbox gets a client of its own: its WAIT may hold a connection for up to its bound, and
+    // lease renewals and mark writes must not queue behind it.
+    const outboxCluster =
+      config.handler.kind === 'stream'
+        ? createClusterClient(config.redis, { logger, name: 'outbox', commandTimeoutMs: 2000 })
+        : undefined;
+    parts.outboxCluster = outboxCluster;
+    const handler = await loadHandler(config.handler, {
+      cluster: outboxCluster ?? cluster,
+      keys,
+      logger,
+      metrics,
+    });
 
     const keyMatcher = compileKeyPattern(config.keyPattern);
     const processor = new Processor({
@@ -334,6 +353,12 @@ async function stop(
   await bounded(parts.pool?.close(), CLOSE_BOUND_MS, 'subscribers.close', logger);
   await bounded(parts.election?.close(), CLOSE_BOUND_MS, 'election.close', logger);
   await bounded(parts.health?.close(), CLOSE_BOUND_MS, 'health.close', logger);
+  await bounded(
+    parts.outboxCluster && closeQuietly(parts.outboxCluster),
+    CLOSE_BOUND_MS,
+    'outbox.close',
+    logger,
+  );
   await bounded(parts.cluster && closeQuietly(parts.cluster), CLOSE_BOUND_MS, 'cluster.close', logger);
   clearInterval(parts.flushTimer);
   metrics.flush();

@@ -341,6 +341,28 @@ export class Observability extends Construct {
     );
     this.dashboard.addWidgets(
       new cw.GraphWidget({
+        title: 'Outbox (HANDLER=stream): unconfirmed appends, unread entries trimmed',
+        left: [
+          custom(
+            'OutboxAppendsUnconfirmed',
+            'Sum',
+            WORKER_PERIOD,
+            'appends no replica confirmed (left unsettled)',
+          ),
+          custom('OutboxAppendsUnreplicated', 'Sum', WORKER_PERIOD, 'appends settled without a replica'),
+          custom(
+            'OutboxEntriesTrimmedUnread',
+            'Sum',
+            WORKER_PERIOD,
+            'entries trimmed before a group read them',
+          ),
+        ],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
         title: 'Primaries subscribed and verified',
         left: [
           primariesTotal,

@@ -3,10 +3,11 @@ import type { Cluster } from 'ioredis';
 import type { HandlerSpec } from '../../core/config.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
+import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler } from './expiry-handler.ts';
 import { HandlerLoadError } from './handler-errors.ts';
 import { logHandler } from './log-handler.ts';
-import { createStreamHandler } from './stream-handler.ts';
+import { clusterOutboxRedis, createStreamHandler } from './stream-handler.ts';
 
 /**
  * Resolves HANDLER into a handler function.
@@ -21,9 +22,11 @@ import { createStreamHandler } from './stream-handler.ts';
  * Leadership is unaffected (a restart with a fixed module is the remedy; ESM caches a failed import).
  */
 export interface HandlerDeps {
+  /** For HANDLER=stream: a client of the outbox's own (its WAIT may hold a connection up to its bound). */
   readonly cluster: Cluster;
   readonly keys: KeyspaceKeys;
   readonly logger: Logger;
+  readonly metrics: EmfMetrics;
 }
 
 export interface LoadedHandler {
@@ -37,7 +40,12 @@ export async function loadHandler(spec: HandlerSpec, deps: HandlerDeps): Promise
   if (spec.kind === 'log') return { handler: logHandler, name: 'log', loadError: undefined };
   if (spec.kind === 'stream') {
     return {
-      handler: createStreamHandler({ cluster: deps.cluster, keys: deps.keys }),
+      handler: createStreamHandler({
+        redis: clusterOutboxRedis(deps.cluster),
+        keys: deps.keys,
+        logger: deps.logger,
+        metrics: deps.metrics,
+      }),
       name: 'stream',
       loadError: undefined,
     };

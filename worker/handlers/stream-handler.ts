@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { KeyspaceLeaderError } from '../../core/errors.ts';
 import { crc16 } from '../../core/key-slot.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler } from './expiry-handler.ts';
 import { UnsettledHandlerError } from './handler-errors.ts';
 
@@ -17,8 +20,29 @@ import { UnsettledHandlerError } from './handler-errors.ts';
  *
  * Fenced writes: a Lua script keeps the highest fencing token that appended to a partition in
  * `{kl:<name>:o<p>}:fence` (same slot) and refuses an append with a lower token (FencedAppendError),
- * so a deposed leader that resumes after a pause can never append behind its successor. Each stream
- * is capped at about `maxLength` entries (MAXLEN ~).
+ * so a deposed leader that resumes after a pause can never append behind its successor; a call whose
+ * own lease ended (`ctx.leaseValid()` false) appends nothing (OutboxLeaseEndedError).
+ *
+ * Durability (docs/worker.md, "The stream outbox"): a call completes only after `WAIT 1
+ * <replicaAckTimeoutMs>` on the stream's primary confirmed that a replica has the entry (and the fence
+ * raise); WAIT runs in the same pipeline as the script, which ioredis sends to the script's node and
+ * connection, so it covers that write. An unconfirmed append (WAIT answered 0, or the round trip
+ * failed) is tried again up to `appendAttempts` times in all; a retry first looks for the entry it may
+ * already have written (by the stream id the earlier attempt got, else by the event `id` among the
+ * newest `dedupeLookback` entries) and appends only when it is not there, so a retry adds a second
+ * copy only when the first is gone (lost in a failover, or already read and trimmed) or lies deeper
+ * than the lookback; consumers dedupe by `id` in any case. Still unconfirmed after the last attempt:
+ * the call throws OutboxUnconfirmedError, an UnsettledHandlerError, so the event stays unsettled and
+ * the successor replays it. A cluster with no replica at all (ioredis knows none) cannot confirm
+ * anything: appends are then settled without WAIT, warned once (`outbox.unreplicated`) and counted
+ * (`OutboxAppendsUnreplicated`).
+ *
+ * Trimming: appends carry no MAXLEN. Every `trimEveryAppends` confirmed appends to a partition, one
+ * script on that stream drops what every consumer group has read (XTRIM MINID to the oldest entry a
+ * group still needs: its oldest pending entry, else the one after its last-delivered-id), then applies the length
+ * bound `maxLength` (MAXLEN ~) to what remains. Entries the length bound drops are ones some group
+ * has not read (or there is no group at all): they are counted (`OutboxEntriesTrimmedUnread`) and
+ * logged (`outbox.trimmed_unread`), never dropped silently.
  */
 export const OUTBOX_PARTITIONS = 16;
 export const DEFAULT_OUTBOX_MAX_LENGTH = 100_000;
@@ -30,8 +54,8 @@ export class FencedAppendError extends KeyspaceLeaderError {
 }
 
 /**
- * The call's lease ended (`ctx.leaseValid()` false) before the append: nothing was appended, and the
- * event stays unsettled so the successor appends it under its own, higher token.
+ * The call's lease ended (`ctx.leaseValid()` false) before an append: nothing more is appended, and
+ * the event stays unsettled so the successor appends it under its own, higher token.
  */
 export class OutboxLeaseEndedError extends UnsettledHandlerError {
   constructor(stream: string) {
@@ -39,74 +63,347 @@ export class OutboxLeaseEndedError extends UnsettledHandlerError {
   }
 }
 
+/** No replica confirmed the append after every attempt: the event stays unsettled for the successor. */
+export class OutboxUnconfirmedError extends UnsettledHandlerError {
+  readonly stream: string;
+  readonly attempts: number;
+  constructor(stream: string, attempts: number, options?: { cause?: unknown }) {
+    super(
+      'OUTBOX_UNCONFIRMED',
+      `append to ${stream} not confirmed by a replica after ${attempts} attempt(s)`,
+      options,
+    );
+    this.stream = stream;
+    this.attempts = attempts;
+  }
+}
+
+/** WAIT answered fewer replicas than asked within its bound. */
+export class ReplicaAckTimeoutError extends KeyspaceLeaderError {
+  constructor(stream: string, timeoutMs: number) {
+    super(
+      'OUTBOX_REPLICA_ACK_TIMEOUT',
+      `no replica acknowledged the append to ${stream} within ${timeoutMs} ms`,
+    );
+  }
+}
+
+/**
+ * KEYS: stream, fence. ARGV: token, dedupe lookback (0 on a first attempt), stream id of an earlier
+ * attempt ('' when unknown), then the entry's fields (`id` first). Returns `{ streamId, appended }`
+ * (appended 0: an earlier attempt's entry was found; the fence is written again so that the WAIT
+ * after the script covers everything up to now, that entry included).
+ */
 const APPEND_SCRIPT = `
-local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+local raw = redis.call('GET', KEYS[2])
+local fence = tonumber(raw or '0')
 local token = tonumber(ARGV[1])
 if token < fence then
   return redis.error_reply('FENCED token ' .. ARGV[1] .. ' is below ' .. fence)
 end
+local lookback = tonumber(ARGV[2])
+if lookback > 0 then
+  local found = nil
+  if ARGV[3] ~= '' then
+    if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) > 0 then found = ARGV[3] end
+  else
+    for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', lookback)) do
+      local fields = entry[2]
+      if fields[1] == 'id' and fields[2] == ARGV[5] then
+        found = entry[1]
+        break
+      end
+    end
+  end
+  if found then
+    redis.call('SET', KEYS[2], token > fence and ARGV[1] or raw)
+    return {found, 0}
+  end
+end
 if token > fence then
   redis.call('SET', KEYS[2], ARGV[1])
 end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+return {redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4)), 1}
 `;
 
-type AppendCommand = (
-  stream: string,
-  fence: string,
-  token: string,
-  maxLength: string,
-  ...fields: (string | Buffer)[]
-) => Promise<string>;
+/**
+ * KEYS: stream. ARGV: maxLength. Returns `{ groups, trimmedRead, trimmedUnread }`. The floor is the
+ * oldest entry any group still needs: its oldest pending (delivered, not acknowledged) entry, else the
+ * first id after its last-delivered-id. MINID is exact, so every entry the length bound drops after it
+ * is one that some group has not read or not acknowledged.
+ */
+const TRIM_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0} end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function older(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+local floor = nil
+for _, group in ipairs(groups) do
+  local name, pending, last
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1]
+    elseif group[i] == 'pending' then pending = group[i + 1]
+    elseif group[i] == 'last-delivered-id' then last = group[i + 1] end
+  end
+  -- Everything up to last-delivered-id was read: the first id after it is the first one needed.
+  local lastMs, lastSeq = string.match(last, '^(%d+)-(%d+)$')
+  local need = lastMs .. '-' .. string.format('%d', tonumber(lastSeq) + 1)
+  if pending > 0 then
+    local oldestPending = redis.call('XPENDING', KEYS[1], name)[2]
+    if older(oldestPending, need) then need = oldestPending end
+  end
+  if floor == nil or older(need, floor) then floor = need end
+end
+local trimmedRead = 0
+if floor ~= nil then trimmedRead = redis.call('XTRIM', KEYS[1], 'MINID', floor) end
+local trimmedUnread = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1])
+return {#groups, trimmedRead, trimmedUnread}
+`;
+
+/** What one append attempt's round trip answered. */
+export interface AppendReply {
+  /** The script's reply: `[streamId, appended]`, or its error (FENCED, NOSCRIPT, MOVED, ...). */
+  readonly script: { readonly streamId: string; readonly appended: boolean } | Error;
+  /** WAIT's reply (replicas that acknowledged); undefined when WAIT was not sent or failed. */
+  readonly acked: number | undefined;
+}
+
+export interface TrimReply {
+  readonly groups: number;
+  readonly trimmedRead: number;
+  readonly trimmedUnread: number;
+}
+
+/** The Redis side of the outbox, narrow so the handler's logic is testable without a cluster. */
+export interface OutboxRedis {
+  /** True when the cluster has at least one replica (known to the client). */
+  hasReplicas(): boolean;
+  /**
+   * Runs the append script on `stream`'s node and, when `waitMs` is given, `WAIT 1 <waitMs>` right
+   * after it on the same connection. Rejects only when the round trip itself failed.
+   */
+  append(
+    stream: string,
+    fence: string,
+    args: readonly (string | Buffer)[],
+    waitMs?: number,
+  ): Promise<AppendReply>;
+  trim(stream: string, maxLength: number): Promise<TrimReply>;
+}
+
+/**
+ * OutboxRedis over an ioredis Cluster. Give it a client of its own (worker/main.ts does): WAIT holds
+ * its connection for up to its bound when no replica answers, and nothing else should queue behind it.
+ */
+export function clusterOutboxRedis(cluster: Cluster): OutboxRedis {
+  const appendSha = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
+  type Eval = (script: string, numKeys: number, ...args: (string | Buffer | number)[]) => unknown;
+  const run = async (
+    stream: string,
+    fence: string,
+    args: readonly (string | Buffer)[],
+    waitMs: number | undefined,
+    verb: 'evalsha' | 'eval',
+  ) => {
+    const pipeline = cluster.pipeline();
+    const script = verb === 'evalsha' ? appendSha : APPEND_SCRIPT;
+    (pipeline[verb] as unknown as Eval)(script, 2, stream, fence, ...args);
+    if (waitMs !== undefined) pipeline.wait(1, waitMs);
+    return (await pipeline.exec()) ?? [];
+  };
+  return {
+    hasReplicas: () => cluster.nodes('slave').length > 0,
+    async append(stream, fence, args, waitMs) {
+      let results = await run(stream, fence, args, waitMs, 'evalsha');
+      // NOSCRIPT: the script did not run (nothing written); the same pipeline again with its text.
+      if (results[0]?.[0] instanceof Error && results[0][0].message.startsWith('NOSCRIPT')) {
+        results = await run(stream, fence, args, waitMs, 'eval');
+      }
+      const [scriptError, scriptReply] = results[0] ?? [new Error('empty pipeline reply'), undefined];
+      const [waitError, waitReply] = results[1] ?? [null, undefined];
+      const pair = scriptReply as [string, number] | undefined;
+      return {
+        script: scriptError ?? { streamId: String(pair?.[0]), appended: Number(pair?.[1]) === 1 },
+        acked: waitError || waitReply === undefined ? undefined : Number(waitReply),
+      };
+    },
+    async trim(stream, maxLength) {
+      const reply = (await cluster.eval(TRIM_SCRIPT, 1, stream, String(maxLength))) as number[];
+      return { groups: Number(reply[0]), trimmedRead: Number(reply[1]), trimmedUnread: Number(reply[2]) };
+    },
+  };
+}
 
 export function outboxPartition(keyBytes: Uint8Array): number {
   return crc16(keyBytes) % OUTBOX_PARTITIONS;
 }
 
-export function createStreamHandler(deps: {
-  readonly cluster: Cluster;
+export interface StreamHandlerOptions {
+  readonly redis: OutboxRedis;
   readonly keys: KeyspaceKeys;
+  readonly logger: Logger;
+  readonly metrics: EmfMetrics;
+  /**
+   * Length bound per stream, applied when a trim runs (entries it drops are counted).
+   * @default 100000
+   */
   readonly maxLength?: number;
-}): ExpiryHandler {
-  const maxLength = String(deps.maxLength ?? DEFAULT_OUTBOX_MAX_LENGTH);
-  const cluster = deps.cluster as Cluster & { klOutboxAppend?: AppendCommand };
-  if (typeof cluster.klOutboxAppend !== 'function') {
-    cluster.defineCommand('klOutboxAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
-  }
+  /**
+   * Bound of each `WAIT 1 <ms>` (ms).
+   * @default 250
+   */
+  readonly replicaAckTimeoutMs?: number;
+  /**
+   * Attempts per call, the first included, before the call is left unsettled.
+   * @default 3
+   */
+  readonly appendAttempts?: number;
+  /**
+   * Pause before another attempt after a failed round trip (ms); after a WAIT that answered 0 the next
+   * attempt starts at once (that WAIT already waited its bound).
+   * @default 50
+   */
+  readonly retryDelayMs?: number;
+  /**
+   * Newest entries a retry searches for the event `id` when the earlier attempt's reply was lost.
+   * @default 256
+   */
+  readonly dedupeLookback?: number;
+  /**
+   * A trim runs on a partition after every this many confirmed appends to it.
+   * @default 100
+   */
+  readonly trimEveryAppends?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export const OUTBOX_DEFAULTS = {
+  maxLength: DEFAULT_OUTBOX_MAX_LENGTH,
+  replicaAckTimeoutMs: 250,
+  appendAttempts: 3,
+  retryDelayMs: 50,
+  dedupeLookback: 256,
+  trimEveryAppends: 100,
+} as const;
+
+export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandler {
+  const settings = {
+    maxLength: options.maxLength ?? OUTBOX_DEFAULTS.maxLength,
+    replicaAckTimeoutMs: options.replicaAckTimeoutMs ?? OUTBOX_DEFAULTS.replicaAckTimeoutMs,
+    appendAttempts: options.appendAttempts ?? OUTBOX_DEFAULTS.appendAttempts,
+    retryDelayMs: options.retryDelayMs ?? OUTBOX_DEFAULTS.retryDelayMs,
+    dedupeLookback: options.dedupeLookback ?? OUTBOX_DEFAULTS.dedupeLookback,
+    trimEveryAppends: options.trimEveryAppends ?? OUTBOX_DEFAULTS.trimEveryAppends,
+  };
+  const { redis, keys, logger, metrics } = options;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const appendsSinceTrim = new Array<number>(OUTBOX_PARTITIONS).fill(0);
+  let warnedUnreplicated = false;
+
+  const trim = async (partition: number, stream: string) => {
+    try {
+      const reply = await redis.trim(stream, settings.maxLength);
+      if (reply.trimmedUnread > 0) {
+        metrics.count('OutboxEntriesTrimmedUnread', reply.trimmedUnread);
+        logger.warn('outbox.trimmed_unread', {
+          stream,
+          partition,
+          count: reply.trimmedUnread,
+          maxLength: settings.maxLength,
+          consumerGroups: reply.groups,
+          reason: reply.groups === 0 ? 'no-consumer-group' : 'consumer-group-behind',
+        });
+      }
+    } catch (error) {
+      // Trimming is housekeeping: a failure never fails the append; the next trim catches up.
+      logger.warn('outbox.trim_failed', { stream, partition, error });
+    }
+  };
+
   return async (event, ctx) => {
     const partition = outboxPartition(event.keyBytes);
-    const stream = deps.keys.outbox(partition);
-    // The fence refuses tokens below the partition's highest; this refuses the call's own token once
-    // its lease ended (a successor that has not appended yet would not be protected by the fence).
-    if (!ctx.leaseValid()) throw new OutboxLeaseEndedError(stream);
-    try {
-      await (cluster.klOutboxAppend as AppendCommand)(
-        stream,
-        deps.keys.outboxFence(partition),
-        String(ctx.fencingToken),
-        maxLength,
-        'id',
-        event.id,
-        'key',
-        event.keyBytes,
-        'node',
-        event.node,
-        'nodeId',
-        event.nodeId,
-        'seq',
-        String(event.seq),
-        'fencingToken',
-        String(ctx.fencingToken),
-        'receivedAt',
-        String(event.receivedAt),
-        'replayed',
-        event.replayed ? '1' : '0',
-      );
-    } catch (error) {
-      // The script's own error reply; its first word is the code the script defines.
-      if (error instanceof Error && error.message.startsWith('FENCED'))
-        throw new FencedAppendError(stream, { cause: error });
-      throw error;
+    const stream = keys.outbox(partition);
+    const fence = keys.outboxFence(partition);
+    const fields = [
+      'id',
+      event.id,
+      'key',
+      event.keyBytes,
+      'node',
+      event.node,
+      'nodeId',
+      event.nodeId,
+      'seq',
+      String(event.seq),
+      'fencingToken',
+      String(ctx.fencingToken),
+      'receivedAt',
+      String(event.receivedAt),
+      'replayed',
+      event.replayed ? '1' : '0',
+    ];
+    let streamId = '';
+    let lastProblem: unknown;
+    for (let attempt = 1; attempt <= settings.appendAttempts; attempt++) {
+      // The fence refuses tokens below the partition's highest; this refuses the call's own token once
+      // its lease ended (a successor that has not appended yet is not protected by the fence).
+      if (!ctx.leaseValid()) {
+        if (attempt === 1) throw new OutboxLeaseEndedError(stream);
+        throw new OutboxUnconfirmedError(stream, attempt - 1, { cause: new OutboxLeaseEndedError(stream) });
+      }
+      const requireAck = redis.hasReplicas();
+      const lookback = attempt === 1 ? 0 : settings.dedupeLookback;
+      let reply: AppendReply;
+      try {
+        reply = await redis.append(
+          stream,
+          fence,
+          [String(ctx.fencingToken), String(lookback), streamId, ...fields],
+          requireAck ? settings.replicaAckTimeoutMs : undefined,
+        );
+      } catch (error) {
+        // The reply is unknown (the entry may be there): the next attempt looks it up by event id.
+        lastProblem = error;
+        if (attempt < settings.appendAttempts) await sleep(settings.retryDelayMs);
+        continue;
+      }
+      if (reply.script instanceof Error) {
+        // The script's own error reply; its first word is the code the script defines.
+        if (reply.script.message.startsWith('FENCED'))
+          throw new FencedAppendError(stream, { cause: reply.script });
+        lastProblem = reply.script; // not run (MOVED, CLUSTERDOWN, ...): nothing was written
+        if (attempt < settings.appendAttempts) await sleep(settings.retryDelayMs);
+        continue;
+      }
+      streamId = reply.script.streamId;
+      if (!requireAck) {
+        metrics.count('OutboxAppendsUnreplicated');
+        if (!warnedUnreplicated) {
+          warnedUnreplicated = true;
+          logger.warn('outbox.unreplicated', {
+            stream,
+            reason: 'the cluster has no replica: outbox appends are settled without WAIT',
+          });
+        }
+      } else if ((reply.acked ?? 0) < 1) {
+        lastProblem = new ReplicaAckTimeoutError(stream, settings.replicaAckTimeoutMs);
+        continue;
+      }
+      appendsSinceTrim[partition] = (appendsSinceTrim[partition] ?? 0) + 1;
+      if ((appendsSinceTrim[partition] ?? 0) >= settings.trimEveryAppends) {
+        appendsSinceTrim[partition] = 0;
+        await trim(partition, stream);
+      }
+      return;
     }
+    metrics.count('OutboxAppendsUnconfirmed');
+    throw new OutboxUnconfirmedError(stream, settings.appendAttempts, { cause: lastProblem });
   };
 }

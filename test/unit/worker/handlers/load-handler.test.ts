@@ -9,7 +9,7 @@ import type { HandlerContext, HandlerEvent } from '../../../../worker/handlers/e
 import { HandlerLoadError } from '../../../../worker/handlers/handler-errors.ts';
 import { loadHandler } from '../../../../worker/handlers/load-handler.ts';
 import { logHandler } from '../../../../worker/handlers/log-handler.ts';
-import { captureLogger } from '../support/fakes.ts';
+import { captureLogger, captureMetrics } from '../support/fakes.ts';
 
 const folder = mkdtempSync(join(tmpdir(), 'kl-handler-test-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -20,7 +20,12 @@ function moduleFile(name: string, source: string): string {
   return path;
 }
 
-const deps = { cluster: {} as Cluster, keys: new KeyspaceKeys('test'), logger: silentLogger };
+const deps = {
+  cluster: {} as Cluster,
+  keys: new KeyspaceKeys('test'),
+  logger: silentLogger,
+  metrics: captureMetrics().metrics,
+};
 const event: HandlerEvent = {
   id: 'n:1',
   key: 'k',

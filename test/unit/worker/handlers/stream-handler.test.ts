@@ -1,14 +1,21 @@
-import type { Cluster } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import { silentLogger } from '../../../../core/logger.ts';
+import type { HandlerContext } from '../../../../worker/handlers/expiry-handler.ts';
 import { UnsettledHandlerError } from '../../../../worker/handlers/handler-errors.ts';
 import {
+  type AppendReply,
   createStreamHandler,
   FencedAppendError,
   OUTBOX_PARTITIONS,
+  OutboxLeaseEndedError,
+  type OutboxRedis,
+  OutboxUnconfirmedError,
   outboxPartition,
+  type StreamHandlerOptions,
+  type TrimReply,
 } from '../../../../worker/handlers/stream-handler.ts';
+import { captureLogger, captureMetrics } from '../support/fakes.ts';
 
 const event = (keyBytes: Buffer) => ({
   id: 'node-a:7',
@@ -21,50 +28,93 @@ const event = (keyBytes: Buffer) => ({
   replayed: true,
 });
 
-function fakeCluster(append: (...args: unknown[]) => Promise<string>) {
-  const cluster = {
-    defineCommand: vi.fn((name: string) => {
-      (cluster as unknown as Record<string, unknown>)[name] = append;
-    }),
+const ctx = (fencingToken: number, leaseValid: () => boolean = () => true): HandlerContext => ({
+  fencingToken,
+  signal: new AbortController().signal,
+  leaseValid,
+  log: silentLogger,
+});
+
+const confirmed = (streamId = '1-0', acked = 1): AppendReply => ({
+  script: { streamId, appended: true },
+  acked,
+});
+
+type AppendCall = [string, string, readonly (string | Buffer)[], number | undefined];
+
+function fakeRedis(options: {
+  replies?: (() => Promise<AppendReply>)[];
+  hasReplicas?: boolean;
+  trim?: (stream: string, maxLength: number) => Promise<TrimReply>;
+}) {
+  const replies = [...(options.replies ?? [])];
+  const appends: AppendCall[] = [];
+  const trims: [string, number][] = [];
+  const redis: OutboxRedis = {
+    hasReplicas: () => options.hasReplicas ?? true,
+    append: (stream, fence, args, waitMs) => {
+      appends.push([stream, fence, args, waitMs]);
+      return (replies.shift() ?? (async () => confirmed()))();
+    },
+    trim: (stream, maxLength) => {
+      trims.push([stream, maxLength]);
+      return (
+        options.trim?.(stream, maxLength) ?? Promise.resolve({ groups: 0, trimmedRead: 0, trimmedUnread: 0 })
+      );
+    },
   };
-  return cluster as unknown as Cluster;
+  return { redis, appends, trims };
+}
+
+function setup(redis: OutboxRedis, overrides: Partial<StreamHandlerOptions> = {}) {
+  const log = captureLogger();
+  const { metrics, totals } = captureMetrics();
+  const handler = createStreamHandler({
+    redis,
+    keys: new KeyspaceKeys('orders'),
+    logger: log.logger,
+    metrics,
+    sleep: async () => {},
+    ...overrides,
+  });
+  return { handler, totals, ...log };
 }
 
 describe('stream handler (outbox)', () => {
-  it('appends identity, exact key bytes, node, sequence, token and receipt time to the key partition', async () => {
-    const append = vi.fn(async () => '1-0');
-    const keys = new KeyspaceKeys('orders');
-    const handler = createStreamHandler({ cluster: fakeCluster(append), keys, maxLength: 500 });
+  it('appends identity, exact key bytes, node, sequence, token and receipt time to the key partition, then WAITs', async () => {
+    const { redis, appends } = fakeRedis({});
+    const { handler } = setup(redis, { replicaAckTimeoutMs: 300 });
     const keyBytes = Buffer.from([0x6b, 0xff]);
-    await handler(event(keyBytes), {
-      fencingToken: 42,
-      signal: new AbortController().signal,
-      leaseValid: () => true,
-      log: silentLogger,
-    });
+    await handler(event(keyBytes), ctx(42));
     const p = outboxPartition(keyBytes);
-    expect(append).toHaveBeenCalledWith(
-      `{kl:orders:o${p}}:outbox`,
-      `{kl:orders:o${p}}:fence`,
-      '42',
-      '500',
-      'id',
-      'node-a:7',
-      'key',
-      keyBytes,
-      'node',
-      '10.0.0.1:6379',
-      'nodeId',
-      'node-a',
-      'seq',
-      '7',
-      'fencingToken',
-      '42',
-      'receivedAt',
-      '1234',
-      'replayed',
-      '1',
-    );
+    expect(appends).toEqual([
+      [
+        `{kl:orders:o${p}}:outbox`,
+        `{kl:orders:o${p}}:fence`,
+        [
+          '42',
+          '0', // first attempt: no lookup of an earlier copy
+          '',
+          'id',
+          'node-a:7',
+          'key',
+          keyBytes,
+          'node',
+          '10.0.0.1:6379',
+          'nodeId',
+          'node-a',
+          'seq',
+          '7',
+          'fencingToken',
+          '42',
+          'receivedAt',
+          '1234',
+          'replayed',
+          '1',
+        ],
+        300,
+      ],
+    ]);
   });
 
   it('spreads keys over every partition', () => {
@@ -73,31 +123,134 @@ describe('stream handler (outbox)', () => {
     expect(seen.size).toBe(OUTBOX_PARTITIONS);
   });
 
-  it('turns the script refusal into a typed FencedAppendError', async () => {
-    const append = vi.fn(async () => {
-      throw new Error('FENCED token 3 is below 4');
+  it('turns the script refusal into a typed FencedAppendError, without retrying', async () => {
+    const { redis, appends } = fakeRedis({
+      replies: [async () => ({ script: new Error('FENCED token 3 is below 4'), acked: 0 })],
     });
-    const handler = createStreamHandler({ cluster: fakeCluster(append), keys: new KeyspaceKeys('x') });
-    await expect(
-      handler(event(Buffer.from('k')), {
-        fencingToken: 3,
-        signal: new AbortController().signal,
-        leaseValid: () => true,
-        log: silentLogger,
-      }),
-    ).rejects.toBeInstanceOf(FencedAppendError);
+    const { handler } = setup(redis);
+    await expect(handler(event(Buffer.from('k')), ctx(3))).rejects.toBeInstanceOf(FencedAppendError);
+    expect(appends).toHaveLength(1);
   });
 
   it('sequence 10: appends nothing once the lease is no longer valid, and leaves the event unsettled', async () => {
-    const append = vi.fn(async () => '1-0');
-    const handler = createStreamHandler({ cluster: fakeCluster(append), keys: new KeyspaceKeys('x') });
-    const call = handler(event(Buffer.from('k')), {
-      fencingToken: 3,
-      signal: new AbortController().signal, // a pause: the deadline timer has not fired yet
-      leaseValid: () => false,
-      log: silentLogger,
-    });
+    const { redis, appends } = fakeRedis({});
+    const { handler } = setup(redis);
+    // A pause: the deadline timer has not fired yet, the signal is quiet, the lease is over.
+    const call = handler(
+      event(Buffer.from('k')),
+      ctx(3, () => false),
+    );
+    await expect(call).rejects.toBeInstanceOf(OutboxLeaseEndedError);
     await expect(call).rejects.toBeInstanceOf(UnsettledHandlerError);
-    expect(append).not.toHaveBeenCalled();
+    expect(appends).toEqual([]);
+  });
+
+  it('sequence 9: an unconfirmed append is retried with the stream id it got (no second copy), then left unsettled', async () => {
+    const { redis, appends } = fakeRedis({
+      replies: [
+        async () => confirmed('5-1', 0),
+        async () => confirmed('5-1', 0),
+        async () => confirmed('5-1', 0),
+      ],
+    });
+    const { handler, totals } = setup(redis, { appendAttempts: 3, dedupeLookback: 64 });
+    const call = handler(event(Buffer.from('k')), ctx(9));
+    await expect(call).rejects.toBeInstanceOf(OutboxUnconfirmedError);
+    await expect(call).rejects.toBeInstanceOf(UnsettledHandlerError);
+    expect(appends.map(([, , args]) => args.slice(0, 3))).toEqual([
+      ['9', '0', ''],
+      ['9', '64', '5-1'],
+      ['9', '64', '5-1'],
+    ]);
+    expect(totals()).toMatchObject({ OutboxAppendsUnconfirmed: 1 });
+  });
+
+  it('sequence 9: a retry after a lost reply looks the entry up by event id; a later confirmation settles', async () => {
+    const { redis, appends } = fakeRedis({
+      replies: [
+        async () => {
+          throw new Error('Connection is closed.');
+        },
+        async () => ({ script: { streamId: '8-0', appended: false }, acked: 1 }),
+      ],
+    });
+    const { handler, totals } = setup(redis, { dedupeLookback: 64 });
+    await handler(event(Buffer.from('k')), ctx(9));
+    expect(appends.map(([, , args]) => args.slice(0, 3))).toEqual([
+      ['9', '0', ''],
+      ['9', '64', ''],
+    ]);
+    expect(totals().OutboxAppendsUnconfirmed ?? 0).toBe(0);
+  });
+
+  it('sequence 9: a lease that ends between attempts stops the retries, unsettled', async () => {
+    let valid = true;
+    const { redis, appends } = fakeRedis({
+      replies: [
+        async () => {
+          valid = false;
+          return confirmed('5-1', 0);
+        },
+      ],
+    });
+    const { handler } = setup(redis);
+    await expect(
+      handler(
+        event(Buffer.from('k')),
+        ctx(9, () => valid),
+      ),
+    ).rejects.toBeInstanceOf(OutboxUnconfirmedError);
+    expect(appends).toHaveLength(1);
+  });
+
+  it('sequence 9: a cluster without replicas: no WAIT, settled, warned once and counted', async () => {
+    const { redis, appends } = fakeRedis({ hasReplicas: false });
+    const { handler, totals, events } = setup(redis);
+    await handler(event(Buffer.from('a')), ctx(1));
+    await handler(event(Buffer.from('b')), ctx(1));
+    expect(appends.map(([, , , waitMs]) => waitMs)).toEqual([undefined, undefined]);
+    expect(events('outbox.unreplicated')).toHaveLength(1);
+    expect(totals()).toMatchObject({ OutboxAppendsUnreplicated: 2 });
+  });
+
+  it('sequence 9: trims a partition every N confirmed appends; unread drops are counted and logged', async () => {
+    const { redis, trims } = fakeRedis({
+      trim: async () => ({ groups: 1, trimmedRead: 4, trimmedUnread: 3 }),
+    });
+    const { handler, totals, events } = setup(redis, { trimEveryAppends: 2, maxLength: 50 });
+    const key = Buffer.from('same-partition');
+    for (let i = 0; i < 5; i++) await handler(event(key), ctx(1));
+    const stream = new KeyspaceKeys('orders').outbox(outboxPartition(key));
+    expect(trims).toEqual([
+      [stream, 50],
+      [stream, 50],
+    ]);
+    expect(totals()).toMatchObject({ OutboxEntriesTrimmedUnread: 6 });
+    expect(events('outbox.trimmed_unread')).toEqual([
+      expect.objectContaining({ level: 'warn', stream, count: 3, reason: 'consumer-group-behind' }),
+      expect.objectContaining({ count: 3 }),
+    ]);
+  });
+
+  it('a failed trim never fails the append', async () => {
+    const { redis } = fakeRedis({
+      trim: async () => {
+        throw new Error('NOPERM');
+      },
+    });
+    const { handler, events } = setup(redis, { trimEveryAppends: 1 });
+    await handler(event(Buffer.from('k')), ctx(1));
+    expect(events('outbox.trim_failed')).toHaveLength(1);
+  });
+
+  it('a script error other than FENCED (MOVED, CLUSTERDOWN) is retried after the delay', async () => {
+    const sleep = vi.fn(async () => {});
+    const { redis, appends } = fakeRedis({
+      replies: [async () => ({ script: new Error('CLUSTERDOWN The cluster is down'), acked: undefined })],
+    });
+    const { handler } = setup(redis, { sleep, retryDelayMs: 70 });
+    await handler(event(Buffer.from('k')), ctx(1));
+    expect(appends).toHaveLength(2);
+    expect(sleep).toHaveBeenCalledWith(70);
   });
 });

@@ -1,0 +1,208 @@
+import type { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keySlot } from '../../../core/key-slot.ts';
+import { KeyspaceKeys } from '../../../core/keys.ts';
+import { LocalRedisCluster } from '../../../local/cluster.ts';
+import type { HandlerContext, HandlerEvent } from '../../../worker/handlers/expiry-handler.ts';
+import { UnsettledHandlerError } from '../../../worker/handlers/handler-errors.ts';
+import {
+  clusterOutboxRedis,
+  createStreamHandler,
+  outboxPartition,
+  type StreamHandlerOptions,
+} from '../../../worker/handlers/stream-handler.ts';
+import { captureLogger, captureMetrics } from '../../unit/worker/support/fakes.ts';
+import { randomSuffix, testClient } from './helpers.ts';
+
+/**
+ * Sequence 9: the `stream` outbox on a real cluster (3 primaries, 1 replica each). An append settles
+ * only once WAIT saw a replica take it; with the replica frozen it is left unsettled after its retries
+ * (one copy in the stream, not one per attempt); trimming never drops entries a consumer group has
+ * not read without counting them, and without any group the length bound's drops are counted too.
+ */
+
+/** Bound of each WAIT in these tests: short, so the unconfirmed case stays quick. */
+const REPLICA_ACK_TIMEOUT_MS = 200;
+const APPEND_ATTEMPTS = 3;
+/** Small stream nodes so that `MAXLEN ~` trims at the small lengths of these tests. */
+const STREAM_NODE_MAX_ENTRIES = 5;
+const TEST_MAX_LENGTH = 20;
+const TRIM_EVERY_APPENDS = 10;
+
+function ctx(fencingToken: number): HandlerContext {
+  const log = captureLogger().logger;
+  return { fencingToken, signal: new AbortController().signal, leaseValid: () => true, log };
+}
+
+function event(key: string, seq: number): HandlerEvent {
+  return {
+    id: `node-it:${seq}`,
+    key,
+    keyBytes: Buffer.from(key),
+    node: '127.0.0.1:0',
+    nodeId: 'node-it',
+    seq,
+    receivedAt: Date.now(),
+    replayed: false,
+  };
+}
+
+describe('sequence 9: stream outbox durability and trimming', () => {
+  let cluster: LocalRedisCluster;
+  let client: Cluster;
+  let outboxClient: Cluster;
+
+  beforeAll(async () => {
+    cluster = await LocalRedisCluster.start({ primaries: 3, replicasPerPrimary: 1, nodeTimeoutMs: 1000 });
+    await cluster.configSetAll('stream-node-max-entries', String(STREAM_NODE_MAX_ENTRIES));
+    client = testClient(cluster);
+    outboxClient = testClient(cluster);
+    await outboxClient.ping();
+  });
+
+  afterAll(async () => {
+    client?.disconnect();
+    outboxClient?.disconnect();
+    await cluster?.stop();
+  });
+
+  function handlerFor(leaderName: string, overrides: Partial<StreamHandlerOptions> = {}) {
+    const log = captureLogger();
+    const { metrics, totals } = captureMetrics();
+    const handler = createStreamHandler({
+      redis: clusterOutboxRedis(outboxClient),
+      keys: new KeyspaceKeys(leaderName),
+      logger: log.logger,
+      metrics,
+      replicaAckTimeoutMs: REPLICA_ACK_TIMEOUT_MS,
+      appendAttempts: APPEND_ATTEMPTS,
+      ...overrides,
+    });
+    return { handler, totals, ...log };
+  }
+
+  /** The node serving `key`'s slot and its replica, from the primary's own ROLE. */
+  async function nodesOf(key: string): Promise<{ primary: Redis; primaryPort: number; replicaPort: number }> {
+    const slot = keySlot(key);
+    const primaries = await cluster.primaries();
+    const owner = primaries.find((p) => p.slots.some(([a, b]) => slot >= a && slot <= b));
+    if (!owner) throw new Error(`no primary serves slot ${slot}`);
+    const primary = cluster.nodeClient(owner.port);
+    const role = (await primary.role()) as [string, number, [string, string, string][]];
+    const replica = role[2][0];
+    if (!replica) throw new Error(`primary :${owner.port} has no replica`);
+    return { primary, primaryPort: owner.port, replicaPort: Number(replica[1]) };
+  }
+
+  async function waitCalls(node: Redis): Promise<number> {
+    const stats = await node.info('commandstats');
+    return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  }
+
+  /** Entries of `stream` whose `id` field is `eventId`. */
+  async function copiesOf(stream: string, eventId: string): Promise<number> {
+    const entries = await client.xrange(stream, '-', '+');
+    return entries.filter(([, fields]) => fields[0] === 'id' && fields[1] === eventId).length;
+  }
+
+  it('sequence 9: an append settles after WAIT on its own primary; with its replica frozen it is left unsettled, one copy', async () => {
+    const leaderName = `ob-${randomSuffix()}`;
+    const keys = new KeyspaceKeys(leaderName);
+    const { handler, totals } = handlerFor(leaderName);
+    const key = `ob:${randomSuffix()}`;
+    const stream = keys.outbox(outboxPartition(Buffer.from(key)));
+    const { primary, replicaPort } = await nodesOf(stream);
+    let paused = false;
+    try {
+      // Healthy: settles, and the WAIT ran on the stream's primary (the keyless WAIT followed the
+      // keyed script in the pipeline). The first append loads the script (NOSCRIPT, then EVAL).
+      await handler(event(key, 0), ctx(5));
+      const waitsBefore = await waitCalls(primary);
+      await handler(event(key, 1), ctx(5));
+      expect(await waitCalls(primary)).toBe(waitsBefore + 1);
+      expect(await copiesOf(stream, 'node-it:1')).toBe(1);
+
+      // The replica frozen: no acknowledgement. The call is not settled: it throws an unsettled error
+      // after its attempts, and the retries did not append further copies.
+      cluster.pauseNode(replicaPort);
+      paused = true;
+      const startedMs = Date.now();
+      await expect(handler(event(key, 2), ctx(5))).rejects.toBeInstanceOf(UnsettledHandlerError);
+      expect(Date.now() - startedMs).toBeGreaterThanOrEqual(APPEND_ATTEMPTS * REPLICA_ACK_TIMEOUT_MS);
+      expect(await copiesOf(stream, 'node-it:2')).toBe(1);
+      expect(totals()).toMatchObject({ OutboxAppendsUnconfirmed: 1 });
+    } finally {
+      if (paused) cluster.resumeNode(replicaPort);
+      primary.disconnect();
+    }
+    // Back: the next append settles again.
+    await handler(event(key, 3), ctx(5));
+    expect(await copiesOf(stream, 'node-it:3')).toBe(1);
+  });
+
+  it('sequence 9: trimming with a consumer group that lags drops no unread entry without counting it', async () => {
+    const leaderName = `ot-${randomSuffix()}`;
+    const keys = new KeyspaceKeys(leaderName);
+    const { handler, totals, events } = handlerFor(leaderName, {
+      maxLength: TEST_MAX_LENGTH,
+      trimEveryAppends: TRIM_EVERY_APPENDS,
+    });
+    const key = `ot:${randomSuffix()}`;
+    const stream = keys.outbox(outboxPartition(Buffer.from(key)));
+    const READ_BY_GROUP = 10;
+    const APPENDED = 60;
+    await client.xgroup('CREATE', stream, 'billing', '0', 'MKSTREAM');
+    for (let seq = 1; seq <= READ_BY_GROUP; seq++) await handler(event(key, seq), ctx(1));
+    // The group reads (and acknowledges) the first entries, then falls behind.
+    const read = (await client.xreadgroup(
+      'GROUP',
+      'billing',
+      'c1',
+      'COUNT',
+      READ_BY_GROUP,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, [string, string[]][]][];
+    const readIds = read[0]?.[1].map(([id]) => id) ?? [];
+    expect(readIds).toHaveLength(READ_BY_GROUP);
+    await client.xack(stream, 'billing', ...readIds);
+    for (let seq = READ_BY_GROUP + 1; seq <= APPENDED; seq++) await handler(event(key, seq), ctx(1));
+
+    const left = await client.xrange(stream, '-', '+');
+    const lastRead = readIds[readIds.length - 1] as string;
+    const unreadLeft = left.filter(([id]) => compareIds(id, lastRead) > 0).length;
+    const unreadDropped = APPENDED - READ_BY_GROUP - unreadLeft;
+    expect(left.length).toBeLessThan(APPENDED); // the bound did apply
+    expect(unreadDropped).toBeGreaterThan(0);
+    expect(totals().OutboxEntriesTrimmedUnread).toBe(unreadDropped);
+    const lines = events('outbox.trimmed_unread');
+    expect(lines.reduce((sum, l) => sum + Number(l.count), 0)).toBe(unreadDropped);
+    expect(lines.every((l) => l.reason === 'consumer-group-behind')).toBe(true);
+  });
+
+  it('sequence 9: without a consumer group the length bound applies and what it drops is counted', async () => {
+    const leaderName = `on-${randomSuffix()}`;
+    const keys = new KeyspaceKeys(leaderName);
+    const { handler, totals, events } = handlerFor(leaderName, {
+      maxLength: TEST_MAX_LENGTH,
+      trimEveryAppends: TRIM_EVERY_APPENDS,
+    });
+    const key = `on:${randomSuffix()}`;
+    const stream = keys.outbox(outboxPartition(Buffer.from(key)));
+    const APPENDED = 60;
+    for (let seq = 1; seq <= APPENDED; seq++) await handler(event(key, seq), ctx(1));
+    const length = await client.xlen(stream);
+    // Trims run every TRIM_EVERY_APPENDS appends and `~` keeps up to one stream node more.
+    expect(length).toBeLessThanOrEqual(TEST_MAX_LENGTH + STREAM_NODE_MAX_ENTRIES);
+    expect(totals().OutboxEntriesTrimmedUnread).toBe(APPENDED - length);
+    expect(events('outbox.trimmed_unread').every((l) => l.reason === 'no-consumer-group')).toBe(true);
+  });
+});
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
+}
