@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Cluster } from 'ioredis';
+import { type Cluster, ReplyError } from 'ioredis';
 import { KeyspaceLeaderError } from '../../core/errors.ts';
-import { crc16 } from '../../core/key-slot.ts';
+import { crc16, keySlot } from '../../core/key-slot.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
@@ -25,8 +25,8 @@ import { UnsettledHandlerError } from './handler-errors.ts';
  *
  * Durability (docs/worker.md, "The stream outbox"): a call completes only after `WAIT 1
  * <replicaAckTimeoutMs>` on the stream's primary confirmed that a replica has the entry (and the fence
- * raise); WAIT runs in the same pipeline as the script, which ioredis sends to the script's node and
- * connection, so it covers that write. An unconfirmed append (WAIT answered 0, or the round trip
+ * raise): sent after the script's reply on the connection that ran it, it covers that write; appends
+ * in flight together share WAITs (ReplicaAckBatcher). An unconfirmed append (WAIT answered 0, or the round trip
  * failed) is tried again up to `appendAttempts` times in all; a retry first looks for the entry it may
  * already have written (by the stream id the earlier attempt got, else by the event `id` among the
  * newest `dedupeLookback` entries) and appends only when it is not there, so a retry adds a second
@@ -186,8 +186,9 @@ export interface OutboxRedis {
   /** True when the cluster has at least one replica (known to the client). */
   hasReplicas(): boolean;
   /**
-   * Runs the append script on `stream`'s node and, when `waitMs` is given, `WAIT 1 <waitMs>` right
-   * after it on the same connection. Rejects only when the round trip itself failed.
+   * Runs the append script on `stream`'s node and, when `waitMs` is given, then `WAIT 1 <waitMs>` on
+   * the same connection (one WAIT may answer for several appends). A reply error of the script comes
+   * back as `script`; rejects only when the round trip itself failed (the append may have happened).
    */
   append(
     stream: string,
@@ -198,41 +199,108 @@ export interface OutboxRedis {
   trim(stream: string, maxLength: number): Promise<TrimReply>;
 }
 
+/** ioredis' class of a Redis error reply (`-ERR ...`), typed `any` by its declarations. */
+const RedisReplyError = ReplyError as new (...args: unknown[]) => Error;
+
+/**
+ * One WAIT at a time per primary, shared by every append that completed before it was sent (group
+ * commit). WAIT answers for the connection's latest write, so a WAIT sent after an append's reply
+ * arrived covers that append; one already in flight may not (it may have been sent first), so an
+ * append that finds one in flight joins the next, which starts when the current one ends. At most
+ * two WAITs per primary are outstanding, whatever the number of appends in flight.
+ */
+class ReplicaAckBatcher {
+  private inFlight: Promise<number | undefined> | undefined;
+  private queued: Promise<number | undefined> | undefined;
+
+  acked(send: () => Promise<number | undefined>): Promise<number | undefined> {
+    if (this.inFlight === undefined) return this.start(send);
+    this.queued ??= this.inFlight.then(
+      () => this.startQueued(send),
+      () => this.startQueued(send),
+    );
+    return this.queued;
+  }
+
+  private startQueued(send: () => Promise<number | undefined>): Promise<number | undefined> {
+    this.queued = undefined;
+    return this.start(send);
+  }
+
+  private start(send: () => Promise<number | undefined>): Promise<number | undefined> {
+    const wait = send();
+    this.inFlight = wait;
+    const clear = () => {
+      if (this.inFlight === wait) this.inFlight = undefined;
+    };
+    wait.then(clear, clear);
+    return wait;
+  }
+}
+
 /**
  * OutboxRedis over an ioredis Cluster. Give it a client of its own (worker/main.ts does): WAIT holds
  * its connection for up to its bound when no replica answers, and nothing else should queue behind it.
+ * The WAIT is sent in a pipeline behind a keyed read of the stream (EXISTS): ioredis sends a cluster
+ * pipeline to the node of its keyed commands, on the one connection this client has to that node, the
+ * connection that took the append; WAIT itself has no key and would otherwise go to any node.
  */
 export function clusterOutboxRedis(cluster: Cluster): OutboxRedis {
   const appendSha = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
-  type Eval = (script: string, numKeys: number, ...args: (string | Buffer | number)[]) => unknown;
-  const run = async (
+  const batchers = new Map<string, ReplicaAckBatcher>();
+  type Eval = (script: string, numKeys: number, ...args: (string | Buffer | number)[]) => Promise<unknown>;
+  const runScript = (
     stream: string,
     fence: string,
     args: readonly (string | Buffer)[],
-    waitMs: number | undefined,
     verb: 'evalsha' | 'eval',
-  ) => {
-    const pipeline = cluster.pipeline();
-    const script = verb === 'evalsha' ? appendSha : APPEND_SCRIPT;
-    (pipeline[verb] as unknown as Eval)(script, 2, stream, fence, ...args);
-    if (waitMs !== undefined) pipeline.wait(1, waitMs);
-    return (await pipeline.exec()) ?? [];
+  ) =>
+    (cluster[verb] as unknown as Eval).call(
+      cluster,
+      verb === 'evalsha' ? appendSha : APPEND_SCRIPT,
+      2,
+      stream,
+      fence,
+      ...args,
+    );
+  const sendWait = async (stream: string, waitMs: number): Promise<number | undefined> => {
+    const results = (await cluster.pipeline().exists(stream).wait(1, waitMs).exec()) ?? [];
+    const [waitError, waitReply] = results[1] ?? [new Error('empty pipeline reply'), undefined];
+    return waitError ? undefined : Number(waitReply);
+  };
+  /** The batcher of the primary serving `stream` now (by ioredis' slot map; the stream itself if unknown). */
+  const batcherFor = (stream: string): ReplicaAckBatcher => {
+    const slots = (cluster as unknown as { slots: (string[] | undefined)[] }).slots;
+    const node = slots[keySlot(stream)]?.[0] ?? stream;
+    let batcher = batchers.get(node);
+    if (batcher === undefined) {
+      batcher = new ReplicaAckBatcher();
+      batchers.set(node, batcher);
+    }
+    return batcher;
   };
   return {
     hasReplicas: () => cluster.nodes('slave').length > 0,
     async append(stream, fence, args, waitMs) {
-      let results = await run(stream, fence, args, waitMs, 'evalsha');
-      // NOSCRIPT: the script did not run (nothing written); the same pipeline again with its text.
-      if (results[0]?.[0] instanceof Error && results[0][0].message.startsWith('NOSCRIPT')) {
-        results = await run(stream, fence, args, waitMs, 'eval');
+      let reply: unknown;
+      try {
+        reply = await runScript(stream, fence, args, 'evalsha').catch((error: unknown) => {
+          // NOSCRIPT: the script did not run (nothing written); the same call with its text.
+          if (error instanceof Error && error.message.startsWith('NOSCRIPT'))
+            return runScript(stream, fence, args, 'eval');
+          throw error;
+        });
+      } catch (error) {
+        // A reply error (FENCED, MOVED, CLUSTERDOWN, ...): the script did not append. Anything else is
+        // a failed round trip (the append may have happened): that one rejects.
+        if (error instanceof RedisReplyError) return { script: error, acked: undefined };
+        throw error;
       }
-      const [scriptError, scriptReply] = results[0] ?? [new Error('empty pipeline reply'), undefined];
-      const [waitError, waitReply] = results[1] ?? [null, undefined];
-      const pair = scriptReply as [string, number] | undefined;
-      return {
-        script: scriptError ?? { streamId: String(pair?.[0]), appended: Number(pair?.[1]) === 1 },
-        acked: waitError || waitReply === undefined ? undefined : Number(waitReply),
-      };
+      const pair = reply as [string, number];
+      const script = { streamId: String(pair[0]), appended: Number(pair[1]) === 1 };
+      if (waitMs === undefined) return { script, acked: undefined };
+      const acked = await batcherFor(stream).acked(() => sendWait(stream, waitMs));
+      return { script, acked };
     },
     async trim(stream, maxLength) {
       const reply = (await cluster.eval(TRIM_SCRIPT, 1, stream, String(maxLength))) as number[];

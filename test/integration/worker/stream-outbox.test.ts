@@ -121,6 +121,13 @@ describe('sequence 9: stream outbox durability and trimming', () => {
       await handler(event(key, 1), ctx(5));
       expect(await waitCalls(primary)).toBe(waitsBefore + 1);
       expect(await copiesOf(stream, 'node-it:1')).toBe(1);
+      // Appends in flight together share WAITs: the first sends one, the others join the next.
+      const CONCURRENT_APPENDS = 16;
+      const waitsBeforeBatch = await waitCalls(primary);
+      await Promise.all(
+        Array.from({ length: CONCURRENT_APPENDS }, (_, i) => handler(event(key, 100 + i), ctx(5))),
+      );
+      expect(await waitCalls(primary)).toBeLessThanOrEqual(waitsBeforeBatch + 2);
 
       // The replica frozen: no acknowledgement. The call is not settled: it throws an unsettled error
       // after its attempts, and the retries did not append further copies.
