@@ -124,7 +124,10 @@ const keySpec: fc.Arbitrary<KeySpec> = fc.oneof(
       ),
       size: fc.integer({ min: 1024, max: MAX_KEY_BYTES }),
     }),
-    weight: 1,
+    // Weight 1 (of 31) left a run without a single random key of 1 KiB or more about once in 250
+    // (sampled over 2,000 seeds: fast-check keeps early arrays short), failing the coverage check
+    // below by luck. With 3 the fewest seen in 2,000 seeds was 3 such keys, the median 16.
+    weight: 3,
   },
 );
 const batch: fc.Arbitrary<Batch> = fc.record({
