@@ -1,4 +1,5 @@
 import { TopologyError } from './errors.ts';
+import { SLOT_COUNT } from './key-slot.ts';
 import type { SlotRange } from './keys.ts';
 
 /**
@@ -51,6 +52,28 @@ export function liveNodes(topology: Topology): ClusterNode[] {
     for (const replica of shard.replicas) if (replica.health !== 'failed') nodes.push(replica);
   }
   return nodes;
+}
+
+/**
+ * True when the shards' slot ranges own every slot exactly once. CLUSTER SHARDS of Redis
+ * 7.2.0-7.2.5 (and Valkey <= 7.2.5) can list a shard without its slots; such a reply, or one caught
+ * mid-update, is not a slot map to act on. An empty shard (a new primary before a reshard, a drained
+ * one before removal) is fine when the others add up.
+ */
+export function coversAllSlots(topology: Topology): boolean {
+  const owned = new Uint8Array(SLOT_COUNT);
+  let count = 0;
+  for (const shard of topology.shards) {
+    for (const [first, last] of shard.slots) {
+      if (!(first >= 0 && last < SLOT_COUNT && first <= last)) return false;
+      for (let slot = first; slot <= last; slot++) {
+        if (owned[slot] === 1) return false;
+        owned[slot] = 1;
+        count++;
+      }
+    }
+  }
+  return count === SLOT_COUNT;
 }
 
 export function slotRangesOf(topology: Topology, nodeId: string): SlotRange[] {
@@ -238,21 +261,29 @@ export type ClusterCommand = (command: string, ...args: string[]) => Promise<unk
 
 /**
  * Reads the topology through `call` (for example `(c, ...a) => cluster.call(c, ...a)` on an ioredis
- * Cluster, or a plain node client). Falls back to CLUSTER NODES when CLUSTER SHARDS is unknown.
+ * Cluster, or a plain node client). Falls back to CLUSTER NODES when CLUSTER SHARDS is unknown, and
+ * when its reply does not own every slot (`coversAllSlots`); when neither reply is complete, the
+ * incomplete CLUSTER SHARDS reply is returned and callers that act on slots check `coversAllSlots`.
  */
 export async function discoverTopology(
   call: ClusterCommand,
   options: { preferTls: boolean },
 ): Promise<Topology> {
   let shardsError: unknown;
+  let incomplete: Topology | undefined;
   try {
-    return parseClusterShards(await call('CLUSTER', 'SHARDS'), options.preferTls);
+    const shards = parseClusterShards(await call('CLUSTER', 'SHARDS'), options.preferTls);
+    if (coversAllSlots(shards)) return shards;
+    // The 7.2.0-7.2.5 empty-slots bug (or a reply mid-update): CLUSTER NODES lists the slots.
+    incomplete = shards;
   } catch (error) {
     shardsError = error;
   }
   try {
-    return parseClusterNodes(toText(await call('CLUSTER', 'NODES')));
+    const nodes = parseClusterNodes(toText(await call('CLUSTER', 'NODES')));
+    return incomplete === undefined || coversAllSlots(nodes) ? nodes : incomplete;
   } catch (error) {
+    if (incomplete !== undefined) return incomplete;
     throw new TopologyError('neither CLUSTER SHARDS nor CLUSTER NODES could be read', {
       cause: new AggregateError([shardsError, error]),
     });

@@ -1,10 +1,11 @@
 import type { Cluster } from 'ioredis';
 import type { RedisConnectionConfig } from '../../core/config.ts';
+import { TopologyError } from '../../core/errors.ts';
 import { keySlot } from '../../core/key-slot.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import { closeQuietly, createClusterClient } from '../../core/redis-client.ts';
-import type { Topology } from '../../core/topology.ts';
+import { coversAllSlots, type Topology } from '../../core/topology.ts';
 import { type LeaderRecordStore, RedisLeaderRecordStore } from './leader-record-store.ts';
 import type { Lease } from './lease.ts';
 import { QuorumLease } from './quorum-lease.ts';
@@ -20,6 +21,8 @@ export interface LeaderElectionDeps {
   readonly keys: KeyspaceKeys;
   readonly logger: Logger;
   readonly topology: () => Promise<Topology>;
+  /** Quorum mode: how often the placement is re-derived (QuorumLease). @default 10000 */
+  readonly placementCheckIntervalMs?: number;
 }
 
 export interface LeaderElection {
@@ -31,7 +34,8 @@ export interface LeaderElection {
 }
 
 /**
- * Builds the pieces a LeaderElector needs from one topology read. The lease mode follows the number
+ * Builds the pieces a LeaderElector needs from one topology read, which must own every slot
+ * (`coversAllSlots`; otherwise TopologyError, and the worker exits to be restarted). The lease mode follows the number
  * of shards that own slots -- counted whether or not their primary is up right now, because a worker
  * that starts during a failover must choose what its peers chose:
  * - 3 or more: QuorumLease over 3 members on 3 different shards (quorum-placement.ts);
@@ -42,6 +46,13 @@ export interface LeaderElection {
 export async function createLeaderElection(deps: LeaderElectionDeps): Promise<LeaderElection> {
   const { cluster, keys, logger, topology } = deps;
   const current = await topology();
+  if (!coversAllSlots(current)) {
+    // A shard listed without its slots (CLUSTER SHARDS of Redis 7.2.0-7.2.5) would be miscounted
+    // and could pick another mode or placement than the peers use: refuse rather than guess.
+    throw new TopologyError(
+      `the topology read at start does not own all 16384 slots (${current.shards.length} shards listed); not choosing a lease mode from it`,
+    );
+  }
   const shards = slotOwningShards(current);
   let lease: Lease;
   if (shards.length >= QUORUM_MEMBER_COUNT) {
@@ -51,6 +62,9 @@ export async function createLeaderElection(deps: LeaderElectionDeps): Promise<Le
       logger,
       topology,
       placement: placeQuorumMembers(keys, current),
+      ...(deps.placementCheckIntervalMs === undefined
+        ? {}
+        : { placementCheckIntervalMs: deps.placementCheckIntervalMs }),
     });
   } else {
     const slot = keySlot(keys.lease);

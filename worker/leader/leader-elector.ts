@@ -37,7 +37,8 @@ export interface LeaderElectorConfig {
   readonly canLead?: () => boolean;
   /**
    * Asked before each renewal: a reason to hand over voluntarily (the lease is released and
-   * `released` published, so a better-placed follower takes over at once). Default: never.
+   * `released` published, so a better-placed follower takes over at once). Default: never. The
+   * lease's own `stepDownReason()` (a stale quorum placement) is asked after it, the same way.
    */
   readonly shouldStepDown?: () => StoppedLeadingReason | undefined;
   /** Jitter source in [0, 1). Default Math.random. */
@@ -85,8 +86,9 @@ function assertTimings(t: LeaseTimings): void {
  *   stalled event loop) finds no grant when it resumes even before any timer has run.
  * - Leadership ends -- the grant's signal is aborted (reason: LeadershipEndedError), then
  *   `onStoppedLeading(reason)` is called -- when the deadline passes without a renewal
- *   (`renew-deadline-missed`), when the lease is provably held by another owner (`lease-lost`), or on
- *   `stop()` (`released` / `stopping`). After an involuntary end, the leftover lease is released
+ *   (`renew-deadline-missed`), when the lease is provably held by another owner (`lease-lost`), when
+ *   `shouldStepDown()` or the lease's `stepDownReason()` gives a reason before a renewal
+ *   (`coverage-lost`, `placement-changed`), or on `stop()` (`released` / `stopping`). After an involuntary end, the leftover lease is released
  *   (ownership-checked, so harmless) and the worker competes again as a follower.
  * - Callbacks are called synchronously, never awaited; exceptions they throw are logged and dropped.
  */
@@ -315,13 +317,15 @@ export class LeaderElector implements LeadershipView {
     this.config.logger.warn('leader.acquire_failed', { error, causes });
   }
 
+  /** The caller's reason (`shouldStepDown`) first, then the lease's own (a stale placement). */
   private stepDownReason(): StoppedLeadingReason | undefined {
+    let reason: StoppedLeadingReason | undefined;
     try {
-      return this.config.shouldStepDown?.();
+      reason = this.config.shouldStepDown?.();
     } catch (error) {
       this.config.logger.error('leader.callback_failed', { callback: 'shouldStepDown', error });
-      return undefined;
     }
+    return reason ?? this.config.lease.stepDownReason?.();
   }
 
   private mayLead(): boolean {

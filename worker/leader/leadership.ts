@@ -33,6 +33,8 @@ export type StoppedLeadingReason =
   | 'coverage-lost'
   /** Another running process has this WORKER_ID and started first (coverage-registry.ts). */
   | 'duplicate-worker-id'
+  /** The quorum placement is stale (quorum-lease.ts, docs/leader-election.md "Placement changes"). */
+  | 'placement-changed'
   | 'stopping';
 
 /** Callbacks in the style of client-go's leaderelection. They must not throw; they are not awaited. */

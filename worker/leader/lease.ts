@@ -5,6 +5,8 @@
  * key plus WAIT for a replica), chosen by createLeaderElection; tests inject a fake.
  */
 
+import type { StoppedLeadingReason } from './leadership.ts';
+
 export type LeaseMode = 'quorum' | 'single-key';
 
 /** A lease this process holds. Opaque to callers except for its fencing token. */
@@ -38,4 +40,10 @@ export interface Lease {
   extend(hold: LeaseHold, ttlMs: number): Promise<void>;
   /** Deletes the members still holding this hold's value. Rejects when a majority did not answer. */
   release(hold: LeaseHold): Promise<void>;
+  /**
+   * Asked by the elector before each renewal: a reason to hand over now, decided by the lease
+   * itself (QuorumLease: its placement is stale, `placement-changed`). Synchronous, never throws.
+   * Absent or undefined: keep leading.
+   */
+  stepDownReason?(): StoppedLeadingReason | undefined;
 }

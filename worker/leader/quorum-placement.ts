@@ -21,8 +21,9 @@ import type { Shard, Topology } from '../../core/topology.ts';
  *
  * Only when a slot map puts two fixed members on one shard (a hand-made, uneven layout) does
  * placement fall back to `topology`: three shards spread over the shard list, a tag index inside
- * each. That choice depends on the slot map, so workers that see different slot maps (during a
- * reshard) may disagree; docs/leader-election.md says so.
+ * each. That choice depends on the slot map; quorum-lease.ts moves a running fleet from one
+ * placement to another without two leaders, and docs/leader-election.md ("Placement changes") says
+ * where that ends (workers started while the others are still on the old placement).
  */
 
 export const QUORUM_MEMBER_COUNT = 3;

@@ -1,9 +1,11 @@
 import type { Cluster } from 'ioredis';
 import type { Lock } from 'redlock';
+import { withTimeout } from '../../core/errors.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Lease, LeaseHold } from './lease.ts';
 import { LeaseUnavailableError } from './lease-errors.ts';
 import { LeaseMemberClient } from './lease-member-client.ts';
+import { fixedPlacement } from './quorum-placement.ts';
 import { RedlockQuorum, voteTimeoutFor } from './redlock-quorum.ts';
 
 /**
@@ -13,6 +15,9 @@ import { RedlockQuorum, voteTimeoutFor } from './redlock-quorum.ts';
  * acknowledged it -- unless the primary has no replica attached (ROLE), in which case there is no
  * one to promote and nothing to wait for. The fencing token is `INCR keys.epoch` (same hash tag, same
  * primary), acknowledged the same way, so a promoted replica holds the newest token.
+ *
+ * After winning `keys.lease` it reads the fixed quorum members and gives back when any is held: a
+ * worker still in quorum mode after a reshard across the 3-shard line (docs/leader-election.md).
  *
  * What it cannot cover: a replica that was detached from its primary when the write was
  * acknowledged by nobody and is promoted later (a partition), and a primary without replicas that
@@ -54,6 +59,10 @@ export class SingleKeyLease implements Lease {
     this.voteTimeoutMs = voteTimeoutFor(ttlMs);
     const result = await this.quorum.acquire(ttlMs);
     if (!result.acquired) return undefined;
+    if (await this.quorumLeaseHeld()) {
+      await this.quorum.release(result.lock).catch(() => {});
+      return undefined;
+    }
     let token: number;
     try {
       token = await this.client.incrementEpoch();
@@ -65,6 +74,22 @@ export class SingleKeyLease implements Lease {
     this.holds.set(hold, { lock: result.lock });
     this.tokens.set(result.lock.value, token);
     return hold;
+  }
+
+  /**
+   * The fixed quorum members of the same leader name, read AFTER `keys.lease` was won: any of them
+   * held means a worker in quorum mode (started before a reshard across the 3-shard line) may lead.
+   * It reads `keys.lease` after winning its members (quorum-lease.ts), so of two overlapping
+   * acquisitions at least one gives back. Reads that do not answer count as free. A quorum worker on
+   * a `topology` placement (an uneven slot map only) is not seen: docs/leader-election.md.
+   */
+  private async quorumLeaseHeld(): Promise<boolean> {
+    const reads = await Promise.allSettled(
+      fixedPlacement(this.options.keys).members.map((m) =>
+        withTimeout(this.options.cluster.get(m.leaseKey), this.voteTimeoutMs, `lease read of ${m.leaseKey}`),
+      ),
+    );
+    return reads.some((r) => r.status === 'fulfilled' && r.value !== null);
   }
 
   async extend(hold: LeaseHold, ttlMs: number): Promise<void> {

@@ -60,7 +60,7 @@ export async function startWorker(
   cluster: LocalRedisCluster,
   leaderName: string,
   workerId: string,
-  options: { timings?: LeaseTimings; start?: boolean } = {},
+  options: { timings?: LeaseTimings; start?: boolean; placementCheckIntervalMs?: number } = {},
 ): Promise<TestWorker> {
   const keys = new KeyspaceKeys(leaderName);
   const logs: LogEntry[] = [];
@@ -78,6 +78,9 @@ export async function startWorker(
     logger,
     topology: () =>
       discoverTopology((command, ...args) => client.call(command, ...args), { preferTls: false }),
+    ...(options.placementCheckIntervalMs === undefined
+      ? {}
+      : { placementCheckIntervalMs: options.placementCheckIntervalMs }),
   });
   let attempts = 0;
   const lease = election.lease;
@@ -90,6 +93,7 @@ export async function startWorker(
     },
     extend: (hold, ttlMs) => lease.extend(hold, ttlMs),
     release: (hold) => lease.release(hold),
+    stepDownReason: () => lease.stepDownReason?.(),
   };
   const started: TestWorker['started'] = [];
   const stopped: TestWorker['stopped'] = [];

@@ -180,7 +180,7 @@ describe('QuorumLease', () => {
     expect(held?.fencingToken).toBe(2);
   });
 
-  it('moves to a new placement only before an acquire, when members share a shard', async () => {
+  it('moves to a new placement only before an acquire, after the settle period, when members share a shard', async () => {
     const redis = new FakeCluster();
     // A slot map where members 0 and 1 of the fixed placement share the first shard.
     const uneven: Topology = {
@@ -212,6 +212,8 @@ describe('QuorumLease', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(lease.placement.members.map((m) => m.partitionIndex)).toEqual(before); // not while holding
     await settle(lease.release(held));
+    // Default settle period: check interval + 2 TTL from the read that showed the members moved.
+    await vi.advanceTimersByTimeAsync(1000 + 2 * TTL);
     const again = await settle(lease.acquire(TTL));
     expect(lease.placement.strategy).toBe('topology');
     expect(lease.placement.members.map((m) => m.partitionIndex)).not.toEqual(before);
