@@ -238,16 +238,13 @@ export class ReplayCoordinator {
     clearInterval(this.markTimer);
     clearTimeout(this.retryTimer);
     this.markTimer = undefined;
-    if (session) {
-      const previous = this.writing ?? Promise.resolve();
-      this.writing = previous.then(() => this.writeMarks(session)).finally(() => (this.writing = undefined));
-    }
+    if (session) void this.enqueueWrite(session);
   }
 
   /** Writes the current marks now (graceful hand-over: after the drain, before the release). */
   async flushMarks(): Promise<void> {
-    await this.writing;
-    if (this.session) await this.writeMarks(this.session);
+    if (this.session) await this.enqueueWrite(this.session);
+    else await this.writing;
   }
 
   close(): void {
@@ -373,11 +370,23 @@ export class ReplayCoordinator {
       session.writeAgain = true;
       return;
     }
+    void this.enqueueWrite(session);
+  }
+
+  /**
+   * Runs a mark write after the one in progress, never beside it: two writes of one token landing in
+   * the wrong order on a copy could move its reservation back. Never rejects (writeMarks catches).
+   */
+  private enqueueWrite(session: Session): Promise<void> {
     session.writeAgain = false;
-    this.writing = this.writeMarks(session).finally(() => {
-      this.writing = undefined;
-      if (session.writeAgain && this.session === session) this.requestWrite(session);
-    });
+    const tracked: Promise<void> = (this.writing ?? Promise.resolve())
+      .then(() => this.writeMarks(session))
+      .finally(() => {
+        if (this.writing === tracked) this.writing = undefined;
+        if (session.writeAgain && this.session === session) this.requestWrite(session);
+      });
+    this.writing = tracked;
+    return tracked;
   }
 
   private async writeMarks(session: Session): Promise<void> {

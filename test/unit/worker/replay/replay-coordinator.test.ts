@@ -46,6 +46,7 @@ function setup(
     knownPrimaryIds?: () => readonly string[];
     reservationBlock?: number;
     stored?: Map<string, ProcessedMark>;
+    copies?: number;
   } = {},
 ) {
   const stored = options.stored ?? new Map<string, ProcessedMark>();
@@ -57,7 +58,7 @@ function setup(
     copies: 1,
   });
   const marks = {
-    copies: 1,
+    copies: options.copies ?? 1,
     read: vi.fn(options.readMarks ?? readStored),
     write: vi.fn(
       options.writeMarks ??
@@ -317,10 +318,9 @@ describe('ReplayCoordinator', () => {
     const { coordinator, offered, lines } = setup({
       stored,
       readMarks: async () => ({ marks: new Map(), copiesAnswered: 3, copies: 3 }),
-      writeMarks: async () => copiesWritten,
+      writeMarks: async () => copiesWritten, // of three copies
+      copies: 3,
     });
-    // Three copies: the fake reports how many took each write.
-    (coordinator as unknown as { options: { marks: { copies: number } } }).options.marks.copies = 3;
     coordinator.onEvent(event('a'));
     coordinator.onStartedLeading(new AbortController().signal, 1);
     await vi.advanceTimersByTimeAsync(30);
