@@ -50,9 +50,10 @@ const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 const MARK_INTERVAL_MS = 10;
 const MARK_TAIL_LENGTH = 8;
 const MARK_READ_TIMEOUT_MS = 1000;
+/** Bound on each copy of the marks, on its own: a hung copy costs that copy, never the others. */
+const MARK_COPY_TIMEOUT_MS = 500;
 /** Events closer than this before a mark are replayed when the mark's tail is not in the window. */
 const REPLAY_TIME_TOLERANCE_MS = 50;
-const MARK_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 interface Parts {
   processor?: Processor;
@@ -178,7 +179,7 @@ async function main(): Promise<void> {
           cluster,
           keys,
           fixedPlacement(keys).members.map((m) => m.partitionIndex),
-          MARK_RETENTION_MS,
+          MARK_COPY_TIMEOUT_MS,
         ),
         processor,
         clock,
@@ -186,6 +187,8 @@ async function main(): Promise<void> {
         markIntervalMs: MARK_INTERVAL_MS,
         tailLength: MARK_TAIL_LENGTH,
         markReadTimeoutMs: MARK_READ_TIMEOUT_MS,
+        // Every primary it may number has its mark read at acquisition, quiet ones included.
+        knownPrimaryIds: () => parts.pool?.coverage().primaries.map((p) => p.nodeId) ?? [],
       });
     }
     const replay = parts.replay;
@@ -205,6 +208,7 @@ async function main(): Promise<void> {
       onEvent: (node, key) => fanIn.push(node, key),
       onTrouble: () => parts.watcher?.requestSync(),
       onGap: (node) => {
+        // Every worker notes the discontinuity in its window; a leader also suspends the primary.
         parts.replay?.suspend(node.id);
         parts.coverage?.noteGap();
       },

@@ -20,6 +20,9 @@
  * - duplicates: handler calls beyond the first per key (keys outside the excluded set).
  * - delay: per expected processed key, its first `key.processed` minus its first publication; the
  *   largest (`maxDelayMs`) and the publishing node of that key.
+ * - ids naming two keys: `eventId`s (`<nodeId>:<seq>`, from `key.processed`) carried by calls of two
+ *   or more different keys. Downstreams drop duplicates by id, so such an id drops a new expiration
+ *   silently: must be 0 in every scenario. The same key under two ids is a duplicate, not counted here.
  * - longest gap: the longest interval between consecutive `key.processed` lines (their `time`, any
  *   worker) within [first publication, last publication] -- the window in which keys kept expiring --
  *   counting the window's edges as boundaries.
@@ -180,6 +183,10 @@ export interface ChaosAccount {
    */
   readonly duplicatesAfterMark: number;
   readonly duplicatesExcluded: number;
+  /** Event ids carried by `key.processed` lines of two or more different keys (must be 0). */
+  readonly idsNamingTwoKeys: number;
+  /** Up to 10 of them, `id: key1, key2`, for diagnosis. */
+  readonly idsNamingTwoKeysSample: readonly string[];
   readonly handlerCalls: number;
   readonly replayed: number;
   readonly handlerFailures: number;
@@ -456,6 +463,18 @@ export function computeChaosAccount(
       maxDelayNode = publication.node;
     }
   }
+  const keysPerId = new Map<string, Set<string>>();
+  for (const record of processedRecords) {
+    const id = asText(record.fields.eventId);
+    if (id === undefined) continue;
+    let named = keysPerId.get(id);
+    if (!named) {
+      named = new Set();
+      keysPerId.set(id, named);
+    }
+    named.add(asText(record.fields.key) as string);
+  }
+  const reusedIds = [...keysPerId].filter(([, named]) => named.size > 1);
   const missingKeys = [...expectedKeys].filter((key) => !callsPerKey.has(key));
   missingKeys.sort((a, b) => (deadlineOf(a) ?? 0) - (deadlineOf(b) ?? 0));
 
@@ -550,6 +569,8 @@ export function computeChaosAccount(
     duplicates,
     duplicatesAfterMark,
     duplicatesExcluded,
+    idsNamingTwoKeys: reusedIds.length,
+    idsNamingTwoKeysSample: reusedIds.slice(0, 10).map(([id, named]) => `${id}: ${[...named].join(', ')}`),
     handlerCalls: processedRecords.length,
     replayed,
     handlerFailures: observations.records.filter((r) => r.event === 'handler.failed').length,

@@ -108,6 +108,13 @@ export function evaluateGuarantees(
       `(bound ${afterMarkBound}), ${otherDuplicates} other (bound ${bound})`,
   );
   add(
+    'ids naming two keys',
+    account.idsNamingTwoKeys === 0,
+    account.idsNamingTwoKeys === 0
+      ? '0'
+      : `${account.idsNamingTwoKeys}, e.g. ${account.idsNamingTwoKeysSample.slice(0, 3).join('; ')}`,
+  );
+  add(
     'fencing order',
     account.fencing.ok,
     account.fencing.example ?? `${account.fencing.violations} violations`,

@@ -60,6 +60,13 @@ export function formatChaosReport(result: ChaosResult): string[] {
   row('max delay', ms(a.maxDelayMs), `publication -> first key.processed, a key of ${a.maxDelayNode ?? '-'}`);
   for (const [name, value] of Object.entries(result.measurements)) row(name, n(Math.round(value)));
   row(
+    'ids naming two keys',
+    n(a.idsNamingTwoKeys),
+    a.idsNamingTwoKeys === 0
+      ? 'event ids carried by calls of different keys'
+      : a.idsNamingTwoKeysSample.slice(0, 3).join('; '),
+  );
+  row(
     'longest gap',
     ms(a.longestGapMs),
     `without a key.processed, from ${seconds(a.longestGapStartOffsetMs)}`,

@@ -126,8 +126,8 @@ export class ChaosClusterShapeError extends KeyspaceLeaderError {
 }
 
 const READY_TIMEOUT_MS = 45_000;
-/** Unused by a read; MarkStore needs one. */
-const MARK_SNAPSHOT_RETENTION_MS = 60_000;
+/** Bound on each copy of the marks the harness reads (MarkStore bounds every copy on its own). */
+const MARK_SNAPSHOT_COPY_TIMEOUT_MS = 1000;
 const GENERATOR_ERROR_LINES = 3;
 const OUTPUT_BUFFER_LOG_TEXT = 'overcoming of output buffer limits';
 
@@ -213,6 +213,10 @@ export class ChaosRun implements ScenarioContext {
     this.outages.push({ node, fromMs, toMs });
   }
 
+  restrictKeys(accept: ((owner: string | undefined) => boolean) | undefined): void {
+    this.generator?.setKeyFilter(accept && ((key) => accept(this.resources.ownerOf(key))));
+  }
+
   onRestore(step: () => Promise<void>): void {
     this.restoreSteps.push(step);
   }
@@ -233,10 +237,10 @@ export class ChaosRun implements ScenarioContext {
       this.resources.client,
       keys,
       fixedPlacement(keys).members.map((m) => m.partitionIndex),
-      MARK_SNAPSHOT_RETENTION_MS,
+      MARK_SNAPSHOT_COPY_TIMEOUT_MS,
     );
     const atMs = this.now();
-    const marks = await store.read(nodeIds);
+    const { marks } = await store.read(nodeIds);
     const seqByNode: Record<string, number> = {};
     for (const [nodeId, mark] of marks) if (mark.fencingToken === fencingToken) seqByNode[nodeId] = mark.seq;
     this.markSnapshots.push({ fencingToken, atMs, seqByNode });

@@ -64,6 +64,11 @@ export interface ScenarioContext {
   waitForLeader(options: WaitForLeaderOptions): Promise<FleetWorker>;
   /** Waits until the worker is subscribed to every primary. */
   waitForCovered(id: string, timeoutMs: number): Promise<void>;
+  /**
+   * From now on the generator sets only keys whose slot owner (`host:port`, as the reference
+   * subscribers last polled it) `accept` takes, at the same rate; undefined: every key again.
+   */
+  restrictKeys(accept: ((owner: string | undefined) => boolean) | undefined): void;
   /** A step that puts the cluster back in shape after the workers stopped (runs even on errors). */
   onRestore(step: () => Promise<void>): void;
   /**

@@ -47,6 +47,10 @@ export const STALL_DETECTION_BOUND_MS = stallDetectionBoundMs(
 );
 /** How long stalled-subscription waits for the detection before it gives up (well past the bound). */
 const STALL_WAIT_TIMEOUT_MS = 15_000;
+/** quiet-primary-handover: a short replay window (it must exceed 2 x (3 s TTL + 250 ms retry)). */
+const QUIET_REPLAY_WINDOW_MS = 7000;
+/** Past the window, its 1 s expiry tick and the last keys' 1 s TTL: no window holds the quiet primary. */
+const QUIET_PHASE_MS = QUIET_REPLAY_WINDOW_MS + 3000;
 /** Slots moved from each original primary to the added one in scale-out-in. */
 const SLOTS_MOVED_PER_PRIMARY = 512;
 
@@ -454,6 +458,30 @@ const stalledSubscription: ChaosScenario = {
   },
 };
 
+const quietPrimaryHandover: ChaosScenario = {
+  name: 'quiet-primary-handover',
+  summary: `keys stop flowing to one primary for ${QUIET_PHASE_MS / 1000} s (past the ${QUIET_REPLAY_WINDOW_MS / 1000} s replay window), SIGKILL the leader, then keys flow to that primary again`,
+  proves:
+    'a primary with no event in any window at a hand-over keeps unique event ids: the new leader reads the mark of every known primary and numbers the quiet one above its reservation (0 lost, 0 ids naming two keys)',
+  profile: 'three-primaries',
+  defaultDurationS: 20,
+  workerEnv: { REPLAY_WINDOW_MS: String(QUIET_REPLAY_WINDOW_MS) },
+  expectations: handover(),
+  async inject(context) {
+    const primaries = await context.cluster.primaries();
+    const quiet = primaries[primaries.length - 1];
+    if (!quiet || primaries.length < 2)
+      throw new ChaosRunError('quiet-primary-handover needs two primaries or more');
+    const quietSuffix = `:${quiet.port}`;
+    context.note(`keys to every primary but :${quiet.port} for ${QUIET_PHASE_MS} ms`);
+    context.restrictKeys((owner) => owner !== undefined && !owner.endsWith(quietSuffix));
+    await context.sleep(QUIET_PHASE_MS);
+    await signalLeader(context, 'SIGKILL');
+    context.restrictKeys(undefined);
+    context.note(`keys flow to :${quiet.port} again`);
+  },
+};
+
 export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   leaderSigkill,
   leaderSigterm,
@@ -467,6 +495,7 @@ export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   rollingRestart,
   gracefulFailover,
   stalledSubscription,
+  quietPrimaryHandover,
 ];
 
 export function findScenario(name: string): ChaosScenario | undefined {

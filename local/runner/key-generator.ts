@@ -27,6 +27,9 @@ export interface KeyGeneratorOptions {
   readonly onError?: (error: Error) => void;
 }
 
+/** Counter values tried per key when a key filter is set. */
+const MAX_FILTER_TRIES = 1000;
+
 export interface KeyGeneratorCounts {
   /** SETs acknowledged. */
   readonly sent: number;
@@ -49,6 +52,7 @@ export class KeyGenerator {
   private issuedSince = 0;
   private lastErrorMessage: string | undefined;
   private readonly now: () => number;
+  private keyFilter: ((key: string) => boolean) | undefined;
 
   constructor(private readonly options: KeyGeneratorOptions) {
     this.rateValue = options.keysPerSecond;
@@ -90,6 +94,14 @@ export class KeyGenerator {
     this.issuedSince = 0;
   }
 
+  /**
+   * From now on, sets only keys `accept` takes (chaos: keys of some primaries only); counter values
+   * it refuses are skipped, the rate stays the same. Undefined sets every key again.
+   */
+  setKeyFilter(accept: ((key: string) => boolean) | undefined): void {
+    this.keyFilter = accept;
+  }
+
   /** Issues the keys due now; called by the timer (public for tests with fake timers). */
   tick(): void {
     if (!this.timer) return;
@@ -105,7 +117,11 @@ export class KeyGenerator {
   }
 
   private setOne(): void {
-    const key = `${this.options.prefix}${++this.counter}`;
+    let key = `${this.options.prefix}${++this.counter}`;
+    // Bounded: a filter nothing passes degrades to unfiltered keys rather than a busy loop.
+    for (let tries = 0; this.keyFilter && !this.keyFilter(key) && tries < MAX_FILTER_TRIES; tries++) {
+      key = `${this.options.prefix}${++this.counter}`;
+    }
     const done: Promise<void> = this.options.client.set(key, '1', 'PX', this.options.ttlMs).then(
       () => {
         this.sentCount++;

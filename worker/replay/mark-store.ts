@@ -1,38 +1,71 @@
 import type { Cluster } from 'ioredis';
+import { withTimeout } from '../../core/errors.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import { WRITE_IF_NOT_OLDER } from '../fenced-write.ts';
-import { decodeProcessedMark, encodeProcessedMark, type ProcessedMark } from './processed-mark.ts';
+import {
+  decodeProcessedMark,
+  encodeProcessedMark,
+  isNewerMark,
+  type ProcessedMark,
+} from './processed-mark.ts';
+
+/** What a read of the marks found, and how many copies it rests on. */
+export interface MarkReadResult {
+  /** Per primary, the newest mark over the copies that answered. */
+  readonly marks: Map<string, ProcessedMark>;
+  readonly copiesAnswered: number;
+  readonly copies: number;
+}
 
 /**
  * Reads and writes the leader's processed marks. Each mark is kept in `copyPartitions.length` copies,
  * one beside each quorum lease member (`{kl:<name>:p<i>}:processed:<nodeId>`, on three different
  * primaries), so a primary that fails over, or loses its last writes doing so, does not take the marks
- * with it: a reader takes, per primary, the newest copy it can read (highest fencing token, then
- * sequence). A write succeeds when at least one copy was written; a read needs one answering copy.
- * A mark lives `retentionMs` (far beyond the replay window: an older one cannot align anyway).
+ * with it.
+ *
+ * - A read bounds each copy on its own (`copyTimeoutMs`): a copy on a hung primary costs that copy,
+ *   never the others. It takes, per primary, the newest mark over the copies that answered (one
+ *   answering copy is enough to return marks) and says how many answered: the numbering rules need a
+ *   majority to trust a reservation (worker/replay/processed-mark.ts).
+ * - A write goes to every copy and reports how many copies took it (a copy holding a newer leader's
+ *   mark refuses it: the Lua guard compares fencing tokens).
+ * - Marks never expire: a quiet primary's mark is the only record of which seqs were used on it, and
+ *   a primary with no mark is numbered from 1. One mark per primary node id ever numbered (~200 bytes
+ *   x copies).
  */
 export class MarkStore {
   constructor(
     private readonly cluster: Cluster,
     private readonly keys: KeyspaceKeys,
     private readonly copyPartitions: readonly number[],
-    private readonly retentionMs: number,
+    private readonly copyTimeoutMs: number,
   ) {
     if (copyPartitions.length === 0) throw new RangeError('MarkStore needs at least one copy');
+    if (!(copyTimeoutMs > 0)) throw new RangeError('copyTimeoutMs must be > 0');
   }
 
-  async read(nodeIds: readonly string[]): Promise<Map<string, ProcessedMark>> {
+  get copies(): number {
+    return this.copyPartitions.length;
+  }
+
+  /** Rejects (AggregateError) only when no copy answered. */
+  async read(nodeIds: readonly string[]): Promise<MarkReadResult> {
     const marks = new Map<string, ProcessedMark>();
-    if (nodeIds.length === 0) return marks;
-    const copies = await Promise.allSettled(
+    const copies = this.copyPartitions.length;
+    if (nodeIds.length === 0) return { marks, copiesAnswered: copies, copies };
+    const results = await Promise.allSettled(
       this.copyPartitions.map((p) =>
-        this.cluster.mget(...nodeIds.map((id) => this.keys.processedMark(p, id))),
+        withTimeout(
+          this.cluster.mget(...nodeIds.map((id) => this.keys.processedMark(p, id))),
+          this.copyTimeoutMs,
+          `read processed marks (copy ${p})`,
+        ),
       ),
     );
-    const answered = copies.filter((c) => c.status === 'fulfilled');
+    const answered = results.filter((c) => c.status === 'fulfilled');
     if (answered.length === 0) {
       throw new AggregateError(
-        copies.map((c) => (c.status === 'rejected' ? c.reason : undefined)),
+        results.map((c) => (c.status === 'rejected' ? c.reason : undefined)),
         'no copy of the processed marks could be read',
       );
     }
@@ -40,47 +73,51 @@ export class MarkStore {
       nodeIds.forEach((id, i) => {
         const mark = decodeProcessedMark(copy.value[i]);
         const best = marks.get(id);
-        if (mark && (!best || newer(mark, best))) marks.set(id, mark);
+        if (mark && (!best || isNewerMark(mark, best))) marks.set(id, mark);
       });
     }
-    return marks;
+    return { marks, copiesAnswered: answered.length, copies };
   }
 
   /**
-   * Writes every mark to every copy unless a newer leader's mark is already there: the Lua guard
-   * compares fencing tokens, so a deposed leader that resumes cannot move a mark under the new leader.
+   * Writes every mark to every copy unless a newer leader's mark is already there. Returns how many
+   * copies took every mark; rejects when none did.
    */
-  async write(marks: readonly ProcessedMark[]): Promise<void> {
-    if (marks.length === 0) return;
+  async write(marks: readonly ProcessedMark[]): Promise<number> {
+    if (marks.length === 0) return this.copyPartitions.length;
     // One pipeline per copy: an ioredis Cluster pipeline must stay on one node, and each copy's tag
     // is on its own primary.
     const copies = await Promise.allSettled(
-      this.copyPartitions.map(async (p) => {
-        const pipeline = this.cluster.pipeline();
-        for (const mark of marks) {
-          pipeline.eval(
-            WRITE_IF_NOT_OLDER,
-            1,
-            this.keys.processedMark(p, mark.nodeId),
-            encodeProcessedMark(mark),
-            String(mark.fencingToken),
-            String(this.retentionMs),
-          );
-        }
-        const results = (await pipeline.exec()) ?? [];
-        const failed = results.find(([error]) => error !== null);
-        if (failed?.[0]) throw failed[0];
-      }),
+      this.copyPartitions.map((p) =>
+        withTimeout(this.writeCopy(p, marks), this.copyTimeoutMs, `write processed marks (copy ${p})`),
+      ),
     );
-    if (copies.every((c) => c.status === 'rejected')) {
+    const written = copies.filter((c) => c.status === 'fulfilled' && c.value).length;
+    if (written === 0) {
       throw new AggregateError(
         copies.map((c) => (c.status === 'rejected' ? c.reason : undefined)),
         'no copy of the processed marks could be written',
       );
     }
+    return written;
   }
-}
 
-function newer(a: ProcessedMark, b: ProcessedMark): boolean {
-  return a.fencingToken !== b.fencingToken ? a.fencingToken > b.fencingToken : a.seq > b.seq;
+  /** True when the copy took every mark (false: a newer leader's mark refused one). */
+  private async writeCopy(partition: number, marks: readonly ProcessedMark[]): Promise<boolean> {
+    const pipeline = this.cluster.pipeline();
+    for (const mark of marks) {
+      pipeline.eval(
+        WRITE_IF_NOT_OLDER,
+        1,
+        this.keys.processedMark(partition, mark.nodeId),
+        encodeProcessedMark(mark),
+        String(mark.fencingToken),
+        '0', // no expiry (see the class comment)
+      );
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error !== null);
+    if (failed?.[0]) throw failed[0];
+    return results.length === marks.length && results.every(([, value]) => Number(value) === 1);
+  }
 }

@@ -12,11 +12,21 @@ import type { ProcessedMark } from './processed-mark.ts';
 export interface WindowEntry {
   readonly event: ExpiryEvent;
   readonly fingerprint: string;
+  /**
+   * How many discontinuities (`noteGap`: this worker's subscription to the primary dropped) came
+   * before this entry: entries of different epochs are not consecutive in the primary's stream.
+   */
+  readonly epoch: number;
 }
 
 export type Alignment =
-  /** The previous leader's tail was found: exactly the events after it. */
+  /** The previous leader's tail was found at exactly one position: exactly the events after it. */
   | 'tail'
+  /**
+   * The tail was found at several positions (repeating keys): the events after the OLDEST match,
+   * so nothing is skipped (more replay, never less).
+   */
+  | 'ambiguous'
   /** The tail was not found (this worker missed events, or they left its window): events received after the mark's time, less a tolerance. */
   | 'time'
   /** No previous leader recorded progress on this primary: the whole window. */
@@ -25,10 +35,23 @@ export type Alignment =
 export interface ReplayPlan {
   readonly nodeId: string;
   readonly alignment: Alignment;
-  /** Events to process before live ones, oldest first. */
+  /** Events to process before live ones, oldest first: a suffix of the primary's window. */
   readonly entries: readonly WindowEntry[];
-  /** Sequence number to give the first entry (identity `<nodeId>:<seq>`). */
-  readonly firstSeq: number;
+  /**
+   * The window entry just before `entries` (the newest entry when `entries` is empty; undefined when
+   * `entries` starts at the window's oldest entry): what arrives after the plan follows it.
+   */
+  readonly previous: WindowEntry | undefined;
+  /**
+   * True when the plan may continue the mark's numbering (`mark.seq + 1` for its first entry): the
+   * tail aligned at exactly one position and no discontinuity of this window follows it. Otherwise
+   * the events get a fresh line of seqs (worker/replay/processed-mark.ts).
+   */
+  readonly continues: boolean;
+  /** Positions at which the tail matched (0 for `time` and `no-mark`). */
+  readonly tailMatches: number;
+  /** A discontinuity of this window (noteGap) lies after the aligned position. */
+  readonly discontinuity: boolean;
 }
 
 export interface ReplayWindowOptions {
@@ -42,6 +65,8 @@ export interface ReplayWindowOptions {
 class PrimaryBuffer {
   private entries: WindowEntry[] = [];
   private head = 0;
+  /** Gaps noted so far; the epoch of the next entry. */
+  epoch = 0;
 
   get size(): number {
     return this.entries.length - this.head;
@@ -91,11 +116,21 @@ export class ReplayWindow {
       buffer = new PrimaryBuffer();
       this.buffers.set(event.nodeId, buffer);
     }
-    const entry: WindowEntry = { event, fingerprint: keyFingerprint(event.key) };
+    const entry: WindowEntry = { event, fingerprint: keyFingerprint(event.key), epoch: buffer.epoch };
     buffer.push(entry);
     const shed = buffer.evict(event.receivedAtMono - this.options.windowMs, this.options.maxEventsPerPrimary);
     if (shed > 0) this.options.onShed(shed, event.nodeId);
     return entry;
+  }
+
+  /**
+   * This worker's subscription to `nodeId` dropped (it may miss events until it is back): the entries
+   * appended from now on are not consecutive with the earlier ones. Without earlier entries there is
+   * nothing to be discontinuous with.
+   */
+  noteGap(nodeId: string): void {
+    const buffer = this.buffers.get(nodeId);
+    if (buffer) buffer.epoch++;
   }
 
   /** Drops what is older than the window everywhere (call on a timer: quiet primaries age out too). */
@@ -127,34 +162,49 @@ export class ReplayWindow {
 
   /**
    * What a new leader must process from this primary before live events, given the previous leader's
-   * mark (undefined when there is none).
+   * mark (undefined when there is none). Never skips: with several tail matches it replays from the
+   * oldest.
    */
   plan(nodeId: string, mark: ProcessedMark | undefined): ReplayPlan {
     const entries = this.buffers.get(nodeId)?.snapshot() ?? [];
-    if (!mark) return { nodeId, alignment: 'no-mark', entries, firstSeq: 1 };
-    const position = findTail(entries, mark.tail);
-    if (position !== undefined) {
-      return { nodeId, alignment: 'tail', entries: entries.slice(position + 1), firstSeq: mark.seq + 1 };
-    }
-    const since = mark.receivedAt - this.options.timeToleranceMs;
-    return {
-      nodeId,
-      alignment: 'time',
-      entries: entries.filter((e) => e.event.receivedAt > since),
-      firstSeq: mark.seq + 1,
+    const suffix = (from: number, alignment: Alignment, tailMatches: number): ReplayPlan => {
+      const start = Math.max(0, Math.min(from, entries.length));
+      const anchor = start > 0 ? entries[start - 1] : undefined;
+      // Entries of a later epoch than the anchor (or than the first entry, when the plan starts at
+      // the window's oldest entry) are not consecutive with what the mark describes.
+      const base = anchor ?? entries[0];
+      const discontinuity = base !== undefined && entries.slice(start).some((e) => e.epoch !== base.epoch);
+      return {
+        nodeId,
+        alignment,
+        entries: entries.slice(start),
+        previous: anchor,
+        continues: alignment === 'tail' && !discontinuity,
+        tailMatches,
+        discontinuity,
+      };
     };
+    if (!mark) return suffix(0, 'no-mark', 0);
+    const matches = findTailMatches(entries, mark.tail);
+    const oldest = matches[0];
+    if (oldest !== undefined)
+      return suffix(oldest + 1, matches.length === 1 ? 'tail' : 'ambiguous', matches.length);
+    const since = mark.receivedAt - this.options.timeToleranceMs;
+    const first = entries.findIndex((e) => e.event.receivedAt > since);
+    return suffix(first === -1 ? entries.length : first, 'time', 0);
   }
 }
 
 /**
- * Index of the newest entry that ends a run of fingerprints equal to `tail`. When the window holds
- * fewer entries before a candidate than the tail has, the available ones must all match and there
- * must be at least two (one fingerprint alone cannot tell a repeated key apart).
+ * Indexes (ascending) of every entry that ends a run of fingerprints equal to `tail`. When the window
+ * holds fewer entries before a candidate than the tail has, the available ones must all match and
+ * there must be at least two (one fingerprint alone cannot tell a repeated key apart).
  */
-export function findTail(entries: readonly WindowEntry[], tail: readonly string[]): number | undefined {
-  if (tail.length === 0) return undefined;
+export function findTailMatches(entries: readonly WindowEntry[], tail: readonly string[]): number[] {
+  const found: number[] = [];
+  if (tail.length === 0) return found;
   const last = tail[tail.length - 1];
-  for (let i = entries.length - 1; i >= 0; i--) {
+  for (let i = 0; i < entries.length; i++) {
     if (entries[i]?.fingerprint !== last) continue;
     const comparable = Math.min(tail.length, i + 1);
     if (comparable < Math.min(2, tail.length)) continue;
@@ -165,7 +215,7 @@ export function findTail(entries: readonly WindowEntry[], tail: readonly string[
         break;
       }
     }
-    if (matches) return i;
+    if (matches) found.push(i);
   }
-  return undefined;
+  return found;
 }

@@ -80,6 +80,12 @@ export function expectGuarantees(result: ChaosResult): void {
   expect
     .soft(a.duplicates - a.duplicatesAfterMark, 'other handler calls beyond the first per key')
     .toBeLessThanOrEqual(duplicateBound);
+  expect
+    .soft(
+      a.idsNamingTwoKeys,
+      `event ids naming two different keys (${a.idsNamingTwoKeysSample.slice(0, 3).join('; ')})`,
+    )
+    .toBe(0);
   expect.soft(a.fencing.violations, a.fencing.example ?? 'fencing').toBe(0);
   expect.soft(a.coverageViolations, 'leaders that took the lease uncovered').toEqual([]);
   expect.soft(a.unexpectedExits, 'workers that exited on their own').toEqual([]);

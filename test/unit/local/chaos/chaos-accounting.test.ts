@@ -154,6 +154,28 @@ describe('computeChaosAccount: expected, processed, missing, duplicates', () => 
     expect(account).toMatchObject({ maxDelayMs: 3000, maxDelayNode: B });
   });
 
+  it('counts event ids that name two different keys (a reused id), not the same key under two ids', () => {
+    const { generated, publications } = flow(3);
+    const base = observations();
+    const call = (workerId: string, atMs: number, key: string, eventId: string) =>
+      record(workerId, atMs, 'key.processed', { key, fencingToken: 1, replayed: false, eventId });
+    const account = computeChaosAccount({
+      ...base,
+      generated,
+      publications,
+      records: [
+        ...base.records,
+        call('w1', T0 + 1100, 'chaos:r:0', 'n1:1'),
+        call('w2', T0 + 1200, 'chaos:r:0', 'n1:1'), // a duplicate under the same id: fine
+        call('w2', T0 + 1201, 'chaos:r:0', 'n1:900'), // a duplicate under a fresh id: fine
+        call('w2', T0 + 1300, 'chaos:r:1', 'n1:1'), // another key under n1:1: reused
+        call('w1', T0 + 1300, 'chaos:r:2', 'n1:2'),
+      ],
+    });
+    expect(account.idsNamingTwoKeys).toBe(1);
+    expect(account.idsNamingTwoKeysSample).toEqual(['n1:1: chaos:r:0, chaos:r:1']);
+  });
+
   it('ignores keys of other runs (another prefix)', () => {
     const base = observations();
     const account = computeChaosAccount({

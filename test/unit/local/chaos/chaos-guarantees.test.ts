@@ -29,6 +29,8 @@ const clean: ChaosAccount = {
   duplicates: 0,
   duplicatesAfterMark: 0,
   duplicatesExcluded: 0,
+  idsNamingTwoKeys: 0,
+  idsNamingTwoKeysSample: [],
   handlerCalls: 2000,
   replayed: 0,
   handlerFailures: 0,
@@ -101,6 +103,12 @@ describe('evaluateGuarantees', () => {
     expect(
       failed({ ...clean, duplicates: 1, duplicatesAfterMark: 1 }, { ...handover, duplicates: 'steady' }),
     ).toEqual(['duplicates']);
+  });
+
+  it('fails on any event id that names two keys, in every scenario', () => {
+    const reused = { ...clean, idsNamingTwoKeys: 1, idsNamingTwoKeysSample: ['n1:1: k1, k2'] };
+    expect(failed(reused)).toEqual(['ids naming two keys']);
+    expect(failed(reused, { ...handover, duplicates: 'steady' })).toEqual(['ids naming two keys']);
   });
 
   it('requires a takeover when the scenario moves leadership', () => {

@@ -3,12 +3,27 @@ import type { Clock } from '../../../../core/clock.ts';
 import { createLogger } from '../../../../core/logger.ts';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
 import type { EventMeta } from '../../../../worker/expiry/processor.ts';
+import { keyFingerprint } from '../../../../worker/replay/key-fingerprint.ts';
+import type { MarkReadResult } from '../../../../worker/replay/mark-store.ts';
 import type { ProcessedMark } from '../../../../worker/replay/processed-mark.ts';
 import { ReplayCoordinator } from '../../../../worker/replay/replay-coordinator.ts';
 import { ReplayWindow } from '../../../../worker/replay/replay-window.ts';
 
 let now = 0;
+const MARK_READ_RETRY_MS = 50;
 const clock: Clock = { monotonicMs: () => now, wallMs: () => 1_000_000 + now };
+
+function mark(nodeId: string, seq: number, reservedThrough: number, tailKeys: string[] = []): ProcessedMark {
+  return {
+    nodeId,
+    seq,
+    tail: tailKeys.map((k) => keyFingerprint(Buffer.from(k))),
+    receivedAt: 0,
+    fencingToken: 1,
+    lineEnd: reservedThrough,
+    reservedThrough,
+  };
+}
 
 function event(key: string, nodeId = 'n1'): ExpiryEvent {
   now += 1;
@@ -24,20 +39,34 @@ function event(key: string, nodeId = 'n1'): ExpiryEvent {
 
 /** A coordinator wired to an in-memory mark store and a processor that records what it is offered. */
 function setup(
-  options: { refuse?: (key: string) => boolean; readMarks?: () => Promise<Map<string, ProcessedMark>> } = {},
+  options: {
+    refuse?: (key: string) => boolean;
+    readMarks?: (ids: readonly string[]) => Promise<MarkReadResult>;
+    writeMarks?: (marks: readonly ProcessedMark[]) => Promise<number>;
+    knownPrimaryIds?: () => readonly string[];
+    reservationBlock?: number;
+    stored?: Map<string, ProcessedMark>;
+    copies?: number;
+  } = {},
 ) {
-  const stored = new Map<string, ProcessedMark>();
+  const stored = options.stored ?? new Map<string, ProcessedMark>();
   const offered: { key: string; meta: EventMeta; event: ExpiryEvent }[] = [];
   const lines: Record<string, unknown>[] = [];
+  const readStored = async (ids: readonly string[]): Promise<MarkReadResult> => ({
+    marks: new Map(ids.filter((id) => stored.has(id)).map((id) => [id, stored.get(id) as ProcessedMark])),
+    copiesAnswered: 1,
+    copies: 1,
+  });
   const marks = {
-    read: vi.fn(
-      options.readMarks ??
-        (async (ids: readonly string[]) =>
-          new Map(ids.filter((id) => stored.has(id)).map((id) => [id, stored.get(id) as ProcessedMark]))),
+    copies: options.copies ?? 1,
+    read: vi.fn(options.readMarks ?? readStored),
+    write: vi.fn(
+      options.writeMarks ??
+        (async (written: readonly ProcessedMark[]) => {
+          for (const mark of written) stored.set(mark.nodeId, mark);
+          return 1;
+        }),
     ),
-    write: vi.fn(async (written: readonly ProcessedMark[]) => {
-      for (const mark of written) stored.set(mark.nodeId, mark);
-    }),
   };
   const coordinator = new ReplayCoordinator({
     window: new ReplayWindow({
@@ -60,6 +89,9 @@ function setup(
     markIntervalMs: 10,
     tailLength: 4,
     markReadTimeoutMs: 100,
+    markReadRetryMs: MARK_READ_RETRY_MS,
+    knownPrimaryIds: options.knownPrimaryIds ?? (() => ['n1']),
+    ...(options.reservationBlock ? { reservationBlock: options.reservationBlock } : {}),
   });
   const settleAll = () => {
     for (const o of offered.splice(0)) coordinator.onDone(o.event, o.meta, 'processed');
@@ -147,15 +179,32 @@ describe('ReplayCoordinator', () => {
     coordinator.close();
   });
 
-  it('replays the whole window when the marks cannot be read (duplicates rather than loss)', async () => {
+  it('sequence 2: marks that cannot be read number nothing: events wait and the read is retried', async () => {
+    let failures = 2;
+    const stored = new Map<string, ProcessedMark>([['n1', mark('n1', 40, 1000)]]);
     const { coordinator, offered, lines } = setup({
-      readMarks: () => Promise.reject(new Error('CLUSTERDOWN')),
+      stored,
+      readMarks: async (ids) => {
+        if (failures-- > 0) throw new Error('CLUSTERDOWN');
+        return {
+          marks: new Map(ids.map((id) => [id, stored.get(id) as ProcessedMark])),
+          copiesAnswered: 1,
+          copies: 1,
+        };
+      },
     });
     coordinator.onEvent(event('a'));
-    coordinator.onStartedLeading(new AbortController().signal, 1);
+    coordinator.onStartedLeading(new AbortController().signal, 2);
     await vi.advanceTimersByTimeAsync(0);
-    expect(offered.map((o) => o.key)).toEqual(['a']);
+    coordinator.onEvent(event('b'));
+    expect(offered).toEqual([]);
     expect(lines.map((l) => l.event)).toContain('replay.marks_unavailable');
+    await vi.advanceTimersByTimeAsync(2 * MARK_READ_RETRY_MS);
+    // The tail is not in the window: a fresh line above the reservation, never 1 nor 41.
+    expect(offered.map((o) => [o.key, o.meta.seq])).toEqual([
+      ['a', 1001],
+      ['b', 1002],
+    ]);
     coordinator.close();
   });
 
@@ -176,8 +225,8 @@ describe('ReplayCoordinator', () => {
     coordinator.close();
   });
 
-  it('a suspended primary keeps its mark at the gap; resuming hands out what waited in the window', async () => {
-    const { coordinator, offered, stored, settleAll } = setup();
+  it('a suspended primary keeps its mark at the gap; resuming hands out what waited, in a new line', async () => {
+    const { coordinator, offered, stored, settleAll } = setup({ reservationBlock: 100 });
     coordinator.onStartedLeading(new AbortController().signal, 1);
     await vi.advanceTimersByTimeAsync(0);
     coordinator.onEvent(event('a'));
@@ -189,9 +238,12 @@ describe('ReplayCoordinator', () => {
     await vi.advanceTimersByTimeAsync(20);
     expect(stored.get('n1')).toMatchObject({ seq: 1 }); // a successor would replay b and c
     coordinator.resumeSuspended(); // nobody had them: handle them here after all
+    await vi.advanceTimersByTimeAsync(0); // the new line's reservation is written first
+    // After the gap, seqs continue above the reservation [1, 100]: a successor continuing the mark
+    // (seq 1) with b and c in its window numbers them 2, 3, never the events this leader saw after.
     expect(offered.map((o) => [o.key, o.meta.seq, o.meta.replayed])).toEqual([
-      ['b', 2, true],
-      ['c', 3, true],
+      ['b', 101, true],
+      ['c', 102, true],
     ]);
     coordinator.onEvent(event('d'));
     expect(offered.map((o) => o.key)).toEqual(['b', 'c', 'd']);
@@ -210,5 +262,216 @@ describe('ReplayCoordinator', () => {
     await vi.advanceTimersByTimeAsync(20);
     expect(stored.get('n1')).toMatchObject({ seq: 1 }); // b and c will be replayed by a successor
     coordinator.close();
+  });
+
+  it('sequence 2: a quiet primary (no event in the window) keeps unique ids across a hand-over', async () => {
+    // The previous leader numbered `quiet` up to 190 and reserved through 1000; its events have left
+    // every window since. Today's code read marks only for primaries in the window and restarted at 1.
+    const stored = new Map<string, ProcessedMark>([['quiet', mark('quiet', 190, 1000, ['q189', 'q190'])]]);
+    const { coordinator, offered, marks } = setup({ stored, knownPrimaryIds: () => ['busy', 'quiet'] });
+    coordinator.onEvent(event('x', 'busy'));
+    coordinator.onStartedLeading(new AbortController().signal, 2);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(marks.read.mock.calls[0]?.[0]).toEqual(['busy', 'quiet']);
+    coordinator.onEvent(event('new-key', 'quiet'));
+    // The tail is not in the window: fresh ids above the reservation, never an id already used.
+    expect(offered.find((o) => o.key === 'new-key')?.meta.seq).toBe(1001);
+    coordinator.close();
+  });
+
+  it('sequence 2: a primary that appears while leading is held until its mark was read', async () => {
+    const stored = new Map<string, ProcessedMark>([['promoted', mark('promoted', 7, 500)]]);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { coordinator, offered, marks } = setup({
+      stored,
+      readMarks: async (ids) => {
+        if (ids.includes('promoted')) await gate;
+        return {
+          marks: new Map(
+            ids.filter((id) => stored.has(id)).map((id) => [id, stored.get(id) as ProcessedMark]),
+          ),
+          copiesAnswered: 1,
+          copies: 1,
+        };
+      },
+    });
+    coordinator.onStartedLeading(new AbortController().signal, 2);
+    await vi.advanceTimersByTimeAsync(0);
+    coordinator.onEvent(event('p1', 'promoted')); // a replica promoted by a failover
+    coordinator.onEvent(event('p2', 'promoted'));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(offered).toEqual([]); // held: its mark is being read
+    expect(marks.read.mock.calls.at(-1)?.[0]).toEqual(['promoted']);
+    release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(offered.map((o) => [o.key, o.meta.seq])).toEqual([
+      ['p1', 501],
+      ['p2', 502],
+    ]);
+    coordinator.close();
+  });
+
+  it('sequence 2: nothing is numbered before a majority of the copies took the reservation', async () => {
+    let copiesWritten = 1;
+    const stored = new Map<string, ProcessedMark>();
+    const { coordinator, offered, lines } = setup({
+      stored,
+      readMarks: async () => ({ marks: new Map(), copiesAnswered: 3, copies: 3 }),
+      writeMarks: async () => copiesWritten, // of three copies
+      copies: 3,
+    });
+    coordinator.onEvent(event('a'));
+    coordinator.onStartedLeading(new AbortController().signal, 1);
+    await vi.advanceTimersByTimeAsync(30);
+    expect(offered).toEqual([]);
+    expect(lines.some((l) => l.event === 'replay.mark_write_failed' && l.copiesWritten === 1)).toBe(true);
+    copiesWritten = 2;
+    await vi.advanceTimersByTimeAsync(20);
+    expect(offered.map((o) => [o.key, o.meta.seq])).toEqual([['a', 1]]);
+    coordinator.close();
+  });
+
+  it('sequence 2: marks from fewer than a majority of copies are not enough to number', async () => {
+    let answered = 1;
+    const { coordinator, offered, lines } = setup({
+      readMarks: async () => ({ marks: new Map(), copiesAnswered: answered, copies: 3 }),
+    });
+    coordinator.onEvent(event('a'));
+    coordinator.onStartedLeading(new AbortController().signal, 1);
+    await vi.advanceTimersByTimeAsync(MARK_READ_RETRY_MS);
+    expect(offered).toEqual([]);
+    expect(lines.find((l) => l.event === 'replay.marks_unavailable')).toMatchObject({
+      copiesAnswered: 1,
+      copies: 3,
+    });
+    answered = 2;
+    await vi.advanceTimersByTimeAsync(MARK_READ_RETRY_MS);
+    expect(offered.map((o) => o.key)).toEqual(['a']);
+    coordinator.close();
+  });
+
+  it('sequence 8: an ambiguous tail replays from the oldest match with fresh ids, and says so', async () => {
+    const stored = new Map<string, ProcessedMark>([['n1', mark('n1', 20, 100, ['a', 'b'])]]);
+    const { coordinator, offered, lines } = setup({ stored });
+    for (const key of ['a', 'b', 'x', 'a', 'b', 'c']) coordinator.onEvent(event(key));
+    coordinator.onStartedLeading(new AbortController().signal, 2);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(offered.map((o) => [o.key, o.meta.seq])).toEqual([
+      ['x', 101],
+      ['a', 102],
+      ['b', 103],
+      ['c', 104],
+    ]);
+    expect(lines.find((l) => l.event === 'replay.alignment_ambiguous')).toMatchObject({
+      nodeId: 'n1',
+      matches: 2,
+    });
+    expect(lines.find((l) => l.event === 'replay.completed')).toMatchObject({
+      primaries: { ambiguous: 1 },
+    });
+    coordinator.close();
+  });
+
+  it('sequence 2: a gap in the successor window after the tail means fresh ids', async () => {
+    const stored = new Map<string, ProcessedMark>([['n1', mark('n1', 20, 100, ['a', 'b'])]]);
+    const { coordinator, offered } = setup({ stored });
+    for (const key of ['a', 'b', 'c']) coordinator.onEvent(event(key));
+    coordinator.suspend('n1'); // a follower: only the window notes the discontinuity
+    coordinator.onEvent(event('d'));
+    coordinator.onStartedLeading(new AbortController().signal, 2);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(offered.map((o) => [o.key, o.meta.seq])).toEqual([
+      ['c', 101],
+      ['d', 102],
+    ]);
+    coordinator.close();
+  });
+
+  it('sequence 2: no id names two keys across leader changes, quiet primaries, gaps and fleet restarts', async () => {
+    // A seeded simulation: three primaries, three workers sharing one mark store, leaders crash or
+    // hand over, primaries fall quiet for longer than the window, subscriptions drop, the whole fleet
+    // restarts. Every id handed to the processor is recorded with its key.
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const stored = new Map<string, ProcessedMark>();
+    const primaries = ['p1', 'p2', 'p3'];
+    const idToKey = new Map<string, string>();
+    let reused = 0;
+    let keyCounter = 0;
+    type Worker = ReturnType<typeof setup> & { deafTo?: string; deafUntil?: number };
+    const spawn = (): Worker =>
+      setup({ stored, knownPrimaryIds: () => primaries, reservationBlock: 50 }) as Worker;
+    let workers: Worker[] = [spawn(), spawn(), spawn()];
+    let token = 1;
+    let leader = workers[0] as Worker;
+    leader.coordinator.onStartedLeading(new AbortController().signal, token);
+    const collect = () => {
+      for (const w of workers) {
+        for (const o of w.offered) {
+          const id = `${o.event.nodeId}:${o.meta.seq}`;
+          const key = o.key;
+          const known = idToKey.get(id);
+          if (known !== undefined && known !== key) reused++;
+          idToKey.set(id, key);
+        }
+      }
+    };
+    for (let step = 0; step < 3000; step++) {
+      // Phases where only p1 publishes, for longer than the 10 s window (1 step = 20 ms).
+      const quiet = Math.floor(step / 700) % 2 === 1;
+      const nodeId = quiet ? 'p1' : (primaries[Math.floor(random() * 3)] as string);
+      const e = event(`k${++keyCounter}`, nodeId);
+      now += 19;
+      for (const w of workers) {
+        if (w.deafTo === nodeId && (w.deafUntil ?? 0) > step) continue;
+        w.coordinator.onEvent({ ...e });
+      }
+      collect();
+      if (random() < 0.7) {
+        for (const o of leader.offered.splice(0)) {
+          if (random() < 0.8) leader.coordinator.onDone(o.event, o.meta, 'processed');
+        }
+      } else leader.offered.splice(0);
+      for (const w of workers) if (w !== leader) w.offered.splice(0);
+      await vi.advanceTimersByTimeAsync(20);
+      const roll = random();
+      if (roll < 0.01) {
+        // Crash: the leader is replaced by a fresh worker; a follower takes over.
+        leader.coordinator.close();
+        workers = workers.filter((w) => w !== leader);
+        workers.push(spawn());
+        leader = workers[0] as Worker;
+        leader.coordinator.onStartedLeading(new AbortController().signal, ++token);
+      } else if (roll < 0.015) {
+        // Graceful hand-over.
+        await leader.coordinator.flushMarks();
+        leader.coordinator.onStoppedLeading();
+        await vi.advanceTimersByTimeAsync(0);
+        leader = workers[Math.floor(random() * workers.length)] as Worker;
+        leader.coordinator.onStartedLeading(new AbortController().signal, ++token);
+      } else if (roll < 0.025) {
+        // A subscription drops for a few events on one worker.
+        const w = workers[Math.floor(random() * workers.length)] as Worker;
+        w.deafTo = primaries[Math.floor(random() * 3)];
+        w.deafUntil = step + 5;
+        w.coordinator.suspend(w.deafTo as string);
+        if (w === leader) w.coordinator.resumeSuspended();
+      } else if (roll < 0.027) {
+        // Full fleet restart: every window is empty, only the marks remain.
+        for (const w of workers) w.coordinator.close();
+        workers = [spawn(), spawn(), spawn()];
+        leader = workers[0] as Worker;
+        leader.coordinator.onStartedLeading(new AbortController().signal, ++token);
+      }
+    }
+    collect();
+    for (const w of workers) w.coordinator.close();
+    expect(reused, 'ids naming two different keys').toBe(0);
+    expect(token, 'leader changes simulated').toBeGreaterThan(20);
+    expect(idToKey.size, 'ids handed out').toBeGreaterThan(1000);
   });
 });
