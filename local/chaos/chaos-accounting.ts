@@ -138,8 +138,13 @@ export interface PausedLeaderCheck {
   readonly workerId: string;
   readonly fencingToken: number;
   readonly pausedMs: number;
-  /** `key.processed` lines of that worker with its old token after SIGCONT: must be 0. */
+  /** Calls of that worker with its old token that STARTED after SIGCONT (`handlerMs`): must be 0. */
   readonly processedAfterResume: number;
+  /**
+   * Calls with the old token that were running when the worker was frozen and completed after
+   * SIGCONT: at most HANDLER_CONCURRENCY (what `ctx.leaseValid()` is for; README, handlers).
+   */
+  readonly inFlightAtPause: number;
 }
 
 export interface CoverageViolation {
@@ -654,8 +659,19 @@ export function longestGap(
 }
 
 /** Tokens of `key.processed` lines ordered by time must never go down (see the module comment). */
+/**
+ * When the gate let a call start: its line's time minus `handlerMs` (the line's time when absent).
+ * A call in flight across a pause of its process completes after the pause but started before it.
+ */
+export function callStartMs(record: WorkerRecord): number {
+  return record.atMs - (asNumber(record.fields.handlerMs) ?? 0);
+}
+
 export function checkFencing(processedRecords: readonly WorkerRecord[]): FencingCheck {
-  const sorted = [...processedRecords].sort((a, b) => a.atMs - b.atMs);
+  // Ordered by when each call started: the gate decides at the start, under the token it had then.
+  const sorted = [...processedRecords]
+    .map((record) => ({ ...record, atMs: callStartMs(record) }))
+    .sort((a, b) => a.atMs - b.atMs);
   let maxBefore = Number.NEGATIVE_INFINITY;
   let maxBeforeWorker = '';
   let groupMax = Number.NEGATIVE_INFINITY;
@@ -713,14 +729,20 @@ function checkPausedLeaders(
       .at(-1);
     if (last?.event !== 'leader.acquired') continue;
     const token = asNumber(last.fields.fencingToken) ?? 0;
+    const afterResume = processedRecords.filter(
+      (r) =>
+        r.workerId === stop.workerId && r.atMs >= resume.atMs && asNumber(r.fields.fencingToken) === token,
+    );
+    // No call can start while the process is frozen: one that started before the middle of the
+    // pause was running when it was frozen, one that started after it was let through on resume.
+    const midPauseMs = (stop.atMs + resume.atMs) / 2;
+    const inFlightAtPause = afterResume.filter((r) => callStartMs(r) < midPauseMs).length;
     checks.push({
       workerId: stop.workerId,
       fencingToken: token,
       pausedMs: resume.atMs - stop.atMs,
-      processedAfterResume: processedRecords.filter(
-        (r) =>
-          r.workerId === stop.workerId && r.atMs >= resume.atMs && asNumber(r.fields.fencingToken) === token,
-      ).length,
+      processedAfterResume: afterResume.length - inFlightAtPause,
+      inFlightAtPause,
     });
   }
   return checks;

@@ -77,7 +77,7 @@ export function formatChaosReport(result: ChaosResult): string[] {
     row(
       'paused leader',
       paused.processedAfterResume === 0 ? 'idle' : 'ACTIVE',
-      `${paused.workerId} (token ${paused.fencingToken}) paused ${ms(paused.pausedMs)}: ${paused.processedAfterResume} calls with that token after SIGCONT`,
+      `${paused.workerId} (token ${paused.fencingToken}) paused ${ms(paused.pausedMs)}: ${paused.processedAfterResume} calls with that token started after SIGCONT, ${paused.inFlightAtPause} running when frozen`,
     );
   }
   if (a.handlerFailures > 0) row('handler failures', n(a.handlerFailures));

@@ -106,6 +106,8 @@ interface Call {
   readonly grant: LeadershipGrant;
   readonly controller: AbortController;
   readonly onGrantAbort: () => void;
+  /** Monotonic ms when the handler was called: `handlerMs` in the call's line. */
+  readonly startedAtMono: number;
   timer: NodeJS.Timeout | undefined;
   finished: boolean;
   /** Forced to fail while its handler promise was still pending. */
@@ -238,6 +240,7 @@ export class Processor {
       grant,
       controller,
       onGrantAbort: () => this.abort(call, new HandlerAbortedError('leadership-lost')),
+      startedAtMono: this.options.clock.monotonicMs(),
       timer: undefined,
       finished: false,
       abandoned: false,
@@ -314,8 +317,12 @@ export class Processor {
     this.inFlight.delete(call);
     const { event, meta, grant, keyFields } = call;
     const eventId = `${event.nodeId}:${meta.seq}`;
+    const nowMono = this.options.clock.monotonicMs();
+    // How long the call ran: its line's `time` minus this is when the gate let it start (a call in
+    // flight across a pause of the process shows up as started before the pause).
+    const handlerMs = Math.round((nowMono - call.startedAtMono) * 10) / 10;
     if (ok) {
-      const latencyMs = Math.round((this.options.clock.monotonicMs() - event.receivedAtMono) * 10) / 10;
+      const latencyMs = Math.round((nowMono - event.receivedAtMono) * 10) / 10;
       this.options.metrics.count('EventsProcessed');
       this.options.metrics.sample('ProcessingLatencyMs', latencyMs);
       this.options.logger.info('key.processed', {
@@ -323,6 +330,7 @@ export class Processor {
         node: event.node,
         fencingToken: grant.fencingToken,
         latencyMs,
+        handlerMs,
         replayed: meta.replayed,
         eventId,
       });
@@ -333,6 +341,7 @@ export class Processor {
         node: event.node,
         fencingToken: grant.fencingToken,
         eventId,
+        handlerMs,
         error,
       });
     }

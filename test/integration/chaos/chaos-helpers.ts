@@ -3,6 +3,7 @@ import {
   DEFAULT_BACKPRESSURE_BOUNDS,
   handoverDuplicateBound,
   MARK_LAG_SANITY_MS,
+  PAUSED_IN_FLIGHT_BOUND,
 } from '../../../local/chaos/chaos-guarantees.ts';
 import { ChaosHarness } from '../../../local/chaos/chaos-harness.ts';
 import { formatChaosReport } from '../../../local/chaos/chaos-report.ts';
@@ -106,9 +107,15 @@ export function expectGuarantees(result: ChaosResult): void {
       expect
         .soft(
           paused.processedAfterResume,
-          `${paused.workerId}: calls with token ${paused.fencingToken} after SIGCONT`,
+          `${paused.workerId}: calls with token ${paused.fencingToken} started after SIGCONT`,
         )
         .toBe(0);
+      expect
+        .soft(
+          paused.inFlightAtPause,
+          `${paused.workerId}: calls running when frozen, completed after SIGCONT`,
+        )
+        .toBeLessThanOrEqual(PAUSED_IN_FLIGHT_BOUND);
     }
   }
   if (e.allPublished) {

@@ -407,8 +407,40 @@ describe('computeChaosAccount: leadership', () => {
       ],
     });
     expect(account.pausedLeaders).toEqual([
-      { workerId: 'w1', fencingToken: 1, pausedMs: 6000, processedAfterResume: 1 },
+      { workerId: 'w1', fencingToken: 1, pausedMs: 6000, processedAfterResume: 1, inFlightAtPause: 0 },
     ]);
+  });
+
+  it('tells calls that were running when the leader was frozen (handlerMs spans the pause) from calls started after SIGCONT', () => {
+    const base = observations({
+      lifecycle: [
+        spawned('w1'),
+        spawned('w2'),
+        { workerId: 'w1', kind: 'signalled', atMs: T0 + 1000, signal: 'SIGSTOP' },
+        { workerId: 'w1', kind: 'signalled', atMs: T0 + 7000, signal: 'SIGCONT' },
+      ],
+    });
+    const call = (atMs: number, key: string, token: number, handlerMs: number) =>
+      record('w1', atMs, 'key.processed', { key, fencingToken: token, handlerMs });
+    const account = computeChaosAccount({
+      ...base,
+      records: [
+        ...base.records,
+        record('w2', T0 + 3800, 'leader.acquired', { fencingToken: 2 }),
+        processed('w2', T0 + 3900, 'chaos:r:new', 2),
+        // Started at T0 + 999.5 (before SIGSTOP), completed on resume: in flight at the pause.
+        call(T0 + 7001, 'chaos:r:running', 1, 6001.5),
+        // Started on resume with the old token: the gate let it through, a violation.
+        call(T0 + 7003, 'chaos:r:started-late', 1, 1),
+      ],
+    });
+    expect(account.pausedLeaders).toEqual([
+      { workerId: 'w1', fencingToken: 1, pausedMs: 6000, processedAfterResume: 1, inFlightAtPause: 1 },
+    ]);
+    // The running call is ordered at its start, before token 2: no fencing violation from it; the
+    // late start is one.
+    expect(account.fencing.violations).toBe(1);
+    expect(account.fencing.example).toContain('chaos:r:started-late');
   });
 
   it('flags a leader that took the lease uncovered while a live, running peer covered every primary', () => {

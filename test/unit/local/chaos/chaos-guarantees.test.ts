@@ -7,6 +7,7 @@ import {
   type GuaranteeExpectations,
   handoverDuplicateBound,
   MARK_LAG_SANITY_MS,
+  PAUSED_IN_FLIGHT_BOUND,
 } from '../../../../local/chaos/chaos-guarantees.ts';
 
 const clean: ChaosAccount = {
@@ -136,10 +137,29 @@ describe('evaluateGuarantees', () => {
   it('requires a paused leader to be observed and idle after resume', () => {
     const expectations = { ...handover, pausedLeaderIdle: true };
     expect(failed(clean, expectations)).toEqual(['paused leader idle after resume']);
-    const paused = { workerId: 'w1', fencingToken: 1, pausedMs: 6000, processedAfterResume: 0 };
+    const paused = {
+      workerId: 'w1',
+      fencingToken: 1,
+      pausedMs: 6000,
+      processedAfterResume: 0,
+      inFlightAtPause: 0,
+    };
     expect(failed({ ...clean, pausedLeaders: [paused] }, expectations)).toEqual([]);
     expect(
       failed({ ...clean, pausedLeaders: [{ ...paused, processedAfterResume: 4 }] }, expectations),
+    ).toEqual(['paused leader idle after resume']);
+    // Calls running when it was frozen may complete after SIGCONT, up to the concurrency.
+    expect(
+      failed(
+        { ...clean, pausedLeaders: [{ ...paused, inFlightAtPause: PAUSED_IN_FLIGHT_BOUND }] },
+        expectations,
+      ),
+    ).toEqual([]);
+    expect(
+      failed(
+        { ...clean, pausedLeaders: [{ ...paused, inFlightAtPause: PAUSED_IN_FLIGHT_BOUND + 1 }] },
+        expectations,
+      ),
     ).toEqual(['paused leader idle after resume']);
   });
 

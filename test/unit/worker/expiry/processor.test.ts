@@ -96,6 +96,23 @@ describe('Processor', () => {
     await vi.advanceTimersByTimeAsync(0);
   });
 
+  it('key.processed and handler.failed carry handlerMs: a call that spans a pause shows it started before it', async () => {
+    const { handler, calls } = controllableHandler();
+    const { processor, leadership, events } = setup({ handler });
+    /** How long the call runs, a pause of the process included (SIGSTOP in leader-sigstop). */
+    const CALL_SPAN_MS = 6000;
+    leadership.lead(3, T0 + 10 * CALL_SPAN_MS);
+    processor.offer(event('spans-a-pause'));
+    processor.offer(event('fails-after-a-pause'));
+    await vi.advanceTimersByTimeAsync(0);
+    vi.setSystemTime(T0 + CALL_SPAN_MS);
+    calls[0]?.resolve();
+    calls[1]?.reject(new Error('downstream refused'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events('key.processed')).toMatchObject([{ key: 'spans-a-pause', handlerMs: CALL_SPAN_MS }]);
+    expect(events('handler.failed')).toMatchObject([{ key: 'fails-after-a-pause', handlerMs: CALL_SPAN_MS }]);
+  });
+
   it('sequence 10: ctx.leaseValid() is false once the grant signal aborted (stepped down)', async () => {
     const { handler, calls } = controllableHandler();
     const { processor, leadership } = setup({ handler });
