@@ -160,7 +160,11 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
   { command: 'hgetall', reason: 'coverage registry: which peers are covered, and since when' },
   { command: 'hdel', reason: 'coverage registry: this worker stops, or drops peers not seen lately' },
   { command: 'pexpire', reason: 'coverage registry: the hash lapses when no worker runs' },
-  { command: 'subscribe', reason: '__keyevent@0__:expired on every primary, and the released channel' },
+  { command: 'subscribe', reason: '__keyevent@0__:expired on every node, and the released channel' },
+  {
+    command: 'ping',
+    reason: 'heartbeat on every subscribed connection: a subscription that stalls without closing is noticed',
+  },
   { command: 'unsubscribe', reason: 'the released channel at shutdown' },
   { command: 'publish', reason: 'the released channel after a graceful release' },
 ];

@@ -33,7 +33,10 @@ const SECRETS = [RIGHT.password, WRONG_PASSWORD, NO_SLOTS.password, NO_CHANNEL.p
 
 /** Seconds every misconfigured worker keeps running (and retrying) after its first cause line. */
 const OBSERVE_MS = 5000;
-const MAX_PROBLEM_LINES = 5;
+/** The cluster's nodes (3 primaries, 3 replicas): every worker subscribes to each of them. */
+const NODE_COUNT = 6;
+/** One line per subscriber connection for a refused channel, and two more (a problem named once). */
+const MAX_PROBLEM_LINES = NODE_COUNT + 2;
 
 let cluster: LocalRedisCluster;
 let otherCaDir: string;
