@@ -156,6 +156,7 @@ async function main(): Promise<void> {
       logger,
       metrics,
       concurrency: config.handlerConcurrency,
+      queueCapacity: config.handlerQueueCapacity,
       handlerTimeoutMs: config.handlerTimeoutMs,
       onDone: (event, meta, outcome) => parts.replay?.onDone(event, meta, outcome),
       // With replay only the leader offers events: hold them while a stale deadline closes the gate.
@@ -166,6 +167,8 @@ async function main(): Promise<void> {
     // turns it off, and then the processor takes live events only.
     if (config.replayWindowMs > 0) {
       const windowShed = new ShedReporter('replay-window-full', logger, metrics);
+      // The leader's backlog beyond REPLAY_MAX_EVENTS per primary: lost to it, counted and settled.
+      const backlogShed = new ShedReporter('backlog-full', logger, metrics);
       parts.replay = new ReplayCoordinator({
         window: new ReplayWindow({
           windowMs: config.replayWindowMs,
@@ -186,6 +189,8 @@ async function main(): Promise<void> {
         markIntervalMs: MARK_INTERVAL_MS,
         tailLength: MARK_TAIL_LENGTH,
         markReadTimeoutMs: MARK_READ_TIMEOUT_MS,
+        onBacklogShed: (count, nodeId) =>
+          backlogShed.note(count, { nodeId, maxEventsPerPrimary: config.replayMaxEvents }),
       });
     }
     const replay = parts.replay;
@@ -307,6 +312,7 @@ async function main(): Promise<void> {
       handler: handler.name,
       keyPattern: config.keyPattern,
       handlerConcurrency: config.handlerConcurrency,
+      handlerQueueCapacity: config.handlerQueueCapacity,
       handlerTimeoutMs: config.handlerTimeoutMs,
       leaseTtlMs: config.leaseTtlMs,
       leaseRenewIntervalMs: config.leaseRenewIntervalMs,
@@ -343,8 +349,14 @@ async function stop(
     abortedCalls: 0,
     droppedEvents: 0,
   };
-  // The successor aligns with these marks: write them after the drain and before the release.
+  // The successor aligns with these marks: write them after the drain and before the release. A call
+  // aborted at the drain bound is `unsettled`, so the marks stay before it and the successor replays it.
   await bounded(parts.replay?.flushMarks(), CLOSE_BOUND_MS, 'replay.flush_marks', logger);
+  // The leader's backlog still in the window is not handled here either: counted like the queue's
+  // (EventsShed, reason `shutdown`); unsettled, so the successor replays it.
+  const backlogEvents = parts.replay?.backlog() ?? 0;
+  if (backlogEvents > 0)
+    new ShedReporter('shutdown', logger, metrics).note(backlogEvents, { where: 'replay-window' });
   parts.replay?.close();
   const wasLeader = parts.elector?.isLeader ?? false;
   await bounded(parts.elector?.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
@@ -366,6 +378,7 @@ async function stop(
     signal,
     wasLeader,
     ...drain,
+    backlogEvents,
     durationMs: Math.round(clock.monotonicMs() - beganMs),
   });
   process.exit(0);

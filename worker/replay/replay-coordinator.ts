@@ -3,6 +3,7 @@ import { withTimeout } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ExpiryEvent } from '../expiry/expiry-event.ts';
 import type { DoneOutcome, EventMeta, OfferResult } from '../expiry/processor.ts';
+import { HandOutCursor } from './hand-out-cursor.ts';
 import type { ProcessedMark } from './processed-mark.ts';
 import { ProgressTracker } from './progress-tracker.ts';
 import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
@@ -13,8 +14,20 @@ import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
  * - Every worker appends every event to its ReplayWindow (followers stay warm).
  * - The leader numbers each primary's events (ProgressTracker), hands them to the processor, and every
  *   `markIntervalMs` writes, per primary, the mark of the contiguous prefix its handler calls settled.
- * - A new leader first reads the marks, then (synchronously, so no live event slips between) hands the
- *   processor what its window holds after each mark (`replayed: true`), then goes live.
+ * - A new leader first reads the marks, then (synchronously, so no live event slips between) sets each
+ *   primary's hand-out cursor at the first window entry after its mark, then goes live.
+ *
+ * Hand-out with back-pressure: entries go from the window to the processor only while the processor
+ * has room (`room()`, and `onRoom` when calls free it), per primary from its cursor, oldest first, one
+ * primary after another in turn. Replayed entries (`replayed: true`) and live ones share that path, so
+ * a primary's live events wait behind its replay backlog and its order is kept; a suspended primary's
+ * cursor stands still. While leading, the window holds (keeps past its time bound, never past
+ * REPLAY_MAX_EVENTS) every entry from the oldest one whose hand-out is not over: not handed out yet,
+ * or handed out and not reported done. When the count bound pushes out an entry not handed out yet,
+ * that event is lost to this leader: it is numbered and settled at once (the ids and the mark's tail
+ * go on as a follower's window numbers them; a successor does not replay it) and counted through
+ * `onBacklogShed` (EventsShed, reason `backlog-full`). So with replay on the processor queue never
+ * sheds: the window is where a leader slower than the event rate sheds.
  *
  * Semantics (README, "Delivery guarantees"): at-least-once while one healthy follower remains. The one
  * case it cannot decide: calls that were running or completed on the old leader after its last mark
@@ -28,6 +41,10 @@ export interface MarkStoreLike {
 
 export interface ProcessorLike {
   offer(event: ExpiryEvent, meta: EventMeta): OfferResult;
+  /** How many events `offer` can queue now (0 when intake is closed). */
+  room(): number;
+  /** Calls `listener` (synchronously) whenever events left the queue; the listener may offer. */
+  onRoom(listener: () => void): void;
   /** Leadership ended: hand the queued events back (they are not settled; the successor replays them). */
   clearQueue(): number;
 }
@@ -44,6 +61,8 @@ export interface ReplayCoordinatorOptions {
   readonly tailLength: number;
   /** Bound on the marks read at acquisition; on failure the whole window is replayed (duplicates, no loss). */
   readonly markReadTimeoutMs: number;
+  /** Events of the leader's backlog the window's count bound pushed out before they were handed out. */
+  readonly onBacklogShed?: (count: number, nodeId: string) => void;
 }
 
 interface Session {
@@ -53,8 +72,10 @@ interface Session {
   live: boolean;
   /** Primaries whose subscription dropped while leading: their events wait in the window. */
   readonly suspended: Set<string>;
-  /** Per primary, the last window entry handed to the processor. */
-  readonly lastAssigned: Map<string, WindowEntry>;
+  /** Per primary, where its hand-out stands (from its catch-up plan, or its first live event). */
+  readonly cursors: Map<string, HandOutCursor>;
+  /** Primaries that may have entries to hand out, in turn order. */
+  readonly ready: Set<string>;
 }
 
 export class ReplayCoordinator {
@@ -62,20 +83,40 @@ export class ReplayCoordinator {
   private markTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private pumpAgain = false;
+  private refill: NodeJS.Immediate | undefined;
 
   constructor(private readonly options: ReplayCoordinatorOptions) {
     if (!(options.markIntervalMs > 0)) throw new RangeError('markIntervalMs must be > 0');
     // Quiet primaries age out of the window too.
     this.expiryTimer = setInterval(() => options.window.expire(options.clock.monotonicMs()), 1000);
     this.expiryTimer.unref();
+    // Refills wait for the next turn of the event loop: a handler that completes synchronously settles
+    // in a microtask, so refilling at once would run a whole backlog without ever yielding to timers
+    // (lease renewals) or I/O; this way at most one queue's worth runs per turn.
+    options.processor.onRoom(() => {
+      if (this.refill !== undefined || !this.session?.live) return;
+      this.refill = setImmediate(() => {
+        this.refill = undefined;
+        if (this.session?.live) this.pump(this.session);
+      });
+    });
   }
 
   /** From the fan-in, in arrival order. */
   onEvent(event: ExpiryEvent): void {
     const entry = this.options.window.append(event);
     const session = this.session;
-    if (!session?.live || session.suspended.has(event.nodeId)) return;
-    this.handOut(session, entry, false);
+    if (!session?.live) return;
+    const { nodeId } = event;
+    // A primary first seen while leading: its numbering starts here (no previous leader had it).
+    const cursor =
+      session.cursors.get(nodeId) ?? this.openCursor(session, nodeId, entry.position, entry.position);
+    this.shedDroppedBacklog(session, nodeId, cursor);
+    if (session.suspended.has(nodeId)) return;
+    session.ready.add(nodeId);
+    this.pump(session);
   }
 
   /**
@@ -96,33 +137,127 @@ export class ReplayCoordinator {
   resumeSuspended(): void {
     const session = this.session;
     if (!session?.live || session.suspended.size === 0) return;
+    const { window, logger } = this.options;
     for (const nodeId of session.suspended) {
-      const entries = this.options.window.entriesAfter(nodeId, session.lastAssigned.get(nodeId));
-      for (const entry of entries) this.handOut(session, entry, true);
-      this.options.logger.info('replay.primary_resumed', { nodeId, events: entries.length });
+      const cursor = session.cursors.get(nodeId);
+      if (!cursor) continue;
+      // What waited in the window is handed out with `replayed: true`, as a successor would.
+      cursor.replayedBefore = window.endPosition(nodeId);
+      logger.info('replay.primary_resumed', { nodeId, events: cursor.replayedBefore - cursor.next });
+      session.ready.add(nodeId);
     }
     session.suspended.clear();
-  }
-
-  private handOut(session: Session, entry: WindowEntry, replayed: boolean): boolean {
-    const { event } = entry;
-    session.lastAssigned.set(event.nodeId, entry);
-    const seq = session.tracker.assign(event.nodeId, entry.fingerprint, event.receivedAt);
-    const result = this.options.processor.offer(event, { seq, replayed });
-    if (result === 'queued') return true;
-    // Filtered: never for a handler. Shed: the stated backpressure loss, counted in EventsShed. Both
-    // count as settled so the mark moves on. Closed (shutdown): not settled, the successor replays it.
-    if (result === 'filtered' || result === 'shed') session.tracker.abandon(event.nodeId, seq);
-    return false;
+    this.pump(session);
   }
 
   /**
    * From the processor, once per accepted event. Only a call that completed or failed settles it:
-   * an event the gate dropped or the queue handed back was not handled, so the processed mark must
-   * stay before it and the successor replays it.
+   * an event the gate dropped or the queue handed back was not handled, and an `unsettled` call (an
+   * UnsettledHandlerError, or aborted at shutdown) may not have taken effect, so the processed mark
+   * must stay before it and the successor replays it.
    */
   onDone(event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome): void {
-    if (outcome === 'processed' || outcome === 'failed') this.session?.tracker.settle(event.nodeId, meta.seq);
+    const session = this.session;
+    if (!session) return;
+    const cursor = session.cursors.get(event.nodeId);
+    if (cursor) {
+      cursor.done(meta.seq);
+      this.options.window.hold(event.nodeId, cursor.holdFrom);
+    }
+    if (outcome === 'processed' || outcome === 'failed') session.tracker.settle(event.nodeId, meta.seq);
+  }
+
+  /** Starts the hand-out of `nodeId` at window position `next`; positions before `replayedBefore` are replays. */
+  private openCursor(session: Session, nodeId: string, next: number, replayedBefore: number): HandOutCursor {
+    const cursor = new HandOutCursor(next, replayedBefore);
+    session.cursors.set(nodeId, cursor);
+    this.options.window.hold(nodeId, cursor.holdFrom);
+    return cursor;
+  }
+
+  /**
+   * Hands entries to the processor while it has room, one primary after another. A re-entrant call
+   * (an offer that reports an outcome or frees room synchronously) only asks for another pass.
+   */
+  private pump(session: Session): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.handOutWhileRoom(session);
+      } while (this.pumpAgain && this.session === session);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private handOutWhileRoom(session: Session): void {
+    const { window, processor } = this.options;
+    while (session.ready.size > 0 && this.session === session) {
+      for (const nodeId of session.ready) {
+        if (processor.room() <= 0) return;
+        const cursor = session.cursors.get(nodeId);
+        const entry =
+          cursor && !session.suspended.has(nodeId) ? window.entryAt(nodeId, cursor.next) : undefined;
+        if (!cursor || !entry) {
+          session.ready.delete(nodeId);
+          continue;
+        }
+        cursor.next++;
+        if (!this.handOut(session, cursor, entry)) return;
+      }
+    }
+  }
+
+  /** Offers one entry; false when the processor refused it for good (intake closed: stop handing out). */
+  private handOut(session: Session, cursor: HandOutCursor, entry: WindowEntry): boolean {
+    const { event } = entry;
+    const seq = session.tracker.assign(event.nodeId, entry.fingerprint, event.receivedAt);
+    const result = this.options.processor.offer(event, {
+      seq,
+      replayed: entry.position < cursor.replayedBefore,
+    });
+    if (result === 'queued') cursor.handedOut(entry.position, seq);
+    this.options.window.hold(event.nodeId, cursor.holdFrom);
+    // Filtered: never for a handler; counts as settled so the mark moves on. Shed (the queue was full,
+    // which the room check prevents): counted in EventsShed by the processor, settled. Closed
+    // (shutdown): not settled, the successor replays it.
+    if (result === 'filtered' || result === 'shed') session.tracker.abandon(event.nodeId, seq);
+    return result !== 'closed';
+  }
+
+  /**
+   * The window's count bound pushed out held entries of `nodeId`: those handed out are still the
+   * processor's; those not handed out yet are lost to this leader. They are numbered and settled in
+   * order (ids and the mark's tail go on as a follower's window numbers them) and counted.
+   */
+  private shedDroppedBacklog(session: Session, nodeId: string, cursor: HandOutCursor): void {
+    let shed = 0;
+    for (const entry of this.options.window.takeDroppedHeld(nodeId)) {
+      if (entry.position < cursor.next) continue;
+      cursor.next = entry.position + 1;
+      const seq = session.tracker.assign(nodeId, entry.fingerprint, entry.event.receivedAt);
+      session.tracker.abandon(nodeId, seq);
+      shed++;
+    }
+    if (shed === 0) return;
+    this.options.window.hold(nodeId, cursor.holdFrom);
+    this.options.onBacklogShed?.(shed, nodeId);
+  }
+
+  /** Events in the window that this leader has not handed out yet (0 when not leading). */
+  backlog(): number {
+    const session = this.session;
+    if (!session?.live) return 0;
+    let events = 0;
+    for (const [nodeId, cursor] of session.cursors) {
+      events += Math.max(0, this.options.window.endPosition(nodeId) - cursor.next);
+    }
+    return events;
   }
 
   get isCatchingUp(): boolean {
@@ -137,7 +272,8 @@ export class ReplayCoordinator {
       tracker: new ProgressTracker(this.options.tailLength, fencingToken),
       live: false,
       suspended: new Set(),
-      lastAssigned: new Map(),
+      cursors: new Map(),
+      ready: new Set(),
     };
     this.session = session;
     this.catchUp(session).catch((error: unknown) => this.options.logger.error('replay.failed', { error }));
@@ -151,6 +287,8 @@ export class ReplayCoordinator {
   onStoppedLeading(): void {
     const session = this.session;
     this.session = undefined;
+    // The window returns to its time bound: a successor replays from its own window.
+    for (const nodeId of session?.cursors.keys() ?? []) this.options.window.hold(nodeId, undefined);
     // What the processor still queues was not handled: it goes back, unsettled, for the successor.
     this.options.processor.clearQueue();
     clearInterval(this.markTimer);
@@ -165,6 +303,8 @@ export class ReplayCoordinator {
   }
 
   close(): void {
+    clearImmediate(this.refill);
+    this.refill = undefined;
     clearInterval(this.markTimer);
     clearInterval(this.expiryTimer);
     this.markTimer = undefined;
@@ -191,18 +331,19 @@ export class ReplayCoordinator {
     // From here to `live = true` runs without yielding: every event is either in a plan or live.
     const alignments: Record<Alignment, number> = { tail: 0, time: 0, 'no-mark': 0 };
     let replayed = 0;
-    let refused = 0;
     for (const nodeId of new Set([...window.nodeIds(), ...marks.keys()])) {
       const mark = marks.get(nodeId);
       const plan = window.plan(nodeId, mark);
       alignments[plan.alignment]++;
       session.tracker.begin(nodeId, plan.firstSeq, plan.alignment === 'tail' ? (mark?.tail ?? []) : []);
-      for (const entry of plan.entries) {
-        if (this.handOut(session, entry, true)) replayed++;
-        else refused++;
-      }
+      // The plan is a suffix of the window: hand out from its first entry on (paced by the processor).
+      const end = window.endPosition(nodeId);
+      this.openCursor(session, nodeId, plan.entries[0]?.position ?? end, end);
+      replayed += plan.entries.length;
+      session.ready.add(nodeId);
     }
     session.live = true;
+    this.pump(session);
     this.markTimer = setInterval(() => {
       if (this.writing === undefined && this.session === session) {
         this.writing = this.writeMarks(session).finally(() => (this.writing = undefined));
@@ -212,7 +353,6 @@ export class ReplayCoordinator {
     logger.info('replay.completed', {
       fencingToken: session.fencingToken,
       replayed,
-      filteredOrShed: refused,
       primaries: alignments,
       marksRead,
       durationMs: Math.round(clock.monotonicMs() - began),

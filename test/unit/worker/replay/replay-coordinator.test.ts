@@ -54,6 +54,8 @@ function setup(
         return 'queued';
       },
       clearQueue: () => 0,
+      room: () => Number.MAX_SAFE_INTEGER,
+      onRoom: () => {},
     },
     clock,
     logger: createLogger({ write: (l) => lines.push(JSON.parse(l)) }),

@@ -88,7 +88,11 @@ describe('ReplayWindow', () => {
   });
 
   it('findTail needs at least two matching fingerprints when the window is shorter than the tail', () => {
-    const fp = (k: string) => ({ event: event(k, 0), fingerprint: keyFingerprint(Buffer.from(k)) });
+    const fp = (k: string) => ({
+      event: event(k, 0),
+      fingerprint: keyFingerprint(Buffer.from(k)),
+      position: 0,
+    });
     const tail = ['a', 'b', 'c'].map((k) => keyFingerprint(Buffer.from(k)));
     expect(findTail([fp('c')], tail)).toBeUndefined();
     expect(findTail([fp('b'), fp('c'), fp('d')], tail)).toBe(1);
