@@ -132,4 +132,22 @@ describe('ProgressTracker', () => {
     next.begin('n1', plan.firstSeq, mark?.tail);
     expect(plan.entries.map((e) => next.assign('n1', e.fingerprint, e.event.receivedAt))).toEqual([5, 6]);
   });
+
+  it('sequence 3: a hold keeps entries past the time bound, and the count bound hands held ones to the holder', () => {
+    const { window, shed } = windowOf({ windowMs: 100, maxEventsPerPrimary: 5 });
+    const first = window.append(event('k0', 0));
+    window.hold('n1', first.position);
+    for (let i = 1; i <= 4; i++) window.append(event(`k${i}`, i * 100));
+    window.expire(1000);
+    expect(window.size('n1')).toBe(5); // all older than 100 ms, all held
+    window.append(event('k5', 1001)); // six entries: the count bound pushes out the oldest, held
+    expect(shed).toEqual([]);
+    expect(window.takeDroppedHeld('n1').map((e) => e.event.key.toString())).toEqual(['k0']);
+    expect(window.takeDroppedHeld('n1')).toEqual([]);
+    expect(window.entryAt('n1', first.position + 1)?.event.key.toString()).toBe('k1');
+    window.hold('n1', undefined);
+    window.expire(2000);
+    expect(window.size('n1')).toBe(0);
+    expect(window.endPosition('n1')).toBe(0); // the empty, unheld buffer is gone
+  });
 });
