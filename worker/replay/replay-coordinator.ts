@@ -18,8 +18,8 @@ import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
  *   primary's hand-out cursor at the first window entry after its mark, then goes live.
  *
  * Hand-out with back-pressure: entries go from the window to the processor only while the processor
- * has room (`room()`, and `onRoom` when calls free it), per primary from its cursor, oldest first, one
- * primary after another in turn. Replayed entries (`replayed: true`) and live ones share that path, so
+ * has room (`room()`, and `onRoom` when calls free it; at most HAND_OUT_BATCH queued, refilled once
+ * per event-loop turn), per primary from its cursor, oldest first, one primary after another in turn. Replayed entries (`replayed: true`) and live ones share that path, so
  * a primary's live events wait behind its replay backlog and its order is kept; a suspended primary's
  * cursor stands still. While leading, the window holds (keeps past its time bound, never past
  * REPLAY_MAX_EVENTS) every entry from the oldest one whose hand-out is not over: not handed out yet,
@@ -45,6 +45,8 @@ export interface ProcessorLike {
   room(): number;
   /** Calls `listener` (synchronously) whenever events left the queue; the listener may offer. */
   onRoom(listener: () => void): void;
+  /** `queued`: events waiting in the queue now. */
+  stats(): { readonly queued: number };
   /** Leadership ended: hand the queued events back (they are not settled; the successor replays them). */
   clearQueue(): number;
 }
@@ -77,6 +79,13 @@ interface Session {
   /** Primaries that may have entries to hand out, in turn order. */
   readonly ready: Set<string>;
 }
+
+/**
+ * At most this many events wait in the processor queue at once (never more than its room): a handler
+ * that completes synchronously runs the whole queue in one chain of microtasks, without yielding to
+ * timers (lease renewals) or I/O, so the queue is refilled in batches, one per event-loop turn.
+ */
+export const HAND_OUT_BATCH = 512;
 
 export class ReplayCoordinator {
   private session: Session | undefined;
@@ -199,7 +208,7 @@ export class ReplayCoordinator {
     const { window, processor } = this.options;
     while (session.ready.size > 0 && this.session === session) {
       for (const nodeId of session.ready) {
-        if (processor.room() <= 0) return;
+        if (processor.room() <= 0 || processor.stats().queued >= HAND_OUT_BATCH) return;
         const cursor = session.cursors.get(nodeId);
         const entry =
           cursor && !session.suspended.has(nodeId) ? window.entryAt(nodeId, cursor.next) : undefined;

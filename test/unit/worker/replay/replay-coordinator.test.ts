@@ -56,6 +56,7 @@ function setup(
       clearQueue: () => 0,
       room: () => Number.MAX_SAFE_INTEGER,
       onRoom: () => {},
+      stats: () => ({ queued: 0 }),
     },
     clock,
     logger: createLogger({ write: (l) => lines.push(JSON.parse(l)) }),
