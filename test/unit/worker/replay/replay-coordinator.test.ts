@@ -83,6 +83,9 @@ function setup(
         return 'queued';
       },
       clearQueue: () => 0,
+      room: () => Number.MAX_SAFE_INTEGER,
+      onRoom: () => {},
+      stats: () => ({ queued: 0 }),
     },
     clock,
     logger: createLogger({ write: (l) => lines.push(JSON.parse(l)) }),
@@ -381,11 +384,52 @@ describe('ReplayCoordinator', () => {
     coordinator.onEvent(event('d'));
     coordinator.onStartedLeading(new AbortController().signal, 2);
     await vi.advanceTimersByTimeAsync(0);
+    // Fresh ids for both; d lies beyond this window's gap, so it opens a line of its own (see the
+    // next test for why c and d may not share one).
     expect(offered.map((o) => [o.key, o.meta.seq])).toEqual([
       ['c', 101],
-      ['d', 102],
+      ['d', 1_000_101],
     ]);
     coordinator.close();
+  });
+
+  it('sequence 2: a line of seqs never spans a gap of the leader window (a successor covered through it would reuse them)', async () => {
+    // L2 missed x (its subscription dropped between e and d); L3 was subscribed throughout.
+    const stored = new Map<string, ProcessedMark>([['n1', mark('n1', 20, 100, ['a', 'b'])]]);
+    const l2 = setup({ stored });
+    const l3 = setup({ stored });
+    for (const key of ['a', 'b', 'c', 'e']) {
+      const e = event(key);
+      l2.coordinator.onEvent(e);
+      l3.coordinator.onEvent({ ...e });
+    }
+    l2.coordinator.suspend('n1');
+    l3.coordinator.onEvent(event('x'));
+    const d = event('d');
+    l2.coordinator.onEvent(d);
+    l3.coordinator.onEvent({ ...d });
+    // L2 leads: its window has a gap after the tail, so it numbers a fresh line above 100.
+    l2.coordinator.onStartedLeading(new AbortController().signal, 2);
+    await vi.advanceTimersByTimeAsync(0);
+    const handedOut = new Map(l2.offered.map((o) => [`n1:${o.meta.seq}`, o.key]));
+    // c and e settle (their mark is written), d is handed out and L2 crashes before it settles.
+    for (const o of l2.offered.filter((o) => o.key !== 'd'))
+      l2.coordinator.onDone(o.event, o.meta, 'processed');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(stored.get('n1')).toMatchObject({
+      fencingToken: 2,
+      tail: ['c', 'e'].map((k) => keyFingerprint(Buffer.from(k))),
+    });
+    l2.coordinator.close();
+    // L3 finds the tail [c, e] once and no gap after it in its own window: it continues L2's line.
+    l3.coordinator.onStartedLeading(new AbortController().signal, 3);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(l3.offered.map((o) => o.key)).toEqual(['x', 'd']);
+    for (const o of l3.offered) {
+      const id = `n1:${o.meta.seq}`;
+      expect(handedOut.get(id) ?? o.key, `${id} handed out by L2 and L3`).toBe(o.key);
+    }
+    l3.coordinator.close();
   });
 
   it('sequence 2: no id names two keys across leader changes, quiet primaries, gaps and fleet restarts', async () => {
