@@ -51,6 +51,13 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
   readonly workerId: string | undefined;
   readonly handler: HandlerSpec;
   readonly handlerConcurrency: number;
+  /**
+   * Events the processor queue holds at most (HANDLER_QUEUE_CAPACITY). With replay on the queue is
+   * filled only while it has room (the backlog waits in the replay window); with replay off an event
+   * arriving at a full queue is shed.
+   * @default 10000
+   */
+  readonly handlerQueueCapacity: number;
   readonly handlerTimeoutMs: number;
   readonly keyPattern: string;
   /** Port of the local health endpoint (`GET /healthz`) on 127.0.0.1; 0 disables it. */
@@ -189,6 +196,7 @@ const workerSchema = sharedSchema.extend({
   LEASE_RETRY_MS: integerMs('LEASE_RETRY_MS', 1, DEFAULT_LEASE_TIMINGS.leaseRetryMs),
   HANDLER: z.preprocess(emptyToUndefined, z.string().default('log')),
   HANDLER_CONCURRENCY: integer('HANDLER_CONCURRENCY', 1, 10_000, 16),
+  HANDLER_QUEUE_CAPACITY: integer('HANDLER_QUEUE_CAPACITY', 1, 1_000_000, 10_000),
   HANDLER_TIMEOUT_MS: integerMs('HANDLER_TIMEOUT_MS', 1, 5000),
   KEY_PATTERN: z.preprocess(
     emptyToUndefined,
@@ -443,6 +451,7 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
     workerId: f.WORKER_ID,
     handler: handler as HandlerSpec,
     handlerConcurrency: f.HANDLER_CONCURRENCY,
+    handlerQueueCapacity: f.HANDLER_QUEUE_CAPACITY,
     handlerTimeoutMs: f.HANDLER_TIMEOUT_MS,
     keyPattern: f.KEY_PATTERN,
     healthPort: f.HEALTH_PORT,

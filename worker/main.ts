@@ -32,7 +32,8 @@ import { newInstanceId, resolveWorkerIdentity } from './worker-id.ts';
  *
  * Shutdown on SIGTERM/SIGINT, in this order, within ~5 s (ECS waits 30 s before SIGKILL):
  * 1. stop intake, let queued events and running handler calls finish for up to DRAIN_BOUND_MS, then
- *    abort what still runs; 2. `elector.stop({ release: true })` (deletes the lease and publishes
+ *    abort what still runs (outcome `unsettled`: the marks stay before it), write the processed marks
+ *    and count the leader's backlog left in the replay window as shed; 2. `elector.stop({ release: true })` (deletes the lease and publishes
  * `released`, so a follower takes over at once); 3. close the topology timer, the subscribers, the
  * election's clients, the health endpoint and the cluster client; 4. flush metrics; 5. log
  * `worker.stopped` and exit 0. A second signal during shutdown exits at once (130 SIGINT, 143
@@ -157,6 +158,7 @@ async function main(): Promise<void> {
       logger,
       metrics,
       concurrency: config.handlerConcurrency,
+      queueCapacity: config.handlerQueueCapacity,
       handlerTimeoutMs: config.handlerTimeoutMs,
       onDone: (event, meta, outcome) => parts.replay?.onDone(event, meta, outcome),
       // With replay only the leader offers events: hold them while a stale deadline closes the gate.
@@ -167,6 +169,8 @@ async function main(): Promise<void> {
     // turns it off, and then the processor takes live events only.
     if (config.replayWindowMs > 0) {
       const windowShed = new ShedReporter('replay-window-full', logger, metrics);
+      // The leader's backlog beyond REPLAY_MAX_EVENTS per primary: lost to it, counted and settled.
+      const backlogShed = new ShedReporter('backlog-full', logger, metrics);
       parts.replay = new ReplayCoordinator({
         window: new ReplayWindow({
           windowMs: config.replayWindowMs,
@@ -189,6 +193,8 @@ async function main(): Promise<void> {
         markReadTimeoutMs: MARK_READ_TIMEOUT_MS,
         // Every primary it may number has its mark read at acquisition, quiet ones included.
         knownPrimaryIds: () => parts.pool?.coverage().primaries.map((p) => p.nodeId) ?? [],
+        onBacklogShed: (count, nodeId) =>
+          backlogShed.note(count, { nodeId, maxEventsPerPrimary: config.replayMaxEvents }),
       });
     }
     const replay = parts.replay;
@@ -311,6 +317,7 @@ async function main(): Promise<void> {
       handler: handler.name,
       keyPattern: config.keyPattern,
       handlerConcurrency: config.handlerConcurrency,
+      handlerQueueCapacity: config.handlerQueueCapacity,
       handlerTimeoutMs: config.handlerTimeoutMs,
       leaseTtlMs: config.leaseTtlMs,
       leaseRenewIntervalMs: config.leaseRenewIntervalMs,
@@ -347,8 +354,14 @@ async function stop(
     abortedCalls: 0,
     droppedEvents: 0,
   };
-  // The successor aligns with these marks: write them after the drain and before the release.
+  // The successor aligns with these marks: write them after the drain and before the release. A call
+  // aborted at the drain bound is `unsettled`, so the marks stay before it and the successor replays it.
   await bounded(parts.replay?.flushMarks(), CLOSE_BOUND_MS, 'replay.flush_marks', logger);
+  // The leader's backlog still in the window is not handled here either: counted like the queue's
+  // (EventsShed, reason `shutdown`); unsettled, so the successor replays it.
+  const backlogEvents = parts.replay?.backlog() ?? 0;
+  if (backlogEvents > 0)
+    new ShedReporter('shutdown', logger, metrics).note(backlogEvents, { where: 'replay-window' });
   parts.replay?.close();
   const wasLeader = parts.elector?.isLeader ?? false;
   await bounded(parts.elector?.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
@@ -370,6 +383,7 @@ async function stop(
     signal,
     wasLeader,
     ...drain,
+    backlogEvents,
     durationMs: Math.round(clock.monotonicMs() - beganMs),
   });
   process.exit(0);

@@ -98,7 +98,7 @@ export function evaluateGuarantees(
     add(
       'every loss is accounted for',
       account.missing === account.shedDropped + account.failedUnprocessed && account.shedDropped > 0,
-      `unprocessed ${account.missing} = shed ${account.shedDropped} (queue-full, shutdown) + failed calls ${account.failedUnprocessed}`,
+      `unprocessed ${account.missing} = shed ${account.shedDropped} (queue-full, backlog-full, shutdown) + failed calls ${account.failedUnprocessed}`,
     );
   }
   const bound = expectations.duplicates === 'handover' ? handoverDuplicateBound(account.expected) : 0;

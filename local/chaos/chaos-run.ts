@@ -475,8 +475,10 @@ export class ChaosRun implements ScenarioContext {
     liveWorkersAtEnd: number,
     outputBufferDisconnects: number,
   ): BackpressureFigures {
+    // The leader's own overflow: its queue (replay off) or its backlog in the replay window (replay on).
     const firstShed = this.fleet.records.find(
-      (r) => r.event === 'events.shed' && r.fields.reason === 'queue-full',
+      (r) =>
+        r.event === 'events.shed' && (r.fields.reason === 'queue-full' || r.fields.reason === 'backlog-full'),
     );
     const leaderId = firstShed?.workerId ?? this.fleet.all()[0]?.id ?? '';
     return {

@@ -51,6 +51,15 @@ const STALL_WAIT_TIMEOUT_MS = 15_000;
 const QUIET_REPLAY_WINDOW_MS = 7000;
 /** Past the window, its 1 s expiry tick and the last keys' 1 s TTL: no window holds the quiet primary. */
 const QUIET_PHASE_MS = QUIET_REPLAY_WINDOW_MS + 3000;
+/**
+ * high-rate-crash: the leader's queue is this small, so that the replay after a crash (~3 s of events
+ * at the scenario's rate) is many times larger than the queue at a rate CI can afford.
+ */
+const HIGH_RATE_CRASH_QUEUE_CAPACITY = 100;
+const HIGH_RATE_CRASH_RATE = 1000;
+/** slow-handler: a small queue and window bound, so the leader's backlog overflows within the run. */
+const SLOW_HANDLER_QUEUE_CAPACITY = 2000;
+const SLOW_HANDLER_MAX_EVENTS = 2000;
 /** Slots moved from each original primary to the added one in scale-out-in. */
 const SLOTS_MOVED_PER_PRIMARY = 512;
 
@@ -306,15 +315,20 @@ const dropSubscribers: ChaosScenario = {
 
 const slowHandler: ChaosScenario = {
   name: 'slow-handler',
-  summary:
-    'a handler far slower than the event rate (50 ms per call, 4 at a time: ~80 calls/s against 2,000 events/s) until the 10,000-event queue overflows',
+  summary: `a handler far slower than the event rate (50 ms per call, 4 at a time: ~80 calls/s against 2,000 events/s) until the leader's backlog overflows its replay window (REPLAY_MAX_EVENTS=${SLOW_HANDLER_MAX_EVENTS} per primary, behind a ${SLOW_HANDLER_QUEUE_CAPACITY}-event queue)`,
   proves:
-    'backpressure: the worker sheds and counts what it cannot take (events.shed), stays subscribed (Redis never cuts it off for its output buffer), keeps its memory bounded, and every unprocessed event is accounted for as shed',
+    'backpressure: the queue fills only as it has room, the backlog waits in the replay window, and what exceeds REPLAY_MAX_EVENTS is shed and counted (events.shed backlog-full); the worker stays subscribed (Redis never cuts it off for its output buffer), keeps its memory bounded, and every unprocessed event is accounted for as shed',
   profile: 'three-primaries',
-  // The queue holds 10,000 events: at 200 keys/s it would take 50 s to fill.
+  // Queue and backlog fill in ~4 s at 2,000 keys/s (~670 per primary and second).
   defaultRate: 2000,
   defaultDurationS: 10,
-  workerEnv: { HANDLER: SLOW_HANDLER_PATH, HANDLER_CONCURRENCY: '4', CHAOS_HANDLER_DELAY_MS: '50' },
+  workerEnv: {
+    HANDLER: SLOW_HANDLER_PATH,
+    HANDLER_CONCURRENCY: '4',
+    CHAOS_HANDLER_DELAY_MS: '50',
+    HANDLER_QUEUE_CAPACITY: String(SLOW_HANDLER_QUEUE_CAPACITY),
+    REPLAY_MAX_EVENTS: String(SLOW_HANDLER_MAX_EVENTS),
+  },
   backpressure: true,
   expectations: {
     loss: 'shed-accounts',
@@ -331,11 +345,14 @@ const slowHandler: ChaosScenario = {
       `${describeWorker(leader)} handles ~80 events/s at ${context.rate} events/s`,
     );
     const shed = await context.waitFor(
-      () => context.fleet.records.find((r) => r.event === 'events.shed' && r.fields.reason === 'queue-full'),
+      () =>
+        context.fleet.records.find((r) => r.event === 'events.shed' && r.fields.reason === 'backlog-full'),
       30_000,
-      'the queue overflowing (events.shed queue-full)',
+      'the backlog overflowing (events.shed backlog-full)',
     );
-    context.note(`queue full: ${shed.workerId} sheds (first events.shed count ${String(shed.fields.count)})`);
+    context.note(
+      `backlog full: ${shed.workerId} sheds (first events.shed count ${String(shed.fields.count)})`,
+    );
   },
 };
 
@@ -482,6 +499,19 @@ const quietPrimaryHandover: ChaosScenario = {
   },
 };
 
+const highRateCrash: ChaosScenario = {
+  name: 'high-rate-crash',
+  summary: `SIGKILL the leader at ${HIGH_RATE_CRASH_RATE} keys/s with a ${HIGH_RATE_CRASH_QUEUE_CAPACITY}-event handler queue: the replay is ~30 times the queue`,
+  proves:
+    'a replay larger than the processor queue is paced (back-pressure from the queue to the replay window), not shed: the new leader handles all of it, in order per primary, and then the live events that waited behind it',
+  profile: 'three-primaries',
+  defaultRate: HIGH_RATE_CRASH_RATE,
+  defaultDurationS: 8,
+  workerEnv: { HANDLER_QUEUE_CAPACITY: String(HIGH_RATE_CRASH_QUEUE_CAPACITY) },
+  expectations: handover(),
+  inject: (context) => signalLeader(context, 'SIGKILL'),
+};
+
 export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   leaderSigkill,
   leaderSigterm,
@@ -496,6 +526,7 @@ export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   gracefulFailover,
   stalledSubscription,
   quietPrimaryHandover,
+  highRateCrash,
 ];
 
 export function findScenario(name: string): ChaosScenario | undefined {

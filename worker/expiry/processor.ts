@@ -3,7 +3,11 @@ import { isOwnKey } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
-import { HandlerAbortedError, HandlerTimeoutError } from '../handlers/handler-errors.ts';
+import {
+  HandlerAbortedError,
+  HandlerTimeoutError,
+  UnsettledHandlerError,
+} from '../handlers/handler-errors.ts';
 import type { LeadershipGrant, LeadershipView } from '../leader/leadership.ts';
 import { BoundedQueue } from './bounded-queue.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
@@ -29,9 +33,17 @@ import { keyLogFields } from './key-text.ts';
  *   ignores the signal its promise is abandoned (counted in `stats().abandonedCalls`). The call's signal
  *   also aborts when the grant's signal aborts (this worker stopped leading) and at shutdown.
  * - A call that throws, rejects or times out never stops the processor or affects leadership.
- * - Every accepted event (offer returned true) is reported to `onDone` exactly once: when its call
- *   completed or failed, when the gate dropped it at dequeue, or when shutdown cleared it. The replay
- *   coordinator uses this to advance the processed mark. Events offer refused are not reported.
+ * - Every accepted event (offer returned `queued`) is reported to `onDone` exactly once, with its
+ *   outcome: `processed` (the call completed), `failed` (it threw, rejected or timed out: reported,
+ *   not retried), `unsettled` (it ended with an UnsettledHandlerError, or was aborted at shutdown
+ *   after the drain bound: reported like a failure, but nobody may rely on it having taken effect),
+ *   `gated` (the gate dropped it at dequeue) or `cleared` (`clearQueue` handed it back). The replay
+ *   coordinator settles only `processed` and `failed`, so the processed mark stays before the others
+ *   and the successor replays them. Events offer refused are not reported.
+ * - Room: `room()` is the number of events `offer` can queue right now (0 once intake is closed);
+ *   listeners given to `onRoom` are called synchronously whenever events left the queue, so a caller
+ *   that offers only while there is room (the replay coordinator: back-pressure) never meets a full
+ *   queue. A listener may call `offer` (re-entrantly).
  */
 
 /** Where an event stands in its primary's numbered sequence (see worker/replay/). */
@@ -42,7 +54,7 @@ export interface EventMeta {
   readonly replayed: boolean;
 }
 
-export type DoneOutcome = 'processed' | 'failed' | 'gated' | 'cleared';
+export type DoneOutcome = 'processed' | 'failed' | 'unsettled' | 'gated' | 'cleared';
 
 /** What `offer` did with an event: queued, or refused because filtered, shed (queue full) or closed (shutdown). */
 export type OfferResult = 'queued' | 'filtered' | 'shed' | 'closed';
@@ -119,6 +131,7 @@ export class Processor {
   private readonly inFlight = new Set<Call>();
   private readonly pendingShed = new Map<ShedReason, number>();
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly roomListeners: (() => void)[] = [];
   private readonly shedLogIntervalMs: number;
   private shedTimer: NodeJS.Timeout | undefined;
   private intakeOpen = true;
@@ -158,7 +171,23 @@ export class Processor {
       cleared++;
       this.options.onDone?.(item.event, item.meta, 'cleared');
     }
+    if (cleared > 0) this.notifyRoom();
     return cleared;
+  }
+
+  /** How many events `offer` can queue now: free queue slots, 0 once intake is closed. */
+  room(): number {
+    return this.intakeOpen ? this.queue.capacity - this.queue.length : 0;
+  }
+
+  /** `listener` runs (synchronously) each time events left the queue; it may call `offer`. */
+  onRoom(listener: () => void): void {
+    this.roomListeners.push(listener);
+  }
+
+  private notifyRoom(): void {
+    if (this.room() === 0) return;
+    for (const listener of this.roomListeners) listener();
   }
 
   stats(): ProcessorStats {
@@ -201,13 +230,15 @@ export class Processor {
   }
 
   private pump(): void {
+    let dequeued = 0;
     while (this.inFlight.size < this.options.concurrency && this.queue.length > 0) {
       const grant = this.currentGrant();
       if (grant === undefined && this.options.holdWhenGateClosed) {
         this.armGateRetry();
-        return;
+        break;
       }
       const { event, meta } = this.queue.shift() as Queued;
+      dequeued++;
       if (grant === undefined) {
         this.options.onDone?.(event, meta, 'gated');
         continue;
@@ -217,6 +248,7 @@ export class Processor {
     if (this.queue.length === 0 && this.inFlight.size === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
+    if (dequeued > 0) this.notifyRoom();
   }
 
   private gateRetryTimer: NodeJS.Timeout | undefined;
@@ -345,7 +377,7 @@ export class Processor {
         error,
       });
     }
-    this.options.onDone?.(event, meta, ok ? 'processed' : 'failed');
+    this.options.onDone?.(event, meta, ok ? 'processed' : doneOutcomeOfFailure(error));
     this.pump();
   }
 
@@ -390,4 +422,15 @@ export class Processor {
     }
     this.pendingShed.clear();
   }
+}
+
+/**
+ * A call that ended with an UnsettledHandlerError (the handler says its effect is not assured), or
+ * that was aborted at shutdown after the drain bound (it may or may not have taken effect), must be
+ * replayed by the successor: `unsettled`. Every other failure settles the event (`failed`).
+ */
+function doneOutcomeOfFailure(error: unknown): 'failed' | 'unsettled' {
+  if (error instanceof UnsettledHandlerError) return 'unsettled';
+  if (error instanceof HandlerAbortedError && error.reason === 'shutdown') return 'unsettled';
+  return 'failed';
 }

@@ -24,6 +24,11 @@ interface Line {
   readonly start: number;
   /** Last seq of the line (grows when the line is extended). */
   end: number;
+  /**
+   * Opened above every reservation (a fresh begin or a jump), not continuing a previous leader's
+   * line: until its first seq is assigned, no seq of it names any event.
+   */
+  readonly fresh: boolean;
 }
 
 /** How a primary's numbering starts: continuing a mark's line, or a fresh line above `reservedThrough`. */
@@ -56,10 +61,16 @@ class PrimaryProgress {
   pendingThrough: number | undefined;
   dirty = true;
 
-  constructor(first: number, lineEnd: number, reservedThrough: number, tail: readonly string[]) {
+  constructor(
+    first: number,
+    lineEnd: number,
+    reservedThrough: number,
+    tail: readonly string[],
+    fresh: boolean,
+  ) {
     this.nextSeq = first;
     this.doneSeq = first - 1;
-    this.lines = [{ start: first, end: lineEnd }];
+    this.lines = [{ start: first, end: lineEnd, fresh }];
     this.reservedThrough = Math.max(reservedThrough, lineEnd);
     this.confirmedThrough = first - 1;
     this.tail = [...tail];
@@ -75,12 +86,16 @@ class PrimaryProgress {
     return this.line.end;
   }
 
-  /** Opens a new line above every reservation; assignments wait for its confirmation. */
+  /**
+   * Opens a new line above every reservation; assignments wait for its confirmation. A fresh line
+   * nothing was assigned in yet needs no break (its first seq will name the next event either way).
+   */
   jump(block: number): void {
+    if (this.line.fresh && this.nextSeq === this.line.start) return;
     const start = this.reservedThrough + 1;
     this.jumps.set(this.nextSeq - 1, start);
     this.nextSeq = start;
-    this.lines.push({ start, end: start + block - 1 });
+    this.lines.push({ start, end: start + block - 1, fresh: true });
     this.reservedThrough = start + block - 1;
     this.dirty = true;
   }
@@ -115,6 +130,7 @@ export class ProgressTracker {
         mark.lineEnd,
         mark.reservedThrough,
         mark.tail.slice(-this.tailLength),
+        false,
       );
       progress.doneReceivedAt = mark.receivedAt;
       // A line that ends at the family's highest reservation may grow; else it ends where it ends.
@@ -124,7 +140,7 @@ export class ProgressTracker {
     }
     // No tail: nobody may continue this line before it settled an event of its own.
     const first = start.reservedThrough + 1;
-    const progress = new PrimaryProgress(first, first + block - 1, first + block - 1, []);
+    const progress = new PrimaryProgress(first, first + block - 1, first + block - 1, [], true);
     progress.doneReceivedAt = start.receivedAt ?? 0;
     this.primaries.set(nodeId, progress);
   }
@@ -134,8 +150,10 @@ export class ProgressTracker {
   }
 
   /**
-   * The stream of `nodeId` had a discontinuity (this leader missed events): what follows is numbered
-   * in a new line, so no successor continuing the old line can give one of its seqs to another event.
+   * The next event of `nodeId` is not consecutive with the last one numbered (a gap in this leader's
+   * window, or events it passed over unnumbered): it is numbered in a new line, so no successor
+   * continuing the old line can give one of its seqs to another event. Call it right before numbering
+   * that event, not earlier: events still to be numbered before the discontinuity belong to the old line.
    */
   breakLine(nodeId: string): void {
     this.primaries.get(nodeId)?.jump(this.reservationBlock);

@@ -3,6 +3,7 @@ import { withTimeout } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ExpiryEvent } from '../expiry/expiry-event.ts';
 import type { DoneOutcome, EventMeta, OfferResult } from '../expiry/processor.ts';
+import { HandOutCursor } from './hand-out-cursor.ts';
 import type { MarkReadResult } from './mark-store.ts';
 import type { ProcessedMark } from './processed-mark.ts';
 import { ProgressTracker } from './progress-tracker.ts';
@@ -16,18 +17,45 @@ import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
  * - A new leader reads the marks of every primary it may number (those in its window and every known
  *   primary, `knownPrimaryIds`), plans each primary's replay, reserves its seqs (a mark write that a
  *   majority of the copies acknowledged), then hands the processor what its window holds after each
- *   mark (`replayed: true`) and goes live for that primary. Until then the primary is *held*: its
- *   events wait in the window, unnumbered. A primary whose events appear later (a promoted replica, a
- *   new primary) is held the same way until its mark has been read. No event is ever numbered without
- *   knowing its primary's mark, or that it has none.
- * - While leading it numbers each primary's events (ProgressTracker) and every `markIntervalMs` writes,
- *   per primary, the mark of the contiguous prefix its handler calls settled, with its reservation.
+ *   mark (`replayed: true`) and the live events after it.
+ * - While leading it numbers each primary's events (ProgressTracker) as it hands them out and every
+ *   `markIntervalMs` writes, per primary, the mark of the contiguous prefix its handler calls settled,
+ *   with its reservation.
+ *
+ * Each primary of a leadership session is in one of these states:
+ * - **held** (`unread`): its mark is not read yet (at acquisition, or a primary first seen while
+ *   leading: a promoted replica, a new primary). Its events wait in the window, unnumbered.
+ * - **planned**: its mark was read and its numbering line chosen; it has a hand-out cursor at the
+ *   first entry of its plan. The cursor stops at the first entry no confirmed reservation covers
+ *   (right after planning, until the first mark write reached a majority; or at a line break) and
+ *   goes on once a write confirms one.
+ * - **live**: handed out from its cursor under back-pressure (below). Replayed and live entries
+ *   share that one path, so a primary's live events wait behind its replay backlog, in order.
+ * - **suspended**: this leader's subscription to it dropped; its cursor stands still.
+ *
+ * Hand-out with back-pressure: entries go from the window to the processor only while the processor
+ * has room (`room()`, and `onRoom` when calls free it; at most HAND_OUT_BATCH queued, refilled once
+ * per event-loop turn), one primary after another in turn, each from its cursor, oldest first.
+ *
+ * Window retention: while leading, the window holds (keeps past its time bound, never past
+ * REPLAY_MAX_EVENTS) a held primary's every entry, and a planned one's from the oldest entry whose
+ * hand-out is not over (not handed out yet, or handed out and not reported done). An entry the count
+ * bound pushes out before it was handed out is lost to this leader and counted through
+ * `onBacklogShed` (EventsShed, reason `backlog-full`): so with replay on the processor queue never
+ * sheds, the window is where a leader slower than the event rate sheds. Such an entry is numbered and
+ * settled at once (the ids and the mark's tail go on as a follower's window numbers them; a successor
+ * does not replay it) when a confirmed reservation covers it and settling it cannot move a suspended
+ * primary's mark past its gap; otherwise it is passed over unnumbered and the line breaks before the
+ * next number. A held primary's are only counted (its plan is made from what the window still holds).
  *
  * Identity (docs/worker.md, "Event identity"): an id `<nodeId>:<seq>` never names two different
- * expirations. A successor continues the previous numbering only when its plan aligned on the tail at
- * exactly one position with no discontinuity after it; otherwise it numbers a fresh line above every
- * reservation (a replayed event may then be handled twice under two ids: a duplicate, never a reuse).
- * Marks that fewer than a majority of copies answered for are not enough to number: the read is retried
+ * expirations. A seq is assigned only inside a reservation a majority of the mark copies acknowledged.
+ * A successor continues the previous numbering only when its plan aligned on the tail at exactly one
+ * position with no discontinuity after it; otherwise it numbers a fresh line above every reservation
+ * (a replayed event may then be handled twice under two ids: a duplicate, never a reuse). A line
+ * only ever covers consecutive events of this leader's window: before numbering an entry of a later
+ * window epoch (a gap) than the last one numbered, or after passing one over, the line breaks. Marks
+ * that fewer than a majority of copies answered for are not enough to number: the read is retried
  * every `markReadRetryMs` while the events wait (the quorum lease needs the same majority to be held).
  *
  * Semantics (README, "Delivery guarantees"): at-least-once while one healthy follower remains. The one
@@ -46,6 +74,12 @@ export interface MarkStoreLike {
 
 export interface ProcessorLike {
   offer(event: ExpiryEvent, meta: EventMeta): OfferResult;
+  /** How many events `offer` can queue now (0 when intake is closed). */
+  room(): number;
+  /** Calls `listener` (synchronously) whenever events left the queue; the listener may offer. */
+  onRoom(listener: () => void): void;
+  /** `queued`: events waiting in the queue now. */
+  stats(): { readonly queued: number };
   /** Leadership ended: hand the queued events back (they are not settled; the successor replays them). */
   clearQueue(): number;
 }
@@ -68,9 +102,18 @@ export interface ReplayCoordinatorOptions {
   readonly markReadRetryMs?: number;
   /** Seqs reserved at a time, ahead of use. @default 1_000_000 */
   readonly reservationBlock?: number;
+  /** Events of the leader's backlog the window's count bound pushed out before they were handed out. */
+  readonly onBacklogShed?: (count: number, nodeId: string) => void;
 }
 
 const DEFAULT_MARK_READ_RETRY_MS = 250;
+
+/**
+ * At most this many events wait in the processor queue at once (never more than its room): a handler
+ * that completes synchronously runs the whole queue in one chain of microtasks, without yielding to
+ * timers (lease renewals) or I/O, so the queue is refilled in batches, one per event-loop turn.
+ */
+export const HAND_OUT_BATCH = 512;
 
 interface Session {
   readonly fencingToken: number;
@@ -78,21 +121,19 @@ interface Session {
   readonly tracker: ProgressTracker;
   /** The first mark read (of the window's and the known primaries) is done and planned. */
   live: boolean;
-  /** Primaries whose mark is not read yet: their events wait in the window, unnumbered. */
+  /** Held primaries: their mark is not read yet; their events wait in the window, unnumbered. */
   readonly unread: Set<string>;
   /** A mark read is running (one at a time). */
   reading: boolean;
-  /** Primaries handed out live; the others (planned, reserving, suspended) wait in the window. */
-  readonly numbering: Set<string>;
+  /** Planned primaries (their mark read, their numbering begun): where each one's hand-out stands. */
+  readonly cursors: Map<string, HandOutCursor>;
   /** Primaries whose subscription dropped while leading: their events wait in the window. */
   readonly suspended: Set<string>;
-  /** Per primary, the last window entry handed to the processor (or the entry a plan starts after). */
-  readonly lastAssigned: Map<string, WindowEntry | undefined>;
+  /** Planned primaries that may have an entry to hand out now, in turn order. */
+  readonly ready: Set<string>;
   /** A mark write was asked for while one was running. */
   writeAgain: boolean;
 }
-
-type HandOutResult = 'queued' | 'refused' | 'held';
 
 export class ReplayCoordinator {
   private session: Session | undefined;
@@ -100,6 +141,9 @@ export class ReplayCoordinator {
   private writing: Promise<void> | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private pumpAgain = false;
+  private refill: NodeJS.Immediate | undefined;
 
   constructor(private readonly options: ReplayCoordinatorOptions) {
     if (!(options.markIntervalMs > 0)) throw new RangeError('markIntervalMs must be > 0');
@@ -107,95 +151,99 @@ export class ReplayCoordinator {
     // Quiet primaries age out of the window too.
     this.expiryTimer = setInterval(() => options.window.expire(options.clock.monotonicMs()), 1000);
     this.expiryTimer.unref();
+    // Refills wait for the next turn of the event loop: a handler that completes synchronously settles
+    // in a microtask, so refilling at once would run a whole backlog without ever yielding to timers
+    // (lease renewals) or I/O; this way at most one batch runs per turn.
+    options.processor.onRoom(() => {
+      if (this.refill !== undefined || !this.session) return;
+      this.refill = setImmediate(() => {
+        this.refill = undefined;
+        if (this.session) this.pump(this.session);
+      });
+    });
   }
 
   /** From the fan-in, in arrival order. */
   onEvent(event: ExpiryEvent): void {
-    const entry = this.options.window.append(event);
+    this.options.window.append(event);
     const session = this.session;
     if (!session) return;
     const { nodeId } = event;
-    if (session.numbering.has(nodeId)) {
-      if (this.handOut(session, entry, false) === 'held') session.numbering.delete(nodeId);
-      return;
-    }
-    if (!session.tracker.has(nodeId) && !session.unread.has(nodeId)) {
+    if (!session.cursors.has(nodeId) && !session.unread.has(nodeId)) {
       // A primary this leader has not read the mark of: hold it until it has.
-      session.unread.add(nodeId);
+      this.holdUnread(session, nodeId);
       this.options.logger.info('replay.primary_held', { nodeId, fencingToken: session.fencingToken });
       this.readMarks(session);
+      return;
     }
+    this.shedDroppedBacklog(session, nodeId);
+    if (!session.cursors.has(nodeId) || session.suspended.has(nodeId)) return;
+    session.ready.add(nodeId);
+    this.pump(session);
   }
 
   /**
    * This worker's subscription to `nodeId` dropped: it missed that primary's events for a moment. The
    * window records the discontinuity (on every worker: a successor must not number across it as if
    * consecutive). While leading, its mark for that primary must not move past the gap, so the primary
-   * is suspended: its new events stay in the window, unnumbered. Either the leader then hands over to
-   * a follower that was subscribed through the gap (which replays from the mark, gap included), or,
-   * when no follower was (a failover drops everybody), `resumeSuspended` hands the waiting events out
-   * after all, in a new line of seqs.
+   * is suspended: its cursor stands still and its new events stay in the window, unnumbered. Either
+   * the leader then hands over to a follower that was subscribed through the gap (which replays from
+   * the mark, gap included), or, when no follower was (a failover drops everybody),
+   * `resumeSuspended` hands the waiting events out after all; the numbering breaks its line at the gap.
    */
   suspend(nodeId: string): void {
     this.options.window.noteGap(nodeId);
     const session = this.session;
     if (!session || session.suspended.has(nodeId)) return;
     session.suspended.add(nodeId);
-    session.numbering.delete(nodeId);
     this.options.logger.info('replay.primary_suspended', { nodeId, fencingToken: session.fencingToken });
   }
 
-  /** No follower has what this leader missed: go on with what the window holds, in a new line. */
+  /** No follower has what this leader missed: go on with what the window holds. */
   resumeSuspended(): void {
     const session = this.session;
     if (!session || session.suspended.size === 0) return;
+    const { window, logger } = this.options;
     for (const nodeId of session.suspended) {
-      if (!session.tracker.has(nodeId)) continue; // its mark is still to be read: planned then
-      // What follows the gap is not consecutive with what preceded it.
-      session.tracker.breakLine(nodeId);
-      this.options.logger.info('replay.primary_resumed', {
-        nodeId,
-        events: this.options.window.entriesAfter(nodeId, session.lastAssigned.get(nodeId)).length,
-      });
+      const cursor = session.cursors.get(nodeId);
+      if (!cursor) continue; // held: its mark is still to be read, planned then
+      // What waited in the window is handed out with `replayed: true`, as a successor would.
+      cursor.replayedBefore = window.endPosition(nodeId);
+      logger.info('replay.primary_resumed', { nodeId, events: cursor.replayedBefore - cursor.next });
+      session.ready.add(nodeId);
     }
     session.suspended.clear();
-    this.requestWrite(session);
-  }
-
-  /**
-   * Hands out what waited in the window for `nodeId` (after its plan's start or its last hand-out),
-   * then numbers it live. Stops, still held, when its reservation runs out before a confirmation.
-   */
-  private release(session: Session, nodeId: string): void {
-    if (session.suspended.has(nodeId) || session.numbering.has(nodeId)) return;
-    const entries = this.options.window.entriesAfter(nodeId, session.lastAssigned.get(nodeId));
-    for (const entry of entries) {
-      if (this.handOut(session, entry, true) === 'held') return;
-    }
-    session.numbering.add(nodeId);
-  }
-
-  private handOut(session: Session, entry: WindowEntry, replayed: boolean): HandOutResult {
-    const { event } = entry;
-    const seq = session.tracker.assign(event.nodeId, entry.fingerprint, event.receivedAt);
-    // No confirmed reservation covers it: it waits in the window until the next confirmation.
-    if (seq === undefined) return 'held';
-    session.lastAssigned.set(event.nodeId, entry);
-    const result = this.options.processor.offer(event, { seq, replayed });
-    if (result === 'queued') return 'queued';
-    // Filtered: never for a handler. Shed: the stated backpressure loss, counted in EventsShed. Both
-    // count as settled so the mark moves on. Closed (shutdown): not settled, the successor replays it.
-    if (result === 'filtered' || result === 'shed') session.tracker.abandon(event.nodeId, seq);
-    return 'refused';
+    this.pump(session);
   }
 
   /**
    * From the processor, once per accepted event. Only a call that completed or failed settles it:
-   * an event the gate dropped or the queue handed back was not handled, so the processed mark must
-   * stay before it and the successor replays it.
+   * an event the gate dropped or the queue handed back was not handled, and an `unsettled` call (an
+   * UnsettledHandlerError, or aborted at shutdown) may not have taken effect, so the processed mark
+   * must stay before it and the successor replays it.
    */
   onDone(event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome): void {
-    if (outcome === 'processed' || outcome === 'failed') this.session?.tracker.settle(event.nodeId, meta.seq);
+    const session = this.session;
+    if (!session) return;
+    const cursor = session.cursors.get(event.nodeId);
+    if (cursor) {
+      cursor.done(meta.seq);
+      this.options.window.hold(event.nodeId, cursor.holdFrom);
+    }
+    if (outcome === 'processed' || outcome === 'failed') session.tracker.settle(event.nodeId, meta.seq);
+  }
+
+  /** Events in the window that this leader has not handed out yet (0 when not leading). */
+  backlog(): number {
+    const session = this.session;
+    if (!session) return 0;
+    const { window } = this.options;
+    let events = 0;
+    for (const [nodeId, cursor] of session.cursors) {
+      events += Math.max(0, window.endPosition(nodeId) - cursor.next);
+    }
+    for (const nodeId of session.unread) events += window.size(nodeId);
+    return events;
   }
 
   get isCatchingUp(): boolean {
@@ -209,13 +257,16 @@ export class ReplayCoordinator {
       signal,
       tracker: new ProgressTracker(this.options.tailLength, fencingToken, this.options.reservationBlock),
       live: false,
-      unread: new Set([...this.options.window.nodeIds(), ...(this.options.knownPrimaryIds?.() ?? [])]),
+      unread: new Set(),
       reading: false,
-      numbering: new Set(),
+      cursors: new Map(),
       suspended: new Set(),
-      lastAssigned: new Map(),
+      ready: new Set(),
       writeAgain: false,
     };
+    for (const nodeId of [...this.options.window.nodeIds(), ...(this.options.knownPrimaryIds?.() ?? [])]) {
+      this.holdUnread(session, nodeId);
+    }
     this.session = session;
     clearInterval(this.markTimer);
     this.markTimer = setInterval(() => {
@@ -233,11 +284,17 @@ export class ReplayCoordinator {
   onStoppedLeading(): void {
     const session = this.session;
     this.session = undefined;
+    // The window returns to its time bound: a successor replays from its own window.
+    for (const nodeId of [...(session?.cursors.keys() ?? []), ...(session?.unread ?? [])]) {
+      this.options.window.hold(nodeId, undefined);
+    }
     // What the processor still queues was not handled: it goes back, unsettled, for the successor.
     this.options.processor.clearQueue();
     clearInterval(this.markTimer);
     clearTimeout(this.retryTimer);
+    clearImmediate(this.refill);
     this.markTimer = undefined;
+    this.refill = undefined;
     if (session) void this.enqueueWrite(session);
   }
 
@@ -248,11 +305,126 @@ export class ReplayCoordinator {
   }
 
   close(): void {
+    clearImmediate(this.refill);
     clearInterval(this.markTimer);
     clearInterval(this.expiryTimer);
     clearTimeout(this.retryTimer);
+    this.refill = undefined;
     this.markTimer = undefined;
     this.expiryTimer = undefined;
+  }
+
+  /** Marks `nodeId` held: nothing of it is numbered until its mark is read; the window keeps all of it. */
+  private holdUnread(session: Session, nodeId: string): void {
+    session.unread.add(nodeId);
+    this.options.window.hold(nodeId, this.options.window.firstPosition(nodeId));
+  }
+
+  /**
+   * Hands entries to the processor while it has room, one primary after another. A re-entrant call
+   * (an offer that reports an outcome or frees room synchronously) only asks for another pass.
+   */
+  private pump(session: Session): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.handOutWhileRoom(session);
+      } while (this.pumpAgain && this.session === session);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private handOutWhileRoom(session: Session): void {
+    const { window, processor } = this.options;
+    while (session.ready.size > 0 && this.session === session) {
+      for (const nodeId of session.ready) {
+        if (processor.room() <= 0 || processor.stats().queued >= HAND_OUT_BATCH) return;
+        const cursor = session.cursors.get(nodeId);
+        const entry =
+          cursor && !session.suspended.has(nodeId) ? window.entryAt(nodeId, cursor.next) : undefined;
+        const seq = cursor && entry ? this.number(session, nodeId, cursor, entry) : undefined;
+        if (!cursor || !entry || seq === undefined) {
+          // Nothing to hand out now: caught up, suspended, or waiting for a confirmed reservation
+          // (`writeMarks` puts it back in turn then; `onEvent` and `resumeSuspended` do otherwise).
+          session.ready.delete(nodeId);
+          continue;
+        }
+        cursor.next++;
+        if (!this.offer(session, cursor, entry, seq)) return;
+      }
+    }
+  }
+
+  /**
+   * Numbers `entry`, the entry of `nodeId` at its cursor, in the current line, first breaking the line
+   * when the entry is not consecutive with the last one numbered (a later window epoch, or entries
+   * passed over since). Undefined when no confirmed reservation covers it: it waits in the window.
+   */
+  private number(
+    session: Session,
+    nodeId: string,
+    cursor: HandOutCursor,
+    entry: WindowEntry,
+  ): number | undefined {
+    if (cursor.skipped || (cursor.epoch !== undefined && entry.epoch !== cursor.epoch)) {
+      session.tracker.breakLine(nodeId);
+      cursor.skipped = false;
+      this.requestWrite(session);
+    }
+    cursor.epoch = entry.epoch;
+    return session.tracker.assign(nodeId, entry.fingerprint, entry.event.receivedAt);
+  }
+
+  /** Offers one numbered entry; false when the processor refused it for good (intake closed: stop handing out). */
+  private offer(session: Session, cursor: HandOutCursor, entry: WindowEntry, seq: number): boolean {
+    const { event } = entry;
+    // Registered before the offer: the processor may report the outcome before `offer` returns.
+    cursor.handedOut(entry.position, seq);
+    const result = this.options.processor.offer(event, {
+      seq,
+      replayed: entry.position < cursor.replayedBefore,
+    });
+    if (result !== 'queued') cursor.done(seq);
+    this.options.window.hold(event.nodeId, cursor.holdFrom);
+    // Filtered: never for a handler; counts as settled so the mark moves on. Shed (the queue was full,
+    // which the room check prevents): counted in EventsShed by the processor, settled. Closed
+    // (shutdown): not settled, the successor replays it.
+    if (result === 'filtered' || result === 'shed') session.tracker.abandon(event.nodeId, seq);
+    return result !== 'closed';
+  }
+
+  /**
+   * The window's count bound pushed out held entries of `nodeId`. Those handed out already are the
+   * processor's. The others are lost to this leader: counted (`onBacklogShed`), and, for a planned
+   * primary, numbered and settled in order when a reservation covers them and settling cannot move a
+   * suspended primary's mark past its gap (a later epoch than the last entry numbered); else passed
+   * over, and the line breaks before the next number. A held primary's are only counted.
+   */
+  private shedDroppedBacklog(session: Session, nodeId: string): void {
+    const dropped = this.options.window.takeDroppedHeld(nodeId);
+    if (dropped.length === 0) return;
+    const cursor = session.cursors.get(nodeId);
+    const suspended = session.suspended.has(nodeId);
+    let shed = 0;
+    for (const entry of dropped) {
+      if (cursor) {
+        if (entry.position < cursor.next) continue;
+        cursor.next = entry.position + 1;
+        const beyondGap = suspended && entry.epoch !== cursor.epoch;
+        const seq = beyondGap ? undefined : this.number(session, nodeId, cursor, entry);
+        if (seq === undefined) cursor.skipped = true;
+        else session.tracker.abandon(nodeId, seq);
+      }
+      shed++;
+    }
+    if (cursor) this.options.window.hold(nodeId, cursor.holdFrom);
+    if (shed > 0) this.options.onBacklogShed?.(shed, nodeId);
   }
 
   /** Starts a read of the unread primaries' marks unless one runs. Never throws. */
@@ -298,7 +470,11 @@ export class ReplayCoordinator {
     }
   }
 
-  /** Plans the primaries just read (synchronously: every event is either in a plan or waits after it). */
+  /**
+   * Plans the primaries just read (synchronously: every event is either in a plan or waits after it):
+   * chooses each one's numbering line and opens its cursor at the plan's first entry. Their hand-out
+   * starts once the mark write requested here confirms the reservation (`writeMarks`).
+   */
   private plan(session: Session, nodeIds: readonly string[], read: MarkReadResult, began: number): void {
     const { window, logger, clock } = this.options;
     const alignments: Record<Alignment, number> = { tail: 0, ambiguous: 0, time: 0, 'no-mark': 0 };
@@ -317,7 +493,8 @@ export class ReplayCoordinator {
           events: plan.entries.length,
         });
       }
-      if (mark && plan.continues) {
+      const continues = mark !== undefined && plan.continues;
+      if (continues) {
         session.tracker.begin(nodeId, { kind: 'continue', mark });
       } else {
         freshLines++;
@@ -327,7 +504,17 @@ export class ReplayCoordinator {
           receivedAt: mark?.receivedAt ?? 0,
         });
       }
-      session.lastAssigned.set(nodeId, plan.previous);
+      // The plan is a suffix of the window: hand out from its first entry on. A continued line's
+      // predecessor is the entry the tail aligned on (`previous`); a fresh line has none.
+      const end = window.endPosition(nodeId);
+      const cursor = new HandOutCursor(
+        plan.entries[0]?.position ?? end,
+        end,
+        continues ? plan.previous?.epoch : undefined,
+      );
+      session.cursors.set(nodeId, cursor);
+      window.hold(nodeId, cursor.holdFrom);
+      session.ready.add(nodeId);
     }
     this.requestWrite(session);
     if (session.live) {
@@ -396,10 +583,11 @@ export class ReplayCoordinator {
     try {
       const written = await this.options.marks.write(marks);
       if (written >= majorityOf(this.options.marks.copies)) {
-        // The reservations are durable: the primaries they unblock hand out what waited.
-        for (const nodeId of session.tracker.confirm(nodeIds)) {
-          if (this.session === session) this.release(session, nodeId);
-        }
+        // The reservations are durable: the primaries they cover hand out what waited, in turn.
+        const released = session.tracker.confirm(nodeIds);
+        if (this.session !== session || released.length === 0) return;
+        for (const nodeId of released) session.ready.add(nodeId);
+        this.pump(session);
         return;
       }
       session.tracker.restoreDirty(nodeIds);

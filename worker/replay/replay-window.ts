@@ -8,6 +8,12 @@ import type { ProcessedMark } from './processed-mark.ts';
  * (`windowMs`, measured on the monotonic clock at receipt) and in memory (`maxEventsPerPrimary`):
  * an event pushed out by the count bound before its time is up is reported through `onShed`, because
  * a replay could then miss it.
+ *
+ * The leader also keeps its backlog here (worker/replay/replay-coordinator.ts hands entries to the
+ * processor only while it has room): `hold(nodeId, position)` exempts the entries from `position` on
+ * from the time bound, never from the count bound. An entry at or after the hold that the count bound
+ * pushes out is not reported through `onShed` but kept for the holder, who collects it with
+ * `takeDroppedHeld` (it decides whether that is a loss, and numbers and counts it).
  */
 export interface WindowEntry {
   readonly event: ExpiryEvent;
@@ -17,6 +23,11 @@ export interface WindowEntry {
    * before this entry: entries of different epochs are not consecutive in the primary's stream.
    */
   readonly epoch: number;
+  /**
+   * Position in its primary's stream as this window received it (0, 1, ...): never reused while the
+   * primary's buffer exists, and a held buffer is kept even when empty.
+   */
+  readonly position: number;
 }
 
 export type Alignment =
@@ -67,27 +78,56 @@ class PrimaryBuffer {
   private head = 0;
   /** Gaps noted so far; the epoch of the next entry. */
   epoch = 0;
+  /** Position the next pushed entry receives. */
+  nextPosition = 0;
+  /** Entries from this position on are exempt from the time bound (undefined: no hold). */
+  holdFrom: number | undefined;
+  /** Held entries the count bound pushed out, until the holder takes them. */
+  droppedHeld: WindowEntry[] = [];
 
   get size(): number {
     return this.entries.length - this.head;
   }
 
-  push(entry: WindowEntry): void {
-    this.entries.push(entry);
+  /** Position of the oldest entry kept (`nextPosition` when empty). */
+  get firstPosition(): number {
+    return this.size === 0 ? this.nextPosition : (this.entries[this.head] as WindowEntry).position;
   }
 
-  /** Drops entries received before `cutoffMono` and beyond `max`; returns how many fell to the count bound. */
+  push(event: ExpiryEvent): WindowEntry {
+    const entry: WindowEntry = {
+      event,
+      fingerprint: keyFingerprint(event.key),
+      epoch: this.epoch,
+      position: this.nextPosition++,
+    };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  at(position: number): WindowEntry | undefined {
+    const offset = position - this.firstPosition;
+    if (offset < 0 || offset >= this.size) return undefined;
+    return this.entries[this.head + offset];
+  }
+
+  /**
+   * Drops entries received before `cutoffMono` (up to the hold) and beyond `max`; returns how many
+   * unheld entries fell to the count bound (held ones go to `droppedHeld`).
+   */
   evict(cutoffMono: number, max: number): number {
-    while (
-      this.head < this.entries.length &&
-      (this.entries[this.head] as WindowEntry).event.receivedAtMono < cutoffMono
-    ) {
+    const holdFrom = this.holdFrom ?? Number.POSITIVE_INFINITY;
+    while (this.head < this.entries.length) {
+      const oldest = this.entries[this.head] as WindowEntry;
+      if (oldest.position >= holdFrom || oldest.event.receivedAtMono >= cutoffMono) break;
       this.head++;
     }
     let shed = 0;
     while (this.size > max) {
+      const oldest = this.entries[this.head] as WindowEntry;
       this.head++;
-      shed++;
+      if (oldest.position >= holdFrom) this.droppedHeld.push(oldest);
+      else shed++;
     }
     // Compact once the dead prefix dominates, keeping push and evict amortised O(1).
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
@@ -111,13 +151,8 @@ export class ReplayWindow {
   }
 
   append(event: ExpiryEvent): WindowEntry {
-    let buffer = this.buffers.get(event.nodeId);
-    if (!buffer) {
-      buffer = new PrimaryBuffer();
-      this.buffers.set(event.nodeId, buffer);
-    }
-    const entry: WindowEntry = { event, fingerprint: keyFingerprint(event.key), epoch: buffer.epoch };
-    buffer.push(entry);
+    const buffer = this.buffer(event.nodeId);
+    const entry = buffer.push(event);
     const shed = buffer.evict(event.receivedAtMono - this.options.windowMs, this.options.maxEventsPerPrimary);
     if (shed > 0) this.options.onShed(shed, event.nodeId);
     return entry;
@@ -137,8 +172,57 @@ export class ReplayWindow {
   expire(nowMono: number): void {
     for (const [nodeId, buffer] of this.buffers) {
       buffer.evict(nowMono - this.options.windowMs, this.options.maxEventsPerPrimary);
-      if (buffer.size === 0) this.buffers.delete(nodeId);
+      // A held buffer stays, even empty: its positions must go on where they were.
+      if (buffer.size === 0 && buffer.holdFrom === undefined) this.buffers.delete(nodeId);
     }
+  }
+
+  /**
+   * Keeps the entries of `nodeId` from `position` on past the time bound (still within the count
+   * bound); `undefined` releases the hold (and forgets what it dropped).
+   */
+  hold(nodeId: string, position: number | undefined): void {
+    if (position === undefined) {
+      const buffer = this.buffers.get(nodeId);
+      if (!buffer) return;
+      buffer.holdFrom = undefined;
+      buffer.droppedHeld = [];
+      return;
+    }
+    this.buffer(nodeId).holdFrom = position;
+  }
+
+  /** Held entries of `nodeId` the count bound pushed out since the last call, oldest first. */
+  takeDroppedHeld(nodeId: string): WindowEntry[] {
+    const buffer = this.buffers.get(nodeId);
+    if (!buffer || buffer.droppedHeld.length === 0) return [];
+    const dropped = buffer.droppedHeld;
+    buffer.droppedHeld = [];
+    return dropped;
+  }
+
+  /** The entry of `nodeId` at `position`, if the window still holds it. */
+  entryAt(nodeId: string, position: number): WindowEntry | undefined {
+    return this.buffers.get(nodeId)?.at(position);
+  }
+
+  /** Position the next entry of `nodeId` will receive. */
+  endPosition(nodeId: string): number {
+    return this.buffers.get(nodeId)?.nextPosition ?? 0;
+  }
+
+  /** Position of the oldest entry of `nodeId` the window holds (`endPosition` when it holds none). */
+  firstPosition(nodeId: string): number {
+    return this.buffers.get(nodeId)?.firstPosition ?? 0;
+  }
+
+  private buffer(nodeId: string): PrimaryBuffer {
+    let buffer = this.buffers.get(nodeId);
+    if (!buffer) {
+      buffer = new PrimaryBuffer();
+      this.buffers.set(nodeId, buffer);
+    }
+    return buffer;
   }
 
   nodeIds(): string[] {
@@ -150,14 +234,6 @@ export class ReplayWindow {
     let total = 0;
     for (const buffer of this.buffers.values()) total += buffer.size;
     return total;
-  }
-
-  /** Entries of `nodeId` received after `entry` (all of them when `entry` left the window). */
-  entriesAfter(nodeId: string, entry: WindowEntry | undefined): WindowEntry[] {
-    const entries = this.buffers.get(nodeId)?.snapshot() ?? [];
-    if (entry === undefined) return entries;
-    const index = entries.lastIndexOf(entry);
-    return index === -1 ? entries : entries.slice(index + 1);
   }
 
   /**

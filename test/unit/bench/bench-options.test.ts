@@ -47,12 +47,12 @@ describe('parseBenchArgs, issue 7 sections', () => {
       expect(settings(['--only', only]).scenarios).toEqual([only]);
     }
     const full = settings([]);
-    expect(full.crashLoss).toEqual({ runs: 5, ratesPerSecond: [200, 2000], workers: 3 });
+    expect(full.crashLoss).toEqual({ runs: 5, ratesPerSecond: [200, 2000, 5000, 10_000], workers: 3 });
     expect(full.cost).toEqual({ keysPerSecond: 5000, durationS: 10 });
     expect(full.threeWorkers.workers).toBe(3);
     const quick = settings(['--quick']);
     expect(quick.crashLoss.runs).toBeLessThan(full.crashLoss.runs);
-    expect(quick.crashLoss.ratesPerSecond).toEqual([200, 2000]);
+    expect(quick.crashLoss.ratesPerSecond).toEqual([200, 2000, 5000, 10_000]);
     expect(quick.cost.durationS).toBeLessThan(full.cost.durationS);
   });
 });

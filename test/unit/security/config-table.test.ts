@@ -70,6 +70,8 @@ const WORKER_ROWS: Row[] = [
   ['HANDLER_CONCURRENCY', 'zero', { HANDLER_CONCURRENCY: '0' }],
   ['HANDLER_CONCURRENCY', 'above the bound', { HANDLER_CONCURRENCY: '10001' }],
   ['HANDLER_CONCURRENCY', 'not a number', { HANDLER_CONCURRENCY: 'many' }],
+  ['HANDLER_QUEUE_CAPACITY', 'zero', { HANDLER_QUEUE_CAPACITY: '0' }],
+  ['HANDLER_QUEUE_CAPACITY', 'above the bound', { HANDLER_QUEUE_CAPACITY: '1000001' }],
   ['HANDLER_TIMEOUT_MS', 'zero', { HANDLER_TIMEOUT_MS: '0' }],
   ['HANDLER_TIMEOUT_MS', 'negative', { HANDLER_TIMEOUT_MS: '-5' }],
   ['KEY_PATTERN', 'too long', { KEY_PATTERN: '*'.repeat(1025) }],

@@ -7,7 +7,11 @@ import type {
   HandlerContext,
   HandlerEvent,
 } from '../../../../worker/handlers/expiry-handler.ts';
-import { HandlerAbortedError, HandlerTimeoutError } from '../../../../worker/handlers/handler-errors.ts';
+import {
+  HandlerAbortedError,
+  HandlerTimeoutError,
+  UnsettledHandlerError,
+} from '../../../../worker/handlers/handler-errors.ts';
 import { captureLogger, captureMetrics, FakeLeadership, fakeClock } from '../support/fakes.ts';
 
 const T0 = 1_700_000_000_000;
@@ -274,6 +278,38 @@ describe('Processor', () => {
     expect(processor.stats()).toMatchObject({ inFlight: 0, abandonedCalls: 0 });
   });
 
+  it('sequence 5: a handler that throws an UnsettledHandlerError (or a subclass) is reported failed but left unsettled', async () => {
+    class NotReplicatedError extends UnsettledHandlerError {
+      constructor() {
+        super('OUTBOX_NOT_REPLICATED', 'no replica confirmed the append');
+      }
+    }
+    const outcomes: string[] = [];
+    const { processor, leadership, events, totals } = setup({
+      handler: (e) => {
+        if (e.key === 'unsettled') throw new NotReplicatedError();
+        if (e.key === 'base') return Promise.reject(new UnsettledHandlerError('UNSETTLED', 'not sure'));
+        if (e.key === 'failed') throw new Error('boom');
+      },
+      onDone: (e, _meta, outcome) => outcomes.push(`${e.key.toString()}:${outcome}`),
+    });
+    leadership.lead(1, T0 + 60_000);
+    for (const key of ['unsettled', 'base', 'failed', 'ok']) processor.offer(event(key));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcomes.sort()).toEqual([
+      'base:unsettled',
+      'failed:failed',
+      'ok:processed',
+      'unsettled:unsettled',
+    ]);
+    expect(
+      events('handler.failed')
+        .map((r) => r.key)
+        .sort(),
+    ).toEqual(['base', 'failed', 'unsettled']);
+    expect(totals()).toMatchObject({ HandlerFailures: 3, EventsProcessed: 1 });
+  });
+
   it('never hands own keys or keys outside KEY_PATTERN to the handler', async () => {
     const seen: string[] = [];
     const { processor, leadership } = setup({
@@ -387,6 +423,30 @@ describe('Processor', () => {
       ]);
       expect(totals()).toMatchObject({ HandlerFailures: 2, EventsShed: 1 });
       expect(processor.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+    });
+
+    it('sequence 5: a call aborted at the drain bound is reported unsettled, not failed', async () => {
+      const { handler, calls } = controllableHandler();
+      const outcomes: string[] = [];
+      const { processor, leadership, events, totals } = setup({
+        handler,
+        handlerTimeoutMs: 60_000,
+        onDone: (e, _meta, outcome) => outcomes.push(`${e.key.toString()}:${outcome}`),
+      });
+      leadership.lead(5, T0 + 60_000);
+      processor.offer(event('done'));
+      processor.offer(event('hangs'));
+      calls[0]?.resolve();
+      await vi.advanceTimersByTimeAsync(0);
+      const drained = processor.drain(100);
+      await vi.advanceTimersByTimeAsync(100);
+      await expect(drained).resolves.toMatchObject({ drained: false, abortedCalls: 1 });
+      expect(outcomes).toEqual(['done:processed', 'hangs:unsettled']);
+      // Reported like a failure all the same.
+      expect(events('handler.failed').map((r) => (r.error as { code: string }).code)).toEqual([
+        'HANDLER_ABORTED',
+      ]);
+      expect(totals()).toMatchObject({ HandlerFailures: 1 });
     });
 
     it('resolves at once when idle', async () => {

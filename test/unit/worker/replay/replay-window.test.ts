@@ -105,11 +105,34 @@ describe('ReplayWindow', () => {
   });
 
   it('findTailMatches needs at least two matching fingerprints when the window is shorter than the tail', () => {
-    const fp = (k: string) => ({ event: event(k, 0), fingerprint: keyFingerprint(Buffer.from(k)), epoch: 0 });
+    const fp = (k: string) => ({
+      event: event(k, 0),
+      fingerprint: keyFingerprint(Buffer.from(k)),
+      epoch: 0,
+      position: 0,
+    });
     const tail = ['a', 'b', 'c'].map((k) => keyFingerprint(Buffer.from(k)));
     expect(findTailMatches([fp('c')], tail)).toEqual([]);
     expect(findTailMatches([fp('b'), fp('c'), fp('d')], tail)).toEqual([1]);
     expect(findTailMatches([fp('a'), fp('b'), fp('c'), fp('a'), fp('b'), fp('c')], tail)).toEqual([2, 5]);
+  });
+
+  it('sequence 3: a hold keeps entries past the time bound, and the count bound hands held ones to the holder', () => {
+    const { window, shed } = windowOf({ windowMs: 100, maxEventsPerPrimary: 5 });
+    const first = window.append(event('k0', 0));
+    window.hold('n1', first.position);
+    for (let i = 1; i <= 4; i++) window.append(event(`k${i}`, i * 100));
+    window.expire(1000);
+    expect(window.size('n1')).toBe(5); // all older than 100 ms, all held
+    window.append(event('k5', 1001)); // six entries: the count bound pushes out the oldest, held
+    expect(shed).toEqual([]);
+    expect(window.takeDroppedHeld('n1').map((e) => e.event.key.toString())).toEqual(['k0']);
+    expect(window.takeDroppedHeld('n1')).toEqual([]);
+    expect(window.entryAt('n1', first.position + 1)?.event.key.toString()).toBe('k1');
+    window.hold('n1', undefined);
+    window.expire(2000);
+    expect(window.size('n1')).toBe(0);
+    expect(window.endPosition('n1')).toBe(0); // the empty, unheld buffer is gone
   });
 });
 
@@ -194,6 +217,21 @@ describe('ProgressTracker', () => {
     tracker.settle('n1', 10);
     tracker.settle('n1', 31); // the settled prefix follows the jump
     expect(tracker.takeDirtyMarks()[0]).toMatchObject({ seq: 31, lineEnd: 40, tail: ['c', 'd'] });
+  });
+
+  it('sequence 2: a second line break before anything was numbered in the new line changes nothing', () => {
+    const tracker = new ProgressTracker(2, 1, 10);
+    tracker.begin('n1', fresh(0));
+    tracker.confirm(tracker.takeDirtyMarks().map((m) => m.nodeId));
+    expect(tracker.assign('n1', 'a', 0)).toBe(1);
+    tracker.breakLine('n1'); // a gap: the next event opens [11, 20]
+    tracker.breakLine('n1'); // another, before the new line numbered anything
+    expect(tracker.takeDirtyMarks()[0]).toMatchObject({ reservedThrough: 20 });
+    tracker.confirm(['n1']);
+    expect(tracker.assign('n1', 'b', 0)).toBe(11);
+    tracker.settle('n1', 1);
+    tracker.settle('n1', 11); // the settled prefix follows the one jump
+    expect(tracker.takeDirtyMarks()[0]).toMatchObject({ seq: 11, tail: ['a', 'b'] });
   });
 
   it('a new leader aligned by the mark continues the same numbering (same identity everywhere)', () => {
