@@ -199,6 +199,8 @@ export interface HandoverRun {
   readonly duplicates: number;
   /** The new leader was a worker started after the signal (the replacement), not a warm follower. */
   readonly newLeaderStartedAfterSignal?: boolean;
+  /** From the new leader's acquisition until every event of the fault window was handled (undefined: never). */
+  readonly catchUpMs?: number | undefined;
 }
 
 export interface HandoverSummary {

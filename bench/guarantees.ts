@@ -24,6 +24,8 @@ export interface CrashLossRate {
   readonly duplicates: { median: number; worst: number };
   readonly expected: { median: number; worst: number };
   readonly gapMs: { median: number; worst: number };
+  /** Acquisition to the last event of the fault window handled, over the runs that handled all of it. */
+  readonly catchUpMs: { median: number; worst: number };
   /** Runs won by the replacement worker (started after the kill, with an empty window). */
   readonly wonByReplacement: number;
 }
@@ -48,6 +50,7 @@ export async function runCrashLoss(harness: BenchHarness, settings: BenchSetting
         duplicates: medianAndWorst(done.map((r) => r.duplicates)),
         expected: medianAndWorst(done.map((r) => r.expected)),
         gapMs: medianAndWorst(done.map((r) => r.gapMs).filter((g): g is number => g !== undefined)),
+        catchUpMs: medianAndWorst(done.map((r) => r.catchUpMs).filter((c): c is number => c !== undefined)),
         wonByReplacement: done.filter((r) => r.newLeaderStartedAfterSignal === true).length,
       });
     }
