@@ -98,6 +98,8 @@ interface WorkerRecord {
   role: WorkerRole;
   fencingToken: number | undefined;
   subscribed: Set<string>;
+  /** Subscribed nodes the worker last called replicas (subscribed in advance; not coverage). */
+  replicas: Set<string>;
   sawSubscriptionEvents: boolean;
   subscribedGauge: number | undefined;
   knownPrimaries: number | undefined;
@@ -198,6 +200,7 @@ export class StatusModel {
         role: 'none',
         fencingToken: undefined,
         subscribed: new Set(),
+        replicas: new Set(),
         sawSubscriptionEvents: false,
         subscribedGauge: undefined,
         knownPrimaries: undefined,
@@ -244,6 +247,7 @@ export class StatusModel {
     worker.state = 'exited';
     worker.role = 'none';
     worker.subscribed.clear();
+    worker.replicas.clear();
     worker.subscribedGauge = undefined;
     const expected = worker.signalled !== undefined || code === 0;
     this.note(`${id} exited (${worker.exit})`, atMs, expected ? 'info' : 'warn');
@@ -319,7 +323,17 @@ export class StatusModel {
         worker.sawSubscriptionEvents = true;
         if (event === 'subscription.up') worker.subscribed.add(node);
         else worker.subscribed.delete(node);
+        if (record.role === 'replica') worker.replicas.add(node);
+        else worker.replicas.delete(node);
         if (worker.state === 'starting') worker.state = 'running';
+        return;
+      }
+      case 'subscription.role_changed': {
+        // A replica subscribed in advance was promoted (or a primary demoted): coverage counts primaries.
+        const node = asText(record.node);
+        if (node === undefined) return;
+        if (record.role === 'replica') worker.replicas.add(node);
+        else worker.replicas.delete(node);
         return;
       }
       case 'topology.changed': {
@@ -482,7 +496,9 @@ export class StatusModel {
       state: worker.state,
       role: worker.role,
       fencingToken: worker.fencingToken,
-      subscribedPrimaries: worker.sawSubscriptionEvents ? worker.subscribed.size : worker.subscribedGauge,
+      subscribedPrimaries: worker.sawSubscriptionEvents
+        ? [...worker.subscribed].filter((node) => !worker.replicas.has(node)).length
+        : worker.subscribedGauge,
       knownPrimaries: worker.knownPrimaries,
       processed: worker.processed,
       handlerFailures: worker.handlerFailures,

@@ -55,6 +55,19 @@ function running() {
 }
 
 describe('StatusModel', () => {
+  it('counts primary subscriptions only: replicas subscribed in advance count once promoted', () => {
+    const m = running();
+    const at = T0 + 600;
+    m.workerLine('worker-2', line('subscription.up', at, { node: 'r:4', role: 'replica' }), at);
+    expect(m.snapshot(at).workers.find((w) => w.id === 'worker-2')?.subscribedPrimaries).toBe(3);
+    m.workerLine(
+      'worker-2',
+      line('subscription.role_changed', at + 1, { node: 'r:4', role: 'primary', subscribed: true }),
+      at + 1,
+    );
+    expect(m.snapshot(at + 1).workers.find((w) => w.id === 'worker-2')?.subscribedPrimaries).toBe(4);
+  });
+
   it("knows the one leader, its fencing token and each worker's role and coverage from the log lines", () => {
     const s = running().snapshot(T0 + 1000);
     expect(s.leaders.map((l) => [l.id, l.fencingToken])).toEqual([['worker-1', 1]]);
