@@ -274,3 +274,27 @@ export function duplicatesInWindow(
   }
   return duplicates;
 }
+
+/**
+ * Sequence 3's goal (issue 11): 0 lost at any rate up to this share of the leader's measured maximum
+ * sustained rate. With three-workers in the same run, crash-loss adds a rate at this share of its
+ * highest sustained step.
+ */
+export const CRASH_LOSS_SHARE_OF_MAX = 0.8;
+
+/** The crash-loss rates: the configured ones, plus CRASH_LOSS_SHARE_OF_MAX of a measured maximum (rounded down to 100/s). */
+export function crashLossRates(
+  configured: readonly number[],
+  measuredMaxPerSecond: number | undefined,
+): { keysPerSecond: number; measuredMaxPerSecond?: number }[] {
+  const rates: { keysPerSecond: number; measuredMaxPerSecond?: number }[] = configured.map((r) => ({
+    keysPerSecond: r,
+  }));
+  if (measuredMaxPerSecond !== undefined) {
+    const share = Math.floor((measuredMaxPerSecond * CRASH_LOSS_SHARE_OF_MAX) / 100) * 100;
+    const same = rates.find((r) => r.keysPerSecond === share);
+    if (same) same.measuredMaxPerSecond = measuredMaxPerSecond;
+    else if (share > 0) rates.push({ keysPerSecond: share, measuredMaxPerSecond });
+  }
+  return rates.sort((a, b) => a.keysPerSecond - b.keysPerSecond);
+}

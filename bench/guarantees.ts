@@ -1,4 +1,4 @@
-import { type HandoverRun, medianAndWorst } from './analysis.ts';
+import { crashLossRates, type HandoverRun, medianAndWorst } from './analysis.ts';
 import type { BenchSettings } from './bench-options.ts';
 import { type FixedStepResult, runFixedStep } from './fixed-step.ts';
 import { runHandover } from './hand-over.ts';
@@ -18,6 +18,8 @@ import type { BenchHarness } from './harness.ts';
 
 export interface CrashLossRate {
   readonly keysPerSecond: number;
+  /** Set on the rate taken from the measured maximum: that maximum (three-workers, same run). */
+  readonly measuredMaxPerSecond?: number | undefined;
   readonly algorithm: 'keyspace-leader' | 'seed';
   readonly runs: readonly HandoverRun[];
   readonly lost: { median: number; worst: number };
@@ -30,10 +32,15 @@ export interface CrashLossRate {
   readonly wonByReplacement: number;
 }
 
-export async function runCrashLoss(harness: BenchHarness, settings: BenchSettings): Promise<CrashLossRate[]> {
+export async function runCrashLoss(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  measuredMaxPerSecond?: number,
+): Promise<CrashLossRate[]> {
   const { runs, ratesPerSecond, workers } = settings.crashLoss;
   const results: CrashLossRate[] = [];
-  for (const keysPerSecond of ratesPerSecond) {
+  for (const rate of crashLossRates(ratesPerSecond, measuredMaxPerSecond)) {
+    const { keysPerSecond } = rate;
     for (const algorithm of ['keyspace-leader', 'seed'] as const) {
       const report = await runHandover(harness, settings, algorithm, {
         runs,
@@ -44,6 +51,7 @@ export async function runCrashLoss(harness: BenchHarness, settings: BenchSetting
       const done = report.crashRuns;
       results.push({
         keysPerSecond,
+        measuredMaxPerSecond: rate.measuredMaxPerSecond,
         algorithm,
         runs: done,
         lost: medianAndWorst(done.map((r) => r.lost)),

@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import { median } from '../local/runner/statistics.ts';
@@ -9,7 +11,7 @@ import {
   summarizeHandovers,
 } from './analysis.ts';
 import type { BenchSettings } from './bench-options.ts';
-import type { BenchHarness } from './harness.ts';
+import type { BenchHarness, Recorder, WorkerGroup } from './harness.ts';
 
 /**
  * Hand-over: three workers and a steady 200 keys/s; the leader is stopped gracefully (SIGTERM) N
@@ -45,11 +47,8 @@ const CATCH_UP_BOUND_MS = 30_000;
 const CATCH_UP_STALL_MS = 2000;
 const CATCH_UP_POLL_MS = 100;
 
-/**
- * Waits until `unprocessed()` is 0, or stood still for CATCH_UP_STALL_MS, or CATCH_UP_BOUND_MS passed.
- * Returns ms from `acquiredAtMs` to the moment it reached 0 (undefined when it did not).
- */
-async function waitForCatchUp(unprocessed: () => number, acquiredAtMs: number): Promise<number | undefined> {
+/** Waits until `unprocessed()` is 0, or stood still for CATCH_UP_STALL_MS, or CATCH_UP_BOUND_MS passed. */
+async function waitForCatchUp(unprocessed: () => number): Promise<void> {
   const startedMs = Date.now();
   let last = unprocessed();
   let lastChangeMs = startedMs;
@@ -63,7 +62,48 @@ async function waitForCatchUp(unprocessed: () => number, acquiredAtMs: number): 
     if (now !== last) lastChangeMs = Date.now();
     last = now;
   }
-  return last === 0 ? Date.now() - acquiredAtMs : undefined;
+}
+
+/**
+ * When the last expected key of the window was handled (its `key.processed` line arrived), in ms after
+ * `acquiredAtMs`; undefined when some expected key was never handled.
+ */
+function lastHandledAfterMs(
+  recorder: Recorder,
+  fromMs: number,
+  toMs: number,
+  acquiredAtMs: number,
+): number | undefined {
+  let lastArrivalMs = Number.NEGATIVE_INFINITY;
+  for (const [key, receivedAt] of recorder.reference) {
+    if (receivedAt < fromMs || receivedAt > toMs) continue;
+    const processed = recorder.processed.get(key);
+    if (!processed) return undefined;
+    lastArrivalMs = Math.max(lastArrivalMs, processed.arrivalMs);
+  }
+  return Number.isFinite(lastArrivalMs) ? lastArrivalMs - acquiredAtMs : undefined;
+}
+
+/** `--dump`: the run's lost keys (ms after the signal, key) and its workers' lines, for a post-mortem. */
+function dumpRun(
+  dir: string,
+  group: WorkerGroup,
+  recorder: Recorder,
+  window: { fromMs: number; toMs: number; signalAtMs: number; acquiredAtMs: number },
+): string {
+  mkdirSync(dir, { recursive: true });
+  const lost: string[] = [];
+  for (const [key, receivedAt] of recorder.reference) {
+    if (receivedAt < window.fromMs || receivedAt > window.toMs || recorder.processed.has(key)) continue;
+    lost.push(`${(receivedAt - window.signalAtMs).toFixed(1)} ${key}`);
+  }
+  writeFileSync(join(dir, 'lost.txt'), lost.length > 0 ? `${lost.join('\n')}\n` : '');
+  writeFileSync(
+    join(dir, 'lines.txt'),
+    `# signal at ${window.signalAtMs.toFixed(1)}, acquired at ${window.acquiredAtMs.toFixed(1)}\n` +
+      `${group.diagnosticLines.join('\n')}\n`,
+  );
+  return dir;
 }
 
 /** What to run; defaults to settings.handover with graceful and crash runs. */
@@ -101,6 +141,7 @@ export async function runHandover(
   const recorder = harness.recorder(prefix);
   const generator = harness.generator(prefix, keysPerSecond, settings.keyTtlMs);
   const signalToAcquired: number[] = [];
+  let dumped = 0;
   try {
     await group.waitStable(60_000);
     generator.start();
@@ -122,14 +163,18 @@ export async function runHandover(
       const to = next.acquiredAtMs + WINDOW_MARGIN_MS;
       // At a high rate the new leader's replay of the gap may still be running: a late event is not a
       // lost one. Wait while the window's unprocessed count keeps falling, up to CATCH_UP_BOUND_MS.
-      const catchUpMs = await waitForCatchUp(
-        () => lostInWindow(recorder.reference, recorder.processed, from, to).lost,
-        next.acquiredAtMs,
-      );
+      await waitForCatchUp(() => lostInWindow(recorder.reference, recorder.processed, from, to).lost);
+      const catchUpMs = lastHandledAfterMs(recorder, from, to, next.acquiredAtMs);
       // The old leader's `leader.released` line may have been read after the new `leader.acquired`.
       const final = group.handoverAt(before) ?? next;
       const { expected, lost } = lostInWindow(recorder.reference, recorder.processed, from, to);
       const duplicates = duplicatesInWindow(recorder.reference, recorder.processed, from, to);
+      if (harness.dumpDir !== undefined) {
+        const dir = join(harness.dumpDir, `${tag}-${kind}-${++dumped}`);
+        harness.log(
+          `  dumped to ${dumpRun(dir, group, recorder, { fromMs: from, toMs: to, signalAtMs: signalAt, acquiredAtMs: next.acquiredAtMs })}`,
+        );
+      }
       const fresh = (group.spawnedAtMs.get(next.id) ?? 0) > signalAt;
       harness.log(
         `  ${kind}: ${leader.id} -> ${next.id}${fresh ? ' (the replacement)' : ''}, ` +
@@ -137,7 +182,7 @@ export async function runHandover(
           `(previous leader ${final.cause}), ${lost} of ${expected} events lost, ${duplicates} duplicates` +
           (catchUpMs === undefined
             ? ''
-            : `, window handled ${Math.round(catchUpMs)} ms after the acquisition`),
+            : `, the window's last event handled ${Math.round(catchUpMs)} ms after the acquisition`),
       );
       return {
         gapMs: final.gapMs,

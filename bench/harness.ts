@@ -122,7 +122,12 @@ export class WorkerGroup {
     });
   }
 
+  /** With `--dump`: every line but key.processed, prefixed by its arrival time and worker id. */
+  readonly diagnosticLines: string[] = [];
   private onLine(id: string, line: string, atMs: number): void {
+    if (this.harness.dumpDir !== undefined && !line.includes('"key.processed"')) {
+      this.diagnosticLines.push(`${atMs.toFixed(1)} ${id} ${line}`);
+    }
     // key.processed lines (thousands a second) are parsed once, here; the model needs the others.
     if (!line.includes('"key.processed"')) {
       this.model.workerLine(id, line, atMs);
@@ -284,12 +289,15 @@ export class BenchHarness {
     readonly reference: ReferenceSubscribers,
     readonly primaries: number,
     readonly log: (line: string) => void,
+    /** `--dump`: where crash runs write their diagnostics (undefined: none are kept). */
+    readonly dumpDir: string | undefined,
   ) {}
 
   static async start(options: {
     primaries: number;
     replicasPerPrimary: number;
     log: (line: string) => void;
+    dumpDir?: string | undefined;
   }): Promise<BenchHarness> {
     const cluster = await LocalRedisCluster.start({
       primaries: options.primaries,
@@ -323,7 +331,15 @@ export class BenchHarness {
         onNotice: (text) => options.log(`  ${text}`),
         now: preciseNow,
       });
-      harness = new BenchHarness(cluster, client, topologyClient, reference, options.primaries, options.log);
+      harness = new BenchHarness(
+        cluster,
+        client,
+        topologyClient,
+        reference,
+        options.primaries,
+        options.log,
+        options.dumpDir,
+      );
       await reference.start();
       return harness;
     } catch (error) {

@@ -30,6 +30,7 @@ async function run(settings: BenchSettings): Promise<number> {
     primaries: settings.primaries,
     replicasPerPrimary: settings.replicasPerPrimary,
     log,
+    dumpDir: settings.dumpDir,
   });
   const stopOnSignal = () => {
     log('interrupted: stopping');
@@ -70,15 +71,16 @@ async function run(settings: BenchSettings): Promise<number> {
       handover = { ...(ours ? { ours } : {}), ...(seed ? { seed } : {}) };
     }
     const has = (s: (typeof settings.scenarios)[number]) => settings.scenarios.includes(s);
+    // Before crash-loss: its highest sustained step gives crash-loss the rate at CRASH_LOSS_SHARE_OF_MAX.
+    const threeWorkers = has('three-workers')
+      ? await attempt('three-workers', () => runThreeWorkers(harness, settings))
+      : undefined;
     const crashLoss = has('crash-loss')
-      ? await attempt('crash-loss', () => runCrashLoss(harness, settings))
+      ? await attempt('crash-loss', () => runCrashLoss(harness, settings, threeWorkers?.sustainedPerSecond))
       : undefined;
     const cost = has('cost') ? await attempt('cost', () => runCost(harness, settings)) : undefined;
     const resources = has('resources')
       ? await attempt('resources', () => runResources(harness, settings))
-      : undefined;
-    const threeWorkers = has('three-workers')
-      ? await attempt('three-workers', () => runThreeWorkers(harness, settings))
       : undefined;
     results = {
       settings,

@@ -1,3 +1,4 @@
+import pino from 'pino';
 import type { LogLevel } from './config.ts';
 
 /**
@@ -125,10 +126,30 @@ class JsonLogger implements Logger {
   }
 }
 
+let stdoutSink: ReturnType<typeof pino.destination> | undefined;
+
+/**
+ * The default sink: synchronous writes to fd 1 (pino's destination with `sync: true`). When a log call
+ * returns, its line is in the kernel (the pipe to the log driver, or a file), so a SIGKILL or an OOM
+ * kill right after cannot lose it. This matters for correctness, not tidiness: the `log` handler's
+ * output is its `key.processed` line and the event is settled as soon as the line is written, so a
+ * line held in Node's user-space stdout buffer (process.stdout on a pipe is asynchronous) would be
+ * counted as handled by the processed mark and never replayed (test/unit/core/logger-durability.test.ts).
+ * The cost is back-pressure: a reader that falls behind (a full pipe) blocks the writer until it reads.
+ */
+function writeToStdout(line: string): void {
+  if (!stdoutSink) {
+    stdoutSink = pino.destination({ dest: 1, sync: true });
+    // Nothing to tell when stdout itself fails (EPIPE: the reader is gone); the process carries on.
+    stdoutSink.on('error', () => {});
+  }
+  stdoutSink.write(`${line}\n`);
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const secrets = new SecretSet();
   for (const secret of options.secrets ?? []) secrets.add(secret);
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = options.write ?? writeToStdout;
   return new JsonLogger(
     options.level ?? 'info',
     options.base ?? {},

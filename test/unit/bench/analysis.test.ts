@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   burstSizes,
+  CRASH_LOSS_SHARE_OF_MAX,
+  crashLossRates,
   judgeStep,
   latencyTrend,
   lostInWindow,
@@ -141,5 +143,28 @@ describe('burstSizes', () => {
   it('splits receipts into runs less than gapMs apart', () => {
     expect(burstSizes([100, 0, 0.5, 1.2, 50, 50.1, 200], 2)).toEqual([3, 2, 1, 1]);
     expect(burstSizes([], 2)).toEqual([]);
+  });
+});
+
+describe('crashLossRates', () => {
+  it('adds the rate at CRASH_LOSS_SHARE_OF_MAX of the measured maximum, rounded down to 100/s, in order', () => {
+    expect(CRASH_LOSS_SHARE_OF_MAX).toBe(0.8);
+    expect(crashLossRates([200, 2000, 10_000], 8500)).toEqual([
+      { keysPerSecond: 200 },
+      { keysPerSecond: 2000 },
+      { keysPerSecond: 6800, measuredMaxPerSecond: 8500 },
+      { keysPerSecond: 10_000 },
+    ]);
+  });
+
+  it('marks a configured rate that equals the share instead of running it twice', () => {
+    expect(crashLossRates([2000, 4000], 5000)).toEqual([
+      { keysPerSecond: 2000 },
+      { keysPerSecond: 4000, measuredMaxPerSecond: 5000 },
+    ]);
+  });
+
+  it('runs the configured rates alone when nothing was measured', () => {
+    expect(crashLossRates([200, 5000], undefined)).toEqual([{ keysPerSecond: 200 }, { keysPerSecond: 5000 }]);
   });
 });

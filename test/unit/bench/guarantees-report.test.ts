@@ -76,6 +76,24 @@ describe('guarantees report sections', () => {
     );
   });
 
+  it('labels the rate taken from the measured maximum with that maximum', () => {
+    const text = crashLossLines([
+      {
+        keysPerSecond: 6400,
+        measuredMaxPerSecond: 8000,
+        algorithm: 'keyspace-leader',
+        runs: [{ gapMs: 2500, lost: 0, expected: 30_000, duplicates: 12, catchUpMs: 900 }],
+        lost: { median: 0, worst: 0 },
+        duplicates: { median: 12, worst: 12 },
+        expected: { median: 30_000, worst: 30_000 },
+        gapMs: { median: 2500, worst: 2500 },
+        catchUpMs: { median: 900, worst: 900 },
+        wonByReplacement: 0,
+      },
+    ]).join('\n');
+    expect(text).toMatch(/\| keyspace-leader +\| 6,400\/s \(80 % of 8,000\/s sustained\) +\| 1 +\|/);
+  });
+
   it('compares the cost variants against replay off', () => {
     const text = costLines([
       { variant: 'replay on (default)', env: { HANDLER: 'log' }, step: step(5000) },
