@@ -125,7 +125,7 @@ function maxRateLines(variants: readonly RateVariantReport[], stepS: number): st
       "rate (then the limit is the machine's, not the leader's).",
     '',
     '- `log`: HANDLER=log, LOG_LEVEL=info (the default): one `key.processed` JSON line per event, counted per key. ' +
-      "The bench reads every line from the worker's stdout pipe; Node writes to pipes synchronously, so a reader " +
+      "The bench reads every line from the worker's stdout pipe; the worker writes its lines synchronously (core/logger.ts: a line is out of the process before its event can be settled), so a reader " +
       "that falls behind slows the worker down: the reader's speed is part of this figure (in ECS it is the " +
       "awslogs driver's).",
     '- `no-op`: HANDLER=bench/noop-handler.ts, LOG_LEVEL=warn: no per-event line, so this is the processor ' +
