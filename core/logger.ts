@@ -17,14 +17,21 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
   /** A logger whose lines also carry `fields`; shares level, output and secrets with its parent. */
   child(fields: LogFields): Logger;
+  /**
+   * Writes every line logged so far out of the process, synchronously (lines are otherwise batched
+   * until the end of the event-loop turn). Call it before acting on the fact that a line was written.
+   */
+  flush(): void;
   isEnabled(level: LogLevel): boolean;
 }
 
 export interface LoggerOptions {
   readonly level?: LogLevel;
   readonly base?: LogFields;
-  /** Receives one complete line without the newline. Default: process.stdout. */
+  /** Receives one complete line without the newline. Default: stdout, batched per turn (StdoutLines). */
   readonly write?: (line: string) => void;
+  /** Writes out what `write` buffered, synchronously. Default: that of stdout; nothing with a custom `write`. */
+  readonly flush?: () => void;
   /** Secret values (passwords, tokens) to scrub from every string. */
   readonly secrets?: readonly (string | undefined)[];
   readonly now?: () => Date;
@@ -90,9 +97,14 @@ class JsonLogger implements Logger {
     readonly level: LogLevel,
     private readonly base: LogFields,
     private readonly write: (line: string) => void,
+    private readonly flushLines: () => void,
     private readonly secrets: SecretSet,
     private readonly now: () => Date,
   ) {}
+
+  flush(): void {
+    this.flushLines();
+  }
 
   isEnabled(level: LogLevel): boolean {
     return LEVEL_ORDER[level] >= LEVEL_ORDER[this.level];
@@ -122,38 +134,84 @@ class JsonLogger implements Logger {
     this.emit('error', event, fields);
   }
   child(fields: LogFields): Logger {
-    return new JsonLogger(this.level, { ...this.base, ...fields }, this.write, this.secrets, this.now);
+    return new JsonLogger(
+      this.level,
+      { ...this.base, ...fields },
+      this.write,
+      this.flushLines,
+      this.secrets,
+      this.now,
+    );
   }
 }
 
-let stdoutSink: ReturnType<typeof pino.destination> | undefined;
+/** Buffered lines are written at once past this many characters, without waiting for the turn's end. */
+const STDOUT_FLUSH_CHARS = 64 * 1024;
 
 /**
- * The default sink: synchronous writes to fd 1 (pino's destination with `sync: true`). When a log call
- * returns, its line is in the kernel (the pipe to the log driver, or a file), so a SIGKILL or an OOM
- * kill right after cannot lose it. This matters for correctness, not tidiness: the `log` handler's
- * output is its `key.processed` line and the event is settled as soon as the line is written, so a
- * line held in Node's user-space stdout buffer (process.stdout on a pipe is asynchronous) would be
- * counted as handled by the processed mark and never replayed (test/unit/core/logger-durability.test.ts).
- * The cost is back-pressure: a reader that falls behind (a full pipe) blocks the writer until it reads.
+ * The default sink: stdout, written synchronously (pino's destination with `sync: true`), in batches.
+ * Lines logged during one turn of the event loop are joined and written with one write at the end of
+ * the turn (setImmediate), when more than STDOUT_FLUSH_CHARS are buffered, on `flush()`, and at process
+ * exit. A line is in the kernel (the pipe to the log driver, or a file) once it is written, so a SIGKILL
+ * or an OOM kill can only lose lines of the current turn that were never flushed.
+ *
+ * This matters for correctness: the `log` handler's output is its `key.processed` line, so the replay
+ * coordinator calls `flush()` before it computes a processed mark, and a mark never covers an event
+ * whose line is still in this process (test/unit/core/logger-durability.test.ts). Node's own
+ * process.stdout on a pipe is asynchronous: a line in its user-space buffer would be counted as handled
+ * and never replayed. The cost is back-pressure: a reader that falls behind (a full pipe) blocks the
+ * writer until it reads.
  */
-function writeToStdout(line: string): void {
-  if (!stdoutSink) {
-    stdoutSink = pino.destination({ dest: 1, sync: true });
+class StdoutLines {
+  private readonly destination = pino.destination({ dest: 1, sync: true });
+  private buffered: string[] = [];
+  private bufferedChars = 0;
+  private scheduled = false;
+
+  constructor() {
     // Nothing to tell when stdout itself fails (EPIPE: the reader is gone); the process carries on.
-    stdoutSink.on('error', () => {});
+    this.destination.on('error', () => {});
+    process.on('exit', () => this.flush());
   }
-  stdoutSink.write(`${line}\n`);
+
+  write(line: string): void {
+    this.buffered.push(line);
+    this.bufferedChars += line.length + 1;
+    if (this.bufferedChars >= STDOUT_FLUSH_CHARS) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  flush(): void {
+    if (this.buffered.length === 0) return;
+    const text = `${this.buffered.join('\n')}\n`;
+    this.buffered = [];
+    this.bufferedChars = 0;
+    this.destination.write(text);
+  }
+}
+
+let stdoutLines: StdoutLines | undefined;
+function stdout(): StdoutLines {
+  stdoutLines ??= new StdoutLines();
+  return stdoutLines;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const secrets = new SecretSet();
   for (const secret of options.secrets ?? []) secrets.add(secret);
-  const write = options.write ?? writeToStdout;
+  const write = options.write ?? ((line: string) => stdout().write(line));
+  const flush = options.write ? (options.flush ?? (() => {})) : () => stdout().flush();
   return new JsonLogger(
     options.level ?? 'info',
     options.base ?? {},
     write,
+    flush,
     secrets,
     options.now ?? (() => new Date()),
   );

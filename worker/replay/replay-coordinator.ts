@@ -577,6 +577,9 @@ export class ReplayCoordinator {
   }
 
   private async writeMarks(session: Session): Promise<void> {
+    // Every settled event's key.processed line (the `log` handler's output) leaves the process before a
+    // mark can cover the event: a line still buffered here would be lost by a SIGKILL, never replayed.
+    this.options.logger.flush();
     const marks = session.tracker.takeDirtyMarks();
     if (marks.length === 0) return;
     const nodeIds = marks.map((m) => m.nodeId);

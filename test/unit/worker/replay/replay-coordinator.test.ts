@@ -50,6 +50,8 @@ function setup(
     /** Events the fake processor queues at most (`offered` is its queue); unbounded by default. */
     roomLimit?: number;
     maxEventsPerPrimary?: number;
+    /** The logger's flush (lines written out of the process). */
+    onFlush?: () => void;
   } = {},
 ) {
   const stored = options.stored ?? new Map<string, ProcessedMark>();
@@ -92,7 +94,7 @@ function setup(
       stats: () => ({ queued: offered.length }),
     },
     clock,
-    logger: createLogger({ write: (l) => lines.push(JSON.parse(l)) }),
+    logger: createLogger({ write: (l) => lines.push(JSON.parse(l)), flush: options.onFlush }),
     markIntervalMs: 10,
     tailLength: 4,
     markReadTimeoutMs: 100,
@@ -119,6 +121,30 @@ beforeEach(() => {
 afterEach(() => vi.useRealTimers());
 
 describe('ReplayCoordinator', () => {
+  it('sequence 13: writes the log lines out of the process before it computes a processed mark', async () => {
+    // The `log` handler's output is its key.processed line: a mark must never cover an event whose
+    // line is still buffered in this process (a SIGKILL would lose it and nobody would replay it).
+    const order: string[] = [];
+    const { coordinator, settleAll, marks } = setup({
+      onFlush: () => order.push('flush'),
+      writeMarks: async (written) => {
+        order.push(`write ${written.map((m) => m.seq).join(',')}`);
+        return 1;
+      },
+    });
+    coordinator.onStartedLeading(new AbortController().signal, 1);
+    await vi.advanceTimersByTimeAsync(0);
+    coordinator.onEvent(event('a'));
+    coordinator.onEvent(event('b'));
+    settleAll();
+    order.length = 0;
+    await vi.advanceTimersByTimeAsync(10);
+    const writes = order.filter((step) => step.startsWith('write') && step !== 'write ');
+    expect(marks.write).toHaveBeenCalled();
+    expect(writes.length).toBeGreaterThan(0);
+    for (const [i, step] of order.entries()) if (step.startsWith('write')) expect(order[i - 1]).toBe('flush');
+  });
+
   it('followers only fill the window; a first leader replays it (no mark), then goes live', async () => {
     const { coordinator, offered, lines } = setup();
     coordinator.onEvent(event('a'));
