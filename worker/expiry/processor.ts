@@ -116,14 +116,26 @@ interface Call {
   /** `key` (and `keyBase64` when not UTF-8), computed once for every line about this call. */
   readonly keyFields: { key: string; keyBase64?: string };
   readonly grant: LeadershipGrant;
-  readonly controller: AbortController;
-  readonly onGrantAbort: () => void;
+  /** Created when the handler first reads `ctx.signal` (most never do); then aborted with `abortReason`. */
+  controller: AbortController | undefined;
+  /** Why the call's signal is aborted (the first reason wins), whether or not the signal exists yet. */
+  abortReason: Error | undefined;
   /** Monotonic ms when the handler was called: `handlerMs` in the call's line. */
   readonly startedAtMono: number;
-  timer: NodeJS.Timeout | undefined;
+  /** Monotonic ms at which the call times out (startedAtMono + handlerTimeoutMs). */
+  readonly deadlineMono: number;
   finished: boolean;
   /** Forced to fail while its handler promise was still pending. */
   abandoned: boolean;
+}
+
+/** The call's signal, created on first use and aborted at once if the call was aborted before. */
+function signalOf(call: Call): AbortSignal {
+  if (call.controller === undefined) {
+    call.controller = new AbortController();
+    if (call.abortReason !== undefined) call.controller.abort(call.abortReason);
+  }
+  return call.controller.signal;
 }
 
 export class Processor {
@@ -134,6 +146,13 @@ export class Processor {
   private readonly roomListeners: (() => void)[] = [];
   private readonly shedLogIntervalMs: number;
   private shedTimer: NodeJS.Timeout | undefined;
+  /**
+   * One timer for every call's timeout, armed for the oldest call in flight: calls start in order and
+   * share `handlerTimeoutMs`, so `inFlight` (a Set, in insertion order) is ordered by deadline.
+   */
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  /** Grant signals this processor listens to (one listener per term, not per call). */
+  private readonly watchedGrantSignals = new WeakSet<AbortSignal>();
   private intakeOpen = true;
   private abandonedCalls = 0;
 
@@ -263,26 +282,23 @@ export class Processor {
   }
 
   private start(event: ExpiryEvent, meta: EventMeta, grant: LeadershipGrant): void {
-    const controller = new AbortController();
     const keyFields = keyLogFields(event.key);
+    const startedAtMono = this.options.clock.monotonicMs();
     const call: Call = {
       event,
       meta,
       keyFields,
       grant,
-      controller,
-      onGrantAbort: () => this.abort(call, new HandlerAbortedError('leadership-lost')),
-      startedAtMono: this.options.clock.monotonicMs(),
-      timer: undefined,
+      controller: undefined,
+      abortReason: undefined,
+      startedAtMono,
+      deadlineMono: startedAtMono + this.options.handlerTimeoutMs,
       finished: false,
       abandoned: false,
     };
-    grant.signal.addEventListener('abort', call.onGrantAbort, { once: true });
-    call.timer = setTimeout(
-      () => this.force(call, new HandlerTimeoutError(this.options.handlerTimeoutMs)),
-      this.options.handlerTimeoutMs,
-    );
+    this.watchGrant(grant.signal);
     this.inFlight.add(call);
+    this.armTimeout();
 
     const handlerEvent: HandlerEvent = {
       id: `${event.nodeId}:${meta.seq}`,
@@ -294,15 +310,21 @@ export class Processor {
       receivedAt: event.receivedAt,
       replayed: meta.replayed,
     };
+    const { logger, leadership, clock } = this.options;
+    let log: Logger | undefined;
     const ctx: HandlerContext = {
       fencingToken: grant.fencingToken,
-      signal: controller.signal,
+      get signal() {
+        return signalOf(call);
+      },
       // The same term keeps its signal across renewals (a renewal replaces the grant object, not the
       // signal), so comparing signals accepts an extended deadline and refuses a newer term.
       leaseValid: () =>
-        !grant.signal.aborted &&
-        this.options.leadership.current(this.options.clock.monotonicMs())?.signal === grant.signal,
-      log: this.options.logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken }),
+        !grant.signal.aborted && leadership.current(clock.monotonicMs())?.signal === grant.signal,
+      get log() {
+        log ??= logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken });
+        return log;
+      },
     };
     let result: Promise<void>;
     try {
@@ -316,15 +338,51 @@ export class Processor {
     );
   }
 
+  /** Once per term: when the grant's signal aborts (leadership lost), every call of that term aborts. */
+  private watchGrant(signal: AbortSignal): void {
+    if (this.watchedGrantSignals.has(signal)) return;
+    this.watchedGrantSignals.add(signal);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const call of this.inFlight) {
+          if (call.grant.signal === signal) this.abort(call, new HandlerAbortedError('leadership-lost'));
+        }
+      },
+      { once: true },
+    );
+  }
+
+  /** Arms the one timeout timer for the oldest call in flight, unless it is armed. */
+  private armTimeout(): void {
+    if (this.timeoutTimer !== undefined) return;
+    const oldest = this.inFlight.values().next().value;
+    if (oldest === undefined) return;
+    const delayMs = Math.max(0, oldest.deadlineMono - this.options.clock.monotonicMs());
+    this.timeoutTimer = setTimeout(() => {
+      this.timeoutTimer = undefined;
+      const nowMono = this.options.clock.monotonicMs();
+      for (const call of [...this.inFlight]) {
+        // The call this timer was armed for is due even if the clock reads a hair earlier.
+        if (call !== oldest && call.deadlineMono > nowMono) break;
+        this.force(call, new HandlerTimeoutError(this.options.handlerTimeoutMs));
+      }
+      this.armTimeout();
+    }, delayMs);
+  }
+
   /** Aborts a running call's signal (this worker stopped leading); the call still settles or times out. */
   private abort(call: Call, reason: HandlerAbortedError): void {
-    if (!call.finished) call.controller.abort(reason);
+    if (call.finished) return;
+    call.abortReason ??= reason;
+    call.controller?.abort(reason);
   }
 
   /** Fails a call that has not settled (timeout, shutdown): aborts its signal and frees its slot now. */
   private force(call: Call, error: HandlerTimeoutError | HandlerAbortedError): void {
     if (call.finished) return;
-    call.controller.abort(error);
+    call.abortReason ??= error;
+    call.controller?.abort(error);
     call.abandoned = true;
     this.abandonedCalls++;
     this.finish(call, error);
@@ -344,9 +402,11 @@ export class Processor {
 
   private finish(call: Call, error: unknown, ok = false): void {
     call.finished = true;
-    clearTimeout(call.timer);
-    call.grant.signal.removeEventListener('abort', call.onGrantAbort);
     this.inFlight.delete(call);
+    if (this.inFlight.size === 0) {
+      clearTimeout(this.timeoutTimer);
+      this.timeoutTimer = undefined;
+    }
     const { event, meta, grant, keyFields } = call;
     const eventId = `${event.nodeId}:${meta.seq}`;
     const nowMono = this.options.clock.monotonicMs();
