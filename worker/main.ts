@@ -1,6 +1,6 @@
 import type { Cluster } from 'ioredis';
 import { type Clock, systemClock } from '../core/clock.ts';
-import { parseOrExit, parseWorkerConfig } from '../core/config.ts';
+import { parseOrExit, parseWorkerConfig, type WorkerConfig } from '../core/config.ts';
 import { withTimeout } from '../core/errors.ts';
 import { isOwnKey, KeyspaceKeys } from '../core/keys.ts';
 import { readLocalClusterFile } from '../core/local-cluster-file.ts';
@@ -20,6 +20,7 @@ import { CoverageRegistry } from './leader/coverage-registry.ts';
 import { configFingerprint } from './leader/coverage-report.ts';
 import { createLeaderElection } from './leader/create-leader-election.ts';
 import { LeaderElector } from './leader/leader-elector.ts';
+import { LeadershipState } from './leader/leadership-state.ts';
 import { fixedPlacement } from './leader/quorum-placement.ts';
 import { MarkStore } from './replay/mark-store.ts';
 import { ReplayCoordinator } from './replay/replay-coordinator.ts';
@@ -56,22 +57,38 @@ const MARK_COPY_TIMEOUT_MS = 500;
 /** Events closer than this before a mark are replayed when the mark's tail is not in the window. */
 const REPLAY_TIME_TOLERANCE_MS = 50;
 
-interface Parts {
-  processor?: Processor;
-  replay?: ReplayCoordinator;
-  coverage?: CoverageRegistry;
-  watcher?: TopologyWatcher;
-  pool?: SubscriberPool;
-  health?: HealthServer;
-  election?: LeaderElection;
-  elector?: LeaderElector;
-  cluster?: Cluster;
-  outboxCluster?: Cluster;
-  flushTimer?: NodeJS.Timeout;
+/** Everything a started worker runs, built by `startWorker` in dependency order; `stop` takes it apart. */
+interface RunningWorker {
+  readonly cluster: Cluster;
+  readonly outboxCluster: Cluster | undefined;
+  readonly processor: Processor;
+  readonly replay: ReplayCoordinator | undefined;
+  readonly pool: SubscriberPool;
+  readonly watcher: TopologyWatcher;
+  readonly coverage: CoverageRegistry;
+  readonly health: HealthServer | undefined;
+  readonly election: LeaderElection;
+  /** Not started when a stop signal came during startup. */
+  readonly elector: LeaderElector;
+  readonly leadership: LeadershipState;
+  readonly flushTimer: NodeJS.Timeout;
 }
 
 type LeaderElection = Awaited<ReturnType<typeof createLeaderElection>>;
 type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
+
+interface Process {
+  readonly config: WorkerConfig;
+  readonly workerId: string;
+  readonly taskArn: string | null;
+  readonly instanceId: string;
+  readonly startedAtWallMs: number;
+  readonly logger: Logger;
+  readonly metrics: EmfMetrics;
+  readonly clock: Clock;
+  /** True once a stop signal came: the worker never starts competing for the lease then. */
+  readonly stopping: () => boolean;
+}
 
 async function main(): Promise<void> {
   // Nothing connects before the configuration is valid: exit 78 with every problem otherwise.
@@ -83,8 +100,6 @@ async function main(): Promise<void> {
     workerId: config.workerId,
     metadataUri: process.env.ECS_CONTAINER_METADATA_URI_V4,
   });
-  // This process, told apart from any other started with the same WORKER_ID by mistake.
-  const instanceId = newInstanceId();
   const logger = createLogger({
     level: config.logLevel,
     base: { workerId: identity.workerId },
@@ -99,8 +114,6 @@ async function main(): Promise<void> {
     'OutboxEntriesTrimmedUnread',
   ]);
   const clock = systemClock;
-  const startedAtWallMs = clock.wallMs();
-  const parts: Parts = {};
 
   const crash = (kind: string, error: unknown) => {
     logger.error('worker.crashed', { kind, error });
@@ -111,14 +124,14 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (error) => crash('uncaught-exception', error));
 
   let stopSignal: StopSignal | undefined;
-  let startup: Promise<void> = Promise.resolve();
+  let startup: Promise<RunningWorker> | undefined;
   const onSignal = (signal: StopSignal) => {
     if (stopSignal !== undefined) {
       logger.warn('worker.stopped', { signal, forced: true });
       process.exit(SIGNAL_EXIT_CODES[signal]);
     }
     stopSignal = signal;
-    stop(signal, parts, startup, { logger, metrics, clock }).catch((error: unknown) =>
+    stop(signal, startup, { logger, metrics, clock }).catch((error: unknown) =>
       crash('shutdown-failed', error),
     );
   };
@@ -128,213 +141,253 @@ async function main(): Promise<void> {
   if (identity.metadataError)
     logger.warn('worker.identity', { source: identity.source, error: identity.metadataError });
 
-  startup = (async () => {
-    const keys = new KeyspaceKeys(config.leaderName);
-    const cluster = createClusterClient(config.redis, { logger, name: 'worker', commandTimeoutMs: 2000 });
-    parts.cluster = cluster;
-    const topology = () =>
-      discoverTopology((command, ...args) => cluster.call(command, ...args), { preferTls: config.redis.tls });
-    // The outbox gets a client of its own: its WAIT may hold a connection for up to its bound, and
-    // lease renewals and mark writes must not queue behind it.
-    const outboxCluster =
-      config.handler.kind === 'stream'
-        ? createClusterClient(config.redis, { logger, name: 'outbox', commandTimeoutMs: 2000 })
-        : undefined;
-    parts.outboxCluster = outboxCluster;
-    const handler = await loadHandler(config.handler, {
-      cluster: outboxCluster ?? cluster,
-      keys,
-      logger,
-      metrics,
-    });
+  startup = startWorker({
+    config,
+    workerId: identity.workerId,
+    taskArn: identity.taskArn,
+    // This process, told apart from any other started with the same WORKER_ID by mistake.
+    instanceId: newInstanceId(),
+    startedAtWallMs: clock.wallMs(),
+    logger,
+    metrics,
+    clock,
+    stopping: () => stopSignal !== undefined,
+  });
+  await startup.catch((error: unknown) => crash('startup-failed', error));
+}
 
-    const keyMatcher = compileKeyPattern(config.keyPattern);
-    const processor = new Processor({
-      handler: handler.handler,
-      // Until the elector exists nobody leads: events are counted and dropped.
-      leadership: { current: (nowMs) => parts.elector?.current(nowMs) },
-      keyMatcher,
-      clock,
-      logger,
-      metrics,
-      concurrency: config.handlerConcurrency,
-      queueCapacity: config.handlerQueueCapacity,
-      handlerTimeoutMs: config.handlerTimeoutMs,
-      onDone: (event, meta, outcome) => parts.replay?.onDone(event, meta, outcome),
-      // With replay only the leader offers events: hold them while a stale deadline closes the gate.
-      holdWhenGateClosed: config.replayWindowMs > 0,
-    });
-    parts.processor = processor;
-    // Replay across a change of leader (worker/replay/): every worker keeps a window; REPLAY_WINDOW_MS=0
-    // turns it off, and then the processor takes live events only.
-    if (config.replayWindowMs > 0) {
-      const windowShed = new ShedReporter('replay-window-full', logger, metrics);
-      // The leader's backlog beyond REPLAY_MAX_EVENTS per primary: lost to it, counted and settled.
-      const backlogShed = new ShedReporter('backlog-full', logger, metrics);
-      parts.replay = new ReplayCoordinator({
-        window: new ReplayWindow({
-          windowMs: config.replayWindowMs,
-          maxEventsPerPrimary: config.replayMaxEvents,
-          timeToleranceMs: REPLAY_TIME_TOLERANCE_MS,
-          onShed: (count, nodeId) => windowShed.note(count, { nodeId }),
-        }),
-        // Beside the three quorum lease members: three different primaries on an evenly split slot map.
-        marks: new MarkStore(
-          cluster,
-          keys,
-          fixedPlacement(keys).members.map((m) => m.partitionIndex),
-          MARK_COPY_TIMEOUT_MS,
-        ),
-        processor,
-        clock,
-        logger,
-        markIntervalMs: MARK_INTERVAL_MS,
-        tailLength: MARK_TAIL_LENGTH,
-        markReadTimeoutMs: MARK_READ_TIMEOUT_MS,
-        // Every primary it may number has its mark read at acquisition, quiet ones included.
-        knownPrimaryIds: () => parts.pool?.coverage().primaries.map((p) => p.nodeId) ?? [],
-        onBacklogShed: (count, nodeId) =>
-          backlogShed.note(count, { nodeId, maxEventsPerPrimary: config.replayMaxEvents }),
-      });
+/**
+ * Builds the worker in dependency order (each part is given only parts built before it; the parts
+ * below tell the parts above through listeners they register, docs/worker.md "The path of an event"),
+ * then starts it: subscriptions first, the election last.
+ */
+async function startWorker(p: Process): Promise<RunningWorker> {
+  const { config, logger, metrics, clock } = p;
+  const keys = new KeyspaceKeys(config.leaderName);
+  const cluster = createClusterClient(config.redis, { logger, name: 'worker', commandTimeoutMs: 2000 });
+  const topology = () =>
+    discoverTopology((command, ...args) => cluster.call(command, ...args), { preferTls: config.redis.tls });
+  // The outbox gets a client of its own: its WAIT may hold a connection for up to its bound, and
+  // lease renewals and mark writes must not queue behind it.
+  const outboxCluster =
+    config.handler.kind === 'stream'
+      ? createClusterClient(config.redis, { logger, name: 'outbox', commandTimeoutMs: 2000 })
+      : undefined;
+  const handler = await loadHandler(config.handler, {
+    cluster: outboxCluster ?? cluster,
+    keys,
+    logger,
+    metrics,
+  });
+
+  // The gate reads the grant the elector (built last) publishes here.
+  const leadership = new LeadershipState();
+  const keyMatcher = compileKeyPattern(config.keyPattern);
+  const processor = new Processor({
+    handler: handler.handler,
+    leadership,
+    keyMatcher,
+    clock,
+    logger,
+    metrics,
+    concurrency: config.handlerConcurrency,
+    queueCapacity: config.handlerQueueCapacity,
+    handlerTimeoutMs: config.handlerTimeoutMs,
+    // With replay only the leader offers events: hold them while a stale deadline closes the gate.
+    holdWhenGateClosed: config.replayWindowMs > 0,
+  });
+  const pool = new SubscriberPool({
+    connect: nodeSubscriberFactory({ redis: config.redis, logger, clock }),
+    logger,
+    metrics,
+  });
+  // Replay across a change of leader (worker/replay/): every worker keeps a window; REPLAY_WINDOW_MS=0
+  // turns it off, and then the processor takes live events only.
+  const replay = config.replayWindowMs > 0 ? createReplay(p, { cluster, keys, processor, pool }) : undefined;
+  const fanIn = new FanIn({
+    clock,
+    metrics,
+    sink: replay
+      ? (event) => {
+          // Events no handler may ever see need no replay: keep them out of the window's memory.
+          if (isOwnKey(event.key) || !keyMatcher(event.key)) return;
+          replay.onEvent(event);
+        }
+      : (event) => processor.offer(event),
+  });
+  pool.onEvent((node, key) => fanIn.push(node, key));
+  const coverage = new CoverageRegistry({
+    cluster,
+    keys,
+    workerId: p.workerId,
+    instanceId: p.instanceId,
+    startedAtWallMs: p.startedAtWallMs,
+    configFingerprint: configFingerprint(config.keyPattern, config.handler),
+    clock,
+    logger,
+    metrics,
+    isCovered: () => pool.coverage().complete,
+    // A follower that had a gap prefers a peer without one for as long as the gap's events are replayable.
+    gapMemoryMs: config.replayWindowMs,
+    onGapKept: () => replay?.resumeSuspended(),
+  });
+  // Every worker notes the discontinuity in its window; a leader also suspends the primary.
+  pool.onGap((node) => {
+    replay?.suspend(node.id);
+    coverage.noteGap();
+  });
+  let knownPrimaries = '';
+  const watcher = new TopologyWatcher({
+    discover: topology,
+    onPrimaries: (primaries, replicas) => {
+      pool.sync(primaries, replicas);
+      const fingerprint = primaries
+        .map((primary) => primary.id)
+        .sort()
+        .join(',');
+      if (fingerprint !== knownPrimaries) coverage.noteTopologyChange();
+      knownPrimaries = fingerprint;
+    },
+    clock,
+    logger,
+  });
+  pool.onTrouble(() => watcher.requestSync());
+  // Subscriptions come first: a worker leads only when covered, or when no covered peer exists.
+  watcher.start();
+
+  let healthPort: number | undefined;
+  const health =
+    config.healthPort === 0
+      ? undefined
+      : new HealthServer({
+          status: () => ({
+            clusterReady: cluster.status === 'ready',
+            coverage: pool.coverage(),
+            isLeader: leadership.current(clock.monotonicMs()) !== undefined,
+          }),
+          logger,
+        });
+  if (health) {
+    try {
+      healthPort = await health.listen(config.healthPort);
+    } catch (error) {
+      // Processing matters more than the probe; the container health check reports the problem.
+      logger.warn('health.unavailable', { port: config.healthPort, error });
     }
-    const replay = parts.replay;
-    const fanIn = new FanIn({
-      clock,
-      metrics,
-      sink: replay
-        ? (event) => {
-            // Events no handler may ever see need no replay: keep them out of the window's memory.
-            if (isOwnKey(event.key) || !keyMatcher(event.key)) return;
-            replay.onEvent(event);
-          }
-        : (event) => processor.offer(event),
-    });
-    const pool = new SubscriberPool({
-      connect: nodeSubscriberFactory({ redis: config.redis, logger, clock }),
-      onEvent: (node, key) => fanIn.push(node, key),
-      onTrouble: () => parts.watcher?.requestSync(),
-      onGap: (node) => {
-        // Every worker notes the discontinuity in its window; a leader also suspends the primary.
-        parts.replay?.suspend(node.id);
-        parts.coverage?.noteGap();
-      },
-      logger,
-      metrics,
-    });
-    parts.pool = pool;
-    let knownPrimaries = '';
-    parts.watcher = new TopologyWatcher({
-      discover: topology,
-      onPrimaries: (primaries, replicas) => {
-        pool.sync(primaries, replicas);
-        const fingerprint = primaries
-          .map((p) => p.id)
-          .sort()
-          .join(',');
-        if (fingerprint !== knownPrimaries) parts.coverage?.noteTopologyChange();
-        knownPrimaries = fingerprint;
-      },
-      clock,
-      logger,
-    });
-    // Subscriptions come first: a worker leads only when covered, or when no covered peer exists.
-    parts.watcher.start();
+  }
 
-    let healthPort: number | undefined;
-    if (config.healthPort !== 0) {
-      const health = new HealthServer({
-        status: () => ({
-          clusterReady: cluster.status === 'ready',
-          coverage: pool.coverage(),
-          isLeader: parts.elector?.isLeader ?? false,
-        }),
-        logger,
-      });
-      parts.health = health;
-      try {
-        healthPort = await health.listen(config.healthPort);
-      } catch (error) {
-        // Processing matters more than the probe; the container health check reports the problem.
-        logger.warn('health.unavailable', { port: config.healthPort, error });
-      }
-    }
-
-    const election = await createLeaderElection({ cluster, redis: config.redis, keys, logger, topology });
-    parts.election = election;
-    if (stopSignal !== undefined) return; // stopping already: never start competing for the lease
-    const coverage = new CoverageRegistry({
-      cluster,
-      keys,
-      workerId: identity.workerId,
-      instanceId,
-      startedAtWallMs,
-      configFingerprint: configFingerprint(config.keyPattern, config.handler),
-      clock,
-      logger,
-      metrics,
-      isCovered: () => pool.coverage().complete,
-      onGapKept: () => replay?.resumeSuspended(),
-    });
-    parts.coverage = coverage;
-    coverage.start();
-    const elector = new LeaderElector({
-      lease: election.lease,
-      releasedChannel: election.releasedChannel,
-      recordStore: election.recordStore,
-      workerId: identity.workerId,
-      instanceId,
-      taskArn: identity.taskArn,
-      // Only the four timings: the elector validates every field it is given.
-      timings: {
-        leaseTtlMs: config.leaseTtlMs,
-        leaseRenewIntervalMs: config.leaseRenewIntervalMs,
-        leaseRenewDeadlineMs: config.leaseRenewDeadlineMs,
-        leaseRetryMs: config.leaseRetryMs,
-      },
-      clock,
-      logger,
-      metrics,
-      // The processor reads leadership through `current()` at dequeue time; the replay coordinator
-      // catches up on what the previous leader left and records progress while this worker leads.
-      callbacks: {
-        onStartedLeading: (signal, fencingToken) => replay?.onStartedLeading(signal, fencingToken),
-        onStoppedLeading: () => replay?.onStoppedLeading(),
-      },
-      canLead: () => coverage.canLead(),
-      shouldStepDown: () => coverage.shouldStepDown(),
-    });
-    parts.elector = elector;
-    elector.start();
-
-    parts.flushTimer = setInterval(() => metrics.flush(), METRICS_FLUSH_INTERVAL_MS);
-    parts.flushTimer.unref();
-
-    logger.info('worker.started', {
-      pid: process.pid,
-      instanceId,
-      taskArn: identity.taskArn,
-      leaderName: config.leaderName,
-      handler: handler.name,
-      keyPattern: config.keyPattern,
-      handlerConcurrency: config.handlerConcurrency,
-      handlerQueueCapacity: config.handlerQueueCapacity,
-      handlerTimeoutMs: config.handlerTimeoutMs,
+  const election = await createLeaderElection({ cluster, redis: config.redis, keys, logger, topology });
+  const elector = new LeaderElector({
+    lease: election.lease,
+    releasedChannel: election.releasedChannel,
+    recordStore: election.recordStore,
+    workerId: p.workerId,
+    instanceId: p.instanceId,
+    taskArn: p.taskArn,
+    // Only the four timings: the elector validates every field it is given.
+    timings: {
       leaseTtlMs: config.leaseTtlMs,
       leaseRenewIntervalMs: config.leaseRenewIntervalMs,
       leaseRenewDeadlineMs: config.leaseRenewDeadlineMs,
       leaseRetryMs: config.leaseRetryMs,
-      healthPort,
-      seeds: config.redis.nodes.map((n) => `${n.host}:${n.port}`),
-    });
-  })();
-  await startup.catch((error: unknown) => crash('startup-failed', error));
+    },
+    clock,
+    logger,
+    metrics,
+    state: leadership,
+    // The processor reads leadership through `leadership` at dequeue time; the replay coordinator
+    // catches up on what the previous leader left and records progress while this worker leads.
+    callbacks: {
+      onStartedLeading: (signal, fencingToken) => replay?.onStartedLeading(signal, fencingToken),
+      onStoppedLeading: () => replay?.onStoppedLeading(),
+    },
+    canLead: () => coverage.canLead(),
+    shouldStepDown: () => coverage.shouldStepDown(),
+  });
+  const flushTimer = setInterval(() => metrics.flush(), METRICS_FLUSH_INTERVAL_MS);
+  flushTimer.unref();
+  const running: RunningWorker = {
+    cluster,
+    outboxCluster,
+    processor,
+    replay,
+    pool,
+    watcher,
+    coverage,
+    health,
+    election,
+    elector,
+    leadership,
+    flushTimer,
+  };
+  if (p.stopping()) return running; // stopping already: never start competing for the lease
+  coverage.start();
+  elector.start();
+
+  logger.info('worker.started', {
+    pid: process.pid,
+    instanceId: p.instanceId,
+    taskArn: p.taskArn,
+    leaderName: config.leaderName,
+    handler: handler.name,
+    keyPattern: config.keyPattern,
+    handlerConcurrency: config.handlerConcurrency,
+    handlerQueueCapacity: config.handlerQueueCapacity,
+    handlerTimeoutMs: config.handlerTimeoutMs,
+    leaseTtlMs: config.leaseTtlMs,
+    leaseRenewIntervalMs: config.leaseRenewIntervalMs,
+    leaseRenewDeadlineMs: config.leaseRenewDeadlineMs,
+    leaseRetryMs: config.leaseRetryMs,
+    healthPort,
+    seeds: config.redis.nodes.map((n) => `${n.host}:${n.port}`),
+  });
+  return running;
 }
 
-/** The ordered shutdown (see the comment at the top). Exits the process. */
+/** The replay coordinator with its window and mark store (REPLAY_WINDOW_MS > 0). */
+function createReplay(
+  p: Process,
+  deps: { cluster: Cluster; keys: KeyspaceKeys; processor: Processor; pool: SubscriberPool },
+): ReplayCoordinator {
+  const { config, logger, metrics, clock } = p;
+  const windowShed = new ShedReporter('replay-window-full', logger, metrics);
+  // The leader's backlog beyond REPLAY_MAX_EVENTS per primary: lost to it, counted and settled.
+  const backlogShed = new ShedReporter('backlog-full', logger, metrics);
+  return new ReplayCoordinator({
+    window: new ReplayWindow({
+      windowMs: config.replayWindowMs,
+      maxEventsPerPrimary: config.replayMaxEvents,
+      timeToleranceMs: REPLAY_TIME_TOLERANCE_MS,
+      onShed: (count, nodeId) => windowShed.note(count, { nodeId }),
+    }),
+    // Beside the three quorum lease members: three different primaries on an evenly split slot map.
+    marks: new MarkStore(
+      deps.cluster,
+      deps.keys,
+      fixedPlacement(deps.keys).members.map((m) => m.partitionIndex),
+      MARK_COPY_TIMEOUT_MS,
+    ),
+    processor: deps.processor,
+    clock,
+    logger,
+    markIntervalMs: MARK_INTERVAL_MS,
+    tailLength: MARK_TAIL_LENGTH,
+    markReadTimeoutMs: MARK_READ_TIMEOUT_MS,
+    // Every primary it may number has its mark read at acquisition, quiet ones included.
+    knownPrimaryIds: () => deps.pool.coverage().primaries.map((primary) => primary.nodeId),
+    onBacklogShed: (count, nodeId) =>
+      backlogShed.note(count, { nodeId, maxEventsPerPrimary: config.replayMaxEvents }),
+  });
+}
+
+/**
+ * The ordered shutdown (see the comment at the top). Exits the process. A signal during startup waits
+ * for startup to reach its end (it does not start the election then) for at most CLOSE_BOUND_MS;
+ * a startup still running after that has not competed for the lease, so there is nothing to hand over.
+ */
 async function stop(
   signal: StopSignal,
-  parts: Parts,
-  startup: Promise<void>,
+  startup: Promise<RunningWorker> | undefined,
   deps: { logger: Logger; metrics: EmfMetrics; clock: Clock },
 ): Promise<never> {
   const { logger, metrics, clock } = deps;
@@ -346,38 +399,42 @@ async function stop(
     process.exit(1);
   }, STOP_WATCHDOG_MS).unref();
 
-  // A signal during startup: let startup reach a consistent point (it will not start the elector).
-  parts.processor?.stopIntake();
-  await bounded(startup, CLOSE_BOUND_MS, 'startup', logger);
-  const drain = (await parts.processor?.drain(DRAIN_BOUND_MS)) ?? {
-    drained: true,
-    abortedCalls: 0,
-    droppedEvents: 0,
-  };
+  const worker = startup === undefined ? undefined : await boundedValue(startup, CLOSE_BOUND_MS, logger);
+  if (worker === undefined) {
+    metrics.flush();
+    logger.info('worker.stopped', {
+      signal,
+      wasLeader: false,
+      durationMs: Math.round(clock.monotonicMs() - beganMs),
+    });
+    process.exit(0);
+  }
+  const { processor, replay, elector, coverage, watcher, pool, election, health } = worker;
+  const drain = await processor.drain(DRAIN_BOUND_MS);
   // The successor aligns with these marks: write them after the drain and before the release. A call
   // aborted at the drain bound is `unsettled`, so the marks stay before it and the successor replays it.
-  await bounded(parts.replay?.flushMarks(), CLOSE_BOUND_MS, 'replay.flush_marks', logger);
+  await bounded(replay?.flushMarks(), CLOSE_BOUND_MS, 'replay.flush_marks', logger);
   // The leader's backlog still in the window is not handled here either: counted like the queue's
   // (EventsShed, reason `shutdown`); unsettled, so the successor replays it.
-  const backlogEvents = parts.replay?.backlog() ?? 0;
+  const backlogEvents = replay?.backlog() ?? 0;
   if (backlogEvents > 0)
     new ShedReporter('shutdown', logger, metrics).note(backlogEvents, { where: 'replay-window' });
-  parts.replay?.close();
-  const wasLeader = parts.elector?.isLeader ?? false;
-  await bounded(parts.elector?.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
-  await bounded(parts.coverage?.stop(), CLOSE_BOUND_MS, 'coverage.stop', logger);
-  await bounded(parts.watcher?.stop(), CLOSE_BOUND_MS, 'watcher.stop', logger);
-  await bounded(parts.pool?.close(), CLOSE_BOUND_MS, 'subscribers.close', logger);
-  await bounded(parts.election?.close(), CLOSE_BOUND_MS, 'election.close', logger);
-  await bounded(parts.health?.close(), CLOSE_BOUND_MS, 'health.close', logger);
+  replay?.close();
+  const wasLeader = elector.isLeader;
+  await bounded(elector.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
+  await bounded(coverage.stop(), CLOSE_BOUND_MS, 'coverage.stop', logger);
+  await bounded(watcher.stop(), CLOSE_BOUND_MS, 'watcher.stop', logger);
+  await bounded(pool.close(), CLOSE_BOUND_MS, 'subscribers.close', logger);
+  await bounded(election.close(), CLOSE_BOUND_MS, 'election.close', logger);
+  await bounded(health?.close(), CLOSE_BOUND_MS, 'health.close', logger);
   await bounded(
-    parts.outboxCluster && closeQuietly(parts.outboxCluster),
+    worker.outboxCluster && closeQuietly(worker.outboxCluster),
     CLOSE_BOUND_MS,
     'outbox.close',
     logger,
   );
-  await bounded(parts.cluster && closeQuietly(parts.cluster), CLOSE_BOUND_MS, 'cluster.close', logger);
-  clearInterval(parts.flushTimer);
+  await bounded(closeQuietly(worker.cluster), CLOSE_BOUND_MS, 'cluster.close', logger);
+  clearInterval(worker.flushTimer);
   metrics.flush();
   logger.info('worker.stopped', {
     signal,
@@ -387,6 +444,20 @@ async function stop(
     durationMs: Math.round(clock.monotonicMs() - beganMs),
   });
   process.exit(0);
+}
+
+/** Awaits startup for at most `boundMs`: its worker, or undefined (overran or failed: logged). */
+async function boundedValue(
+  startup: Promise<RunningWorker>,
+  boundMs: number,
+  logger: Logger,
+): Promise<RunningWorker | undefined> {
+  try {
+    return await withTimeout(startup, boundMs, 'startup');
+  } catch (error) {
+    logger.warn('worker.stop_step_failed', { step: 'startup', error });
+    return undefined;
+  }
 }
 
 /** Awaits one shutdown step for at most `boundMs`; a failure or overrun is logged, never thrown. */

@@ -33,7 +33,7 @@ import { keyLogFields } from './key-text.ts';
  *   ignores the signal its promise is abandoned (counted in `stats().abandonedCalls`). The call's signal
  *   also aborts when the grant's signal aborts (this worker stopped leading) and at shutdown.
  * - A call that throws, rejects or times out never stops the processor or affects leadership.
- * - Every accepted event (offer returned `queued`) is reported to `onDone` exactly once, with its
+ * - Every accepted event (offer returned `queued`) is reported to the `onDone` listeners exactly once, with its
  *   outcome: `processed` (the call completed), `failed` (it threw, rejected or timed out: reported,
  *   not retried), `unsettled` (it ended with an UnsettledHandlerError, or was aborted at shutdown
  *   after the drain bound: reported like a failure, but nobody may rely on it having taken effect),
@@ -56,6 +56,9 @@ export interface EventMeta {
 
 export type DoneOutcome = 'processed' | 'failed' | 'unsettled' | 'gated' | 'cleared';
 
+/** Hears the outcome of an accepted event (`Processor.onDone`). */
+export type DoneListener = (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void;
+
 /** What `offer` did with an event: queued, or refused because filtered, shed (queue full) or closed (shutdown). */
 export type OfferResult = 'queued' | 'filtered' | 'shed' | 'closed';
 
@@ -72,7 +75,6 @@ export interface ProcessorOptions {
   readonly handlerTimeoutMs: number;
   readonly queueCapacity?: number;
   readonly shedLogIntervalMs?: number;
-  readonly onDone?: (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void;
   /**
    * When the gate is closed at dequeue: false (default) drops the event (`gated`): right when every
    * worker offers every event and only the leader handles them. True keeps it queued and retries
@@ -144,6 +146,7 @@ export class Processor {
   private readonly pendingShed = new Map<ShedReason, number>();
   private readonly idleWaiters: (() => void)[] = [];
   private readonly roomListeners: (() => void)[] = [];
+  private readonly doneListeners: DoneListener[] = [];
   private readonly shedLogIntervalMs: number;
   private shedTimer: NodeJS.Timeout | undefined;
   /**
@@ -165,7 +168,7 @@ export class Processor {
 
   /**
    * Takes one event. Never throws, never blocks. Returns false when the event was refused: filtered
-   * (own key, KEY_PATTERN), shed (queue full) or intake closed; `onDone` is then not called for it.
+   * (own key, KEY_PATTERN), shed (queue full) or intake closed; the `onDone` listeners then never hear of it.
    */
   offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): OfferResult {
     if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return 'filtered';
@@ -188,7 +191,7 @@ export class Processor {
     let cleared = 0;
     for (let item = this.queue.shift(); item !== undefined; item = this.queue.shift()) {
       cleared++;
-      this.options.onDone?.(item.event, item.meta, 'cleared');
+      this.reportDone(item.event, item.meta, 'cleared');
     }
     if (cleared > 0) this.notifyRoom();
     return cleared;
@@ -197,6 +200,15 @@ export class Processor {
   /** How many events `offer` can queue now: free queue slots, 0 once intake is closed. */
   room(): number {
     return this.intakeOpen ? this.queue.capacity - this.queue.length : 0;
+  }
+
+  /** `listener` hears the outcome of every accepted event, once (see the contract above). */
+  onDone(listener: DoneListener): void {
+    this.doneListeners.push(listener);
+  }
+
+  private reportDone(event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome): void {
+    for (const listener of this.doneListeners) listener(event, meta, outcome);
   }
 
   /** `listener` runs (synchronously) each time events left the queue; it may call `offer`. */
@@ -259,7 +271,7 @@ export class Processor {
       const { event, meta } = this.queue.shift() as Queued;
       dequeued++;
       if (grant === undefined) {
-        this.options.onDone?.(event, meta, 'gated');
+        this.reportDone(event, meta, 'gated');
         continue;
       }
       this.start(event, meta, grant);
@@ -437,7 +449,7 @@ export class Processor {
         error,
       });
     }
-    this.options.onDone?.(event, meta, ok ? 'processed' : doneOutcomeOfFailure(error));
+    this.reportDone(event, meta, ok ? 'processed' : doneOutcomeOfFailure(error));
     this.pump();
   }
 

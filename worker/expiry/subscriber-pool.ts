@@ -67,14 +67,14 @@ export interface Coverage {
 
 export interface SubscriberPoolOptions {
   readonly connect: SubscriberFactory;
-  readonly onEvent: (node: NodeRef, key: Buffer) => void;
-  /** Called on connection trouble; main.ts points it at TopologyWatcher.requestSync. */
-  readonly onTrouble: () => void;
-  /** A subscription that was up went down: this worker may have missed events of that primary. */
-  readonly onGap?: (node: NodeRef) => void;
   readonly logger: Logger;
   readonly metrics: EmfMetrics;
 }
+
+/** One `expired` notification from a subscribed node: the key's exact bytes. */
+export type PoolEventListener = (node: NodeRef, key: Buffer) => void;
+/** A primary's stream had a gap: this worker may have missed events of that primary. */
+export type PoolGapListener = (node: NodeRef) => void;
 
 interface Entry {
   readonly ref: NodeRef;
@@ -90,9 +90,31 @@ export class SubscriberPool {
   /** Closes started by `sync` (a primary left); awaited by `close`. */
   private readonly closing = new Set<Promise<void>>();
   private closed = false;
+  private readonly eventListeners: PoolEventListener[] = [];
+  private readonly gapListeners: PoolGapListener[] = [];
+  private readonly troubleListeners: (() => void)[] = [];
 
   constructor(private readonly options: SubscriberPoolOptions) {
     options.metrics.gauge('SubscribedPrimaries', 0, 'Count');
+  }
+
+  /** Every event of every subscribed node goes to `listener` (the fan-in), in arrival order. */
+  onEvent(listener: PoolEventListener): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** Gaps (see the class comment): the replay window and the coverage registry listen. */
+  onGap(listener: PoolGapListener): void {
+    this.gapListeners.push(listener);
+  }
+
+  /** Connection trouble (error, close): the topology may have changed; the topology watcher listens. */
+  onTrouble(listener: () => void): void {
+    this.troubleListeners.push(listener);
+  }
+
+  private reportGap(node: NodeRef): void {
+    for (const listener of this.gapListeners) listener(node);
   }
 
   /**
@@ -148,7 +170,7 @@ export class SubscriberPool {
   }
 
   private changeRole(entry: Entry, role: NodeRole): void {
-    const { logger, onGap } = this.options;
+    const { logger } = this.options;
     entry.role = role;
     logger.info('subscription.role_changed', {
       node: entry.ref.address,
@@ -158,7 +180,7 @@ export class SubscriberPool {
     });
     // Promoted while its subscription was down, or down and back since the previous discovery: its
     // first events as a primary may have been published meanwhile.
-    if (role === 'primary' && !entry.upSinceLastSync) onGap?.(entry.ref);
+    if (role === 'primary' && !entry.upSinceLastSync) this.reportGap(entry.ref);
   }
 
   private add(identity: string, node: ClusterNode, role: NodeRole): void {
@@ -173,7 +195,7 @@ export class SubscriberPool {
     const isCurrent = () => this.entries.get(identity) === entry;
     entry.connection = this.options.connect(node, {
       onMessage: (key) => {
-        if (isCurrent()) this.options.onEvent(entry.ref, key);
+        if (isCurrent()) for (const listener of this.eventListeners) listener(entry.ref, key);
       },
       onUp: () => {
         if (!isCurrent() || entry.up) return;
@@ -198,10 +220,10 @@ export class SubscriberPool {
         this.publishGauge();
         // A replica publishes nothing: missing its subscription misses nothing until its promotion,
         // which `sync` judges by `upSinceLastSync`.
-        if (entry.role === 'primary') this.options.onGap?.(entry.ref);
+        if (entry.role === 'primary') this.reportGap(entry.ref);
       },
       onTrouble: () => {
-        if (isCurrent()) this.options.onTrouble();
+        if (isCurrent()) for (const listener of this.troubleListeners) listener();
       },
     });
   }

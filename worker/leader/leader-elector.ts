@@ -6,6 +6,7 @@ import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { LeaderRecordStore } from './leader-record-store.ts';
 import type { LeaderCallbacks, LeadershipGrant, LeadershipView, StoppedLeadingReason } from './leadership.ts';
+import { LeadershipState } from './leadership-state.ts';
 import type { Lease, LeaseHold } from './lease.ts';
 import { LeadershipEndedError, LeaseLostError } from './lease-errors.ts';
 import type { ReleasedChannel, ReleasedMessage } from './released-channel.ts';
@@ -43,6 +44,11 @@ export interface LeaderElectorConfig {
   readonly shouldStepDown?: () => StoppedLeadingReason | undefined;
   /** Jitter source in [0, 1). Default Math.random. */
   readonly random?: () => number;
+  /**
+   * Where the elector publishes its grant for the processing gate (worker/main.ts builds the gate
+   * before the election). @default a LeadershipState of its own (read through `current`)
+   */
+  readonly state?: LeadershipState;
 }
 
 interface Term {
@@ -114,8 +120,11 @@ export class LeaderElector implements LeadershipView {
   private stopPromise: Promise<void> | undefined;
   private lastAcquireFailure: string | undefined;
 
+  private readonly state: LeadershipState;
+
   constructor(private readonly config: LeaderElectorConfig) {
     assertTimings(config.timings);
+    this.state = config.state ?? new LeadershipState();
     if (config.workerId === '') throw new RangeError('workerId must not be empty');
     this.canLead = config.canLead ?? (() => true);
     this.random = config.random ?? Math.random;
@@ -138,9 +147,7 @@ export class LeaderElector implements LeadershipView {
   }
 
   current(nowMs: number): LeadershipGrant | undefined {
-    const term = this.term;
-    if (!term || nowMs >= term.grant.deadlineMs || term.controller.signal.aborted) return undefined;
-    return term.grant;
+    return this.state.current(nowMs);
   }
 
   /**
@@ -355,6 +362,7 @@ export class LeaderElector implements LeadershipView {
       },
     };
     this.term = term;
+    this.state.publish(term.grant);
     this.nextRenewAtMs = startMs + timings.leaseRenewIntervalMs;
     this.armDeadline(term);
     metrics.gauge('IsLeader', 1);
@@ -401,6 +409,7 @@ export class LeaderElector implements LeadershipView {
     }
     if (deadlineMs > term.grant.deadlineMs) {
       term.grant = { ...term.grant, deadlineMs };
+      if (this.term === term) this.state.publish(term.grant);
       this.armDeadline(term);
     }
     this.nextRenewAtMs = startMs + timings.leaseRenewIntervalMs;
@@ -441,6 +450,7 @@ export class LeaderElector implements LeadershipView {
 
   private endTerm(term: Term, reason: StoppedLeadingReason): void {
     this.term = undefined;
+    this.state.publish(undefined);
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     term.controller.abort(new LeadershipEndedError(reason));

@@ -82,6 +82,8 @@ export interface ProcessorLike {
   stats(): { readonly queued: number };
   /** Leadership ended: hand the queued events back (they are not settled; the successor replays them). */
   clearQueue(): number;
+  /** Calls `listener` with the outcome of every event `offer` queued, once (the coordinator's `onDone`). */
+  onDone(listener: (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void): void;
 }
 
 export interface ReplayCoordinatorOptions {
@@ -148,6 +150,7 @@ export class ReplayCoordinator {
   constructor(private readonly options: ReplayCoordinatorOptions) {
     if (!(options.markIntervalMs > 0)) throw new RangeError('markIntervalMs must be > 0');
     if (!(options.marks.copies >= 1)) throw new RangeError('marks.copies must be >= 1');
+    options.processor.onDone((event, meta, outcome) => this.onDone(event, meta, outcome));
     // Quiet primaries age out of the window too.
     this.expiryTimer = setInterval(() => options.window.expire(options.clock.monotonicMs()), 1000);
     this.expiryTimer.unref();

@@ -66,11 +66,10 @@ describe('fan-in follows the topology', () => {
     const fanIn = new FanIn({ clock: systemClock, metrics, sink: (event) => events.push(event) });
     pool = new SubscriberPool({
       connect: nodeSubscriberFactory({ redis, logger, clock: systemClock }),
-      onEvent: (node, key) => fanIn.push(node, key),
-      onTrouble: () => watcher.requestSync(),
       logger,
       metrics,
     });
+    pool.onEvent((node, key) => fanIn.push(node, key));
     watcher = new TopologyWatcher({
       discover: () =>
         discoverTopology((command, ...args) => workerCluster.call(command, ...args), { preferTls: false }),
@@ -78,6 +77,7 @@ describe('fan-in follows the topology', () => {
       clock: systemClock,
       logger,
     });
+    pool.onTrouble(() => watcher.requestSync());
     watcher.start();
     await waitFor(
       () => (pool.coverage().complete && pool.coverage().known === 3 ? true : undefined),

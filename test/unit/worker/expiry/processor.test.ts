@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
 import { compileKeyPattern } from '../../../../worker/expiry/key-pattern.ts';
-import { Processor, type ProcessorOptions } from '../../../../worker/expiry/processor.ts';
+import { type DoneListener, Processor, type ProcessorOptions } from '../../../../worker/expiry/processor.ts';
 import type {
   ExpiryHandler,
   HandlerContext,
@@ -46,7 +46,7 @@ function controllableHandler(): { handler: ExpiryHandler; calls: Call[] } {
   return { handler, calls };
 }
 
-function setup(overrides: Partial<ProcessorOptions> = {}) {
+function setup({ onDone, ...overrides }: Partial<ProcessorOptions> & { onDone?: DoneListener } = {}) {
   const log = captureLogger();
   const { metrics, totals } = captureMetrics();
   const leadership = new FakeLeadership();
@@ -62,6 +62,7 @@ function setup(overrides: Partial<ProcessorOptions> = {}) {
     queueCapacity: 100,
     ...overrides,
   });
+  if (onDone) processor.onDone(onDone);
   return { processor, leadership, totals, ...log };
 }
 

@@ -31,12 +31,12 @@ function setup() {
         },
       };
     },
-    onEvent: (node, key) => received.push([node, key.toString()]),
-    onTrouble: () => troubles++,
-    onGap: (node) => gaps.push(node.id),
     logger: log.logger,
     metrics,
   });
+  pool.onEvent((node, key) => received.push([node, key.toString()]));
+  pool.onTrouble(() => troubles++);
+  pool.onGap((node) => gaps.push(node.id));
   return { pool, connections, received, gaps, troubles: () => troubles, totals, ...log };
 }
 

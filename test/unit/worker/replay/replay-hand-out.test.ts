@@ -52,7 +52,6 @@ function setup(options: Options) {
   const stored = new Map<string, ProcessedMark>();
   const outcomes: { id: string; outcome: DoneOutcome }[] = [];
   const windowShed: number[] = [];
-  let coordinator: ReplayCoordinator | undefined;
   const backlogShed = new ShedReporter('backlog-full', log.logger, metrics);
   const processor = new Processor({
     handler: options.handler,
@@ -65,12 +64,11 @@ function setup(options: Options) {
     handlerTimeoutMs: SETTLE_MS,
     queueCapacity: options.queueCapacity,
     holdWhenGateClosed: true,
-    onDone: (e: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => {
-      outcomes.push({ id: `${e.nodeId}:${meta.seq}`, outcome });
-      coordinator?.onDone(e, meta, outcome);
-    },
   });
-  coordinator = new ReplayCoordinator({
+  processor.onDone((e: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => {
+    outcomes.push({ id: `${e.nodeId}:${meta.seq}`, outcome });
+  });
+  const coordinator = new ReplayCoordinator({
     window: new ReplayWindow({
       windowMs: options.windowMs ?? 600_000,
       maxEventsPerPrimary: options.maxEventsPerPrimary ?? 100_000,
