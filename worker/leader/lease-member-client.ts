@@ -6,6 +6,7 @@ import { leaseRelease } from '../scripts/lease-release.ts';
 import type { RedisScript } from '../scripts/redis-script.ts';
 import { scriptsOn } from '../scripts/registry.ts';
 import { ReplicaAckError } from './lease-errors.ts';
+import type { LeaseMember } from './redlock-quorum.ts';
 
 /**
  * One member of the lease: its votes (acquire, extend, release) run the registry's lease scripts
@@ -49,7 +50,7 @@ function attachedReplicas(role: unknown): number | undefined {
   return Array.isArray(role[2]) ? role[2].length : undefined;
 }
 
-export class LeaseMemberClient {
+export class LeaseMemberClient implements LeaseMember {
   readonly leaseKey: string;
   readonly epochKey: string;
 
