@@ -259,6 +259,20 @@ describe('SingleKeyLease', () => {
     expect((await settle(b.acquire(TTL)))?.fencingToken).toBe(2);
   });
 
+  it("confirms a lease write with ROLE + WAIT sent after the script's reply, routed to the lease key's primary", async () => {
+    const redis = new FakeCluster();
+    redis.attachedReplicas = 1;
+    redis.ackingReplicas = 1;
+    const held = await settle(singleKey(redis).acquire(TTL));
+    expect(held).toBeDefined();
+    // The script first, then the pipeline (EXISTS keys.lease, ROLE, WAIT) on the same key's node: a
+    // WAIT sent after the reply covers the write even when ioredis had to resend it after NOSCRIPT.
+    expect(redis.commands.slice(0, 2)).toEqual([
+      { command: 'klLeaseAcquire', key: keys.lease },
+      { command: 'PIPELINE', key: keys.lease },
+    ]);
+  });
+
   it('counts a write no attached replica acknowledged as failed, and releases what it took', async () => {
     const redis = new FakeCluster();
     redis.attachedReplicas = 1;
