@@ -126,18 +126,23 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
   { command: 'readonly', reason: 'sent by the ioredis Cluster client on its replica connections' },
   {
     command: 'evalsha',
-    reason: 'lease scripts (acquire, extend, release), leader record and processed marks',
+    reason:
+      'the Lua scripts of worker/scripts/ (defined once per client with defineCommand), after their first run on a connection',
   },
   {
     command: 'eval',
     reason:
-      'the same scripts when the node answers NOSCRIPT; the coverage registry scripts (HGETALL, HSET, PEXPIRE, HDEL inside)',
+      'the same scripts, once per connection and again when a node answers NOSCRIPT (ioredis sends the text)',
   },
   { command: 'get', reason: 'leader record and fencing counters; inside the scripts (lease, outbox fence)' },
   { command: 'mget', reason: 'processed marks of every primary at once' },
   { command: 'set', reason: 'inside the scripts (lease, counters, record, marks, outbox fence)' },
-  { command: 'exists', reason: 'inside the acquire script' },
-  { command: 'del', reason: 'inside the release script' },
+  {
+    command: 'exists',
+    reason:
+      'inside lease-acquire and outbox-trim; the keyed command that sends a WAIT to the primary that took a write',
+  },
+  { command: 'del', reason: 'inside lease-release' },
   { command: 'incr', reason: 'fencing counter of the single-key lease (fewer than 3 primaries)' },
   { command: 'role', reason: 'single-key lease: does the primary have a replica to WAIT for' },
   {
@@ -155,11 +160,15 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
   { command: 'xtrim', reason: 'HANDLER=stream trim script: drop read entries, then apply the length bound' },
   {
     command: 'hset',
-    reason: 'coverage registry: this worker reports since when it is subscribed to every primary',
+    reason: 'inside coverage-publish: this worker reports since when it is subscribed to every primary',
   },
-  { command: 'hgetall', reason: 'coverage registry: which peers are covered, and since when' },
-  { command: 'hdel', reason: 'coverage registry: this worker stops, or drops peers not seen lately' },
-  { command: 'pexpire', reason: 'coverage registry: the hash lapses when no worker runs' },
+  { command: 'hgetall', reason: 'inside coverage-publish: which peers are covered, and since when' },
+  { command: 'hget', reason: "inside coverage-release: this worker's report, before it deletes it" },
+  {
+    command: 'hdel',
+    reason: 'coverage registry: drops peers not seen lately; inside coverage-release when this worker stops',
+  },
+  { command: 'pexpire', reason: 'inside coverage-publish: the hash lapses when no worker runs' },
   { command: 'subscribe', reason: '__keyevent@0__:expired on every node, and the released channel' },
   {
     command: 'ping',

@@ -1,10 +1,13 @@
-import { createHash } from 'node:crypto';
 import { type Cluster, ReplyError } from 'ioredis';
 import { KeyspaceLeaderError } from '../../core/errors.ts';
 import { crc16, keySlot } from '../../core/key-slot.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
+import { outboxAppend } from '../scripts/outbox-append.ts';
+import { outboxTrim } from '../scripts/outbox-trim.ts';
+import { scriptsOn } from '../scripts/registry.ts';
+import { FencedTokenError } from '../scripts/script-errors.ts';
 import type { ExpiryHandler } from './expiry-handler.ts';
 import { UnsettledHandlerError } from './handler-errors.ts';
 
@@ -88,88 +91,12 @@ export class ReplicaAckTimeoutError extends KeyspaceLeaderError {
   }
 }
 
-/**
- * KEYS: stream, fence. ARGV: token, dedupe lookback (0 on a first attempt), stream id of an earlier
- * attempt ('' when unknown), then the entry's fields (`id` first). Returns `{ streamId, appended }`
- * (appended 0: an earlier attempt's entry was found; the fence is written again so that the WAIT
- * after the script covers everything up to now, that entry included).
- */
-const APPEND_SCRIPT = `
-local raw = redis.call('GET', KEYS[2])
-local fence = tonumber(raw or '0')
-local token = tonumber(ARGV[1])
-if token < fence then
-  return redis.error_reply('FENCED token ' .. ARGV[1] .. ' is below ' .. fence)
-end
-local lookback = tonumber(ARGV[2])
-if lookback > 0 then
-  local found = nil
-  if ARGV[3] ~= '' then
-    if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) > 0 then found = ARGV[3] end
-  else
-    for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', lookback)) do
-      local fields = entry[2]
-      if fields[1] == 'id' and fields[2] == ARGV[5] then
-        found = entry[1]
-        break
-      end
-    end
-  end
-  if found then
-    redis.call('SET', KEYS[2], token > fence and ARGV[1] or raw)
-    return {found, 0}
-  end
-end
-if token > fence then
-  redis.call('SET', KEYS[2], ARGV[1])
-end
-return {redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4)), 1}
-`;
-
-/**
- * KEYS: stream. ARGV: maxLength. Returns `{ groups, trimmedRead, trimmedUnread }`. The floor is the
- * oldest entry any group still needs: its oldest pending (delivered, not acknowledged) entry, else the
- * first id after its last-delivered-id. MINID is exact, so every entry the length bound drops after it
- * is one that some group has not read or not acknowledged.
- */
-const TRIM_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0} end
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local function older(a, b)
-  local am, as = parse(a)
-  local bm, bs = parse(b)
-  return am < bm or (am == bm and as < bs)
-end
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-local floor = nil
-for _, group in ipairs(groups) do
-  local name, pending, last
-  for i = 1, #group, 2 do
-    if group[i] == 'name' then name = group[i + 1]
-    elseif group[i] == 'pending' then pending = group[i + 1]
-    elseif group[i] == 'last-delivered-id' then last = group[i + 1] end
-  end
-  -- Everything up to last-delivered-id was read: the first id after it is the first one needed.
-  local lastMs, lastSeq = string.match(last, '^(%d+)-(%d+)$')
-  local need = lastMs .. '-' .. string.format('%d', tonumber(lastSeq) + 1)
-  if pending > 0 then
-    local oldestPending = redis.call('XPENDING', KEYS[1], name)[2]
-    if older(oldestPending, need) then need = oldestPending end
-  end
-  if floor == nil or older(need, floor) then floor = need end
-end
-local trimmedRead = 0
-if floor ~= nil then trimmedRead = redis.call('XTRIM', KEYS[1], 'MINID', floor) end
-local trimmedUnread = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1])
-return {#groups, trimmedRead, trimmedUnread}
-`;
-
 /** What one append attempt's round trip answered. */
 export interface AppendReply {
-  /** The script's reply: `[streamId, appended]`, or its error (FENCED, NOSCRIPT, MOVED, ...). */
+  /**
+   * The script's reply (worker/scripts/outbox-append.ts), or its error reply: FencedTokenError when
+   * the fence refused the token, else the reply error as it came (MOVED, CLUSTERDOWN, ...).
+   */
   readonly script: { readonly streamId: string; readonly appended: boolean } | Error;
   /** WAIT's reply (replicas that acknowledged); undefined when WAIT was not sent or failed. */
   readonly acked: number | undefined;
@@ -188,7 +115,8 @@ export interface OutboxRedis {
   /**
    * Runs the append script on `stream`'s node and, when `waitMs` is given, then `WAIT 1 <waitMs>` on
    * the same connection (one WAIT may answer for several appends). A reply error of the script comes
-   * back as `script`; rejects only when the round trip itself failed (the append may have happened).
+   * back as `script` (FencedTokenError for the fence's refusal); rejects only when the round trip
+   * itself failed (the append may have happened).
    */
   append(
     stream: string,
@@ -246,23 +174,8 @@ class ReplicaAckBatcher {
  * connection that took the append; WAIT itself has no key and would otherwise go to any node.
  */
 export function clusterOutboxRedis(cluster: Cluster): OutboxRedis {
-  const appendSha = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
+  const scripts = scriptsOn(cluster);
   const batchers = new Map<string, ReplicaAckBatcher>();
-  type Eval = (script: string, numKeys: number, ...args: (string | Buffer | number)[]) => Promise<unknown>;
-  const runScript = (
-    stream: string,
-    fence: string,
-    args: readonly (string | Buffer)[],
-    verb: 'evalsha' | 'eval',
-  ) =>
-    (cluster[verb] as unknown as Eval).call(
-      cluster,
-      verb === 'evalsha' ? appendSha : APPEND_SCRIPT,
-      2,
-      stream,
-      fence,
-      ...args,
-    );
   const sendWait = async (stream: string, waitMs: number): Promise<number | undefined> => {
     const results = (await cluster.pipeline().exists(stream).wait(1, waitMs).exec()) ?? [];
     const [waitError, waitReply] = results[1] ?? [new Error('empty pipeline reply'), undefined];
@@ -282,30 +195,22 @@ export function clusterOutboxRedis(cluster: Cluster): OutboxRedis {
   return {
     hasReplicas: () => cluster.nodes('slave').length > 0,
     async append(stream, fence, args, waitMs) {
-      let reply: unknown;
+      let script: { readonly streamId: string; readonly appended: boolean };
       try {
-        reply = await runScript(stream, fence, args, 'evalsha').catch((error: unknown) => {
-          // NOSCRIPT: the script did not run (nothing written); the same call with its text.
-          if (error instanceof Error && error.message.startsWith('NOSCRIPT'))
-            return runScript(stream, fence, args, 'eval');
-          throw error;
-        });
+        // NOSCRIPT is answered by ioredis itself (the script's text sent again): worker/scripts/registry.ts.
+        script = await scripts.run(outboxAppend, [stream, fence], args);
       } catch (error) {
         // A reply error (FENCED, MOVED, CLUSTERDOWN, ...): the script did not append. Anything else is
         // a failed round trip (the append may have happened): that one rejects.
-        if (error instanceof RedisReplyError) return { script: error, acked: undefined };
+        if (error instanceof FencedTokenError || error instanceof RedisReplyError)
+          return { script: error, acked: undefined };
         throw error;
       }
-      const pair = reply as [string, number];
-      const script = { streamId: String(pair[0]), appended: Number(pair[1]) === 1 };
       if (waitMs === undefined) return { script, acked: undefined };
       const acked = await batcherFor(stream).acked(() => sendWait(stream, waitMs));
       return { script, acked };
     },
-    async trim(stream, maxLength) {
-      const reply = (await cluster.eval(TRIM_SCRIPT, 1, stream, String(maxLength))) as number[];
-      return { groups: Number(reply[0]), trimmedRead: Number(reply[1]), trimmedUnread: Number(reply[2]) };
-    },
+    trim: (stream, maxLength) => scripts.run(outboxTrim, [stream], [String(maxLength)]),
   };
 }
 
@@ -443,8 +348,8 @@ export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandle
         continue;
       }
       if (reply.script instanceof Error) {
-        // The script's own error reply; its first word is the code the script defines.
-        if (reply.script.message.startsWith('FENCED'))
+        // The script's own error reply, mapped by the script (worker/scripts/outbox-append.ts).
+        if (reply.script instanceof FencedTokenError)
           throw new FencedAppendError(stream, { cause: reply.script });
         lastProblem = reply.script; // not run (MOVED, CLUSTERDOWN, ...): nothing was written
         if (attempt < settings.appendAttempts) await sleep(settings.retryDelayMs);

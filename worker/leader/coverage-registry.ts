@@ -3,6 +3,9 @@ import type { Clock } from '../../core/clock.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
+import { coveragePublish } from '../scripts/coverage-publish.ts';
+import { coverageRelease } from '../scripts/coverage-release.ts';
+import { scriptsOn } from '../scripts/registry.ts';
 import { newInstanceId } from '../worker-id.ts';
 import { type CoverageReport, decodeCoverageReport, encodeCoverageReport } from './coverage-report.ts';
 import { IdentityCheck } from './identity-check.ts';
@@ -26,8 +29,9 @@ import type { StoppedLeadingReason } from './leadership.ts';
  * here; a wrong clock only delays or hastens a coverage hand-over, never grants the lease to two
  * workers (the lease alone decides that).
  *
- * Publishing is one script that returns the whole hash as it was BEFORE this worker's write, then
- * writes; the very first round only reads. So the field of this WORKER_ID shows another process that
+ * Publishing is one script (worker/scripts/coverage-publish.ts, run through the script registry)
+ * that returns the whole hash as it was BEFORE this worker's write, then writes; the very first
+ * round only reads. So the field of this WORKER_ID shows another process that
  * wrote it since, and IdentityCheck (identity-check.ts) finds a duplicate WORKER_ID: the later of the
  * two stands by (neither publishes nor competes, steps down if it leads). Detection bound: a newcomer
  * started while the other is publishing stands by from its first read (before it ever competes:
@@ -132,12 +136,10 @@ export class CoverageRegistry {
     if (!this.published) return;
     try {
       // Only while the field is still this process's own: a twin's report stays.
-      await this.options.cluster.eval(
-        RELEASE_SCRIPT,
-        1,
-        this.options.keys.coverage,
-        this.options.workerId,
-        this.instanceId,
+      await scriptsOn(this.options.cluster).run(
+        coverageRelease,
+        [this.options.keys.coverage],
+        [this.options.workerId, this.instanceId],
       );
     } catch {
       // Stale fields are ignored after freshnessMs and removed by the others.
@@ -275,22 +277,17 @@ export class CoverageRegistry {
       configFingerprint: this.options.configFingerprint,
     });
     try {
-      const before = await cluster.eval(
-        PUBLISH_SCRIPT,
-        1,
-        keys.coverage,
-        write ? workerId : '',
-        report,
-        String(10 * this.freshnessMs),
+      const before = await scriptsOn(cluster).run(
+        coveragePublish,
+        [keys.coverage],
+        [write ? workerId : '', report, String(10 * this.freshnessMs)],
       );
       if (write) this.published = true;
       const reports = new Map<string, CoverageReport>();
       const peers = new Map<string, PeerState>();
       const stale: string[] = [];
-      const flat = Array.isArray(before) ? (before as unknown[]) : [];
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const id = String(flat[i]);
-        const decoded = decodeCoverageReport(String(flat[i + 1]));
+      for (const [id, text] of before) {
+        const decoded = decodeCoverageReport(text);
         if (!decoded || !(decoded.publishedAtWallMs >= nowWall - 10 * this.freshnessMs)) {
           if (id !== workerId) stale.push(id);
           continue;
@@ -316,34 +313,3 @@ export class CoverageRegistry {
     }
   }
 }
-
-/**
- * KEYS[1] the coverage hash; ARGV[1] this worker's field ('' = read only), ARGV[2] its report,
- * ARGV[3] the hash's expiry in ms. Returns the hash as it was before the write (HGETALL's flat list):
- * read and write are one step, so nothing written in between can go unseen.
- */
-const PUBLISH_SCRIPT = `
-local before = redis.call('HGETALL', KEYS[1])
-if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return before
-`;
-
-/**
- * KEYS[1] the coverage hash; ARGV[1] this worker's field, ARGV[2] its instance id. Deletes the field
- * only while it carries that instance id (the third part of a report): 1 when deleted, else 0.
- */
-const RELEASE_SCRIPT = `
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if all[i] == ARGV[1] then
-    if string.match(all[i + 1], '^[^:]*:[^:]*:([^:]*)') == ARGV[2] then
-      return redis.call('HDEL', KEYS[1], ARGV[1])
-    end
-    return 0
-  end
-end
-return 0
-`;

@@ -6,7 +6,8 @@ import {
   LEADER_RECORD_RETENTION_MS,
   type LeaderRecord,
 } from '../../core/leader-record.ts';
-import { WRITE_IF_NOT_OLDER } from '../fenced-write.ts';
+import { scriptsOn } from '../scripts/registry.ts';
+import { setIfNotOlder } from '../scripts/set-if-not-older.ts';
 
 /** Where the leader record (core/leader-record.ts) lives. */
 export interface LeaderRecordStore {
@@ -35,18 +36,14 @@ export class RedisLeaderRecordStore implements LeaderRecordStore {
   }
 
   async write(record: LeaderRecord): Promise<boolean> {
-    const reply = await withTimeout(
-      this.cluster.eval(
-        WRITE_IF_NOT_OLDER,
-        1,
-        this.key,
-        encodeLeaderRecord(record),
-        String(record.fencingToken),
-        String(LEADER_RECORD_RETENTION_MS),
+    return await withTimeout(
+      scriptsOn(this.cluster).run(
+        setIfNotOlder,
+        [this.key],
+        [encodeLeaderRecord(record), String(record.fencingToken), String(LEADER_RECORD_RETENTION_MS)],
       ),
       this.timeoutMs,
       `write of ${this.key}`,
     );
-    return reply === 1;
   }
 }

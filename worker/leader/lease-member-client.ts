@@ -1,20 +1,21 @@
 import type { Cluster } from 'ioredis';
-import type { RedlockClient } from 'redlock';
 import { withTimeout } from '../../core/errors.ts';
+import { leaseAcquire } from '../scripts/lease-acquire.ts';
+import { leaseExtend } from '../scripts/lease-extend.ts';
+import { leaseRelease } from '../scripts/lease-release.ts';
+import type { RedisScript } from '../scripts/redis-script.ts';
+import { scriptsOn } from '../scripts/registry.ts';
 import { ReplicaAckError } from './lease-errors.ts';
-import { type LeaseScript, leaseScripts } from './lease-scripts.ts';
+import type { LeaseMember } from './redlock-quorum.ts';
 
 /**
- * One member of the lease as redlock sees it: a "client" whose evalsha/eval run the lease scripts on
- * this member's own keys through the one shared Cluster client. redlock passes its resource name as
- * KEYS[1]; it is replaced by `leaseKey` (a key whose hash tag lives on this member's primary), so N
- * members give redlock a quorum over N primaries without N connections.
+ * One member of the lease: its votes (acquire, extend, release) run the registry's lease scripts
+ * (worker/scripts/lease-*.ts) on this member's own keys through the one shared Cluster client.
+ * `leaseKey` has a hash tag that lives on this member's primary, so N members give the redlock
+ * adapter (redlock-quorum.ts) a quorum over N primaries without N connections. A vote answers true
+ * (the script applied) or false (another owner's value is there); anything else rejects.
  *
- * Contract with redlock 5.0.0-beta.2: it calls `evalsha(sha1, 1, [resource, ...args])`, falls back
- * to `eval(text, ...)` when the reply error starts with NOSCRIPT, and counts a vote "for" when the
- * number returned equals the number of resources (1). Anything thrown is a vote "against".
- *
- * Every call is bounded by `voteTimeoutMs()`: redlock waits for all votes before it settles a failed
+ * Every vote is bounded by `voteTimeoutMs()`: redlock waits for all votes before it settles a failed
  * quorum, and ioredis keeps a command for a dead primary queued until its retries run out, so an
  * unbounded vote would hold every operation for as long as a failover takes. A timed-out command may
  * still run later on Redis; that is harmless (see docs/leader-election.md, "Late writes").
@@ -29,9 +30,9 @@ export interface LeaseMemberClientOptions {
   /** Fencing token of the hold whose owner value is given (0 when unknown): passed to renewals. */
   readonly tokenOf: (ownerValue: string) => number;
   /**
-   * Single-key mode: after a successful acquire or renewal, `WAIT 1 <voteTimeoutMs>` in the same
-   * pipeline (so on the same primary connection), and fail the vote (ReplicaAckError) when the
-   * primary has a replica attached (ROLE, same pipeline) and none acknowledged the write.
+   * Single-key mode: after a successful acquire or renewal, `WAIT 1 <voteTimeoutMs>` on the same
+   * primary connection (see `confirmReplicaAck`), and fail the vote (ReplicaAckError) when the
+   * primary has a replica attached (ROLE, same pipeline as WAIT) and none acknowledged the write.
    */
   readonly requireReplicaAck?: boolean;
   /**
@@ -39,22 +40,6 @@ export interface LeaseMemberClientOptions {
    * without @admin), in place of the replicas the primary reports attached.
    */
   readonly knownReplicas?: () => number;
-}
-
-type Verb = 'EVALSHA' | 'EVAL';
-
-const SCRIPTS: readonly LeaseScript[] = [leaseScripts.acquire, leaseScripts.extend, leaseScripts.release];
-
-function scriptOf(verb: Verb, hashOrText: string): LeaseScript {
-  const found = SCRIPTS.find((s) => (verb === 'EVALSHA' ? s.sha1 === hashOrText : s.text === hashOrText));
-  // Only the scripts this module gave redlock can arrive here; anything else is a wiring error.
-  if (!found) throw new TypeError('LeaseMemberClient: not one of the lease scripts');
-  return found;
-}
-
-/** redlock passes `[keys..., args...]` as one array; tolerate the spread form too. */
-function flatten(keysAndArgs: readonly unknown[]): string[] {
-  return keysAndArgs.flat().map((item) => String(item));
 }
 
 /** Replicas attached to a primary, from a ROLE reply (`['master', offset, [[ip, port, offset], ...]]`). */
@@ -65,7 +50,7 @@ function attachedReplicas(role: unknown): number | undefined {
   return Array.isArray(role[2]) ? role[2].length : undefined;
 }
 
-export class LeaseMemberClient implements RedlockClient {
+export class LeaseMemberClient implements LeaseMember {
   readonly leaseKey: string;
   readonly epochKey: string;
 
@@ -74,38 +59,48 @@ export class LeaseMemberClient implements RedlockClient {
     this.epochKey = options.epochKey;
   }
 
-  // Rest parameters: redlock passes one array, ioredis-style callers spread; both are flattened.
-  evalsha(hash: string, numKeys: number, ...keysAndArgs: unknown[]): Promise<unknown> {
-    return this.run('EVALSHA', hash, numKeys, keysAndArgs);
+  /** Takes the member key for `ownerValue`: false when the key exists (whoever owns it). */
+  acquire(ownerValue: string, ttlMs: number): Promise<boolean> {
+    return this.vote(leaseAcquire, 'acquire', [this.leaseKey], [ownerValue, String(ttlMs)]);
   }
 
-  eval(script: string, numKeys: number, ...keysAndArgs: unknown[]): Promise<unknown> {
-    return this.run('EVAL', script, numKeys, keysAndArgs);
+  /**
+   * Renews the member key for `ownerValue` and raises the member's epoch to the hold's token: false
+   * when the key holds another owner's value.
+   */
+  extend(ownerValue: string, ttlMs: number): Promise<boolean> {
+    const token = String(this.options.tokenOf(ownerValue));
+    return this.vote(
+      leaseExtend,
+      'extend',
+      [this.leaseKey, this.epochKey],
+      [ownerValue, String(ttlMs), token],
+    );
   }
 
-  private async run(
-    verb: Verb,
-    hashOrText: string,
-    numKeys: number,
-    keysAndArgs: readonly unknown[],
-  ): Promise<unknown> {
-    const script = scriptOf(verb, hashOrText);
-    const flat = flatten(keysAndArgs);
-    if (numKeys !== 1) throw new TypeError(`LeaseMemberClient: expected one resource, got ${numKeys}`);
-    const args = flat.slice(numKeys);
-    const ownerValue = args[0] ?? '';
-    const keys = script === leaseScripts.extend ? [this.leaseKey, this.epochKey] : [this.leaseKey];
-    const extra = script === leaseScripts.extend ? [String(this.options.tokenOf(ownerValue))] : [];
-    const commandArgs = [hashOrText, keys.length, ...keys, ...args, ...extra] as const;
+  /** Deletes the member key while it holds `ownerValue`: false when it does not. */
+  release(ownerValue: string): Promise<boolean> {
+    return this.vote(leaseRelease, 'release', [this.leaseKey], [ownerValue]);
+  }
+
+  private async vote(
+    script: RedisScript<boolean>,
+    operation: 'acquire' | 'extend' | 'release',
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<boolean> {
     const timeoutMs = this.options.voteTimeoutMs();
-    const what = `${script === leaseScripts.acquire ? 'acquire' : script === leaseScripts.extend ? 'extend' : 'release'} on ${this.leaseKey}`;
-    const writes = script !== leaseScripts.release;
-    if (!this.options.requireReplicaAck || !writes) {
-      const cluster = this.options.cluster;
-      const reply = verb === 'EVALSHA' ? cluster.evalsha(...commandArgs) : cluster.eval(...commandArgs);
-      return await withTimeout(reply, timeoutMs, what);
+    const what = `${operation} on ${this.leaseKey}`;
+    const scripts = scriptsOn(this.options.cluster);
+    if (!this.options.requireReplicaAck || operation === 'release') {
+      return await withTimeout(scripts.run(script, keys, args), timeoutMs, what);
     }
-    return await withTimeout(this.runWithReplicaAck(verb, commandArgs, timeoutMs), 2 * timeoutMs, what);
+    const run = async () => {
+      const applied = await scripts.run(script, keys, args);
+      if (applied) await this.confirmReplicaAck(this.leaseKey, timeoutMs);
+      return applied;
+    };
+    return await withTimeout(run(), 2 * timeoutMs, what);
   }
 
   /**
@@ -130,27 +125,20 @@ export class LeaseMemberClient implements RedlockClient {
   }
 
   /**
-   * EVAL[SHA], ROLE, WAIT as one pipeline: ioredis routes a cluster pipeline by the slot of its keyed
-   * commands, so ROLE and WAIT run on the primary (and connection) that took the write, and WAIT
-   * covers it. WAIT blocks that shared connection for at most `timeoutMs` when no replica answers.
+   * ROLE and WAIT in one pipeline behind a keyed read of `key` (EXISTS), sent after the script's
+   * reply: ioredis routes a cluster pipeline by the slot of its keyed commands, so ROLE and WAIT run
+   * on the primary and the connection that took the write, and a WAIT sent after that write's reply
+   * covers it (a script resent by ioredis after NOSCRIPT is covered too, which a WAIT queued in the
+   * script's own pipeline would not be). WAIT blocks that shared connection for at most `timeoutMs`
+   * when no replica answers.
    */
-  private async runWithReplicaAck(
-    verb: Verb,
-    commandArgs: readonly [string, number, ...string[]],
-    timeoutMs: number,
-  ): Promise<unknown> {
+  private async confirmReplicaAck(key: string, timeoutMs: number): Promise<void> {
     const pipeline = this.options.cluster.pipeline();
-    if (verb === 'EVALSHA') pipeline.evalsha(...commandArgs);
-    else pipeline.eval(...commandArgs);
+    pipeline.exists(key);
     pipeline.role();
     pipeline.wait(1, timeoutMs);
     const results = (await pipeline.exec()) ?? [];
-    const [scriptError, scriptReply] = results[0] ?? [new Error('empty pipeline reply'), undefined];
-    // Rethrown as is: redlock recognises NOSCRIPT by the reply error and retries with EVAL.
-    if (scriptError) throw scriptError;
-    if (scriptReply !== 1) return scriptReply;
-    this.checkReplicaAck(this.leaseKey, results, timeoutMs);
-    return scriptReply;
+    this.checkReplicaAck(key, results, timeoutMs);
   }
 
   /** `results[1]` is ROLE's reply, `results[2]` WAIT's. */

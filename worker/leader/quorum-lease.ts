@@ -5,11 +5,12 @@ import { withTimeout } from '../../core/errors.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import { coversAllSlots, type Topology } from '../../core/topology.ts';
+import { epochRaise } from '../scripts/epoch-raise.ts';
+import { scriptsOn } from '../scripts/registry.ts';
 import type { StoppedLeadingReason } from './leadership.ts';
 import type { Lease, LeaseHold } from './lease.ts';
 import { LeaseUnavailableError } from './lease-errors.ts';
 import { LeaseMemberClient } from './lease-member-client.ts';
-import { leaseScripts } from './lease-scripts.ts';
 import {
   onDistinctShards,
   placeQuorumMembers,
@@ -38,7 +39,7 @@ import { RedlockQuorum, voteTimeoutFor } from './redlock-quorum.ts';
  *   computed the same token cannot both get a majority of writes.
  * - Failover: a promoted replica may miss the newest epoch write on ITS member. Writes go to all
  *   three members (not just a majority), and every renewal raises each member's epoch to the
- *   holder's token again (lease-scripts.ts `extend`), so one lost member still leaves the token on
+ *   holder's token again (worker/scripts/lease-extend.ts), so one lost member still leaves the token on
  *   the other two, and any majority includes one of them.
  * The family counter `keys.epoch` is raised too (best effort) and read as a floor, so tokens keep
  * increasing when a cluster moves between single-key and quorum mode.
@@ -343,12 +344,9 @@ export class QuorumLease implements Lease {
     }
     const floors = floorReads.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const token = 1 + Math.max(this.highestToken, ...answers, ...floors);
+    const scripts = scriptsOn(cluster);
     const raise = (key: string) =>
-      withTimeout(
-        cluster.eval(leaseScripts.raiseEpoch.text, 1, key, String(token)),
-        timeoutMs,
-        `epoch write of ${key}`,
-      ).then((reply) => reply === 1);
+      withTimeout(scripts.run(epochRaise, [key], [String(token)]), timeoutMs, `epoch write of ${key}`);
     const [memberWrites] = await Promise.all([
       Promise.allSettled(members.map((m) => raise(m.epochKey))),
       raise(keys.epoch).catch(() => false),

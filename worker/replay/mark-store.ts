@@ -1,7 +1,8 @@
 import type { Cluster } from 'ioredis';
 import { withTimeout } from '../../core/errors.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
-import { WRITE_IF_NOT_OLDER } from '../fenced-write.ts';
+import { scriptsOn } from '../scripts/registry.ts';
+import { setIfNotOlder } from '../scripts/set-if-not-older.ts';
 import {
   decodeProcessedMark,
   encodeProcessedMark,
@@ -104,20 +105,19 @@ export class MarkStore {
 
   /** True when the copy took every mark (false: a newer leader's mark refused one). */
   private async writeCopy(partition: number, marks: readonly ProcessedMark[]): Promise<boolean> {
+    const scripts = scriptsOn(this.cluster);
     const pipeline = this.cluster.pipeline();
     for (const mark of marks) {
-      pipeline.eval(
-        WRITE_IF_NOT_OLDER,
-        1,
-        this.keys.processedMark(partition, mark.nodeId),
-        encodeProcessedMark(mark),
-        String(mark.fencingToken),
-        '0', // no expiry (see the class comment)
+      scripts.queue(
+        pipeline,
+        setIfNotOlder,
+        [this.keys.processedMark(partition, mark.nodeId)],
+        [encodeProcessedMark(mark), String(mark.fencingToken), '0'], // '0': no expiry (see the class comment)
       );
     }
     const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error !== null);
-    if (failed?.[0]) throw failed[0];
-    return results.length === marks.length && results.every(([, value]) => Number(value) === 1);
+    // Throws the first failed entry's error; the copy took every mark only when each answered 1.
+    const taken = results.map((entry) => scripts.settle(setIfNotOlder, entry));
+    return taken.length === marks.length && taken.every(Boolean);
   }
 }

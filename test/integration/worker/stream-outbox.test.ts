@@ -11,6 +11,7 @@ import {
   outboxPartition,
   type StreamHandlerOptions,
 } from '../../../worker/handlers/stream-handler.ts';
+import { MarkStore } from '../../../worker/replay/mark-store.ts';
 import { captureLogger, captureMetrics } from '../../unit/worker/support/fakes.ts';
 import { randomSuffix, testClient } from './helpers.ts';
 
@@ -115,7 +116,7 @@ describe('sequence 9: stream outbox durability and trimming', () => {
     let paused = false;
     try {
       // Healthy: settles, and the WAIT ran on the stream's primary (the keyless WAIT followed the
-      // keyed script in the pipeline). The first append loads the script (NOSCRIPT, then EVAL).
+      // keyed read in the pipeline). The first append on a connection sends the script text (EVAL).
       await handler(event(key, 0), ctx(5));
       const waitsBefore = await waitCalls(primary);
       await handler(event(key, 1), ctx(5));
@@ -145,6 +146,43 @@ describe('sequence 9: stream outbox durability and trimming', () => {
     // Back: the next append settles again.
     await handler(event(key, 3), ctx(5));
     expect(await copiesOf(stream, 'node-it:3')).toBe(1);
+  });
+
+  it('recovers from a flushed script cache (SCRIPT FLUSH): direct and pipelined scripts run again, once', async () => {
+    const leaderName = `ob-${randomSuffix()}`;
+    const keys = new KeyspaceKeys(leaderName);
+    const { handler } = handlerFor(leaderName);
+    const key = `ob:${randomSuffix()}`;
+    const stream = keys.outbox(outboxPartition(Buffer.from(key)));
+    const marks = new MarkStore(outboxClient, keys, [0, 1, 2], 1000);
+    const mark = {
+      nodeId: 'n-it',
+      seq: 1,
+      tail: [],
+      receivedAt: 0,
+      fencingToken: 5,
+      lineEnd: 1,
+      reservedThrough: 1,
+    };
+    // Loaded on every connection first (EVAL once, EVALSHA after), then the cache flushed everywhere.
+    await handler(event(key, 0), ctx(5));
+    expect(await marks.write([mark])).toBe(3);
+    const nodes = (await cluster.primaries()).map((p) => cluster.nodeClient(p.port));
+    const noscripts = async () => {
+      const stats = await Promise.all(nodes.map((n) => n.info('errorstats')));
+      return stats.reduce(
+        (sum, text) => sum + Number(/errorstat_NOSCRIPT:count=(\d+)/.exec(text)?.[1] ?? 0),
+        0,
+      );
+    };
+    const before = await noscripts();
+    await Promise.all(nodes.map((n) => n.script('FLUSH')));
+    await handler(event(key, 1), ctx(5));
+    expect(await marks.write([{ ...mark, seq: 2, lineEnd: 2, reservedThrough: 2 }])).toBe(3);
+    // Each answered NOSCRIPT (the path was taken) and ran once with its text: one entry, marks written.
+    expect(await noscripts()).toBeGreaterThanOrEqual(before + 4);
+    expect(await copiesOf(stream, 'node-it:1')).toBe(1);
+    expect((await marks.read(['n-it'])).marks.get('n-it')?.seq).toBe(2);
   });
 
   it('sequence 9: trimming with a consumer group that lags drops no unread entry without counting it', async () => {

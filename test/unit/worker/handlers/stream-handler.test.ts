@@ -15,6 +15,7 @@ import {
   type StreamHandlerOptions,
   type TrimReply,
 } from '../../../../worker/handlers/stream-handler.ts';
+import { FencedTokenError } from '../../../../worker/scripts/script-errors.ts';
 import { captureLogger, captureMetrics } from '../support/fakes.ts';
 
 const event = (keyBytes: Buffer) => ({
@@ -124,8 +125,10 @@ describe('stream handler (outbox)', () => {
   });
 
   it('turns the script refusal into a typed FencedAppendError, without retrying', async () => {
+    // OutboxRedis reports the fence's refusal typed (worker/scripts/outbox-append.ts maps the reply).
+    const refusal = new FencedTokenError({ cause: new Error('FENCED token 3 is below 4') });
     const { redis, appends } = fakeRedis({
-      replies: [async () => ({ script: new Error('FENCED token 3 is below 4'), acked: 0 })],
+      replies: [async () => ({ script: refusal, acked: 0 })],
     });
     const { handler } = setup(redis);
     await expect(handler(event(Buffer.from('k')), ctx(3))).rejects.toBeInstanceOf(FencedAppendError);

@@ -1,11 +1,14 @@
 import type { Cluster } from 'ioredis';
-import { leaseScripts } from '../../../../worker/leader/lease-scripts.ts';
+import { epochRaise } from '../../../../worker/scripts/epoch-raise.ts';
+import { leaseAcquire } from '../../../../worker/scripts/lease-acquire.ts';
+import { leaseExtend } from '../../../../worker/scripts/lease-extend.ts';
+import { leaseRelease } from '../../../../worker/scripts/lease-release.ts';
 import { testClock } from './fakes.ts';
 
 /**
- * An in-memory stand-in for the ioredis Cluster surface the leases use (evalsha, eval, get,
- * pipeline with evalsha/eval/incr/role/wait). The lease scripts are executed by JavaScript twins
- * (looked up by SHA-1 or text), keys expire on the fake clock. Chaos: a hash tag can be made to
+ * An in-memory stand-in for the ioredis Cluster surface the leases use (defineCommand and the
+ * commands it adds, get, pipeline with exists/incr/role/wait). The lease scripts are executed by
+ * JavaScript twins, looked up by the command name the registry defines; keys expire on the fake clock. Chaos: a hash tag can be made to
  * hang (a dead primary: the command never answers) or to lose its data (a failover that lost writes).
  */
 type Script = (keys: string[], args: string[], store: FakeStore) => number;
@@ -37,7 +40,7 @@ class FakeStore {
 
 const twins = new Map<string, Script>([
   [
-    leaseScripts.acquire.sha1,
+    leaseAcquire.command,
     ([lease], [value, ttl], s) => {
       if (s.get(lease as string) !== null) return 0;
       s.set(lease as string, value as string, Number(ttl));
@@ -45,7 +48,7 @@ const twins = new Map<string, Script>([
     },
   ],
   [
-    leaseScripts.extend.sha1,
+    leaseExtend.command,
     ([lease, epoch], [value, ttl, token], s) => {
       const current = s.get(lease as string);
       if (current !== null && current !== value) return 0;
@@ -55,7 +58,7 @@ const twins = new Map<string, Script>([
     },
   ],
   [
-    leaseScripts.release.sha1,
+    leaseRelease.command,
     ([lease], [value], s) => {
       if (s.get(lease as string) !== value) return 0;
       s.del(lease as string);
@@ -63,7 +66,7 @@ const twins = new Map<string, Script>([
     },
   ],
   [
-    leaseScripts.raiseEpoch.sha1,
+    epochRaise.command,
     ([epoch], [token], s) => {
       if (Number(token) > Number(s.get(epoch as string) ?? 0)) {
         s.set(epoch as string, token as string);
@@ -73,8 +76,6 @@ const twins = new Map<string, Script>([
     },
   ],
 ]);
-
-const textToSha = new Map(Object.values(leaseScripts).map((s) => [s.text, s.sha1]));
 
 function tagOf(key: string): string {
   const open = key.indexOf('{');
@@ -93,8 +94,10 @@ export class FakeCluster {
   ackingReplicas = 0;
   roleRefused = false;
   readonly commands: { command: string; key: string }[] = [];
-  /** Scripts the fake server has cached (EVALSHA of another answers NOSCRIPT). */
-  readonly scriptCache = new Set<string>();
+  /** Scripts given to `defineCommand` (name -> number of keys). */
+  readonly defined = new Map<string, number>();
+  /** When set, a script call it answers (a promise) is not run: a test's fault on one script. */
+  intercept: ((command: string, keys: string[], args: string[]) => Promise<unknown> | undefined) | undefined;
 
   asCluster(): Cluster {
     return this as unknown as Cluster;
@@ -105,15 +108,22 @@ export class FakeCluster {
     for (const key of this.store.keys()) if (tagOf(key) === tag) this.store.del(key);
   }
 
-  private run(command: string, shaOrText: string, numKeys: number, rest: (string | number)[]): number {
-    const sha = command === 'EVALSHA' ? shaOrText : textToSha.get(shaOrText);
-    if (command === 'EVALSHA' && !this.scriptCache.has(shaOrText))
-      throw new Error('NOSCRIPT No matching script.');
-    const script = sha ? twins.get(sha) : undefined;
-    if (!script || !sha) throw new Error('ERR unknown script');
-    this.scriptCache.add(sha);
-    const flat = rest.map(String);
-    return script(flat.slice(0, numKeys), flat.slice(numKeys), this.store);
+  /** ioredis' defineCommand: adds `name` to the client and to its pipelines. */
+  defineCommand(name: string, definition: { lua: string; numberOfKeys: number }): void {
+    const script: Script =
+      twins.get(name) ??
+      (() => {
+        throw new Error(`no twin for script ${name}`);
+      });
+    this.defined.set(name, definition.numberOfKeys);
+    (this as unknown as Record<string, unknown>)[name] = (...rest: (string | number)[]) => {
+      const flat = rest.map(String);
+      const keys = flat.slice(0, definition.numberOfKeys);
+      const args = flat.slice(definition.numberOfKeys);
+      const intercepted = this.intercept?.(name, keys, args);
+      if (intercepted) return intercepted;
+      return this.answer(keys[0] ?? '', name, () => script(keys, args, this.store));
+    };
   }
 
   private async answer<T>(key: string, command: string, compute: () => T): Promise<T> {
@@ -123,14 +133,6 @@ export class FakeCluster {
     return compute();
   }
 
-  evalsha(sha: string, numKeys: number, ...rest: (string | number)[]): Promise<number> {
-    return this.answer(String(rest[0]), 'EVALSHA', () => this.run('EVALSHA', sha, numKeys, rest));
-  }
-
-  eval(text: string, numKeys: number, ...rest: (string | number)[]): Promise<number> {
-    return this.answer(String(rest[0]), 'EVAL', () => this.run('EVAL', text, numKeys, rest));
-  }
-
   get(key: string): Promise<string | null> {
     return this.answer(key, 'GET', () => this.store.get(key));
   }
@@ -138,12 +140,8 @@ export class FakeCluster {
   pipeline() {
     const queue: { key: string | undefined; run: () => unknown }[] = [];
     const pipeline = {
-      evalsha: (sha: string, numKeys: number, ...rest: (string | number)[]) => {
-        queue.push({ key: String(rest[0]), run: () => this.run('EVALSHA', sha, numKeys, rest) });
-        return pipeline;
-      },
-      eval: (text: string, numKeys: number, ...rest: (string | number)[]) => {
-        queue.push({ key: String(rest[0]), run: () => this.run('EVAL', text, numKeys, rest) });
+      exists: (key: string) => {
+        queue.push({ key, run: () => (this.store.get(key) === null ? 0 : 1) });
         return pipeline;
       },
       incr: (key: string) => {

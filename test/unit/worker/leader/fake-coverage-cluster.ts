@@ -1,9 +1,12 @@
 import type { Cluster } from 'ioredis';
+import { coveragePublish } from '../../../../worker/scripts/coverage-publish.ts';
+import { coverageRelease } from '../../../../worker/scripts/coverage-release.ts';
 
 /**
  * An in-memory coverage hash behind every call CoverageRegistry makes: its two scripts (the whole
  * hash as it was before an optional write; a delete of a field only while it carries a given
- * instance id), each atomic like a Lua script on one node, HDEL, and the pipeline that registries
+ * instance id), each atomic like a Lua script on one node and run as the command the script registry
+ * defines (`defineCommand`), HDEL, and the pipeline that registries
  * before sequence 11 of issue 11 used (so a test written against today's code fails on its assertions).
  */
 export function fakeCoverageCluster(hash: Map<string, string>): Cluster {
@@ -18,20 +21,26 @@ export function fakeCoverageCluster(hash: Map<string, string>): Cluster {
     return p;
   };
   const hdel = async (_k: string, ...fields: string[]) => fields.filter((f) => hash.delete(f)).length;
-  const evalScript = async (script: string, _numKeys: number, _key: string, ...args: string[]) => {
-    if (script.includes("'HSET'")) {
+  const commands: Record<string, (_key: string, ...args: string[]) => Promise<unknown>> = {
+    [coveragePublish.command]: async (_key, ...args) => {
       const before = [...hash].flat();
       const [field, value] = args;
       if (field !== undefined && field !== '' && value !== undefined) hash.set(field, value);
       return before;
-    }
-    if (script.includes("'HDEL'")) {
+    },
+    [coverageRelease.command]: async (_key, ...args) => {
       const [field, instanceId] = args as [string, string];
       if (hash.get(field)?.split(':')[2] !== instanceId) return 0;
       hash.delete(field);
       return 1;
-    }
-    throw new Error(`unexpected script ${script}`);
+    },
   };
-  return { pipeline, hdel, eval: evalScript } as unknown as Cluster;
+  const cluster: Record<string, unknown> = {
+    pipeline,
+    hdel,
+    defineCommand: (name: string) => {
+      cluster[name] = commands[name] ?? (async () => Promise.reject(new Error(`unexpected script ${name}`)));
+    },
+  };
+  return cluster as unknown as Cluster;
 }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TimeoutError } from '../../../../core/errors.ts';
 import { LeaseMemberClient } from '../../../../worker/leader/lease-member-client.ts';
-import { leaseScripts } from '../../../../worker/leader/lease-scripts.ts';
+import { type LeaseMember, RedlockQuorum } from '../../../../worker/leader/redlock-quorum.ts';
 import { FakeCluster } from './fake-cluster.ts';
 import { T0 } from './fakes.ts';
 
@@ -26,41 +26,80 @@ afterEach(() => {
 });
 
 describe('LeaseMemberClient', () => {
-  it("runs redlock's calls on its own member key, in redlock's array form and the spread form", async () => {
+  it('votes on its own member key through the registry scripts', async () => {
     const redis = new FakeCluster();
     const client = member(redis);
-    expect(await client.eval(leaseScripts.acquire.text, 1, ['kl-lease', 'owner-1', 3000])).toBe(1);
+    expect(await client.acquire('owner-1', 3000)).toBe(true);
     expect(redis.store.get(LEASE)).toBe('owner-1');
-    expect(redis.store.get('kl-lease')).toBeNull();
-    // Spread form, on the script the fake server has now cached: the member key is taken.
-    expect(await client.evalsha(leaseScripts.acquire.sha1, 1, 'kl-lease', 'owner-2', 3000)).toBe(0);
-    expect(await client.eval(leaseScripts.release.text, 1, ['kl-lease', 'owner-1'])).toBe(1);
+    // The member key is taken: another owner's acquire is refused.
+    expect(await client.acquire('owner-2', 3000)).toBe(false);
+    expect(await client.release('owner-2')).toBe(false);
+    expect(await client.release('owner-1')).toBe(true);
     expect(redis.store.get(LEASE)).toBeNull();
+    expect(redis.commands.map((c) => [c.command, c.key])).toEqual([
+      ['klLeaseAcquire', LEASE],
+      ['klLeaseAcquire', LEASE],
+      ['klLeaseRelease', LEASE],
+      ['klLeaseRelease', LEASE],
+    ]);
   });
 
   it("passes the hold's fencing token to renewals, which raise the member's epoch", async () => {
     const redis = new FakeCluster();
     const client = member(redis, 41);
-    await client.eval(leaseScripts.acquire.text, 1, ['r', 'owner', 3000]);
-    expect(await client.eval(leaseScripts.extend.text, 1, ['r', 'owner', 3000])).toBe(1);
+    await client.acquire('owner', 3000);
+    expect(await client.extend('owner', 3000)).toBe(true);
     expect(redis.store.get(EPOCH)).toBe('41');
-    expect(await client.eval(leaseScripts.extend.text, 1, ['r', 'intruder', 3000])).toBe(0);
+    expect(await client.extend('intruder', 3000)).toBe(false);
   });
 
   it('bounds every vote: a member whose primary is dead fails after the vote timeout', async () => {
     const redis = new FakeCluster();
     redis.down.add('kl:u:p7');
-    const vote = member(redis).eval(leaseScripts.acquire.text, 1, ['r', 'owner', 3000]);
+    const vote = member(redis).acquire('owner', 3000);
     const outcome = vote.catch((error: unknown) => error);
     await vi.advanceTimersByTimeAsync(300);
     expect(await outcome).toBeInstanceOf(TimeoutError);
   });
+});
 
-  it('refuses scripts other than the lease scripts and more than one resource', async () => {
-    const redis = new FakeCluster();
-    await expect(member(redis).eval('return 1', 1, ['r'])).rejects.toBeInstanceOf(TypeError);
-    await expect(member(redis).eval(leaseScripts.acquire.text, 2, ['a', 'b', 'v', 1])).rejects.toBeInstanceOf(
-      TypeError,
-    );
+describe('RedlockQuorum (the redlock adapter)', () => {
+  /** A member that records the votes it was asked for and answers `answer`. */
+  function recordingMember(answer: boolean) {
+    const votes: string[] = [];
+    const m: LeaseMember = {
+      acquire: async (value, ttlMs) => {
+        votes.push(`acquire ${value.length > 0} ${ttlMs}`);
+        return answer;
+      },
+      extend: async (value, ttlMs) => {
+        votes.push(`extend ${value.length > 0} ${ttlMs}`);
+        return answer;
+      },
+      release: async (value) => {
+        votes.push(`release ${value.length > 0}`);
+        return answer;
+      },
+    };
+    return { m, votes };
+  }
+
+  it('asks each member for the vote of the operation, whatever script redlock names', async () => {
+    const members = [recordingMember(true), recordingMember(true), recordingMember(true)];
+    const quorum = new RedlockQuorum(members.map((r) => r.m));
+    const result = await quorum.acquire(3000);
+    if (!result.acquired) throw new Error('not acquired');
+    const renewed = await quorum.extend(result.lock, 3000);
+    await quorum.release(renewed);
+    for (const { votes } of members)
+      expect(votes).toEqual(['acquire true 3000', 'extend true 3000', 'release true']);
+  });
+
+  it("a refused acquire is redlock's: it releases the partial hold on every member, then reports not acquired", async () => {
+    const free = recordingMember(true);
+    const taken = [recordingMember(false), recordingMember(false)];
+    const quorum = new RedlockQuorum([free.m, ...taken.map((t) => t.m)]);
+    expect(await quorum.acquire(3000)).toEqual({ acquired: false });
+    expect(free.votes).toEqual(['acquire true 3000', 'release true']);
   });
 });

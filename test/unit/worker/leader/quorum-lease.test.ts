@@ -2,10 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import type { Topology } from '../../../../core/topology.ts';
 import { LeaseLostError, LeaseUnavailableError } from '../../../../worker/leader/lease-errors.ts';
-import { leaseScripts } from '../../../../worker/leader/lease-scripts.ts';
 import { QuorumLease } from '../../../../worker/leader/quorum-lease.ts';
 import { fixedPlacement, placeQuorumMembers } from '../../../../worker/leader/quorum-placement.ts';
 import { SingleKeyLease } from '../../../../worker/leader/single-key-lease.ts';
+import { epochRaise } from '../../../../worker/scripts/epoch-raise.ts';
+import { SCRIPTS } from '../../../../worker/scripts/registry.ts';
 import { FakeCluster, tagOf } from './fake-cluster.ts';
 import { capturingLogger, T0, testClock } from './fakes.ts';
 
@@ -165,16 +166,14 @@ describe('QuorumLease', () => {
     const a = quorumLease(redis).lease;
     const tags = memberTags();
     // Let the lease votes through, then take two members down before the epoch writes.
-    const originalEval = redis.eval.bind(redis);
-    redis.eval = (text: string, numKeys: number, ...rest: (string | number)[]) => {
-      const tag = tagOf(String(rest[0]));
-      const isEpochWrite = text === leaseScripts.raiseEpoch.text;
-      if (isEpochWrite && (tag === tags[0] || tag === tags[1])) return new Promise<number>(() => {});
-      return originalEval(text, numKeys, ...rest);
+    redis.intercept = (command, [key]) => {
+      const tag = tagOf(String(key));
+      const isEpochWrite = command === epochRaise.command;
+      return isEpochWrite && (tag === tags[0] || tag === tags[1]) ? new Promise<never>(() => {}) : undefined;
     };
     await expect(settle(a.acquire(TTL))).rejects.toMatchObject({ operation: 'fence' });
     for (const m of a.placement.members) expect(redis.store.get(m.leaseKey)).toBeNull();
-    redis.eval = originalEval;
+    redis.intercept = undefined;
     // The failed attempt's token is not reused by this process.
     const held = await settle(a.acquire(TTL));
     expect(held?.fencingToken).toBe(2);
@@ -222,11 +221,20 @@ describe('QuorumLease', () => {
     expect(again?.fencingToken).toBe(2);
   });
 
-  it('survives a server without the scripts cached (NOSCRIPT -> EVAL)', async () => {
+  it("runs its scripts as commands defined once on the client (NOSCRIPT is ioredis's: stream-outbox integration test)", async () => {
     const redis = new FakeCluster();
     const a = quorumLease(redis).lease;
-    await settle(a.acquire(TTL));
-    expect(redis.commands.filter((c) => c.command === 'EVAL').length).toBeGreaterThanOrEqual(3);
+    const b = quorumLease(redis).lease;
+    const held = await settle(a.acquire(TTL));
+    expect(await settle(b.acquire(TTL))).toBeUndefined();
+    if (!held) throw new Error('not acquired');
+    await settle(a.extend(held, TTL));
+    // Every registry script defined on this client, each once, with its declared number of keys.
+    expect([...redis.defined]).toEqual(SCRIPTS.map((s) => [s.command, s.numberOfKeys]));
+    const ran = new Set(redis.commands.map((c) => c.command));
+    for (const command of ['klLeaseAcquire', 'klLeaseExtend', 'klLeaseRelease', 'klEpochRaise'])
+      expect(ran.has(command), command).toBe(true);
+    expect(ran.has('EVAL') || ran.has('EVALSHA')).toBe(false);
   });
 });
 
@@ -249,6 +257,20 @@ describe('SingleKeyLease', () => {
     await settle(a.extend(held, TTL));
     await settle(a.release(held));
     expect((await settle(b.acquire(TTL)))?.fencingToken).toBe(2);
+  });
+
+  it("confirms a lease write with ROLE + WAIT sent after the script's reply, routed to the lease key's primary", async () => {
+    const redis = new FakeCluster();
+    redis.attachedReplicas = 1;
+    redis.ackingReplicas = 1;
+    const held = await settle(singleKey(redis).acquire(TTL));
+    expect(held).toBeDefined();
+    // The script first, then the pipeline (EXISTS keys.lease, ROLE, WAIT) on the same key's node: a
+    // WAIT sent after the reply covers the write even when ioredis had to resend it after NOSCRIPT.
+    expect(redis.commands.slice(0, 2)).toEqual([
+      { command: 'klLeaseAcquire', key: keys.lease },
+      { command: 'PIPELINE', key: keys.lease },
+    ]);
   });
 
   it('counts a write no attached replica acknowledged as failed, and releases what it took', async () => {

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import { MarkStore } from '../../../../worker/replay/mark-store.ts';
 import { encodeProcessedMark, type ProcessedMark } from '../../../../worker/replay/processed-mark.ts';
+import { setIfNotOlder } from '../../../../worker/scripts/set-if-not-older.ts';
 
 const COPY_TIMEOUT_MS = 100;
 const keys = new KeyspaceKeys('t');
@@ -30,12 +31,14 @@ function fakeCluster(values: Record<number, ProcessedMark | undefined>, hung: Re
       const value = values[p];
       return Promise.resolve(names.map(() => (value ? encodeProcessedMark(value) : null)));
     },
+    defineCommand: () => {},
     pipeline: () => {
       let partition: number | undefined;
       const batch: unknown[][] = [];
-      const pipeline = {
-        eval: (...args: unknown[]) => {
-          partition = partitionOf(args[2] as string);
+      const pipeline: Record<string, (...args: unknown[]) => unknown> = {
+        // The registry's fenced write (worker/scripts/set-if-not-older.ts): KEYS[1], then its ARGV.
+        [setIfNotOlder.command]: (...args: unknown[]) => {
+          partition = partitionOf(args[0] as string);
           batch.push(args);
           return pipeline;
         },
@@ -91,7 +94,7 @@ describe('MarkStore', () => {
     expect(await write).toBe(2);
     expect(written.map((w) => w.partition).sort()).toEqual([0, 2]);
     // ARGV[3] (the expiry) is 0: a quiet primary's mark must outlive any silence.
-    expect(written.every((w) => w.args[5] === '0')).toBe(true);
+    expect(written.every((w) => w.args[3] === '0')).toBe(true); // ARGV[3]: no expiry
   });
 
   it('takes, within one token, the copy with the larger reservation', async () => {
