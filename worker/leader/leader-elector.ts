@@ -55,7 +55,7 @@ interface Term {
 
 type Phase = 'new' | 'running' | 'stopping' | 'stopped';
 
-/** Checks the rules of design.md: TTL > renew deadline > renew interval > 0, 0 < retry < TTL. */
+/** Checks the lease timing rules: TTL > renew deadline > renew interval > 0, 0 < retry < TTL. */
 function assertTimings(t: LeaseTimings): void {
   const problems = leaseTimingIssues(t).map((issue) => issue.message);
   // Only these four fields: `t` may be a whole WorkerConfig (it extends LeaseTimings).

@@ -78,7 +78,7 @@ async function run(overrides: Partial<NotifyCheckDeps> = {}, env: Record<string,
   return { report, emfLines, logLines };
 }
 
-/** The values of the run's EMF documents, after checking them against design.md's names. */
+/** The values of the run's EMF documents, after checking them against the names of core/metrics.ts. */
 function emf(lines: readonly string[]): Record<string, number> {
   const values: Record<string, number> = {};
   for (const line of lines) {

@@ -111,7 +111,7 @@ describe('runNotifyCheck with CONFIG (self-managed Redis)', () => {
     ]);
   });
 
-  it('emits exactly the Lambda metric names of design.md, in one EMF document with LeaderName', async () => {
+  it('emits exactly the Lambda metric names of README.md, "Metrics", in one EMF document with LeaderName', async () => {
     const cluster = FakeCluster.build();
     writeLeaderRecord(cluster, recentRecord('arn:aws:ecs:eu-west-1:123456789012:task/c/abc'));
     ecsMock.on(ListTasksCommand).resolves({ taskArns: ['arn:aws:ecs:eu-west-1:123456789012:task/c/abc'] });
