@@ -114,6 +114,44 @@ function brokenPaths(file: string, content: string, exists: (relative: string) =
   return findings;
 }
 
+const SECTION_CITATION = /\b(README(?:\.md)?|docs\/[\w-]+\.md),? "([^"]+)"/g;
+
+/**
+ * Where a doc can be cited by name: a heading, a bold term (`**Coverage**: ...`) or the words a
+ * paragraph starts with (`What the strings do not prevent:`).
+ */
+function hasSection(markdown: string, section: string): boolean {
+  const wanted = section.toLowerCase();
+  return markdown.split('\n').some((line) => {
+    const lower = line.toLowerCase();
+    const heading = /^#+\s+(.*)$/.exec(lower);
+    if (heading) return (heading[1] as string).includes(wanted);
+    if ([...lower.matchAll(/\*\*([^*]+)\*\*/g)].some((bold) => (bold[1] as string).includes(wanted)))
+      return true;
+    return lower.replace(/^[\s>*-]+/, '').startsWith(wanted);
+  });
+}
+
+/** A citation `docs/x.md, "Section"` whose section (heading, bold term, paragraph start) is not in that doc. */
+function brokenSections(
+  file: string,
+  content: string,
+  read: (relative: string) => string | undefined,
+): Finding[] {
+  const findings: Finding[] = [];
+  content.split('\n').forEach((text, index) => {
+    for (const match of text.matchAll(SECTION_CITATION)) {
+      const doc = match[1] === 'README' ? 'README.md' : (match[1] as string);
+      const section = match[2] as string;
+      const markdown = read(doc);
+      if (markdown === undefined) continue; // a missing file is brokenPaths' finding
+      if (!hasSection(markdown, section))
+        findings.push({ file, line: index + 1, text: text.trim(), why: `${doc} has no "${section}"` });
+    }
+  });
+  return findings;
+}
+
 function format(findings: Finding[]): string[] {
   return findings.map((f) => `${f.file}:${f.line}: ${f.why}: ${f.text}`);
 }
@@ -146,6 +184,15 @@ describe('references to files', () => {
     expect(format(findings)).toEqual([]);
   });
 
+  it('every section a source, test or doc cites by name is in the doc it names', () => {
+    const read = (relative: string): string | undefined =>
+      exists(relative) ? readFileSync(path.join(REPO_ROOT, relative), 'utf8') : undefined;
+    const findings = files.flatMap((file) =>
+      brokenSections(file, readFileSync(path.join(REPO_ROOT, file), 'utf8'), read),
+    );
+    expect(format(findings)).toEqual([]);
+  });
+
   it('catches each kind of reference it is meant to catch (the scanner itself can fail)', () => {
     const outside = [
       ['core/a.ts', ' * The keys of design.md part 1.'],
@@ -166,5 +213,13 @@ describe('references to files', () => {
     expect(brokenPaths('test/unit/a.ts', "import '../../worker/x.ts';", known)).toEqual([]);
     expect(brokenPaths('test/unit/a.ts', "import '../../../shared/x.ts';", known)).toHaveLength(1);
     expect(brokenPaths('README.md', 'tests in `test/unit/**/*.test.ts`', known)).toEqual([]);
+
+    const doc = '# Worker\n## Replay and event identity\n- **Coverage**: ...\nWhat it does not do:\n';
+    const read = (relative: string): string | undefined => (relative === 'docs/worker.md' ? doc : undefined);
+    for (const cited of ['Event identity', 'Coverage', 'What it does not do']) {
+      expect(brokenSections('core/a.ts', ` * (docs/worker.md, "${cited}")`, read), cited).toEqual([]);
+    }
+    expect(brokenSections('core/a.ts', ' * (docs/worker.md, "Fencing")', read)).toHaveLength(1);
+    expect(brokenSections('core/a.ts', ' * (docs/worker.md "Fencing")', read)).toHaveLength(1);
   });
 });
