@@ -70,7 +70,10 @@ export interface SubscriberPoolOptions {
   readonly onEvent: (node: NodeRef, key: Buffer) => void;
   /** Called on connection trouble; main.ts points it at TopologyWatcher.requestSync. */
   readonly onTrouble: () => void;
-  /** A subscription that was up went down: this worker may have missed events of that primary. */
+  /**
+   * This worker may have missed events of that primary: its subscription was up and went down, or a
+   * replica was seen promoted whose subscription was not up throughout since the previous discovery.
+   */
   readonly onGap?: (node: NodeRef) => void;
   readonly logger: Logger;
   readonly metrics: EmfMetrics;
