@@ -215,6 +215,7 @@ describe('runNotifyCheck with CONFIG (self-managed Redis)', () => {
   it('places each canary on a slot of its own primary and waits for that exact key', async () => {
     const cluster = FakeCluster.build();
     const report = await runNotifyCheck(deps(cluster, capture(), { newRunId: () => 'run-1' }));
+    expect(report.canaries).toHaveLength(3);
     for (const canary of report.canaries) {
       const primary = cluster.primaries().find((p) => p.address === canary.node) as FakeNode;
       expect(canary.key).toMatch(/^\{kl:default:c\d+\}:canary:run-1$/);
