@@ -3,7 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import { EXPIRED_CHANNEL } from '../core/keys.ts';
 
 /**
- * The seed's algorithm (/work/shared/seed: Tony Bai, "基于Redis Cluster的分布式锁实现以互斥方式操作共享资源",
+ * The seed's algorithm (Tony Bai's blog post "基于Redis Cluster的分布式锁实现以互斥方式操作共享资源",
  * 2021-02, cluster/v2/main.go), rendered in TypeScript as a worker program the bench runs like ours:
  * `node --import tsx bench/seed-baseline.ts` with REDIS_NODES, WORKER_ID and SEED_LOCK_NAME set. It
  * writes the same JSON lines as worker/main.ts (`leader.acquired`, `leader.released`,

@@ -1,5 +1,5 @@
 /**
- * The CloudWatch metric contract of design.md part 1, as the CDK stack (dashboard and alarms) uses it.
+ * The CloudWatch metric contract (README.md, "Metrics"), as the CDK stack (dashboard and alarms) uses it.
  * The names come from core/metrics.ts, the module that emits them, so the two cannot drift apart;
  * test/cdk/emitted-metrics.test.ts also checks the synthesized template against real EMF output.
  */

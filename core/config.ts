@@ -6,7 +6,7 @@ import { isValidLeaderName } from './keys.ts';
 import type { LocalClusterFile } from './local-cluster-file.ts';
 
 /**
- * Configuration, parsed once at start from the environment variables of design.md part 1. Every
+ * Configuration, parsed once at start from the environment variables (README.md, "Configuration"). Every
  * problem is collected and reported together (ConfigError.issues); nothing connects before this
  * succeeds. Units are in the names.
  */
@@ -333,8 +333,9 @@ function parseShared(
 }
 
 /**
- * The lease timing rules (design.md part 2): TTL > renew deadline > renew interval > 0, retry < TTL.
- * The leader steps down at the renew deadline, before its lease can have lapsed on any primary.
+ * The lease timing rules across fields: TTL > renew deadline > renew interval, retry < TTL (that each
+ * is a positive integer is checked per variable). The leader steps down at the renew deadline, before
+ * its lease can have lapsed on any primary.
  */
 export function leaseTimingIssues(t: LeaseTimings): ConfigIssue[] {
   const issues: ConfigIssue[] = [];

@@ -44,7 +44,7 @@ export function isValidLeaderName(name: string): boolean {
 }
 
 /**
- * The one place that builds Redis key names (design.md part 1, "Redis keys"). The lease family shares
+ * The one place that builds Redis key names (docs/security.md, "Access strings", lists them). The lease family shares
  * one hash tag so the single-key lease, the fencing counter, the leader record and the channel land on
  * one slot; keys that must spread over shards (quorum lease members, outbox partitions, canaries) each
  * take their own tag `{kl:<name>:<kind><index>}`.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { LeaderRecordError } from './errors.ts';
 
 /**
- * The leader record (design.md part 1): written by the leader on acquire and on every renewal under
+ * The leader record: written by the leader on acquire and on every renewal under
  * `{kl:<name>}:leader`, kept for a day after the lease lapses so a reader can say "no leader since T,
  * last was X". Times are ISO 8601 (UTC) so the record is readable with redis-cli.
  */

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { RedisNodeAddress } from './config.ts';
 
 /**
- * `.local/cluster.json`: written by `npm start` while it runs (design.md part 1) so that
+ * `.local/cluster.json`: written by `npm start` while it runs (docs/local-run.md) so that
  * `npm run worker` and `npm run report` find the local cluster when REDIS_NODES is unset.
  * It never holds a password.
  */

@@ -2,10 +2,10 @@ import pino from 'pino';
 import type { LogLevel } from './config.ts';
 
 /**
- * Structured JSON logs (design.md part 1): one object per line with `time`, `level`, `event`, and the
+ * Structured JSON logs (README.md, "Log events"): one object per line with `time`, `level`, `event`, and the
  * base fields (`workerId`). Secrets never reach the output: fields whose names denote a secret are
- * replaced by "[redacted]" at any depth, and every value registered with `addSecret` is scrubbed from
- * every string, error messages included.
+ * replaced by "[redacted]" at any depth, and every value given in `secrets` is scrubbed from every
+ * string, error messages included.
  */
 export type LogFields = Readonly<Record<string, unknown>>;
 

@@ -3,7 +3,7 @@
  * the worker (ECS, awslogs driver) and the Lambda. Chosen over Powertools Metrics because the worker
  * is a long-running process, not an invocation: it aggregates between flushes on its own timer, and
  * the same code runs in both places and in tests without Lambda context. Namespace from
- * METRICS_NAMESPACE, one dimension set `[["LeaderName"]]` (design.md part 1).
+ * METRICS_NAMESPACE, one dimension set `[["LeaderName"]]` (README.md, "Metrics", lists the names).
  */
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds' | 'None' | 'Count/Second';
 

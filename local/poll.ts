@@ -3,7 +3,7 @@ import { LocalClusterTimeoutError } from './errors.ts';
 /**
  * Repeats `probe` until it returns `{ done: value }` or the time runs out. A probe that throws counts
  * as "not yet" (a node that is still starting refuses connections); its message becomes one of the
- * problems reported by the timeout error. `shouldStop` aborts the wait with its own error (stop()).
+ * problems reported by the timeout error. `abortIf` aborts the wait with the error it returns (stop()).
  */
 export type ProbeResult<T> = { readonly done: T } | { readonly problems: readonly string[] };
 

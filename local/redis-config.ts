@@ -44,7 +44,7 @@ export function buildNodeConfig(input: NodeConfigInput): string {
     `cluster-port ${busPort}`,
     'cluster-announce-ip 127.0.0.1',
     `cluster-node-timeout ${options.nodeTimeoutMs}`,
-    // A stopped shard must not silence the others (reference.md: ElastiCache's default is `no`, too).
+    // A stopped shard must not silence the others (ElastiCache's default is `no`, too).
     'cluster-require-full-coverage no',
     // Replicas stay where the test put them; an emptied primary stays a primary (removePrimary).
     'cluster-allow-replica-migration no',

@@ -31,12 +31,12 @@ import { newInstanceId, resolveWorkerIdentity } from './worker-id.ts';
 /**
  * `npm run worker`: one worker. This file only wires (docs/worker.md has the whole picture).
  *
- * Shutdown on SIGTERM/SIGINT, in this order, within ~5 s (ECS waits 30 s before SIGKILL):
+ * Shutdown on SIGTERM/SIGINT, in this order, each step bounded (ECS waits 30 s before SIGKILL):
  * 1. stop intake, let queued events and running handler calls finish for up to DRAIN_BOUND_MS, then
  *    abort what still runs (outcome `unsettled`: the marks stay before it), write the processed marks
  *    and count the leader's backlog left in the replay window as shed; 2. `elector.stop({ release: true })` (deletes the lease and publishes
- * `released`, so a follower takes over at once); 3. close the topology timer, the subscribers, the
- * election's clients, the health endpoint and the cluster client; 4. flush metrics; 5. log
+ * `released`, so a follower takes over at once); 3. stop the coverage registry, close the topology
+ * timer, the subscribers, the election's clients, the health endpoint and the cluster clients; 4. flush metrics; 5. log
  * `worker.stopped` and exit 0. A second signal during shutdown exits at once (130 SIGINT, 143
  * SIGTERM); a shutdown that overruns STOP_WATCHDOG_MS exits 1.
  */

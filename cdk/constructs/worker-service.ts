@@ -86,7 +86,7 @@ export class WorkerService extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds only non-secret configuration of design.md (REDIS_NODES, REDIS_TLS, LEADER_NAME, ' +
+        'The environment holds only non-secret configuration (REDIS_NODES, REDIS_TLS, LEADER_NAME, ' +
         'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
         'password (AUTH token or RBAC password) is injected from Secrets Manager as an ECS secret (REDIS_PASSWORD).',
     });

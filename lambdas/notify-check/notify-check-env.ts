@@ -9,8 +9,8 @@ import { sendBounded } from './aws-call.ts';
 import { SecretReadError } from './errors.ts';
 
 /**
- * The Lambda's configuration: core's ReportConfig plus `REDIS_PASSWORD_SECRET_ARN` (an addition to
- * design.md: Lambda has no ECS-style secret injection, so the handler reads the AUTH token from
+ * The Lambda's configuration: core's ReportConfig plus `REDIS_PASSWORD_SECRET_ARN` (a variable of
+ * the Lambda only: Lambda has no ECS-style secret injection, so the handler reads the AUTH token from
  * Secrets Manager itself). Both problems sets are reported together in one ConfigError.
  */
 

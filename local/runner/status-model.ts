@@ -4,7 +4,7 @@ import { quantile } from './statistics.ts';
 
 /**
  * What `npm start` shows, built only from what can be observed from outside the workers: their JSON
- * log lines (design.md part 1: `leader.*`, `subscription.*`, `topology.changed`, `key.processed`, EMF
+ * log lines (README.md, "Log events": `leader.*`, `subscription.*`, `topology.changed`, `key.processed`, EMF
  * documents), their process lifecycle, the reference subscribers' `expired` events and the generator's
  * counts. Pure: every input carries its time (wall-clock ms), so tests drive it without timers.
  */

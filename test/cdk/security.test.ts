@@ -81,6 +81,8 @@ function literalSecrets(json: unknown): string[] {
 
 describe('both modes', () => {
   it('hold no password in clear: secrets only as dynamic references or ECS secrets', () => {
+    let usersChecked = 0;
+    let secretsChecked = 0;
     for (const s of [token, rbac]) {
       expect(literalSecrets(s.json)).toEqual([]);
       const text = JSON.stringify(s.json);
@@ -89,13 +91,18 @@ describe('both modes', () => {
       for (const [, user] of resourcesOfType(s.json, 'AWS::ElastiCache::User')) {
         expect(user.AccessString).not.toMatch(/(^| )[>#<]/);
         expect(user.NoPasswordRequired).toBeUndefined();
+        usersChecked++;
       }
       for (const [, secret] of resourcesOfType(s.json, 'AWS::SecretsManager::Secret')) {
         expect(secret.SecretString).toBeUndefined();
         expect(secret.GenerateSecretString).toMatchObject({ ExcludePunctuation: true, IncludeSpace: false });
         expect(secret.GenerateSecretString.PasswordLength).toBeGreaterThanOrEqual(32);
+        secretsChecked++;
       }
     }
+    // The loops above ran: the RBAC stack has its users, and both stacks have generated secrets.
+    expect(usersChecked).toBeGreaterThan(0);
+    expect(secretsChecked).toBeGreaterThanOrEqual(2);
   });
 
   it('have no unacknowledged cdk-nag findings', () => {

@@ -256,7 +256,7 @@ describe('worker service', () => {
     });
   });
 
-  it('sets the environment of design.md, lease timings left to their defaults', () => {
+  it('sets the worker environment of README.md, lease timings left to their defaults', () => {
     const [rgId] = only(s.json, 'AWS::ElastiCache::ReplicationGroup');
     const [, taskDef] = only(s.json, 'AWS::ECS::TaskDefinition');
     const env = Object.fromEntries(
@@ -369,7 +369,7 @@ describe('notify-check Lambda', () => {
     expect(fn.VpcConfig.SubnetIds).toHaveLength(2);
   });
 
-  it('gets the environment of design.md plus REDIS_PASSWORD_SECRET_ARN', () => {
+  it('gets the shared environment plus REDIS_PASSWORD_SECRET_ARN', () => {
     const [rgId] = only(s.json, 'AWS::ElastiCache::ReplicationGroup');
     const [secretId] = only(s.json, 'AWS::SecretsManager::Secret');
     const [clusterId] = only(s.json, 'AWS::ECS::Cluster');
@@ -513,7 +513,7 @@ describe('dashboard', () => {
   const dashboardMetrics = () =>
     referencedMetrics(s.json).filter((m) => m.referencedBy.some((id) => id.includes('Dashboard')));
 
-  it('shows every worker and Lambda metric of design.md', () => {
+  it('shows every worker and Lambda metric core/metrics.ts names', () => {
     const names = new Set(
       dashboardMetrics()
         .filter((m) => m.namespace === DEFAULT_METRICS_NAMESPACE)

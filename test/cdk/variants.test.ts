@@ -100,7 +100,9 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
       Threshold: 250,
       Metrics: [Match.objectLike({ MetricStat: Match.objectLike({ Stat: 'p99' }) })],
     });
-    for (const [, logGroup] of resourcesOfType(s.json, 'AWS::Logs::LogGroup')) {
+    const logGroups = resourcesOfType(s.json, 'AWS::Logs::LogGroup');
+    expect(logGroups).toHaveLength(3);
+    for (const [, logGroup] of logGroups) {
       expect(logGroup.RetentionInDays).toBe(90);
     }
     s.template.hasResourceProperties('AWS::SNS::Subscription', {

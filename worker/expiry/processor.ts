@@ -27,7 +27,9 @@ import { keyLogFields } from './key-text.ts';
  *   period, then at most once per `shedLogIntervalMs` per reason with the count since the last line.
  * - The gate is checked at dequeue time, per event: the event is handed to the handler only when
  *   `leadership.current(clock.monotonicMs())` returns a grant (this worker leads and its deadline is
- *   ahead). Otherwise it is dropped silently: followers see every event and handle none.
+ *   ahead). Otherwise it is dropped without a log line (reported `gated` to `onDone`): followers see
+ *   every event and handle none. With `holdWhenGateClosed` (replay on) it stays queued instead and the
+ *   gate is tried again every `gateRetryMs`.
  * - At most `concurrency` calls run at once. A call that has not settled after `handlerTimeoutMs` is
  *   failed (`handler.failed`, `HandlerFailures`), its signal aborted, and its slot freed; if the handler
  *   ignores the signal its promise is abandoned (counted in `stats().abandonedCalls`). The call's signal
@@ -167,8 +169,9 @@ export class Processor {
   }
 
   /**
-   * Takes one event. Never throws, never blocks. Returns false when the event was refused: filtered
-   * (own key, KEY_PATTERN), shed (queue full) or intake closed; the `onDone` listeners then never hear of it.
+   * Takes one event. Never throws, never blocks. Returns `queued`, or why the event was refused:
+   * `filtered` (own key, KEY_PATTERN), `shed` (queue full) or `closed` (intake closed); the `onDone`
+   * listeners then never hear of it.
    */
   offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): OfferResult {
     if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return 'filtered';

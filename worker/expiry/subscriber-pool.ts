@@ -73,7 +73,10 @@ export interface SubscriberPoolOptions {
 
 /** One `expired` notification from a subscribed node: the key's exact bytes. */
 export type PoolEventListener = (node: NodeRef, key: Buffer) => void;
-/** A primary's stream had a gap: this worker may have missed events of that primary. */
+/**
+ * This worker may have missed events of that primary: its subscription was up and went down, or a
+ * replica was seen promoted whose subscription was not up throughout since the previous discovery.
+ */
 export type PoolGapListener = (node: NodeRef) => void;
 
 interface Entry {

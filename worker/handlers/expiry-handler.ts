@@ -25,7 +25,10 @@ export interface HandlerEvent {
   readonly seq: number;
   /** Wall-clock ms at which this worker received the event. */
   readonly receivedAt: number;
-  /** True when a new leader handles the event from its replay window: the previous leader may have handled it too. */
+  /**
+   * True when the event is handed out from the replay window rather than live: by a new leader (the
+   * previous leader may have handled it too), or by a leader that resumes a primary it had suspended.
+   */
   readonly replayed: boolean;
 }
 

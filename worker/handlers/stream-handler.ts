@@ -17,7 +17,8 @@ import { UnsettledHandlerError } from './handler-errors.ts';
  * shards by their hash tags; the partition is CRC16(key bytes) mod the partition count, so one key's
  * expirations stay in order in one stream. Consumers read them with consumer groups (XREADGROUP).
  *
- * Entry fields: `id` (`<nodeId>:<seq>`, the same for the same expiry on every worker: dedupe on it),
+ * Entry fields: `id` (`<nodeId>:<seq>`: dedupe on it; a replayed expiry carries the previous leader's
+ * id when the successor's window aligned with its mark, see HandlerEvent.id),
  * `key` (the key's exact bytes), `node`, `nodeId`, `seq`, `fencingToken`, `receivedAt` (ms since the
  * epoch), `replayed` (`1` when a new leader appended it from its replay window).
  *

@@ -61,7 +61,7 @@ interface Term {
 
 type Phase = 'new' | 'running' | 'stopping' | 'stopped';
 
-/** Checks the rules of design.md: TTL > renew deadline > renew interval > 0, 0 < retry < TTL. */
+/** Checks the lease timing rules: TTL > renew deadline > renew interval > 0, 0 < retry < TTL. */
 function assertTimings(t: LeaseTimings): void {
   const problems = leaseTimingIssues(t).map((issue) => issue.message);
   // Only these four fields: `t` may be a whole WorkerConfig (it extends LeaseTimings).
@@ -94,8 +94,10 @@ function assertTimings(t: LeaseTimings): void {
  *   `onStoppedLeading(reason)` is called -- when the deadline passes without a renewal
  *   (`renew-deadline-missed`), when the lease is provably held by another owner (`lease-lost`), when
  *   `shouldStepDown()` or the lease's `stepDownReason()` gives a reason before a renewal
- *   (`coverage-lost`, `placement-changed`), or on `stop()` (`released` / `stopping`). After an involuntary end, the leftover lease is released
- *   (ownership-checked, so harmless) and the worker competes again as a follower.
+ *   (`coverage-lost`, `duplicate-worker-id`, `placement-changed`), or on `stop()` (`released` /
+ *   `stopping`). After any end but `stop()`, the leftover lease is released (ownership-checked, so
+ *   harmless), `released` is published so a follower takes over at once, and the worker competes
+ *   again as a follower after one retry period.
  * - Callbacks are called synchronously, never awaited; exceptions they throw are logged and dropped.
  */
 export class LeaderElector implements LeadershipView {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomPassword, runCommand } from './tls-acl-helpers.ts';
 
 /**
- * `npm run worker` and `npm run report` with every variable of design.md part 1 wrong at once (type,
+ * `npm run worker` and `npm run report` with every variable of README.md, "Configuration", wrong at once (type,
  * range, combination): exit 78, every variable listed, nothing connected, no secret printed. REDIS_NODES
  * is the one valid variable: it points at a listener that counts connection attempts.
  */

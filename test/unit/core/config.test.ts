@@ -21,7 +21,7 @@ function issuesOf(fn: () => unknown) {
 }
 
 describe('parseWorkerConfig', () => {
-  it('applies the defaults of design.md', () => {
+  it('applies the documented defaults (README.md, "Configuration")', () => {
     const config = parseWorkerConfig({ REDIS_NODES: '127.0.0.1:7000' });
     expect(config).toMatchObject({
       redis: { nodes: [{ host: '127.0.0.1', port: 7000 }], tls: false },

@@ -6,7 +6,7 @@ import { parseReportConfig, parseWorkerConfig } from '../../../core/config.ts';
 import { ConfigError, type ConfigIssue } from '../../../core/errors.ts';
 
 /**
- * Hostile and mistaken configuration, variable by variable (design.md part 1 plus the additions the
+ * Hostile and mistaken configuration, variable by variable (README.md, "Configuration", with the additions the
  * parsers know): each wrong type, range or combination is refused with an issue naming the variable,
  * and all of them together are listed at once.
  */

@@ -7,6 +7,12 @@ import { randomLeaderName, sleep, startWorker, type TestWorker, waitFor } from '
 // A cluster of fewer than 3 shards: one primary with one replica. The lease is one key plus WAIT.
 
 const { leaseTtlMs, leaseRenewDeadlineMs, leaseRenewIntervalMs } = DEFAULT_LEASE_TIMINGS;
+/** Past one TTL by this much, a lease nobody renewed would have expired: only renewals keep it. */
+const BEYOND_TTL_MS = 500;
+/** Acquire attempts a contender must have made (and lost) before its "never led" counts. */
+const MIN_REFUSED_ATTEMPTS = 3;
+/** Bound on waiting for those attempts: retries run every ~250 ms, this leaves room for a busy machine. */
+const ATTEMPTS_BOUND_MS = 4 * leaseTtlMs;
 
 describe('leader election on one key with WAIT (1 primary + 1 replica, real cluster)', () => {
   let cluster: LocalRedisCluster;
@@ -50,7 +56,15 @@ describe('leader election on one key with WAIT (1 primary + 1 replica, real clus
     }
 
     const b = await spawn(name, 'b');
-    await sleep(leaseTtlMs + 500);
+    const bSpawnedAt = performance.now();
+    // Absence with a positive signal: b competed, and for longer than one TTL of a's lease.
+    const contended = await waitFor(
+      () =>
+        b.acquireAttempts() >= MIN_REFUSED_ATTEMPTS &&
+        performance.now() - bSpawnedAt > leaseTtlMs + BEYOND_TTL_MS,
+      ATTEMPTS_BOUND_MS,
+    );
+    expect(contended, `b made ${b.acquireAttempts()} attempts`).toBeDefined();
     expect(b.started).toEqual([]);
     expect(a.stopped).toEqual([]);
     const releasedAt = performance.now();
@@ -82,8 +96,19 @@ describe('leader election on one key with WAIT (1 primary + 1 replica, real clus
     expect(a.logs.some((l) => l.event === 'leader.renew_failed')).toBe(true);
     expect(a.logs.find((l) => l.event === 'leader.lost')).toMatchObject({ reason: 'renew-deadline-missed' });
 
-    // No acquisition can be acknowledged either: nobody leads while the replica is frozen.
-    await sleep(1500);
+    // No acquisition can be acknowledged either: nobody leads while the replica is frozen. Absence with
+    // a positive signal: both workers tried again (each attempt waits for the frozen replica's WAIT).
+    const attemptsAtStepDown = [a.acquireAttempts(), b.acquireAttempts()] as const;
+    const bothTried = await waitFor(
+      () =>
+        a.acquireAttempts() - attemptsAtStepDown[0] >= MIN_REFUSED_ATTEMPTS &&
+        b.acquireAttempts() - attemptsAtStepDown[1] >= MIN_REFUSED_ATTEMPTS,
+      ATTEMPTS_BOUND_MS,
+    );
+    expect(
+      bothTried,
+      `attempts while frozen: a ${a.acquireAttempts()}, b ${b.acquireAttempts()}`,
+    ).toBeDefined();
     expect(b.started).toEqual([]);
     expect(a.elector.isLeader || b.elector.isLeader).toBe(false);
 

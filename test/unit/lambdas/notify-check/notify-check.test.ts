@@ -111,7 +111,7 @@ describe('runNotifyCheck with CONFIG (self-managed Redis)', () => {
     ]);
   });
 
-  it('emits exactly the Lambda metric names of design.md, in one EMF document with LeaderName', async () => {
+  it('emits exactly the Lambda metric names of README.md, "Metrics", in one EMF document with LeaderName', async () => {
     const cluster = FakeCluster.build();
     writeLeaderRecord(cluster, recentRecord('arn:aws:ecs:eu-west-1:123456789012:task/c/abc'));
     ecsMock.on(ListTasksCommand).resolves({ taskArns: ['arn:aws:ecs:eu-west-1:123456789012:task/c/abc'] });
@@ -215,6 +215,7 @@ describe('runNotifyCheck with CONFIG (self-managed Redis)', () => {
   it('places each canary on a slot of its own primary and waits for that exact key', async () => {
     const cluster = FakeCluster.build();
     const report = await runNotifyCheck(deps(cluster, capture(), { newRunId: () => 'run-1' }));
+    expect(report.canaries).toHaveLength(3);
     for (const canary of report.canaries) {
       const primary = cluster.primaries().find((p) => p.address === canary.node) as FakeNode;
       expect(canary.key).toMatch(/^\{kl:default:c\d+\}:canary:run-1$/);
@@ -245,7 +246,7 @@ describe('runNotifyCheck with CONFIG (self-managed Redis)', () => {
         elastiCache: new ElastiCacheClient({ region: 'eu-west-1' }),
       }),
     );
-    expect(report.nodes.every((n) => n.status === 'refused' && n.method === 'config')).toBe(true);
+    expect(report.nodes.map((n) => `${n.status} ${n.method}`)).toEqual(Array(6).fill('refused config'));
     expect(elastiCacheMock.calls()).toHaveLength(0);
     expect(report.metrics.NodesConfigured).toBe(0);
   });
@@ -313,7 +314,9 @@ describe('runNotifyCheck auto mode on ElastiCache', () => {
     );
     expect(elastiCacheMock.commandCalls(ModifyCacheParameterGroupCommand)).toHaveLength(0);
     expect(report.parameterGroup?.status).toBe('refused-default');
-    expect(report.nodes.every((n) => n.status === 'refused' && n.drifted && !n.configured)).toBe(true);
+    expect(report.nodes.map((n) => [n.status, n.drifted, n.configured])).toEqual(
+      Array(6).fill(['refused', true, false]),
+    );
     const groupProblems = report.problems.filter((p) => p.includes('default group'));
     expect(groupProblems).toHaveLength(1);
     expect(groupProblems[0]).toMatch(
@@ -327,7 +330,7 @@ describe('runNotifyCheck auto mode on ElastiCache', () => {
     for (const node of cluster.nodes) node.failure = 'config-unknown';
     const report = await runNotifyCheck(deps(cluster, capture()));
     expect(report.parameterGroup).toBeNull();
-    expect(report.nodes.every((n) => n.status === 'refused')).toBe(true);
+    expect(report.nodes.map((n) => n.status)).toEqual(Array(6).fill('refused'));
     expect(report.nodes[0]?.error).toMatch(/not enforceable.*REPLICATION_GROUP_ID/);
   });
 
@@ -344,7 +347,9 @@ describe('runNotifyCheck auto mode on ElastiCache', () => {
     expect(cluster.calls.filter((c) => c.command.startsWith('CONFIG'))).toEqual([]);
     expect(elastiCacheMock.commandCalls(ModifyCacheParameterGroupCommand)).toHaveLength(0);
     expect(elastiCacheMock.commandCalls(DescribeCacheParametersCommand).length).toBeGreaterThan(0);
-    expect(report.nodes.every((n) => n.status === 'ok' && !n.drifted && n.configured)).toBe(true);
+    expect(report.nodes.map((n) => [n.status, n.drifted, n.configured])).toEqual(
+      Array(6).fill(['ok', false, true]),
+    );
     expect(report.metrics).toMatchObject({ NodesDrifted: 0, NodesConfigured: 6, PrimariesVerified: 3 });
   });
 });

@@ -35,7 +35,7 @@ describe('parseRunnerArgs', () => {
     });
   });
 
-  it('reads --plain --for 20 (the form the design names) and --for=20', () => {
+  it('reads --plain --for 20 (the form README.md, "Commands", names) and --for=20', () => {
     expect(options(['--plain', '--for', '20'])).toMatchObject({ plain: true, forSeconds: 20 });
     expect(options(['--for=2.5'])).toMatchObject({ plain: false, forSeconds: 2.5 });
   });

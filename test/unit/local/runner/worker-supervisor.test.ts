@@ -55,6 +55,11 @@ function recorder() {
   return { log, events };
 }
 
+/** Delay before a replacement is spawned, in the crash-loop test. */
+const REPLACE_DELAY_MS = 50;
+/** Ten replacement delays: a replacement armed before the supervisor gave up would have spawned. */
+const NO_REPLACEMENT_WAIT_MS = 10 * REPLACE_DELAY_MS;
+
 async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -112,11 +117,14 @@ describe('WorkerSupervisor', () => {
       cwd: folder,
       env: {},
       events,
-      replaceDelayMs: 50,
+      replaceDelayMs: REPLACE_DELAY_MS,
     });
     supervisor.start(1);
     await until(() => supervisor.gaveUp);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // It gave up on the third exit: every exit was seen, so a fourth spawn could only come from a
+    // replacement already armed, which fires within REPLACE_DELAY_MS.
+    expect(log.filter((l) => l.startsWith('exit '))).toHaveLength(3);
+    await new Promise((resolve) => setTimeout(resolve, NO_REPLACEMENT_WAIT_MS));
     expect(log.filter((l) => l.startsWith('spawn'))).toHaveLength(3);
     expect(log).toContain('stderr worker-1 boom');
     expect(log.some((l) => l.startsWith('notice 3 workers in a row exited'))).toBe(true);
@@ -159,7 +167,7 @@ setInterval(() => {}, 1000);`,
     // Both workers up: their preloaded parent-watch is in place (it loads before the program).
     await until(() => (output.match(/worker-\d up/g) ?? []).length === 2);
     const pids = [...output.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
-    expect(pids.every(isAlive)).toBe(true);
+    expect(pids.map(isAlive)).toEqual([true, true]);
     expect(existsSync(runnerFile)).toBe(true);
     child.kill('SIGKILL');
     // The quiet workers would run forever; the parent-watch ends them at once (SIGTERM: no handler).
