@@ -30,13 +30,15 @@ export const FAMILY_KEY_KINDS: ReadonlySet<OwnKeyKind> = new Set([
   'coverage',
 ]);
 
+const OWN_KEY_PREFIX_BYTES = Buffer.from(OWN_KEY_PREFIX, 'latin1');
+
 /** True for a key (string or raw bytes) that belongs to keyspace-leader itself. */
 export function isOwnKey(key: string | Uint8Array): boolean {
   if (typeof key === 'string') return key.startsWith(OWN_KEY_PREFIX);
-  return (
-    Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(0, 4).toString('latin1') ===
-    OWN_KEY_PREFIX
-  );
+  // Byte by byte: called for every event, so no copy and no decoding.
+  if (key.length < OWN_KEY_PREFIX_BYTES.length) return false;
+  for (let i = 0; i < OWN_KEY_PREFIX_BYTES.length; i++) if (key[i] !== OWN_KEY_PREFIX_BYTES[i]) return false;
+  return true;
 }
 
 export function isValidLeaderName(name: string): boolean {

@@ -2,14 +2,14 @@ import type { Cluster } from 'ioredis';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { parseOrExit, parseWorkerConfig, type WorkerConfig } from '../core/config.ts';
 import { withTimeout } from '../core/errors.ts';
-import { isOwnKey, KeyspaceKeys } from '../core/keys.ts';
+import { KeyspaceKeys } from '../core/keys.ts';
 import { readLocalClusterFile } from '../core/local-cluster-file.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { EmfMetrics } from '../core/metrics.ts';
 import { closeQuietly, createClusterClient } from '../core/redis-client.ts';
 import { discoverTopology } from '../core/topology.ts';
 import { FanIn } from './expiry/fan-in.ts';
-import { compileKeyPattern } from './expiry/key-pattern.ts';
+import { compileKeyFilter } from './expiry/key-pattern.ts';
 import { nodeSubscriberFactory } from './expiry/node-subscriber.ts';
 import { Processor } from './expiry/processor.ts';
 import { SubscriberPool } from './expiry/subscriber-pool.ts';
@@ -182,11 +182,9 @@ async function startWorker(p: Process): Promise<RunningWorker> {
 
   // The gate reads the grant the elector (built last) publishes here.
   const leadership = new LeadershipState();
-  const keyMatcher = compileKeyPattern(config.keyPattern);
   const processor = new Processor({
     handler: handler.handler,
     leadership,
-    keyMatcher,
     clock,
     logger,
     metrics,
@@ -207,13 +205,9 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   const fanIn = new FanIn({
     clock,
     metrics,
-    sink: replay
-      ? (event) => {
-          // Events no handler may ever see need no replay: keep them out of the window's memory.
-          if (isOwnKey(event.key) || !keyMatcher(event.key)) return;
-          replay.onEvent(event);
-        }
-      : (event) => processor.offer(event),
+    // The one filter, before anything keeps an event: what no handler may see takes no window memory.
+    accepts: compileKeyFilter(config.keyPattern),
+    sink: replay ? (event) => replay.onEvent(event) : (event) => processor.offer(event),
   });
   pool.onEvent((node, key) => fanIn.push(node, key));
   const coverage = new CoverageRegistry({

@@ -1,17 +1,21 @@
 import type { Clock } from '../../core/clock.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
+import type { KeyMatcher } from './key-pattern.ts';
 
 /**
  * Merges the per-primary subscriptions into one stream of ExpiryEvents. Each raw notification is
- * stamped on arrival (wall and monotonic clock), numbered per node (`seq`), counted
- * (`EventsReceived`: every event this worker receives, leader or not) and handed to the sink
- * synchronously, in arrival order. Node.js delivers socket data on one thread, so the order within a
- * node is the order that node published in; across nodes it is arrival order.
+ * numbered per node (`seq`), counted (`EventsReceived`: every event this worker receives, leader or
+ * not) and, when `accepts` takes its key (the pipeline's one filter), stamped on arrival (wall and
+ * monotonic clock) and handed to the sink synchronously, in arrival order. Node.js delivers socket
+ * data on one thread, so the order within a node is the order that node published in; across nodes
+ * it is arrival order.
  */
 export interface FanInOptions {
   readonly clock: Clock;
   readonly metrics: EmfMetrics;
+  /** The key filter (key-pattern.ts `compileKeyFilter`): events it refuses go nowhere. */
+  readonly accepts: KeyMatcher;
   readonly sink: (event: ExpiryEvent) => void;
 }
 
@@ -32,6 +36,7 @@ export class FanIn {
     const seq = (this.sequences.get(node.id) ?? 0) + 1;
     this.sequences.set(node.id, seq);
     this.options.metrics.count('EventsReceived');
+    if (!this.options.accepts(key)) return;
     this.options.sink({
       key,
       node: node.address,

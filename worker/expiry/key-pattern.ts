@@ -1,3 +1,5 @@
+import { isOwnKey } from '../../core/keys.ts';
+
 /**
  * KEY_PATTERN: a Redis glob (the syntax of KEYS, SCAN MATCH and PSUBSCRIBE) matched on a key's raw
  * bytes. The pattern text is taken as UTF-8 bytes.
@@ -131,4 +133,14 @@ export function compileKeyPattern(pattern: string | Uint8Array): KeyMatcher {
     while (tokens[t]?.kind === 'star') t++;
     return t === tokens.length;
   };
+}
+
+/**
+ * The pipeline's one key filter (applied by the fan-in, before anything keeps an event): keys that
+ * match KEY_PATTERN and are not keyspace-leader's own (`{kl:` prefix, core/keys.ts). A key it refuses
+ * is counted as received and goes nowhere: no window, no queue, no handler.
+ */
+export function compileKeyFilter(pattern: string | Uint8Array): KeyMatcher {
+  const matches = compileKeyPattern(pattern);
+  return (key) => !isOwnKey(key) && matches(key);
 }

@@ -1,5 +1,4 @@
 import type { Clock } from '../../core/clock.ts';
-import { isOwnKey } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
@@ -11,16 +10,15 @@ import {
 import type { LeadershipGrant, LeadershipView } from '../leader/leadership.ts';
 import { BoundedQueue } from './bounded-queue.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
-import type { KeyMatcher } from './key-pattern.ts';
 import { keyLogFields } from './key-text.ts';
 
 /**
- * Between the fan-in and the handler: filter, bounded queue, leadership gate, bounded concurrency,
- * per-call timeout, and the `key.processed` / `handler.failed` record of every call.
+ * Between the fan-in and the handler: bounded queue, leadership gate, bounded concurrency, per-call
+ * timeout, and the `key.processed` / `handler.failed` record of every call.
  *
  * Contracts:
- * - Filter at intake: the project's own keys (`{kl:` prefix) and keys outside KEY_PATTERN are dropped
- *   before they take queue space; they never reach a handler.
+ * - What it is offered is filtered already: the fan-in applies the pipeline's one key filter (own keys,
+ *   KEY_PATTERN; key-pattern.ts `compileKeyFilter`) before anything keeps an event.
  * - The queue holds at most `queueCapacity` events. Shedding policy: tail drop -- an event that
  *   arrives at a full queue is dropped (`EventsShed`, reason `queue-full`); queued events keep their
  *   order and are not displaced. `events.shed` is logged at once for the first shed after a quiet
@@ -61,13 +59,12 @@ export type DoneOutcome = 'processed' | 'failed' | 'unsettled' | 'gated' | 'clea
 /** Hears the outcome of an accepted event (`Processor.onDone`). */
 export type DoneListener = (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void;
 
-/** What `offer` did with an event: queued, or refused because filtered, shed (queue full) or closed (shutdown). */
-export type OfferResult = 'queued' | 'filtered' | 'shed' | 'closed';
+/** What `offer` did with an event: queued, or refused because shed (queue full) or closed (shutdown). */
+export type OfferResult = 'queued' | 'shed' | 'closed';
 
 export interface ProcessorOptions {
   readonly handler: ExpiryHandler;
   readonly leadership: LeadershipView;
-  readonly keyMatcher: KeyMatcher;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: EmfMetrics;
@@ -170,11 +167,9 @@ export class Processor {
 
   /**
    * Takes one event. Never throws, never blocks. Returns `queued`, or why the event was refused:
-   * `filtered` (own key, KEY_PATTERN), `shed` (queue full) or `closed` (intake closed); the `onDone`
-   * listeners then never hear of it.
+   * `shed` (queue full) or `closed` (intake closed); the `onDone` listeners then never hear of it.
    */
   offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): OfferResult {
-    if (isOwnKey(event.key) || !this.options.keyMatcher(event.key)) return 'filtered';
     if (!this.intakeOpen) {
       // Refused during shutdown: this worker will not handle it; count it so the hand-over gap is
       // visible. With replay on, the mark stays before it and the successor replays it.

@@ -395,10 +395,9 @@ export class ReplayCoordinator {
     });
     if (result !== 'queued') cursor.done(seq);
     this.options.window.hold(event.nodeId, cursor.holdFrom);
-    // Filtered: never for a handler; counts as settled so the mark moves on. Shed (the queue was full,
-    // which the room check prevents): counted in EventsShed by the processor, settled. Closed
-    // (shutdown): not settled, the successor replays it.
-    if (result === 'filtered' || result === 'shed') session.tracker.abandon(event.nodeId, seq);
+    // Shed (the queue was full, which the room check prevents): counted in EventsShed by the
+    // processor, settled. Closed (shutdown): not settled, the successor replays it.
+    if (result === 'shed') session.tracker.abandon(event.nodeId, seq);
     return result !== 'closed';
   }
 

@@ -63,7 +63,12 @@ describe('fan-in follows the topology', () => {
     });
     const metrics = new EmfMetrics({ namespace: 'Test', leaderName: 'test', write: () => {} });
     workerCluster = createClusterClient(redis, { logger, name: 'test' });
-    const fanIn = new FanIn({ clock: systemClock, metrics, sink: (event) => events.push(event) });
+    const fanIn = new FanIn({
+      clock: systemClock,
+      metrics,
+      accepts: () => true,
+      sink: (event) => events.push(event),
+    });
     pool = new SubscriberPool({
       connect: nodeSubscriberFactory({ redis, logger, clock: systemClock }),
       logger,

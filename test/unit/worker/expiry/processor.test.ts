@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
-import { compileKeyPattern } from '../../../../worker/expiry/key-pattern.ts';
 import { type DoneListener, Processor, type ProcessorOptions } from '../../../../worker/expiry/processor.ts';
 import type {
   ExpiryHandler,
@@ -53,7 +52,6 @@ function setup({ onDone, ...overrides }: Partial<ProcessorOptions> & { onDone?: 
   const processor = new Processor({
     handler: () => {},
     leadership,
-    keyMatcher: compileKeyPattern('*'),
     clock: fakeClock,
     logger: log.logger,
     metrics,
@@ -309,19 +307,6 @@ describe('Processor', () => {
         .sort(),
     ).toEqual(['base', 'failed', 'unsettled']);
     expect(totals()).toMatchObject({ HandlerFailures: 3, EventsProcessed: 1 });
-  });
-
-  it('never hands own keys or keys outside KEY_PATTERN to the handler', async () => {
-    const seen: string[] = [];
-    const { processor, leadership } = setup({
-      handler: (e) => void seen.push(e.key),
-      keyMatcher: compileKeyPattern('job:*'),
-    });
-    leadership.lead(1, T0 + 60_000);
-    for (const key of ['job:1', 'other:1', '{kl:default}:lease', '{kl:x:c0}:canary:abc', 'job:2'])
-      processor.offer(event(key));
-    await vi.advanceTimersByTimeAsync(0);
-    expect(seen).toEqual(['job:1', 'job:2']);
   });
 
   it('gives a non-UTF-8 key to the handler as bytes and logs it with keyBase64', async () => {

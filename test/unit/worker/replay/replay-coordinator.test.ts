@@ -84,7 +84,7 @@ function setup(
     marks,
     processor: {
       offer: (e, meta) => {
-        if (options.refuse?.(e.key.toString())) return 'filtered';
+        if (options.refuse?.(e.key.toString())) return 'shed';
         offered.push({ key: e.key.toString(), meta, event: e });
         return 'queued';
       },

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
-import { compileKeyPattern } from '../../../../worker/expiry/key-pattern.ts';
 import { type DoneOutcome, type EventMeta, Processor } from '../../../../worker/expiry/processor.ts';
 import type { ExpiryHandler } from '../../../../worker/handlers/expiry-handler.ts';
 import type { ProcessedMark } from '../../../../worker/replay/processed-mark.ts';
@@ -56,7 +55,6 @@ function setup(options: Options) {
   const processor = new Processor({
     handler: options.handler,
     leadership,
-    keyMatcher: compileKeyPattern('*'),
     clock: fakeClock,
     logger: log.logger,
     metrics,
