@@ -11,6 +11,7 @@ export const SCENARIOS = [
   'cost',
   'resources',
   'three-workers',
+  'burst',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -34,6 +35,8 @@ export interface BenchSettings {
     readonly ratesPerSecond: readonly number[];
     readonly workers: number;
   };
+  /** Keys sharing one deadline, one worker, no-op and log handlers. */
+  readonly burst: { readonly keys: number };
   /** One fixed-rate step per variant (replay on, replay off, stream handler), the leader alone. */
   readonly cost: { readonly keysPerSecond: number; readonly durationS: number };
   /** Worker CPU and RSS per 1,000 events, 3 workers, replay on and off. */
@@ -70,6 +73,7 @@ const FULL = {
   handover: { runs: 5, keysPerSecond: 200, workers: 3 },
   crashLoss: { runs: 5, ratesPerSecond: [200, 2000, 5000, 10_000], workers: 3 },
   cost: { keysPerSecond: 5000, durationS: 10 },
+  burst: { keys: 100_000 },
   resources: { keysPerSecond: 2000, durationS: 10, workers: 3 },
   threeWorkers: {
     stepsPerSecond: [2000, 4000, 6000, 7000, 8000, 9000, 10_000, 12_000, 15_000, 20_000, 30_000],
@@ -84,6 +88,7 @@ const QUICK = {
   handover: { runs: 2, keysPerSecond: 200, workers: 3 },
   crashLoss: { runs: 3, ratesPerSecond: [200, 2000, 5000, 10_000], workers: 3 },
   cost: { keysPerSecond: 5000, durationS: 5 },
+  burst: { keys: 100_000 },
   resources: { keysPerSecond: 2000, durationS: 5, workers: 3 },
   threeWorkers: { stepsPerSecond: [2000, 5000, 6500, 8000, 9500], stepS: 5, workers: 3 },
 };

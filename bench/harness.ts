@@ -46,6 +46,8 @@ export interface WorkerMetrics {
   eventsProcessed: number;
   eventsShed: number;
   latencySamples: number[];
+  /** LeaseRenewLatencyMs samples (the leader's renewals). */
+  renewLatencySamples: number[];
 }
 
 export interface WorkerGroupOptions {
@@ -71,6 +73,8 @@ export class WorkerGroup {
   readonly stderr: string[] = [];
   /** `subscription.down` at warn: a worker lost a primary's stream (events published meanwhile are gone). */
   subscriptionDrops = 0;
+  /** `leader.lost` lines (any reason): a leader of this group lost its lease without handing it over. */
+  leadershipLosses = 0;
   /** Lines that were not complete JSON (a worker stopped in the middle of writing one). */
   truncatedLines = 0;
   /** When each worker was spawned (wall-clock ms). */
@@ -133,6 +137,7 @@ export class WorkerGroup {
       this.model.workerLine(id, line, atMs);
       // A planned close (shutdown, topology change) is logged at info; a lost stream at warn.
       if (line.includes('"subscription.down"') && line.includes('"level":"warn"')) this.subscriptionDrops++;
+      if (line.includes('"leader.lost"')) this.leadershipLosses++;
     }
     if (line.includes('"_aws"')) {
       const documents = parseEmfLine(line);
@@ -140,13 +145,20 @@ export class WorkerGroup {
       const fields = documents[0].fields;
       let m = this.metrics.get(id);
       if (!m) {
-        m = { eventsReceived: 0, eventsProcessed: 0, eventsShed: 0, latencySamples: [] };
+        m = {
+          eventsReceived: 0,
+          eventsProcessed: 0,
+          eventsShed: 0,
+          latencySamples: [],
+          renewLatencySamples: [],
+        };
         this.metrics.set(id, m);
       }
       for (const v of numbers(fields.EventsReceived)) m.eventsReceived += v;
       for (const v of numbers(fields.EventsProcessed)) m.eventsProcessed += v;
       for (const v of numbers(fields.EventsShed)) m.eventsShed += v;
       m.latencySamples.push(...numbers(fields.ProcessingLatencyMs));
+      m.renewLatencySamples.push(...numbers(fields.LeaseRenewLatencyMs));
       return;
     }
     if (!line.includes('"key.processed"')) return;
@@ -257,12 +269,19 @@ export class WorkerGroup {
 
   /** EMF figures summed over every worker of the group. */
   totals(): WorkerMetrics {
-    const total: WorkerMetrics = { eventsReceived: 0, eventsProcessed: 0, eventsShed: 0, latencySamples: [] };
+    const total: WorkerMetrics = {
+      eventsReceived: 0,
+      eventsProcessed: 0,
+      eventsShed: 0,
+      latencySamples: [],
+      renewLatencySamples: [],
+    };
     for (const m of this.metrics.values()) {
       total.eventsReceived += m.eventsReceived;
       total.eventsProcessed += m.eventsProcessed;
       total.eventsShed += m.eventsShed;
       total.latencySamples.push(...m.latencySamples);
+      total.renewLatencySamples.push(...m.renewLatencySamples);
     }
     return total;
   }

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { BenchArgumentsError, type BenchSettings, parseBenchArgs, SCENARIOS } from './bench-options.ts';
+import { runBurst } from './burst.ts';
 import { runFanIn } from './fan-in.ts';
 import { runCost, runCrashLoss, runResources, runThreeWorkers } from './guarantees.ts';
 import { runHandover } from './hand-over.ts';
@@ -82,8 +83,10 @@ async function run(settings: BenchSettings): Promise<number> {
     const resources = has('resources')
       ? await attempt('resources', () => runResources(harness, settings))
       : undefined;
+    const burst = has('burst') ? await attempt('burst', () => runBurst(harness, settings)) : undefined;
     results = {
       settings,
+      burst,
       crashLoss,
       cost,
       resources,

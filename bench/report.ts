@@ -1,6 +1,8 @@
 import type { Summary } from '../local/runner/statistics.ts';
 import type { HandoverSummary } from './analysis.ts';
 import { type BenchSettings, SCENARIOS } from './bench-options.ts';
+import type { BurstVariant } from './burst.ts';
+import { burstConsole, burstLines } from './burst-report.ts';
 import type { FanInReport } from './fan-in.ts';
 import type { CostVariant, CrashLossRate, ResourcesVariant, ThreeWorkersReport } from './guarantees.ts';
 import {
@@ -32,6 +34,7 @@ export interface BenchResults {
   readonly cost?: readonly CostVariant[] | undefined;
   readonly resources?: readonly ResourcesVariant[] | undefined;
   readonly threeWorkers?: ThreeWorkersReport | undefined;
+  readonly burst?: readonly BurstVariant[] | undefined;
 }
 
 export { mergeReports } from './markdown.ts';
@@ -281,6 +284,7 @@ export function renderMarkdown(results: BenchResults): string {
   if (results.resources) lines.push(...resourcesLines(results.resources));
   if (results.threeWorkers)
     lines.push(...threeWorkersLines(results.threeWorkers, results.settings.threeWorkers.stepS));
+  if (results.burst) lines.push(...burstLines(results.burst));
   if (results.failures.length > 0) {
     lines.push('## Not measured', '', ...results.failures.map((f) => `- ${f}`), '');
   }
@@ -320,6 +324,7 @@ export function renderConsole(results: BenchResults): string[] {
     }
   }
   rows.push(...guaranteesConsole(results));
+  if (results.burst) rows.push(...burstConsole(results.burst));
   for (const failure of results.failures) rows.push(['not measured', failure]);
   const width = Math.max(...rows.map((r) => r[0].length), 10);
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);

@@ -13,6 +13,11 @@ export const WORKER_METRICS = [
   'HandlerFailures',
   'ProcessingLatencyMs',
   'IsLeader',
+  /**
+   * Distribution: from when a lease renewal was due to its confirmation (the renew timer's lateness on a
+   * busy event loop plus the round trip); it must stay well below LEASE_RENEW_DEADLINE_MS - LEASE_RENEW_INTERVAL_MS.
+   */
+  'LeaseRenewLatencyMs',
   'SubscribedPrimaries',
   'EventsShed',
   /** Gauge 0/1: 1 on a worker standing by because another running process has its WORKER_ID. */

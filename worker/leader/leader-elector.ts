@@ -381,6 +381,7 @@ export class LeaderElector implements LeadershipView {
     if (!term) return;
     const { lease, clock, timings, logger } = this.config;
     const startMs = clock.monotonicMs();
+    const dueMs = this.nextRenewAtMs;
     if (startMs >= term.grant.deadlineMs) {
       this.loseLeadership(term, 'renew-deadline-missed');
       return;
@@ -415,6 +416,7 @@ export class LeaderElector implements LeadershipView {
       this.armDeadline(term);
     }
     this.nextRenewAtMs = startMs + timings.leaseRenewIntervalMs;
+    this.config.metrics.sample('LeaseRenewLatencyMs', Math.round((clock.monotonicMs() - dueMs) * 10) / 10);
     term.renewedAt = new Date(clock.wallMs()).toISOString();
     // One renewal's record write at a time: when Redis is slow, writes must not pile up (or land
     // out of order); the next renewal writes a fresher record anyway.
