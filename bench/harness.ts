@@ -103,6 +103,8 @@ export class WorkerGroup {
         REDIS_NODES: harness.seedList,
         LEADER_NAME: options.leaderName,
         HEALTH_PORT: '0',
+        // The bench counts `key.processed` lines: one per completed call, whatever the caller's env says.
+        PROCESSED_LOG: 'all',
         ...options.env,
       },
       replace: options.replace,

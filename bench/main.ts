@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { BenchCharts } from './bench-charts.ts';
 import { BenchArgumentsError, type BenchSettings, parseBenchArgs, SCENARIOS } from './bench-options.ts';
 import { runBurst } from './burst.ts';
 import { runFanIn } from './fan-in.ts';
@@ -14,7 +15,8 @@ import { type BenchResults, mergeReports, renderConsole, renderMarkdown } from '
 /**
  * `npm run bench`: fan-in, highest sustained rate, hand-over and crash loss (with the seed as
  * baseline), the cost of the guarantees, worker resources and three-worker throughput, on an
- * embedded cluster of its own. Prints figures, writes docs/benchmarks.md, and exits 0 whatever the
+ * embedded cluster of its own. Prints figures, writes docs/benchmarks.md with its charts and results
+ * (docs/benchmarks/*.svg, results.json: bench/bench-charts.ts), and exits 0 whatever the
  * figures are (a benchmark that cannot run is listed under "Not measured"). Ctrl-C stops everything.
  */
 
@@ -115,6 +117,19 @@ async function run(settings: BenchSettings): Promise<number> {
       partial && existsSync(path) ? mergeReports(readFileSync(path, 'utf8'), fresh) : fresh,
     );
     process.stdout.write(`\nwrote ${path}\n`);
+    // The charts the report links to, from the results of the sections it shows (kept ones included).
+    const charts = new BenchCharts(path);
+    const shown = charts.saveResults(results, partial);
+    process.stdout.write(`wrote ${charts.resultsPath}\n`);
+    try {
+      for (const written of await charts.write(shown)) process.stdout.write(`wrote ${written}\n`);
+    } catch (error) {
+      // The figures are written; a chart that cannot be drawn is reported, and `npm run bench:charts`
+      // draws it again from the saved results once fixed.
+      process.stdout.write(
+        `charts could not be rendered: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+    }
   }
   return 0;
 }

@@ -3,6 +3,12 @@ import type { HandoverSummary } from './analysis.ts';
 import { type BenchSettings, SCENARIOS } from './bench-options.ts';
 import type { BurstVariant } from './burst.ts';
 import { burstConsole, burstLines } from './burst-report.ts';
+import {
+  type BenchChartName,
+  benchChartSpecs,
+  chartLinkFromReport,
+  chartsFolderFromReport,
+} from './chart-specs.ts';
 import type { FanInReport } from './fan-in.ts';
 import type { CostVariant, CrashLossRate, ResourcesVariant, ThreeWorkersReport } from './guarantees.ts';
 import {
@@ -256,6 +262,29 @@ function commandArgs(settings: BenchSettings): string {
   return args.length > 0 ? ` -- ${args.join(' ')}` : '';
 }
 
+/**
+ * The image link of chart `name` when the results have data for it (bench/chart-specs.ts), else
+ * nothing. The SVG is written by bench/bench-charts.ts next to the report, from the same results.
+ */
+function chartImageLines(results: BenchResults, name: BenchChartName): string[] {
+  const chart = benchChartSpecs(results).find((c) => c.name === name);
+  return chart ? [`![${chart.alt}](${chartLinkFromReport(results.settings.out, name)})`, ''] : [];
+}
+
+/** A section with its chart after its first table (or at its end when it has none). */
+function withChart(section: readonly string[], chart: readonly string[]): string[] {
+  if (chart.length === 0) return [...section];
+  const tableStart = section.findIndex((line) => line.startsWith('|'));
+  let at = section.length;
+  if (tableStart >= 0) {
+    at = tableStart;
+    while (at < section.length && section[at]?.startsWith('|')) at++;
+    // After the blank line that ends the table.
+    if (at < section.length && section[at] === '') at++;
+  }
+  return [...section.slice(0, at), ...chart, ...section.slice(at)];
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const m = results.machine;
   const lines = [
@@ -267,6 +296,10 @@ export function renderMarkdown(results: BenchResults): string {
       'On a shared 2-core machine the figures move between runs (rates and tail latencies by up to 2-3x): ' +
       'compare several runs before drawing a conclusion.',
     '',
+    `Charts: SVG files in \`${chartsFolderFromReport(results.settings.out)}\`, drawn by ` +
+      'vega-lite and vega (bench/chart-specs.ts) from the results of the runs this page shows, saved beside them ' +
+      '(`results.json`); `npm run bench:charts` draws them again from that file.',
+    '',
     `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB memory, ${m.os}; Node ${m.node}; Redis ${m.redis}. ` +
       `Cluster: embedded, ${results.settings.primaries} primaries with ${results.settings.replicasPerPrimary} replica each, ` +
       'all on this machine together with the workers and the bench itself.' +
@@ -276,10 +309,14 @@ export function renderMarkdown(results: BenchResults): string {
         : ''),
     '',
   ];
-  if (results.fanIn) lines.push(...fanInLines(results.fanIn, m.cores));
-  if (results.maxRate) lines.push(...maxRateLines(results.maxRate, results.settings.maxRate.stepS));
-  if (results.handover) lines.push(...handoverLines(results.handover));
-  if (results.crashLoss) lines.push(...crashLossLines(results.crashLoss));
+  const chart = (name: BenchChartName) => chartImageLines(results, name);
+  if (results.fanIn) lines.push(...withChart(fanInLines(results.fanIn, m.cores), chart('latency')));
+  if (results.maxRate)
+    lines.push(
+      ...withChart(maxRateLines(results.maxRate, results.settings.maxRate.stepS), chart('throughput')),
+    );
+  if (results.handover) lines.push(...withChart(handoverLines(results.handover), chart('hand-over')));
+  if (results.crashLoss) lines.push(...withChart(crashLossLines(results.crashLoss), chart('crash-loss')));
   if (results.cost) lines.push(...costLines(results.cost));
   if (results.resources) lines.push(...resourcesLines(results.resources));
   if (results.threeWorkers)

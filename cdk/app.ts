@@ -37,6 +37,7 @@ export const CONTEXT_KEYS = [
   'leaderName',
   'metricsNamespace',
   'logLevel',
+  'processedLog',
   'scheduleRateMinutes',
   'latencyP99ThresholdMs',
   'alarmEmail',
@@ -86,6 +87,11 @@ const contextSchema = z
       DEFAULT_METRICS_NAMESPACE,
     ),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    // The worker checks N's range itself (core/config.ts) and would exit 78; caught here at synth.
+    processedLog: text(
+      /^(?:all|failures|sample:[1-9]\d{0,5}|sample:1000000)$/,
+      'all, failures or sample:N (N 1-1000000)',
+    ).default('all'),
     scheduleRateMinutes: integer(1, 60, 1),
     latencyP99ThresholdMs: integer(1, 3_600_000, 1000),
     alarmEmail: z.email().optional(),
@@ -188,6 +194,7 @@ export function stackPropsFromContext(context: AppContext, env: NodeJS.ProcessEn
     worker: {
       desiredCount: context.workerDesiredCount,
       handler: context.handler,
+      processedLog: context.processedLog,
       imageDirectory: REPO_ROOT,
       dockerfile: 'worker/Dockerfile',
     },

@@ -33,6 +33,8 @@ export interface KeyspaceLeaderStackProps extends StackProps {
   readonly worker: {
     readonly desiredCount: number;
     readonly handler: string;
+    /** PROCESSED_LOG: `all`, `failures` or `sample:N` (docs/deploy.md, CloudWatch Logs cost). */
+    readonly processedLog: string;
     /** Docker build context (repository root) and Dockerfile path relative to it. */
     readonly imageDirectory: string;
     readonly dockerfile: string;
@@ -125,6 +127,7 @@ export class KeyspaceLeaderStack extends Stack {
       metricsNamespace: props.metricsNamespace,
       logLevel: props.logLevel,
       handler: props.worker.handler,
+      processedLog: props.worker.processedLog,
       logRetention: props.logRetention,
     });
 

@@ -39,6 +39,24 @@ export type HandlerSpec =
   | { readonly kind: 'stream' }
   | { readonly kind: 'module'; readonly path: string };
 
+/**
+ * Which completed handler calls get a `key.processed` line (PROCESSED_LOG). `handler.failed` lines
+ * and the metrics (EventsProcessed, ProcessingLatencyMs) are not affected: they cover every call.
+ * - `all`: one line per completed call.
+ * - `failures`: no `key.processed` line at all.
+ * - `sample`: one line per `everyN` completed calls: the 1st, the (everyN + 1)th, the
+ *   (2 everyN + 1)th ... completed call of the worker process (a count kept by the processor from
+ *   its start; failed calls are not counted). `everyN` 1 is `all`.
+ * @default { mode: 'all' }
+ */
+export type ProcessedLogPolicy =
+  | { readonly mode: 'all' }
+  | { readonly mode: 'failures' }
+  | { readonly mode: 'sample'; readonly everyN: number };
+
+/** Largest N of PROCESSED_LOG=sample:N. */
+export const PROCESSED_LOG_MAX_SAMPLE_EVERY = 1_000_000;
+
 export interface LeaseTimings {
   readonly leaseTtlMs: number;
   readonly leaseRenewIntervalMs: number;
@@ -66,6 +84,11 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
   readonly replayWindowMs: number;
   /** Memory bound of the replay window, in events per primary; overflow is counted as shed. */
   readonly replayMaxEvents: number;
+  /**
+   * Which completed calls get a `key.processed` line (PROCESSED_LOG=all|failures|sample:N).
+   * @default { mode: 'all' }
+   */
+  readonly processedLog: ProcessedLogPolicy;
 }
 
 export type NotifyMode = 'auto' | 'config' | 'parameter-group';
@@ -129,6 +152,26 @@ const integer = (name: string, min: number, max: number, fallback: number) =>
       .pipe(z.number().int().min(min, `${name} must be >= ${min}`).max(max, `${name} must be <= ${max}`))
       .default(fallback),
   );
+
+const PROCESSED_LOG_MESSAGE = `PROCESSED_LOG must be all, failures or sample:N (N a whole number 1-${PROCESSED_LOG_MAX_SAMPLE_EVERY})`;
+
+/** PROCESSED_LOG: `all` (default), `failures` or `sample:N`. */
+const processedLog = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .regex(/^(?:all|failures|sample:\d{1,7})$/, PROCESSED_LOG_MESSAGE)
+    .transform((text): ProcessedLogPolicy => {
+      if (text === 'all' || text === 'failures') return { mode: text };
+      return { mode: 'sample', everyN: Number(text.slice('sample:'.length)) };
+    })
+    .refine(
+      (policy) =>
+        policy.mode !== 'sample' || (policy.everyN >= 1 && policy.everyN <= PROCESSED_LOG_MAX_SAMPLE_EVERY),
+      PROCESSED_LOG_MESSAGE,
+    )
+    .default({ mode: 'all' }),
+);
 
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 
@@ -213,6 +256,7 @@ const workerSchema = sharedSchema.extend({
       .default(15_000),
   ),
   REPLAY_MAX_EVENTS: integer('REPLAY_MAX_EVENTS', 100, 10_000_000, 100_000),
+  PROCESSED_LOG: processedLog,
 });
 
 const reportSchema = sharedSchema.extend({
@@ -458,6 +502,7 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
     healthPort: f.HEALTH_PORT,
     replayWindowMs: f.REPLAY_WINDOW_MS,
     replayMaxEvents: f.REPLAY_MAX_EVENTS,
+    processedLog: f.PROCESSED_LOG,
   };
 }
 

@@ -191,6 +191,7 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     concurrency: config.handlerConcurrency,
     queueCapacity: config.handlerQueueCapacity,
     handlerTimeoutMs: config.handlerTimeoutMs,
+    processedLog: config.processedLog,
     // With replay only the leader offers events: hold them while a stale deadline closes the gate.
     holdWhenGateClosed: config.replayWindowMs > 0,
   });

@@ -49,6 +49,8 @@ export interface WorkerServiceProps {
   readonly metricsNamespace: string;
   readonly logLevel: string;
   readonly handler: string;
+  /** PROCESSED_LOG of the worker: which completed calls get a `key.processed` line. */
+  readonly processedLog: string;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -87,7 +89,7 @@ export class WorkerService extends Construct {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret configuration (REDIS_NODES, REDIS_TLS, LEADER_NAME, ' +
-        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
+        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, PROCESSED_LOG, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
         'password (AUTH token or RBAC password) is injected from Secrets Manager as an ECS secret (REDIS_PASSWORD).',
     });
 
@@ -110,6 +112,7 @@ export class WorkerService extends Construct {
         METRICS_NAMESPACE: props.metricsNamespace,
         LOG_LEVEL: props.logLevel,
         HANDLER: props.handler,
+        PROCESSED_LOG: props.processedLog,
         HEALTH_PORT: String(WORKER_HEALTH_PORT),
         ...(props.redisUsername === undefined ? {} : { REDIS_USERNAME: props.redisUsername }),
       },

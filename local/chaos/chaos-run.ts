@@ -165,6 +165,8 @@ export class ChaosRun implements ScenarioContext {
         LEADER_NAME: this.leaderName,
         HEALTH_PORT: '0',
         LOG_LEVEL: 'info',
+        // The suite counts `key.processed` lines: one per completed call, whatever the caller's env says.
+        PROCESSED_LOG: 'all',
         ...scenario.workerEnv,
       },
       idPrefix: `${scenario.name}-w`,

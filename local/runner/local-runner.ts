@@ -323,6 +323,8 @@ export class LocalRunner {
         HEALTH_PORT: '0',
         HANDLER: o.handler,
         LOG_LEVEL: 'info',
+        // The runner counts `key.processed` lines: one per completed call, whatever the caller's env says.
+        PROCESSED_LOG: 'all',
         KL_RUNNER_CLUSTER_FILE: this.fileWriter.filePath,
         ...(users
           ? {

@@ -277,6 +277,7 @@ describe('worker service', () => {
       METRICS_NAMESPACE: 'KeyspaceLeader',
       LOG_LEVEL: 'info',
       HANDLER: 'log',
+      PROCESSED_LOG: 'all',
       HEALTH_PORT: '8081',
     });
   });

@@ -32,6 +32,7 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
       latencyP99ThresholdMs: '250',
       alarmEmail: 'ops@example.com',
       logRetentionDays: '90',
+      processedLog: 'sample:100',
     });
   });
 
@@ -55,7 +56,7 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
     });
   });
 
-  it('passes leader name, namespace and desired count through to the service and the Lambda', () => {
+  it('passes leader name, namespace, PROCESSED_LOG and desired count through to the service and the Lambda', () => {
     s.template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 5 });
     s.template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
@@ -68,6 +69,7 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
           Environment: Match.arrayWith([
             { Name: 'LEADER_NAME', Value: 'orders' },
             { Name: 'METRICS_NAMESPACE', Value: 'Acme/KeyspaceLeader' },
+            { Name: 'PROCESSED_LOG', Value: 'sample:100' },
           ]),
         }),
       ],
@@ -199,6 +201,15 @@ describe('invalid context', () => {
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(
       ['alarmEmail', 'cacheEngine', 'cachePort', 'cacheShards', 'logRetentionDays'].sort(),
     );
+  });
+
+  it('accepts PROCESSED_LOG values the worker accepts and rejects the others at synth', () => {
+    for (const value of ['all', 'failures', 'sample:1', 'sample:999999', 'sample:1000000']) {
+      expect(problemsOf({ processedLog: value })).toEqual([]);
+    }
+    for (const value of ['none', 'sample:0', 'sample:1000001', 'sample:', 'sample:01']) {
+      expect(problemsOf({ processedLog: value })).toEqual([expect.stringMatching(/^processedLog: /)]);
+    }
   });
 
   it('rejects egress modes that do not fit the VPC choice', () => {

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import type { ProcessedLogPolicy } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
@@ -33,6 +34,11 @@ import { keyLogFields } from './key-text.ts';
  *   ignores the signal its promise is abandoned (counted in `stats().abandonedCalls`). The call's signal
  *   also aborts when the grant's signal aborts (this worker stopped leading) and at shutdown.
  * - A call that throws, rejects or times out never stops the processor or affects leadership.
+ * - `processedLog` (PROCESSED_LOG) decides which completed calls get a `key.processed` line; every
+ *   failed call gets its `handler.failed` line and the metrics count every call, whatever it says.
+ *   A line that is written goes to the logger before the `onDone` listeners hear of the call (the
+ *   replay coordinator flushes the logger before a processed mark covers the event); a call without
+ *   a line has nothing to lose.
  * - Every accepted event (offer returned `queued`) is reported to the `onDone` listeners exactly once, with its
  *   outcome: `processed` (the call completed), `failed` (it threw, rejected or timed out: reported,
  *   not retried), `unsettled` (it ended with an UnsettledHandlerError, or was aborted at shutdown
@@ -83,6 +89,11 @@ export interface ProcessorOptions {
    */
   readonly holdWhenGateClosed?: boolean;
   readonly gateRetryMs?: number;
+  /**
+   * PROCESSED_LOG: which completed calls get a `key.processed` line (see ProcessedLogPolicy).
+   * @default { mode: 'all' }
+   */
+  readonly processedLog?: ProcessedLogPolicy;
 }
 
 interface Queued {
@@ -157,6 +168,8 @@ export class Processor {
   private readonly watchedGrantSignals = new WeakSet<AbortSignal>();
   private intakeOpen = true;
   private abandonedCalls = 0;
+  /** Calls completed since start: PROCESSED_LOG=sample:N writes the line of the 1st, N+1st, ... */
+  private completedCalls = 0;
 
   constructor(private readonly options: ProcessorOptions) {
     if (!(options.concurrency >= 1))
@@ -428,7 +441,7 @@ export class Processor {
       this.options.metrics.count('EventsProcessed');
       this.options.metrics.sample('ProcessingLatencyMs', latencyMs);
       // The record is built only when it is written (LOG_LEVEL=warn: thousands a second saved).
-      if (this.options.logger.isEnabled('info'))
+      if (this.logsProcessedCall() && this.options.logger.isEnabled('info'))
         this.options.logger.info('key.processed', {
           ...keyFields,
           node: event.node,
@@ -451,6 +464,15 @@ export class Processor {
     }
     this.reportDone(event, meta, ok ? 'processed' : doneOutcomeOfFailure(error));
     this.pump();
+  }
+
+  /** Counts a completed call; true when PROCESSED_LOG wants its `key.processed` line. */
+  private logsProcessedCall(): boolean {
+    const policy = this.options.processedLog ?? { mode: 'all' };
+    const index = this.completedCalls++;
+    if (policy.mode === 'all') return true;
+    if (policy.mode === 'failures') return false;
+    return index % policy.everyN === 0;
   }
 
   private waitIdle(boundMs: number): Promise<boolean> {

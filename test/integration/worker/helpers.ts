@@ -41,6 +41,8 @@ export function workerEnv(cluster: LocalRedisCluster, extra: Record<string, stri
     REDIS_NODES: cluster.seeds.map((s) => `${s.host}:${s.port}`).join(','),
     HEALTH_PORT: '0',
     LOG_LEVEL: 'info',
+    // The tests count `key.processed` lines: one per completed call.
+    PROCESSED_LOG: 'all',
     ...extra,
   };
 }

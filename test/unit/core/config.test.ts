@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   leaseTimingIssues,
+  PROCESSED_LOG_MAX_SAMPLE_EVERY,
   parseNodeList,
   parseReportConfig,
   parseWorkerConfig,
@@ -34,6 +35,7 @@ describe('parseWorkerConfig', () => {
       leaseRetryMs: 250,
       handler: { kind: 'log' },
       keyPattern: '*',
+      processedLog: { mode: 'all' },
     });
   });
 
@@ -119,6 +121,53 @@ describe('parseWorkerConfig', () => {
       nodes: [{ host: '::1', port: 6379 }],
     });
     expect(config.handler).toEqual({ kind: 'module', path: join(dir, 'h.mjs') });
+  });
+});
+
+describe('PROCESSED_LOG', () => {
+  const parse = (value: string | undefined) =>
+    parseWorkerConfig({ REDIS_NODES: '127.0.0.1:7000', PROCESSED_LOG: value }).processedLog;
+
+  it('defaults to all (unset or empty)', () => {
+    expect(parse(undefined)).toEqual({ mode: 'all' });
+    expect(parse('')).toEqual({ mode: 'all' });
+  });
+
+  it('parses all, failures and sample:N', () => {
+    expect(parse('all')).toEqual({ mode: 'all' });
+    expect(parse('failures')).toEqual({ mode: 'failures' });
+    expect(parse('sample:1')).toEqual({ mode: 'sample', everyN: 1 });
+    expect(parse('sample:100')).toEqual({ mode: 'sample', everyN: 100 });
+    expect(parse(`sample:${PROCESSED_LOG_MAX_SAMPLE_EVERY}`)).toEqual({
+      mode: 'sample',
+      everyN: PROCESSED_LOG_MAX_SAMPLE_EVERY,
+    });
+  });
+
+  it.each([
+    'none',
+    'ALL',
+    'sample',
+    'sample:',
+    'sample:0',
+    'sample:-1',
+    'sample:1.5',
+    'sample:10x',
+    ' all',
+    `sample:${PROCESSED_LOG_MAX_SAMPLE_EVERY + 1}`,
+    'sample:99999999',
+  ])('rejects %j with one issue naming PROCESSED_LOG', (value) => {
+    const issues = issuesOf(() => parse(value));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.variable).toBe('PROCESSED_LOG');
+    expect(issues[0]?.message).toMatch(/^PROCESSED_LOG must be all, failures or sample:N/);
+  });
+
+  it('is reported together with the other problems', () => {
+    const issues = issuesOf(() =>
+      parseWorkerConfig({ REDIS_NODES: '127.0.0.1:7000', PROCESSED_LOG: 'sample:0', LOG_LEVEL: 'loud' }),
+    );
+    expect(issues.map((i) => i.variable).sort()).toEqual(['LOG_LEVEL', 'PROCESSED_LOG']);
   });
 });
 

@@ -445,3 +445,90 @@ describe('Processor', () => {
     });
   });
 });
+
+describe('Processor: PROCESSED_LOG', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Keys `ok-1`..`ok-<n>` completed, with a failing call after every third: `fail-3`, `fail-6`, ... */
+  async function runMixed(processedLog: ProcessorOptions['processedLog'], completed: number) {
+    const linesAtDone: { key: string; outcome: string; processedLines: number }[] = [];
+    const handler: ExpiryHandler = (e) => {
+      if (e.key.startsWith('fail-')) throw new Error('refused');
+    };
+    const ctx = setup({ handler, concurrency: 1, ...(processedLog ? { processedLog } : {}) });
+    // As the replay coordinator does before it computes a processed mark: flush, then count the lines.
+    ctx.processor.onDone((e, _meta, outcome) => {
+      ctx.logger.flush();
+      linesAtDone.push({
+        key: e.key.toString(),
+        outcome,
+        processedLines: ctx.events('key.processed').filter((r) => r.key === e.key.toString()).length,
+      });
+    });
+    ctx.leadership.lead(1, T0 + 60_000);
+    const failing: string[] = [];
+    for (let i = 1; i <= completed; i++) {
+      ctx.processor.offer(event(`ok-${i}`));
+      if (i % 3 === 0) {
+        failing.push(`fail-${i}`);
+        ctx.processor.offer(event(`fail-${i}`));
+      }
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    await vi.advanceTimersByTimeAsync(0);
+    expect(linesAtDone).toHaveLength(completed + failing.length);
+    return {
+      processedKeys: ctx.events('key.processed').map((r) => r.key),
+      failedKeys: ctx.events('handler.failed').map((r) => r.key),
+      failing,
+      totals: ctx.totals(),
+      linesAtDone,
+    };
+  }
+
+  const okKeys = (indexes: number[]) => indexes.map((i) => `ok-${i}`);
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+  it('all (the default): one key.processed line per completed call, out by the time onDone listeners hear of it', async () => {
+    for (const policy of [undefined, { mode: 'all' } as const]) {
+      const run = await runMixed(policy, 10);
+      expect(run.processedKeys).toEqual(okKeys(range(10)));
+      expect(run.failedKeys).toEqual(run.failing);
+      for (const done of run.linesAtDone.filter((d) => d.outcome === 'processed')) {
+        expect(done.processedLines).toBe(1);
+      }
+    }
+  });
+
+  it('failures: no key.processed line, every handler.failed line, the metrics count every call', async () => {
+    const run = await runMixed({ mode: 'failures' }, 10);
+    expect(run.processedKeys).toEqual([]);
+    expect(run.failedKeys).toEqual(['fail-3', 'fail-6', 'fail-9']);
+    expect(run.totals.EventsProcessed).toBe(10);
+    expect(run.totals.ProcessingLatencyMs).toBe(10);
+    expect(run.totals.HandlerFailures).toBe(3);
+    expect(run.linesAtDone.filter((d) => d.outcome === 'processed')).toHaveLength(10);
+  });
+
+  it('sample:N: the line of the 1st, N+1st, 2N+1st ... completed call (failed calls not counted)', async () => {
+    const run = await runMixed({ mode: 'sample', everyN: 4 }, 10);
+    expect(run.processedKeys).toEqual(okKeys([1, 5, 9]));
+    expect(run.failedKeys).toEqual(['fail-3', 'fail-6', 'fail-9']);
+    expect(run.totals.EventsProcessed).toBe(10);
+    expect(run.totals.ProcessingLatencyMs).toBe(10);
+    // A sampled call's line is out by the time the onDone listeners hear of it, as with `all`.
+    for (const done of run.linesAtDone.filter((d) => run.processedKeys.includes(d.key))) {
+      expect(done.processedLines).toBe(1);
+    }
+  });
+
+  it('sample:1 writes every line, like all', async () => {
+    const run = await runMixed({ mode: 'sample', everyN: 1 }, 7);
+    expect(run.processedKeys).toEqual(okKeys(range(7)));
+  });
+});
