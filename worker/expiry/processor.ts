@@ -1,6 +1,6 @@
 import type { Clock } from '../../core/clock.ts';
 import type { ProcessedLogPolicy } from '../../core/config.ts';
-import type { Logger } from '../../core/logger.ts';
+import type { LineLogger, Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
 import {
@@ -334,7 +334,7 @@ export class Processor {
       replayed: meta.replayed,
     };
     const { logger, leadership, clock } = this.options;
-    let log: Logger | undefined;
+    let log: LineLogger | undefined;
     const ctx: HandlerContext = {
       fencingToken: grant.fencingToken,
       get signal() {
@@ -345,7 +345,7 @@ export class Processor {
       leaseValid: () =>
         !grant.signal.aborted && leadership.current(clock.monotonicMs())?.signal === grant.signal,
       get log() {
-        log ??= logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken });
+        log ??= logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken }).lines();
         return log;
       },
     };
