@@ -1,5 +1,6 @@
 import type { Clock } from '../../core/clock.ts';
 import type { ProcessedLogPolicy } from '../../core/config.ts';
+import { PROCESSOR_DEFAULTS } from '../../core/defaults.ts';
 import type { LineLogger, Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
@@ -119,8 +120,8 @@ export interface DrainResult {
   readonly droppedEvents: number;
 }
 
-export const DEFAULT_QUEUE_CAPACITY = 10_000;
-export const DEFAULT_SHED_LOG_INTERVAL_MS = 1000;
+export const DEFAULT_QUEUE_CAPACITY = PROCESSOR_DEFAULTS.handlerQueueCapacity;
+export const DEFAULT_SHED_LOG_INTERVAL_MS = PROCESSOR_DEFAULTS.shedLogIntervalMs;
 
 interface Call {
   readonly event: ExpiryEvent;
