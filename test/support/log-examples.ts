@@ -99,3 +99,6 @@ export function exampleLine<E extends LogEventName>(
 ): string {
   return JSON.stringify(exampleRecord(event, atMs, given, level));
 }
+
+/** The events with default fields. */
+export const EXAMPLE_EVENTS = Object.keys(EXAMPLES) as ExampleEvent[];
