@@ -2,6 +2,7 @@ import { Cluster } from 'ioredis';
 import type { RedisConnectionConfig } from '../core/config.ts';
 import { KeyspaceKeys } from '../core/keys.ts';
 import { decodeLeaderRecord } from '../core/leader-record.ts';
+import { decodeLogLine } from '../core/log-decoder.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { parseEmfLine } from '../core/metrics.ts';
 import { closeQuietly, createClusterClient, createNodeClient } from '../core/redis-client.ts';
@@ -131,54 +132,49 @@ export class WorkerGroup {
   /** With `--dump`: every line but key.processed, prefixed by its arrival time and worker id. */
   readonly diagnosticLines: string[] = [];
   private onLine(id: string, line: string, atMs: number): void {
-    if (this.harness.dumpDir !== undefined && !line.includes('"key.processed"')) {
-      this.diagnosticLines.push(`${atMs.toFixed(1)} ${id} ${line}`);
+    // Each line is decoded once (core/log-decoder.ts); key.processed lines (thousands a second) go
+    // to the harness, the others to the status model.
+    const decoded = decodeLogLine(line);
+    if (decoded.kind === 'event' && decoded.record.event === 'key.processed') {
+      const record = decoded.record;
+      this.harness.processed(record.key, {
+        lineMs: Date.parse(record.time),
+        arrivalMs: atMs,
+        latencyMs: record.latencyMs,
+        workerId: id,
+      });
+      return;
     }
-    // key.processed lines (thousands a second) are parsed once, here; the model needs the others.
-    if (!line.includes('"key.processed"')) {
-      this.model.workerLine(id, line, atMs);
+    if (this.harness.dumpDir !== undefined) this.diagnosticLines.push(`${atMs.toFixed(1)} ${id} ${line}`);
+    // A worker that exits (or is killed) in the middle of a write leaves half a line.
+    if (decoded.kind === 'invalid' && decoded.reason === 'not-json') this.truncatedLines++;
+    this.model.workerDecoded(id, decoded, line, atMs);
+    if (decoded.kind === 'event') {
+      const record = decoded.record;
       // A planned close (shutdown, topology change) is logged at info; a lost stream at warn.
-      if (line.includes('"subscription.down"') && line.includes('"level":"warn"')) this.subscriptionDrops++;
-      if (line.includes('"leader.lost"')) this.leadershipLosses++;
+      if (record.event === 'subscription.down' && record.level === 'warn') this.subscriptionDrops++;
+      if (record.event === 'leader.lost') this.leadershipLosses++;
     }
-    if (line.includes('"_aws"')) {
-      const documents = parseEmfLine(line);
-      if (!documents?.[0]) return;
-      const fields = documents[0].fields;
-      let m = this.metrics.get(id);
-      if (!m) {
-        m = {
-          eventsReceived: 0,
-          eventsProcessed: 0,
-          eventsShed: 0,
-          latencySamples: [],
-          renewLatencySamples: [],
-        };
-        this.metrics.set(id, m);
-      }
-      for (const v of numbers(fields.EventsReceived)) m.eventsReceived += v;
-      for (const v of numbers(fields.EventsProcessed)) m.eventsProcessed += v;
-      for (const v of numbers(fields.EventsShed)) m.eventsShed += v;
-      m.latencySamples.push(...numbers(fields.ProcessingLatencyMs));
-      m.renewLatencySamples.push(...numbers(fields.LeaseRenewLatencyMs));
-      return;
+    if (decoded.kind !== 'metrics') return;
+    const documents = parseEmfLine(line);
+    if (!documents?.[0]) return;
+    const fields = documents[0].fields;
+    let m = this.metrics.get(id);
+    if (!m) {
+      m = {
+        eventsReceived: 0,
+        eventsProcessed: 0,
+        eventsShed: 0,
+        latencySamples: [],
+        renewLatencySamples: [],
+      };
+      this.metrics.set(id, m);
     }
-    if (!line.includes('"key.processed"')) return;
-    let record: { key?: unknown; time?: unknown; latencyMs?: unknown };
-    try {
-      record = JSON.parse(line) as typeof record;
-    } catch {
-      // A worker that exits (or is killed) in the middle of a write leaves half a line.
-      this.truncatedLines++;
-      return;
-    }
-    if (typeof record.key !== 'string' || typeof record.time !== 'string') return;
-    this.harness.processed(record.key, {
-      lineMs: Date.parse(record.time),
-      arrivalMs: atMs,
-      latencyMs: typeof record.latencyMs === 'number' ? record.latencyMs : undefined,
-      workerId: id,
-    });
+    for (const v of numbers(fields.EventsReceived)) m.eventsReceived += v;
+    for (const v of numbers(fields.EventsProcessed)) m.eventsProcessed += v;
+    for (const v of numbers(fields.EventsShed)) m.eventsShed += v;
+    m.latencySamples.push(...numbers(fields.ProcessingLatencyMs));
+    m.renewLatencySamples.push(...numbers(fields.LeaseRenewLatencyMs));
   }
 
   start(): void {

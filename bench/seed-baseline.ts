@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { EXPIRED_CHANNEL } from '../core/keys.ts';
+import type { LogEventFields, LogEventName } from '../core/log-events.ts';
 
 /**
  * The seed's algorithm (Tony Bai's blog post "基于Redis Cluster的分布式锁实现以互斥方式操作共享资源",
@@ -56,7 +57,13 @@ const nodes = (process.env.REDIS_NODES ?? '')
     return { host: n.slice(0, colon), port: Number(n.slice(colon + 1)) };
   });
 
-function log(event: string, fields: Record<string, unknown> = {}): void {
+/**
+ * The seed's lines, in the catalog's shape (core/log-events.ts) so the bench decodes them like the
+ * worker's: the seed has no fencing token (0, below every real one), no event numbering of its own
+ * (`eventId` counts per node here) and does not know a node's role (`primary`, as the bench counts
+ * the seed's subscriptions). Written with process.stdout.write, the seed's own I/O, not core's logger.
+ */
+function log<E extends LogEventName>(event: E, fields: LogEventFields<E>): void {
   process.stdout.write(
     `${JSON.stringify({ time: new Date().toISOString(), level: 'info', event, workerId, ...fields })}\n`,
   );
@@ -130,7 +137,7 @@ async function doElectionAndMaintainTheStatus(): Promise<void> {
         if (value !== undefined && !quit) {
           heldValue = value;
           isLeader = true;
-          log('leader.acquired', { fencingToken: null });
+          log('leader.acquired', { fencingToken: 0, mode: 'single-key' });
         }
       } catch {
         // "try to become leader failed": wait for the next tick
@@ -143,6 +150,7 @@ async function doElectionAndMaintainTheStatus(): Promise<void> {
 }
 
 const subscribers: Redis[] = [];
+let processedCount = 0;
 
 function doExpire(): void {
   for (const node of nodes) {
@@ -157,13 +165,20 @@ function doExpire(): void {
       log('key.processed', {
         key,
         node: `${node.host}:${node.port}`,
-        fencingToken: null,
+        fencingToken: 0,
+        eventId: `${node.host}:${node.port}:${++processedCount}`,
         latencyMs: 0,
+        handlerMs: 0,
         replayed: false,
       });
     });
     subscriber.subscribe(EXPIRED_CHANNEL).then(
-      () => log('subscription.up', { node: `${node.host}:${node.port}` }),
+      () =>
+        log('subscription.up', {
+          node: `${node.host}:${node.port}`,
+          nodeId: `${node.host}:${node.port}`,
+          role: 'primary',
+        }),
       () => undefined,
     );
     subscribers.push(subscriber);
@@ -178,7 +193,7 @@ async function shutdown(): Promise<void> {
   if (heldValue !== undefined) {
     // The deferred `cf()`: mutex.Unlock().
     await client.eval(DELETE_SCRIPT, 1, mutexName, heldValue).catch(() => undefined);
-    log('leader.released', { fencingToken: null });
+    log('leader.released', { fencingToken: 0 });
   }
   client.disconnect();
   process.exit(0);
@@ -186,7 +201,22 @@ async function shutdown(): Promise<void> {
 
 process.on('SIGTERM', () => void shutdown());
 process.on('SIGINT', () => void shutdown());
-log('worker.started', { pid: process.pid, algorithm: 'seed' });
+log('worker.started', {
+  pid: process.pid,
+  instanceId: workerId,
+  taskArn: null,
+  leaderName: mutexName,
+  handler: 'seed',
+  keyPattern: '*',
+  handlerConcurrency: 1,
+  handlerQueueCapacity: 0,
+  handlerTimeoutMs: 0,
+  leaseTtlMs: MUTEX_EXPIRY_MS,
+  leaseRenewIntervalMs: TICKER_MS,
+  leaseRenewDeadlineMs: MUTEX_EXPIRY_MS,
+  leaseRetryMs: FIXED_RETRY_DELAY_MS,
+  seeds: nodes.map((n) => `${n.host}:${n.port}`),
+});
 doExpire();
 doElectionAndMaintainTheStatus().catch((error: unknown) => {
   process.stderr.write(`seed-baseline: ${String(error)}\n`);

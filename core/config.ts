@@ -1,6 +1,15 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  HEALTH_DEFAULTS,
+  KEY_FILTER_DEFAULTS,
+  LEASE_DEFAULTS,
+  NOTIFY_CHECK_DEFAULTS,
+  PROCESSOR_DEFAULTS,
+  REPLAY_DEFAULTS,
+  SHARED_DEFAULTS,
+} from './defaults.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 import { isValidLeaderName } from './keys.ts';
 import type { LocalClusterFile } from './local-cluster-file.ts';
@@ -73,7 +82,7 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
    * Events the processor queue holds at most (HANDLER_QUEUE_CAPACITY). With replay on the queue is
    * filled only while it has room (the backlog waits in the replay window); with replay off an event
    * arriving at a full queue is shed.
-   * @default 10000
+   * @default 10000 (PROCESSOR_DEFAULTS.handlerQueueCapacity)
    */
   readonly handlerQueueCapacity: number;
   readonly handlerTimeoutMs: number;
@@ -102,12 +111,35 @@ export interface ReportConfig extends SharedConfig {
   readonly canaryTimeoutMs: number;
 }
 
-export const DEFAULT_LEASE_TIMINGS: LeaseTimings = {
-  leaseTtlMs: 3000,
-  leaseRenewIntervalMs: 1000,
-  leaseRenewDeadlineMs: 2000,
-  leaseRetryMs: 250,
-};
+/** The lease timings' defaults (core/defaults.ts LEASE_DEFAULTS). */
+export const DEFAULT_LEASE_TIMINGS: LeaseTimings = LEASE_DEFAULTS;
+
+/**
+ * The default of every environment variable that has one, read from the components' DEFAULTS
+ * (core/defaults.ts): the schemas below use these, and the README's "Configuration" table states the
+ * same values (test/unit/core/config-defaults-docs.test.ts).
+ */
+export const ENV_DEFAULTS = {
+  REDIS_TLS: SHARED_DEFAULTS.redisTls,
+  LEADER_NAME: SHARED_DEFAULTS.leaderName,
+  LOG_LEVEL: SHARED_DEFAULTS.logLevel,
+  METRICS_NAMESPACE: SHARED_DEFAULTS.metricsNamespace,
+  LEASE_TTL_MS: LEASE_DEFAULTS.leaseTtlMs,
+  LEASE_RENEW_INTERVAL_MS: LEASE_DEFAULTS.leaseRenewIntervalMs,
+  LEASE_RENEW_DEADLINE_MS: LEASE_DEFAULTS.leaseRenewDeadlineMs,
+  LEASE_RETRY_MS: LEASE_DEFAULTS.leaseRetryMs,
+  HANDLER: PROCESSOR_DEFAULTS.handler,
+  HANDLER_CONCURRENCY: PROCESSOR_DEFAULTS.handlerConcurrency,
+  HANDLER_QUEUE_CAPACITY: PROCESSOR_DEFAULTS.handlerQueueCapacity,
+  HANDLER_TIMEOUT_MS: PROCESSOR_DEFAULTS.handlerTimeoutMs,
+  KEY_PATTERN: KEY_FILTER_DEFAULTS.keyPattern,
+  HEALTH_PORT: HEALTH_DEFAULTS.healthPort,
+  REPLAY_WINDOW_MS: REPLAY_DEFAULTS.replayWindowMs,
+  REPLAY_MAX_EVENTS: REPLAY_DEFAULTS.replayMaxEvents,
+  PROCESSED_LOG: PROCESSOR_DEFAULTS.processedLog,
+  NOTIFY_MODE: NOTIFY_CHECK_DEFAULTS.notifyMode,
+  CANARY_TIMEOUT_MS: NOTIFY_CHECK_DEFAULTS.canaryTimeoutMs,
+} as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -170,23 +202,23 @@ const processedLog = z.preprocess(
         policy.mode !== 'sample' || (policy.everyN >= 1 && policy.everyN <= PROCESSED_LOG_MAX_SAMPLE_EVERY),
       PROCESSED_LOG_MESSAGE,
     )
-    .default({ mode: 'all' }),
+    .default({ mode: ENV_DEFAULTS.PROCESSED_LOG }),
 );
 
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 
-const booleanFlag = (name: string) =>
+const booleanFlag = (name: string, fallback: boolean) =>
   z.preprocess(
     emptyToUndefined,
     z
       .enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` })
       .transform((v) => v === 'true' || v === '1')
-      .default(false),
+      .default(fallback),
   );
 
 const sharedSchema = z.object({
   REDIS_NODES: optionalString,
-  REDIS_TLS: booleanFlag('REDIS_TLS'),
+  REDIS_TLS: booleanFlag('REDIS_TLS', ENV_DEFAULTS.REDIS_TLS),
   REDIS_TLS_CA_FILE: optionalString,
   REDIS_USERNAME: optionalString,
   REDIS_PASSWORD: optionalString,
@@ -198,7 +230,7 @@ const sharedSchema = z.object({
         isValidLeaderName,
         'LEADER_NAME must be 1-64 characters of A-Z a-z 0-9 _ . - (it becomes part of a hash tag)',
       )
-      .default('default'),
+      .default(ENV_DEFAULTS.LEADER_NAME),
   ),
   LOG_LEVEL: z.preprocess(
     (v) => (typeof v === 'string' && v !== '' ? v.toLowerCase() : undefined),
@@ -206,7 +238,7 @@ const sharedSchema = z.object({
       .enum(['debug', 'info', 'warn', 'error'], {
         message: 'LOG_LEVEL must be one of debug, info, warn, error',
       })
-      .default('info'),
+      .default(ENV_DEFAULTS.LOG_LEVEL),
   ),
   METRICS_NAMESPACE: z.preprocess(
     emptyToUndefined,
@@ -216,7 +248,7 @@ const sharedSchema = z.object({
         /^[A-Za-z0-9_./#:-]{1,255}$/,
         'METRICS_NAMESPACE must be 1-255 characters of A-Z a-z 0-9 . - _ / # :',
       )
-      .default('KeyspaceLeader'),
+      .default(ENV_DEFAULTS.METRICS_NAMESPACE),
   ),
 });
 
@@ -225,27 +257,24 @@ const workerSchema = sharedSchema.extend({
     emptyToUndefined,
     z.string().max(512, 'WORKER_ID must be at most 512 characters').optional(),
   ),
-  LEASE_TTL_MS: integerMs('LEASE_TTL_MS', 1, DEFAULT_LEASE_TIMINGS.leaseTtlMs),
-  LEASE_RENEW_INTERVAL_MS: integerMs(
-    'LEASE_RENEW_INTERVAL_MS',
+  LEASE_TTL_MS: integerMs('LEASE_TTL_MS', 1, ENV_DEFAULTS.LEASE_TTL_MS),
+  LEASE_RENEW_INTERVAL_MS: integerMs('LEASE_RENEW_INTERVAL_MS', 1, ENV_DEFAULTS.LEASE_RENEW_INTERVAL_MS),
+  LEASE_RENEW_DEADLINE_MS: integerMs('LEASE_RENEW_DEADLINE_MS', 1, ENV_DEFAULTS.LEASE_RENEW_DEADLINE_MS),
+  LEASE_RETRY_MS: integerMs('LEASE_RETRY_MS', 1, ENV_DEFAULTS.LEASE_RETRY_MS),
+  HANDLER: z.preprocess(emptyToUndefined, z.string().default(ENV_DEFAULTS.HANDLER)),
+  HANDLER_CONCURRENCY: integer('HANDLER_CONCURRENCY', 1, 10_000, ENV_DEFAULTS.HANDLER_CONCURRENCY),
+  HANDLER_QUEUE_CAPACITY: integer(
+    'HANDLER_QUEUE_CAPACITY',
     1,
-    DEFAULT_LEASE_TIMINGS.leaseRenewIntervalMs,
+    1_000_000,
+    ENV_DEFAULTS.HANDLER_QUEUE_CAPACITY,
   ),
-  LEASE_RENEW_DEADLINE_MS: integerMs(
-    'LEASE_RENEW_DEADLINE_MS',
-    1,
-    DEFAULT_LEASE_TIMINGS.leaseRenewDeadlineMs,
-  ),
-  LEASE_RETRY_MS: integerMs('LEASE_RETRY_MS', 1, DEFAULT_LEASE_TIMINGS.leaseRetryMs),
-  HANDLER: z.preprocess(emptyToUndefined, z.string().default('log')),
-  HANDLER_CONCURRENCY: integer('HANDLER_CONCURRENCY', 1, 10_000, 16),
-  HANDLER_QUEUE_CAPACITY: integer('HANDLER_QUEUE_CAPACITY', 1, 1_000_000, 10_000),
-  HANDLER_TIMEOUT_MS: integerMs('HANDLER_TIMEOUT_MS', 1, 5000),
+  HANDLER_TIMEOUT_MS: integerMs('HANDLER_TIMEOUT_MS', 1, ENV_DEFAULTS.HANDLER_TIMEOUT_MS),
   KEY_PATTERN: z.preprocess(
     emptyToUndefined,
-    z.string().max(1024, 'KEY_PATTERN must be at most 1024 characters').default('*'),
+    z.string().max(1024, 'KEY_PATTERN must be at most 1024 characters').default(ENV_DEFAULTS.KEY_PATTERN),
   ),
-  HEALTH_PORT: integer('HEALTH_PORT', 0, 65535, 8081),
+  HEALTH_PORT: integer('HEALTH_PORT', 0, 65535, ENV_DEFAULTS.HEALTH_PORT),
   REPLAY_WINDOW_MS: z.preprocess(
     emptyToUndefined,
     z
@@ -253,9 +282,9 @@ const workerSchema = sharedSchema.extend({
       .regex(/^\d+$/, 'REPLAY_WINDOW_MS must be a whole number of milliseconds (0 turns replay off)')
       .transform(Number)
       .pipe(z.number().int().max(600_000, 'REPLAY_WINDOW_MS must be <= 600000 (10 min)'))
-      .default(15_000),
+      .default(ENV_DEFAULTS.REPLAY_WINDOW_MS),
   ),
-  REPLAY_MAX_EVENTS: integer('REPLAY_MAX_EVENTS', 100, 10_000_000, 100_000),
+  REPLAY_MAX_EVENTS: integer('REPLAY_MAX_EVENTS', 100, 10_000_000, ENV_DEFAULTS.REPLAY_MAX_EVENTS),
   PROCESSED_LOG: processedLog,
 });
 
@@ -266,12 +295,12 @@ const reportSchema = sharedSchema.extend({
       .enum(['auto', 'config', 'parameter-group'], {
         message: 'NOTIFY_MODE must be one of auto, config, parameter-group',
       })
-      .default('auto'),
+      .default(ENV_DEFAULTS.NOTIFY_MODE),
   ),
   REPLICATION_GROUP_ID: optionalString,
   ECS_CLUSTER: optionalString,
   ECS_SERVICE: optionalString,
-  CANARY_TIMEOUT_MS: integerMs('CANARY_TIMEOUT_MS', 50, 3000),
+  CANARY_TIMEOUT_MS: integerMs('CANARY_TIMEOUT_MS', 50, ENV_DEFAULTS.CANARY_TIMEOUT_MS),
 });
 
 function zodIssues(error: z.ZodError): ConfigIssue[] {

@@ -1,26 +1,50 @@
 import pino from 'pino';
 import type { LogLevel } from './config.ts';
+import type { LogEventAt, LogFieldsArgument } from './log-events.ts';
 
 /**
- * Structured JSON logs (README.md, "Log events"): one object per line with `time`, `level`, `event`, and the
- * base fields (`workerId`). Secrets never reach the output: fields whose names denote a secret are
+ * Structured JSON logs (README.md, "Log events"): one object per line with `time` (ISO 8601), `level`
+ * (a name), `event`, the base fields (`workerId`) and the event's fields. Secrets never reach the output: fields whose names denote a secret are
  * replaced by "[redacted]" at any depth, and every value given in `secrets` is scrubbed from every
  * string, error messages included.
  */
 export type LogFields = Readonly<Record<string, unknown>>;
 
+/**
+ * The logger of the worker and the Lambda: event names, their levels and fields are those of the
+ * catalog (core/log-events.ts), checked at compile time.
+ */
 export interface Logger {
+  readonly level: LogLevel;
+  debug<E extends LogEventAt<'debug'>>(event: E, ...fields: LogFieldsArgument<E>): void;
+  info<E extends LogEventAt<'info'>>(event: E, ...fields: LogFieldsArgument<E>): void;
+  warn<E extends LogEventAt<'warn'>>(event: E, ...fields: LogFieldsArgument<E>): void;
+  error<E extends LogEventAt<'error'>>(event: E, ...fields: LogFieldsArgument<E>): void;
+  /** A logger whose lines also carry `fields`; shares level, output and secrets with its parent. */
+  child(fields: LogFields): Logger;
+  /**
+   * The same output (level, base fields, secrets) for event names outside the catalog: a handler
+   * module's own lines (`ctx.log`).
+   */
+  lines(): LineLogger;
+  /**
+   * Writes every line logged so far out of the process, synchronously (lines are otherwise batched
+   * until the end of the event-loop turn). Call it before acting on the fact that a line was written.
+   */
+  flush(): void;
+  isEnabled(level: LogLevel): boolean;
+}
+
+/** A logger of any event name (a handler module's own events; the logger's own tests). */
+export interface LineLogger {
   readonly level: LogLevel;
   debug(event: string, fields?: LogFields): void;
   info(event: string, fields?: LogFields): void;
   warn(event: string, fields?: LogFields): void;
   error(event: string, fields?: LogFields): void;
   /** A logger whose lines also carry `fields`; shares level, output and secrets with its parent. */
-  child(fields: LogFields): Logger;
-  /**
-   * Writes every line logged so far out of the process, synchronously (lines are otherwise batched
-   * until the end of the event-loop turn). Call it before acting on the fact that a line was written.
-   */
+  child(fields: LogFields): LineLogger;
+  /** Writes every line logged so far out of the process, synchronously (see Logger.flush). */
   flush(): void;
   isEnabled(level: LogLevel): boolean;
 }
@@ -124,7 +148,7 @@ function sanitize(value: unknown, secrets: SecretSet, seen: WeakSet<object>, dep
   }
 }
 
-class JsonLogger implements Logger {
+class JsonLogger implements LineLogger {
   constructor(
     readonly level: LogLevel,
     private readonly base: LogFields,
@@ -167,7 +191,7 @@ class JsonLogger implements Logger {
   error(event: string, fields?: LogFields): void {
     this.emit('error', event, fields);
   }
-  child(fields: LogFields): Logger {
+  child(fields: LogFields): JsonLogger {
     return new JsonLogger(
       this.level,
       { ...this.base, ...fields },
@@ -176,6 +200,9 @@ class JsonLogger implements Logger {
       this.secrets,
       this.now,
     );
+  }
+  lines(): LineLogger {
+    return this;
   }
 }
 
@@ -236,7 +263,14 @@ function stdout(): StdoutLines {
   return stdoutLines;
 }
 
+/** The catalog-typed logger (the worker's and the Lambda's). */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  // JsonLogger writes any event name; the Logger interface narrows what callers may pass.
+  return createLineLogger(options) as JsonLogger & Logger;
+}
+
+/** A logger of any event name, for code whose events are not the catalog's (tests of the logger). */
+export function createLineLogger(options: LoggerOptions = {}): LineLogger {
   const secrets = new SecretSet();
   for (const secret of options.secrets ?? []) secrets.add(secret);
   const write = options.write ?? ((line: string) => stdout().write(line));

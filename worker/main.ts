@@ -1,6 +1,7 @@
 import type { Cluster } from 'ioredis';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { parseOrExit, parseWorkerConfig, type WorkerConfig } from '../core/config.ts';
+import { REPLAY_DEFAULTS } from '../core/defaults.ts';
 import { withTimeout } from '../core/errors.ts';
 import { KeyspaceKeys } from '../core/keys.ts';
 import { readLocalClusterFile } from '../core/local-cluster-file.ts';
@@ -48,14 +49,12 @@ const CLOSE_BOUND_MS = 1000;
 const STOP_WATCHDOG_MS = 8000;
 const METRICS_FLUSH_INTERVAL_MS = 10_000;
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
-/** How often the leader records its progress: bounds the duplicates of a crash to ~this much of events. */
-const MARK_INTERVAL_MS = 10;
-const MARK_TAIL_LENGTH = 8;
-const MARK_READ_TIMEOUT_MS = 1000;
-/** Bound on each copy of the marks, on its own: a hung copy costs that copy, never the others. */
-const MARK_COPY_TIMEOUT_MS = 500;
-/** Events closer than this before a mark are replayed when the mark's tail is not in the window. */
-const REPLAY_TIME_TOLERANCE_MS = 50;
+// The replay's defaults, written once in core/defaults.ts (REPLAY_DEFAULTS, with their reasons).
+const MARK_INTERVAL_MS = REPLAY_DEFAULTS.markIntervalMs;
+const MARK_TAIL_LENGTH = REPLAY_DEFAULTS.markTailLength;
+const MARK_READ_TIMEOUT_MS = REPLAY_DEFAULTS.markReadTimeoutMs;
+const MARK_COPY_TIMEOUT_MS = REPLAY_DEFAULTS.markCopyTimeoutMs;
+const REPLAY_TIME_TOLERANCE_MS = REPLAY_DEFAULTS.timeToleranceMs;
 
 /** Everything a started worker runs, built by `startWorker` in dependency order; `stop` takes it apart. */
 interface RunningWorker {

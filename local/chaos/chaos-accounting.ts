@@ -1,3 +1,4 @@
+import type { LogEventName, LogLine } from '../../core/log-events.ts';
 /**
  * The figures of one chaos run, computed after the fact from what was observed outside the workers:
  * the keys the generator set, the `expired` events the reference subscribers received (one bare
@@ -47,12 +48,27 @@ export interface Publication {
   readonly atMs: number;
 }
 
-/** One worker log line; `atMs` is its `time` field. */
-export interface WorkerRecord {
-  readonly workerId: string;
-  readonly atMs: number;
-  readonly event: string;
-  readonly fields: Readonly<Record<string, unknown>>;
+/**
+ * One worker log line, decoded by core/log-decoder.ts; `atMs` is its `time` field, `workerId` the
+ * fleet's name of the process, `fields` the decoded line (narrowed by `event`).
+ */
+export type WorkerRecord = {
+  readonly [E in LogEventName]: {
+    readonly workerId: string;
+    readonly atMs: number;
+    readonly event: E;
+    readonly fields: LogLine<E>;
+  };
+}[LogEventName];
+
+/** The records of one event. */
+export type WorkerRecordOf<E extends LogEventName> = Extract<WorkerRecord, { readonly event: E }>;
+
+/** A filter narrowing records to one event. */
+export function ofEvent<E extends LogEventName>(
+  event: E,
+): (record: WorkerRecord) => record is WorkerRecordOf<E> {
+  return (record): record is WorkerRecordOf<E> => record.event === event;
 }
 
 export type LifecycleKind = 'spawned' | 'signalled' | 'exited';
@@ -426,13 +442,14 @@ export function computeChaosAccount(
 
   // Handler calls per key.
   const processedRecords = observations.records
-    .filter((r) => r.event === 'key.processed' && isTracked(asText(r.fields.key) ?? ''))
+    .filter(ofEvent('key.processed'))
+    .filter((r) => isTracked(r.fields.key))
     .sort((a, b) => a.atMs - b.atMs);
   const callsPerKey = new Map<string, number>();
-  const firstCall = new Map<string, WorkerRecord>();
+  const firstCall = new Map<string, WorkerRecordOf<'key.processed'>>();
   let replayed = 0;
   for (const record of processedRecords) {
-    const key = asText(record.fields.key) as string;
+    const key = record.fields.key;
     callsPerKey.set(key, (callsPerKey.get(key) ?? 0) + 1);
     if (!firstCall.has(key)) firstCall.set(key, record);
     if (record.fields.replayed === true) replayed++;
@@ -459,7 +476,7 @@ export function computeChaosAccount(
   let maxDelayNode: string | undefined;
   const delayed = new Set<string>();
   for (const record of processedRecords) {
-    const key = asText(record.fields.key) as string;
+    const key = record.fields.key;
     if (delayed.has(key) || !expectedKeys.has(key)) continue;
     delayed.add(key);
     const publication = firstPublication.get(key) as Publication;
@@ -470,14 +487,13 @@ export function computeChaosAccount(
   }
   const keysPerId = new Map<string, Set<string>>();
   for (const record of processedRecords) {
-    const id = asText(record.fields.eventId);
-    if (id === undefined) continue;
+    const id = record.fields.eventId;
     let named = keysPerId.get(id);
     if (!named) {
       named = new Set();
       keysPerId.set(id, named);
     }
-    named.add(asText(record.fields.key) as string);
+    named.add(record.fields.key);
   }
   const reusedIds = [...keysPerId].filter(([, named]) => named.size > 1);
   const missingKeys = [...expectedKeys].filter((key) => !callsPerKey.has(key));
@@ -487,18 +503,13 @@ export function computeChaosAccount(
   let shed = 0;
   for (const record of observations.records) {
     if (record.event !== 'events.shed') continue;
-    const count = asNumber(record.fields.count) ?? 0;
-    const reason = asText(record.fields.reason) ?? 'unknown';
+    const count = record.fields.count;
+    const reason = record.fields.reason;
     shed += count;
     shedByReason[reason] = (shedByReason[reason] ?? 0) + count;
   }
 
-  const failedKeys = new Set(
-    observations.records
-      .filter((r) => r.event === 'handler.failed')
-      .map((r) => asText(r.fields.key))
-      .filter((key): key is string => key !== undefined),
-  );
+  const failedKeys = new Set(observations.records.filter(ofEvent('handler.failed')).map((r) => r.fields.key));
   const failedUnprocessed = missingKeys.filter((key) => failedKeys.has(key)).length;
   let shedDropped = 0;
   for (const [reason, count] of Object.entries(shedByReason)) {
@@ -512,8 +523,9 @@ export function computeChaosAccount(
 
   const stopMs = observations.workersStopMs ?? Number.POSITIVE_INFINITY;
   const acquisitions = observations.records
-    .filter((r) => r.event === 'leader.acquired' && r.atMs < stopMs)
-    .map((r) => ({ workerId: r.workerId, atMs: r.atMs, token: asNumber(r.fields.fencingToken) ?? 0 }))
+    .filter(ofEvent('leader.acquired'))
+    .filter((r) => r.atMs < stopMs)
+    .map((r) => ({ workerId: r.workerId, atMs: r.atMs, token: r.fields.fencingToken }))
     .sort((a, b) => a.atMs - b.atMs);
 
   const terms = leadershipTerms(observations.records, timelines);
@@ -541,10 +553,7 @@ export function computeChaosAccount(
       (a) => a.atMs >= fault.atMs && a.atMs < nextFaultMs && a.token > tokenAtFault,
     );
     const firstUnderNext =
-      next &&
-      processedRecords.find(
-        (r) => r.atMs >= fault.atMs && (asNumber(r.fields.fencingToken) ?? 0) >= next.token,
-      );
+      next && processedRecords.find((r) => r.atMs >= fault.atMs && r.fields.fencingToken >= next.token);
     return {
       name: fault.name,
       detail: fault.detail,
@@ -663,11 +672,11 @@ export function longestGap(
  * When the gate let a call start: its line's time minus `handlerMs` (the line's time when absent).
  * A call in flight across a pause of its process completes after the pause but started before it.
  */
-export function callStartMs(record: WorkerRecord): number {
-  return record.atMs - (asNumber(record.fields.handlerMs) ?? 0);
+export function callStartMs(record: WorkerRecordOf<'key.processed'>): number {
+  return record.atMs - record.fields.handlerMs;
 }
 
-export function checkFencing(processedRecords: readonly WorkerRecord[]): FencingCheck {
+export function checkFencing(processedRecords: readonly WorkerRecordOf<'key.processed'>[]): FencingCheck {
   // Ordered by when each call started: the gate decides at the start, under the token it had then.
   const sorted = [...processedRecords]
     .map((record) => ({ ...record, atMs: callStartMs(record) }))
@@ -680,8 +689,7 @@ export function checkFencing(processedRecords: readonly WorkerRecord[]): Fencing
   let violations = 0;
   let example: string | undefined;
   for (const record of sorted) {
-    const token = asNumber(record.fields.fencingToken);
-    if (token === undefined) continue;
+    const token = record.fields.fencingToken;
     if (record.atMs !== groupTime) {
       if (groupMax > maxBefore) {
         maxBefore = groupMax;
@@ -693,7 +701,7 @@ export function checkFencing(processedRecords: readonly WorkerRecord[]): Fencing
     if (token < maxBefore) {
       violations++;
       example ??=
-        `${record.workerId} processed ${String(record.fields.key)} with token ${token} at ` +
+        `${record.workerId} processed ${record.fields.key} with token ${token} at ` +
         `${new Date(record.atMs).toISOString()}, after ${maxBeforeWorker} had processed with token ${maxBefore}`;
     }
     if (token > groupMax) {
@@ -706,7 +714,7 @@ export function checkFencing(processedRecords: readonly WorkerRecord[]): Fencing
 
 function checkPausedLeaders(
   observations: ChaosObservations,
-  processedRecords: readonly WorkerRecord[],
+  processedRecords: readonly WorkerRecordOf<'key.processed'>[],
 ): PausedLeaderCheck[] {
   const checks: PausedLeaderCheck[] = [];
   const signals = [...observations.lifecycle]
@@ -728,10 +736,9 @@ function checkPausedLeaders(
       .sort((a, b) => a.atMs - b.atMs)
       .at(-1);
     if (last?.event !== 'leader.acquired') continue;
-    const token = asNumber(last.fields.fencingToken) ?? 0;
+    const token = last.fields.fencingToken;
     const afterResume = processedRecords.filter(
-      (r) =>
-        r.workerId === stop.workerId && r.atMs >= resume.atMs && asNumber(r.fields.fencingToken) === token,
+      (r) => r.workerId === stop.workerId && r.atMs >= resume.atMs && r.fields.fencingToken === token,
     );
     // No call can start while the process is frozen: one that started before the middle of the
     // pause was running when it was frozen, one that started after it was let through on resume.
@@ -801,11 +808,13 @@ function unexpectedExits(observations: ChaosObservations): string[] {
  * replay it (nobody can know the call took effect), so its second call is an allowed duplicate. An
  * event with no readable mark of that leader on its primary is not counted here (strict).
  */
-function handledAfterLastMark(record: WorkerRecord | undefined, snapshots: readonly MarkSnapshot[]): boolean {
+function handledAfterLastMark(
+  record: WorkerRecordOf<'key.processed'> | undefined,
+  snapshots: readonly MarkSnapshot[],
+): boolean {
   if (!record) return false;
-  const token = asNumber(record.fields.fencingToken);
-  const eventId = asText(record.fields.eventId);
-  if (token === undefined || eventId === undefined) return false;
+  const token = record.fields.fencingToken;
+  const eventId = record.fields.eventId;
   const split = eventId.lastIndexOf(':');
   const nodeId = eventId.slice(0, split);
   const seq = Number(eventId.slice(split + 1));

@@ -1,5 +1,6 @@
 import type { Cluster } from 'ioredis';
 import type { RedisConnectionConfig } from '../../core/config.ts';
+import { decodeLogRecord, loggedErrorMessage } from '../../core/log-decoder.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import { closeQuietly, createClusterClient, createNodeClient } from '../../core/redis-client.ts';
 import { discoverTopology } from '../../core/topology.ts';
@@ -59,10 +60,10 @@ export class ChaosHarness {
       level: 'warn',
       base: { workerId: 'chaos-harness' },
       write: (line) => {
-        const record = JSON.parse(line) as { event?: string; node?: string; error?: { message?: string } };
-        options.log(
-          `[harness] ${record.event ?? '?'} ${record.node ?? ''} ${record.error?.message ?? ''}`.trimEnd(),
-        );
+        const record = decodeLogRecord(line);
+        const node = record && 'node' in record ? record.node : undefined;
+        const error = record && 'error' in record ? loggedErrorMessage(record.error) : undefined;
+        options.log(`[harness] ${record?.event ?? '?'} ${node ?? ''} ${error ?? ''}`.trimEnd());
       },
     });
     const harness = new ChaosHarness(cluster, profile, options, logger);

@@ -5,6 +5,7 @@ import {
   DEFAULT_STALL_TIMEOUT_MS,
   stallDetectionBoundMs,
 } from '../../worker/expiry/subscription-heartbeat.ts';
+import { ofEvent } from './chaos-accounting.ts';
 import type { GuaranteeExpectations } from './chaos-guarantees.ts';
 import { ChaosRunError } from './chaos-run.ts';
 import type { ChaosScenario, ScenarioContext } from './chaos-scenario.ts';
@@ -346,13 +347,11 @@ const slowHandler: ChaosScenario = {
     );
     const shed = await context.waitFor(
       () =>
-        context.fleet.records.find((r) => r.event === 'events.shed' && r.fields.reason === 'backlog-full'),
+        context.fleet.records.filter(ofEvent('events.shed')).find((r) => r.fields.reason === 'backlog-full'),
       30_000,
       'the backlog overflowing (events.shed backlog-full)',
     );
-    context.note(
-      `backlog full: ${shed.workerId} sheds (first events.shed count ${String(shed.fields.count)})`,
-    );
+    context.note(`backlog full: ${shed.workerId} sheds (first events.shed count ${shed.fields.count})`);
   },
 };
 

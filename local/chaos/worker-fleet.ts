@@ -1,3 +1,5 @@
+import { decodeLogLine } from '../../core/log-decoder.ts';
+import type { LogRecord } from '../../core/log-events.ts';
 import { preciseNow, WorkerSupervisor } from '../runner/worker-supervisor.ts';
 import type { LifecycleEvent, WorkerRecord } from './chaos-accounting.ts';
 
@@ -194,42 +196,40 @@ export class WorkerFleet {
   private onLine(id: string, line: string, receivedAtMs: number): void {
     const worker = this.workers.get(id);
     if (!worker) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      keepTail(worker.stderr, `[stdout, not JSON] ${line}`);
+    const decoded = decodeLogLine(line);
+    if (decoded.kind === 'metrics') return;
+    if (decoded.kind === 'invalid') {
+      // Half a line (a kill mid-write), or a line the catalog does not know: kept for the report.
+      keepTail(worker.stderr, `[stdout, ${decoded.reason}: ${decoded.detail}] ${line}`);
       return;
     }
-    if (typeof parsed !== 'object' || parsed === null || '_aws' in parsed) return;
-    const fields = parsed as Record<string, unknown>;
-    const event = fields.event;
-    if (typeof event !== 'string') return;
-    const time = typeof fields.time === 'string' ? Date.parse(fields.time) : Number.NaN;
+    const record = decoded.record;
+    const time = Date.parse(record.time);
     const atMs = Number.isFinite(time) ? time : receivedAtMs;
-    this.records.push({ workerId: id, atMs, event, fields });
-    if (event !== 'key.processed') keepTail(worker.lastLines, line);
-    this.follow(worker, event, fields);
+    // `event` and `fields` come from one record (TypeScript cannot correlate the two unions).
+    this.records.push({ workerId: id, atMs, event: record.event, fields: record } as WorkerRecord);
+    if (record.event !== 'key.processed') keepTail(worker.lastLines, line);
+    this.follow(worker, record);
   }
 
-  private follow(worker: LiveWorker, event: string, fields: Record<string, unknown>): void {
-    switch (event) {
+  private follow(worker: LiveWorker, record: LogRecord): void {
+    switch (record.event) {
       case 'leader.acquired':
         worker.isLeader = true;
-        worker.fencingToken = typeof fields.fencingToken === 'number' ? fields.fencingToken : undefined;
+        worker.fencingToken = record.fencingToken;
         return;
       case 'leader.lost':
       case 'leader.released':
         worker.isLeader = false;
         return;
       case 'subscription.up':
-        if (typeof fields.node === 'string') worker.subscribed.add(fields.node);
+        worker.subscribed.add(record.node);
         return;
       case 'subscription.down':
-        if (typeof fields.node === 'string') worker.subscribed.delete(fields.node);
+        worker.subscribed.delete(record.node);
         return;
       case 'topology.changed':
-        if (Array.isArray(fields.primaries)) worker.known = fields.primaries.map(String);
+        worker.known = [...record.primaries];
         return;
       default:
     }

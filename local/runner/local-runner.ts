@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Cluster } from 'ioredis';
 import { notifyCheckAccessString, workerAccessString } from '../../core/acl.ts';
 import type { RedisConnectionConfig } from '../../core/config.ts';
+import { decodeLogRecord, loggedErrorMessage } from '../../core/log-decoder.ts';
 import { createLogger, type Logger, REDACTED } from '../../core/logger.ts';
 import { closeQuietly, createClusterClient, createNodeClient } from '../../core/redis-client.ts';
 import { discoverTopology } from '../../core/topology.ts';
@@ -158,9 +159,11 @@ export class LocalRunner {
       base: { workerId: 'runner' },
       secrets: this.secrets,
       write: (line) => {
-        const record = JSON.parse(line) as { event?: string; node?: string; error?: { message?: string } };
+        const record = decodeLogRecord(line);
+        const node = record && 'node' in record ? record.node : undefined;
+        const error = record && 'error' in record ? loggedErrorMessage(record.error) : undefined;
         this.model.note(
-          `runner ${record.event ?? '?'}${record.node ? ` ${record.node}` : ''}: ${record.error?.message ?? ''}`,
+          `runner ${record?.event ?? '?'}${node ? ` ${node}` : ''}: ${error ?? ''}`,
           Date.now(),
           'warn',
         );

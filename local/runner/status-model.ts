@@ -1,3 +1,5 @@
+import { type DecodedLine, decodeLogLine, loggedErrorMessage } from '../../core/log-decoder.ts';
+import type { LogRecord } from '../../core/log-events.ts';
 import { parseEmfLine } from '../../core/metrics.ts';
 import { EventLedger, type LedgerTotals } from './event-ledger.ts';
 import { quantile } from './statistics.ts';
@@ -144,15 +146,9 @@ function asNumber(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
-function asText(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
 /** The `time` field of a log line as wall-clock ms, else `fallbackMs` (arrival). */
-function lineTime(record: Record<string, unknown>, fallbackMs: number): number {
-  const text = asText(record.time);
-  if (text === undefined) return fallbackMs;
-  const parsed = Date.parse(text);
+function lineTime(record: LogRecord, fallbackMs: number): number {
+  const parsed = Date.parse(record.time);
   return Number.isNaN(parsed) ? fallbackMs : parsed;
 }
 
@@ -261,27 +257,33 @@ export class StatusModel {
     this.note(`${id} stderr: ${text.slice(0, 160)}`, atMs, 'warn');
   }
 
-  /** One stdout line of a worker. Lines that are not JSON objects are ignored (returns false). */
+  /**
+   * One stdout line of a worker, read through the catalog's decoder (core/log-decoder.ts). Lines that
+   * are not JSON objects are ignored (returns false); so are lines of an event outside the catalog,
+   * except that one at level error becomes a note.
+   */
   workerLine(id: string, line: string, atMs: number): boolean {
     const trimmed = line.trim();
     if (!trimmed.startsWith('{')) return false;
-    let record: Record<string, unknown>;
-    try {
-      const parsed: unknown = JSON.parse(trimmed);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return false;
-      record = parsed as Record<string, unknown>;
-    } catch {
-      return false;
+    return this.workerDecoded(id, decodeLogLine(trimmed), trimmed, atMs);
+  }
+
+  /** A line decoded by the caller (the bench decodes each line once); `line` is its text. */
+  workerDecoded(id: string, decoded: DecodedLine, line: string, atMs: number): boolean {
+    switch (decoded.kind) {
+      case 'metrics':
+        this.applyMetrics(this.record(id), line);
+        return true;
+      case 'event':
+        this.applyEvent(this.record(id), decoded.record, atMs);
+        return true;
+      case 'invalid': {
+        const value = decoded.value;
+        if (value === undefined || typeof value.event !== 'string') return false;
+        if (value.level === 'error') this.noteError(this.record(id), value.event, value.error, atMs);
+        return false;
+      }
     }
-    const worker = this.record(id);
-    if ('_aws' in record) {
-      this.applyMetrics(worker, trimmed);
-      return true;
-    }
-    const event = asText(record.event);
-    if (event === undefined) return false;
-    this.applyEvent(worker, event, record, atMs);
-    return true;
   }
 
   private applyMetrics(worker: WorkerRecord, line: string): void {
@@ -293,13 +295,8 @@ export class StatusModel {
     }
   }
 
-  private applyEvent(
-    worker: WorkerRecord,
-    event: string,
-    record: Record<string, unknown>,
-    atMs: number,
-  ): void {
-    switch (event) {
+  private applyEvent(worker: WorkerRecord, record: LogRecord, atMs: number): void {
+    switch (record.event) {
       case 'worker.started':
         if (worker.state === 'starting') worker.state = 'running';
         if (worker.role === 'none') worker.role = 'follower';
@@ -308,20 +305,19 @@ export class StatusModel {
         worker.state = 'stopping';
         return;
       case 'leader.acquired':
-        this.acquire(worker, asNumber(record.fencingToken), lineTime(record, atMs));
+        this.acquire(worker, record.fencingToken, lineTime(record, atMs));
         return;
       case 'leader.released':
         this.endLeadership(worker, 'released', lineTime(record, atMs), undefined);
         return;
       case 'leader.lost':
-        this.endLeadership(worker, 'lost', lineTime(record, atMs), asText(record.reason));
+        this.endLeadership(worker, 'lost', lineTime(record, atMs), record.reason);
         return;
       case 'subscription.up':
       case 'subscription.down': {
-        const node = asText(record.node);
-        if (node === undefined) return;
+        const node = record.node;
         worker.sawSubscriptionEvents = true;
-        if (event === 'subscription.up') worker.subscribed.add(node);
+        if (record.event === 'subscription.up') worker.subscribed.add(node);
         else worker.subscribed.delete(node);
         if (record.role === 'replica') worker.replicas.add(node);
         else worker.replicas.delete(node);
@@ -330,43 +326,39 @@ export class StatusModel {
       }
       case 'subscription.role_changed': {
         // A replica subscribed in advance was promoted (or a primary demoted): coverage counts primaries.
-        const node = asText(record.node);
-        if (node === undefined) return;
+        const node = record.node;
         if (record.role === 'replica') worker.replicas.add(node);
         else worker.replicas.delete(node);
         return;
       }
       case 'topology.changed': {
-        const primaries = record.primaries;
-        if (Array.isArray(primaries)) worker.knownPrimaries = primaries.length;
-        else if (asNumber(primaries) !== undefined) worker.knownPrimaries = asNumber(primaries);
+        worker.knownPrimaries = record.primaries.length;
         return;
       }
       case 'key.processed': {
         worker.processed++;
-        const key = asText(record.key);
-        if (key !== undefined) this.ledger.processed(key, atMs);
+        this.ledger.processed(record.key, atMs);
         return;
       }
       case 'handler.failed':
         worker.handlerFailures++;
         return;
       case 'events.shed':
-        worker.shed += asNumber(record.count) ?? 1;
-        this.note(
-          `${worker.id} shed ${asNumber(record.count) ?? '?'} events (${asText(record.reason) ?? '?'})`,
-          atMs,
-          'warn',
-        );
+        worker.shed += record.count;
+        this.note(`${worker.id} shed ${record.count} events (${record.reason})`, atMs, 'warn');
         return;
       default:
         if (record.level === 'error') {
-          const error = record.error as { message?: unknown } | undefined;
-          const message = typeof error?.message === 'string' ? `: ${error.message}` : '';
-          worker.lastError = `${event}${message}`.slice(0, 200);
-          this.note(`${worker.id} ${event}${message.slice(0, 160)}`, atMs, 'warn');
+          this.noteError(worker, record.event, 'error' in record ? record.error : undefined, atMs);
         }
     }
+  }
+
+  private noteError(worker: WorkerRecord, event: string, error: unknown, atMs: number): void {
+    const text = loggedErrorMessage(error);
+    const message = text !== undefined ? `: ${text}` : '';
+    worker.lastError = `${event}${message}`.slice(0, 200);
+    this.note(`${worker.id} ${event}${message.slice(0, 160)}`, atMs, 'warn');
   }
 
   private acquire(worker: WorkerRecord, fencingToken: number | undefined, atMs: number): void {

@@ -1,6 +1,7 @@
 import type { Clock } from '../../core/clock.ts';
 import type { ProcessedLogPolicy } from '../../core/config.ts';
-import type { Logger } from '../../core/logger.ts';
+import { PROCESSOR_DEFAULTS } from '../../core/defaults.ts';
+import type { LineLogger, Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
 import {
@@ -119,8 +120,8 @@ export interface DrainResult {
   readonly droppedEvents: number;
 }
 
-export const DEFAULT_QUEUE_CAPACITY = 10_000;
-export const DEFAULT_SHED_LOG_INTERVAL_MS = 1000;
+export const DEFAULT_QUEUE_CAPACITY = PROCESSOR_DEFAULTS.handlerQueueCapacity;
+export const DEFAULT_SHED_LOG_INTERVAL_MS = PROCESSOR_DEFAULTS.shedLogIntervalMs;
 
 interface Call {
   readonly event: ExpiryEvent;
@@ -334,7 +335,7 @@ export class Processor {
       replayed: meta.replayed,
     };
     const { logger, leadership, clock } = this.options;
-    let log: Logger | undefined;
+    let log: LineLogger | undefined;
     const ctx: HandlerContext = {
       fencingToken: grant.fencingToken,
       get signal() {
@@ -345,7 +346,7 @@ export class Processor {
       leaseValid: () =>
         !grant.signal.aborted && leadership.current(clock.monotonicMs())?.signal === grant.signal,
       get log() {
-        log ??= logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken });
+        log ??= logger.child({ ...keyFields, node: event.node, fencingToken: grant.fencingToken }).lines();
         return log;
       },
     };

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { SUBSCRIBER_DEFAULTS } from '../../core/defaults.ts';
 
 /**
  * Notices a subscribed connection that stalls without closing (every packet dropped, a half-open
@@ -42,8 +43,8 @@ export interface SubscriptionHeartbeatOptions {
   readonly stallTimeoutMs?: number;
 }
 
-export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
-export const DEFAULT_STALL_TIMEOUT_MS = 1500;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = SUBSCRIBER_DEFAULTS.heartbeatIntervalMs;
+export const DEFAULT_STALL_TIMEOUT_MS = SUBSCRIBER_DEFAULTS.stallTimeoutMs;
 
 /** The longest time from the last byte read to `onStall` (event-loop time, see the class comment). */
 export function stallDetectionBoundMs(intervalMs: number, stallTimeoutMs: number): number {

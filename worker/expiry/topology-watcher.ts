@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { TOPOLOGY_DEFAULTS } from '../../core/defaults.ts';
 import { withTimeout } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import {
@@ -36,7 +37,7 @@ export interface TopologyWatcherOptions {
   readonly removalGraceSyncs?: number;
 }
 
-export const DEFAULT_TOPOLOGY_INTERVAL_MS = 1000;
+export const DEFAULT_TOPOLOGY_INTERVAL_MS = TOPOLOGY_DEFAULTS.intervalMs;
 
 export class TopologyWatcher {
   private readonly intervalMs: number;

@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/logger.ts';
+import type { LineLogger } from '../../core/logger.ts';
 
 /**
  * The handler interface (docs/worker.md). A handler is called once per `expired` event that passes
@@ -51,7 +51,8 @@ export interface HandlerContext {
    * `fencingToken` (refusing lower tokens than it has seen).
    */
   leaseValid(): boolean;
-  readonly log: Logger;
+  /** Lines of the handler's own events, carrying the key, node and fencingToken of the call. */
+  readonly log: LineLogger;
 }
 
 export type ExpiryHandler = (event: HandlerEvent, ctx: HandlerContext) => Promise<void> | void;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
 import { keySlot } from '../../../core/key-slot.ts';
+import { decodeLogLine } from '../../../core/log-decoder.ts';
 import type { LocalRedisCluster } from '../../../local/cluster.ts';
 
 /** Helpers for worker integration tests: workers run as child processes, read through their stdout. */
@@ -171,13 +172,14 @@ export class WorkerProcess {
       this.buffered = this.buffered.slice(newline + 1);
       newline = this.buffered.indexOf('\n');
       if (text.trim() === '') continue;
-      try {
-        const parsed = JSON.parse(text) as Record<string, unknown>;
-        if ('_aws' in parsed) this.metricDocuments.push(parsed);
-        else this.lines.push(parsed as LogLine);
-      } catch {
-        this.stderr += `[stdout, not JSON] ${text}\n`;
-      }
+      // Through the catalog's decoder, as the runner and the chaos suite read lines. A handler
+      // module's own events (ctx.log, not catalogued) are kept as they are; any other refused line
+      // goes to stderr, where a failing test shows it.
+      const decoded = decodeLogLine(text);
+      if (decoded.kind === 'metrics') this.metricDocuments.push(decoded.value);
+      else if (decoded.kind === 'event') this.lines.push(decoded.record as LogLine);
+      else if (decoded.reason === 'unknown-event' && decoded.value) this.lines.push(decoded.value as LogLine);
+      else this.stderr += `[stdout, ${decoded.reason}: ${decoded.detail}] ${text}\n`;
     }
     this.notify();
   }

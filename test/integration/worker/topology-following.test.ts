@@ -12,6 +12,7 @@ import { FanIn } from '../../../worker/expiry/fan-in.ts';
 import { nodeSubscriberFactory } from '../../../worker/expiry/node-subscriber.ts';
 import { SubscriberPool } from '../../../worker/expiry/subscriber-pool.ts';
 import { TopologyWatcher } from '../../../worker/expiry/topology-watcher.ts';
+import { decodeStrict } from '../../support/log-capture.ts';
 import { keysInRanges, type LogLine, randomSuffix, sleep, testClient } from './helpers.ts';
 
 /**
@@ -58,7 +59,7 @@ describe('fan-in follows the topology', () => {
       password: undefined,
     };
     const logger = createLogger({
-      write: (line) => logs.push(JSON.parse(line) as LogLine),
+      write: (line) => logs.push(decodeStrict(line) as LogLine),
       base: { workerId: 'in-process' },
     });
     const metrics = new EmfMetrics({ namespace: 'Test', leaderName: 'test', write: () => {} });

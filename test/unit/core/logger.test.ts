@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../core/logger.ts';
+import { createLineLogger, createLogger } from '../../../core/logger.ts';
 
-function capture(options: Parameters<typeof createLogger>[0] = {}) {
+// The mechanics (levels, secrets, serialisation) are the same for any event name: these tests write
+// through the untyped LineLogger so their fields need not be a catalogued event's.
+function capture(options: Parameters<typeof createLineLogger>[0] = {}) {
   const lines: string[] = [];
-  const logger = createLogger({ ...options, write: (line) => lines.push(line), now: () => new Date(0) });
+  const logger = createLineLogger({ ...options, write: (line) => lines.push(line), now: () => new Date(0) });
   return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
@@ -64,5 +66,60 @@ describe('logger', () => {
     const { logger, records } = capture({ secrets: ['abcdef-secret'] });
     logger.child({ node: '127.0.0.1:7000' }).warn('subscription.down', { detail: 'abcdef-secret' });
     expect(records()[0]).toMatchObject({ node: '127.0.0.1:7000', detail: '[redacted]' });
+  });
+
+  it('the catalog-typed logger writes the same line as the untyped one', () => {
+    const typed: string[] = [];
+    const untyped: string[] = [];
+    const options = { base: { workerId: 'w1' }, now: () => new Date(0) };
+    createLogger({ ...options, write: (line) => typed.push(line) }).info('leader.acquired', {
+      fencingToken: 7,
+      mode: 'quorum',
+    });
+    createLineLogger({ ...options, write: (line) => untyped.push(line) }).info('leader.acquired', {
+      fencingToken: 7,
+      mode: 'quorum',
+    });
+    expect(typed).toEqual(untyped);
+    expect(typed).toHaveLength(1);
+  });
+
+  it('refuses at compile time what the catalog does not list (checked by tsc --noEmit)', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ write: (line) => lines.push(line), level: 'debug' });
+    // @ts-expect-error a misspelt event
+    logger.info('leader.aquired', { fencingToken: 1, mode: 'quorum' });
+    // @ts-expect-error a required field missing
+    logger.info('leader.acquired', { fencingToken: 1 });
+    // @ts-expect-error a field the event does not have
+    logger.info('leader.released', { fencingToken: 1, extra: true });
+    // @ts-expect-error an event at a level it is not written at
+    logger.error('key.processed', {
+      key: 'k',
+      node: 'n',
+      fencingToken: 1,
+      eventId: 'e',
+      latencyMs: 1,
+      handlerMs: 1,
+      replayed: false,
+    });
+    // The lines are still written: the check is the compiler's, not the logger's.
+    expect(lines).toHaveLength(4);
+  });
+
+  it('lines() writes events outside the catalog with the same base fields and secrets', () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      base: { workerId: 'w1' },
+      secrets: ['abcdef-secret'],
+      write: (l) => lines.push(l),
+    });
+    logger.child({ node: 'n1' }).lines().info('handler.own_event', { note: 'abcdef-secret' });
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      event: 'handler.own_event',
+      workerId: 'w1',
+      node: 'n1',
+      note: '[redacted]',
+    });
   });
 });

@@ -7,6 +7,7 @@ import {
   ERROR_REPEAT_INTERVAL_MS,
   rootConnectionError,
 } from '../../../core/redis-client.ts';
+import { decodeStrict } from '../../support/log-capture.ts';
 
 /** Errors shaped as ioredis and Node produce them (class and `code`, as the classifier reads them). */
 const replyError = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
@@ -30,7 +31,7 @@ function setup(options: { diagnose?: () => Promise<{ error: Error; node: string 
   const lines: Record<string, unknown>[] = [];
   let nowMs = 1_000_000;
   const emitter = new EventEmitter();
-  const logger = createLogger({ write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = createLogger({ write: (line) => lines.push(decodeStrict(line)) });
   attachErrorLogging(
     emitter,
     logger,

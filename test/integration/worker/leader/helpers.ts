@@ -18,6 +18,7 @@ import {
 } from '../../../../worker/leader/create-leader-election.ts';
 import { LeaderElector } from '../../../../worker/leader/leader-elector.ts';
 import type { StoppedLeadingReason } from '../../../../worker/leader/leadership.ts';
+import { decodeStrict } from '../../../support/log-capture.ts';
 
 /** A random LEADER_NAME per test: isolation within one cluster. */
 export function randomLeaderName(): string {
@@ -67,7 +68,7 @@ export async function startWorker(
   const logger = createLogger({
     level: 'debug',
     base: { workerId },
-    write: (line) => logs.push(JSON.parse(line) as LogEntry),
+    write: (line) => logs.push(decodeStrict(line)),
   });
   const redis = connectionConfig(cluster);
   const client = createClusterClient(redis, { logger, name: `test-${workerId}` });

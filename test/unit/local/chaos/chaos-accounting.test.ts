@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { LogEventName } from '../../../../core/log-events.ts';
 import {
   type ChaosObservations,
   checkFencing,
@@ -8,24 +9,23 @@ import {
   longestGap,
   type Publication,
   type WorkerRecord,
+  type WorkerRecordOf,
 } from '../../../../local/chaos/chaos-accounting.ts';
+import { exampleRecord, type GivenFields } from '../../../support/log-examples.ts';
 
 const A = '127.0.0.1:7001';
 const B = '127.0.0.1:7002';
 const T0 = 1_000_000;
 const TTL = 1000;
 
-const record = (
+// Complete catalog records (test/support/log-examples.ts), as the fleet decodes them.
+const record = <E extends LogEventName>(
   workerId: string,
   atMs: number,
-  event: string,
-  fields: Record<string, unknown> = {},
-): WorkerRecord => ({
-  workerId,
-  atMs,
-  event,
-  fields: { event, ...fields },
-});
+  event: E,
+  fields?: GivenFields<E>,
+): WorkerRecordOf<E> =>
+  ({ workerId, atMs, event, fields: exampleRecord(event, atMs, fields) }) as unknown as WorkerRecordOf<E>;
 const processed = (workerId: string, atMs: number, key: string, fencingToken = 1, replayed = false) =>
   record(workerId, atMs, 'key.processed', { key, fencingToken, replayed });
 const subscribed = (workerId: string, atMs: number, nodes = [A, B]): WorkerRecord[] => [

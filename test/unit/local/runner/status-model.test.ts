@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { type Note, StatusModel } from '../../../../local/runner/status-model.ts';
+import { exampleLine } from '../../../support/log-examples.ts';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 
-function line(event: string, atMs: number, fields: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    time: new Date(atMs).toISOString(),
-    level: 'info',
-    event,
-    workerId: 'ignored',
-    ...fields,
-  });
-}
+// Complete catalog lines (test/support/log-examples.ts): the model reads them through the decoder.
+const line = exampleLine;
 
 function emf(fields: Record<string, unknown>): string {
   return JSON.stringify({

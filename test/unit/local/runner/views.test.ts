@@ -6,12 +6,12 @@ import {
   renderSummaryLine,
 } from '../../../../local/runner/plain-view.ts';
 import { StatusModel } from '../../../../local/runner/status-model.ts';
+import { exampleLine } from '../../../support/log-examples.ts';
 
 const T0 = Date.parse('2025-01-01T12:00:00.000Z');
 
-function line(event: string, atMs: number, fields: Record<string, unknown> = {}): string {
-  return JSON.stringify({ time: new Date(atMs).toISOString(), level: 'info', event, ...fields });
-}
+// Complete catalog lines (test/support/log-examples.ts): the model reads them through the decoder.
+const line = exampleLine;
 
 /** worker-1 led (token 1) and released; worker-2 leads with token 2; worker-3 follows. */
 function snapshot() {

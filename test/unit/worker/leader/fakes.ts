@@ -10,6 +10,7 @@ import type { LeaderCallbacks, StoppedLeadingReason } from '../../../../worker/l
 import type { Lease, LeaseHold } from '../../../../worker/leader/lease.ts';
 import { LeaseLostError, LeaseUnavailableError } from '../../../../worker/leader/lease-errors.ts';
 import type { ReleasedChannel, ReleasedMessage } from '../../../../worker/leader/released-channel.ts';
+import { decodeStrict } from '../../../support/log-capture.ts';
 
 /**
  * In-memory stand-ins for the lease, the released channel and the record store, sharing one "Redis"
@@ -182,7 +183,7 @@ export interface LogLine {
 
 export function capturingLogger(): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const logger = createLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line) as LogLine) });
+  const logger = createLogger({ level: 'debug', write: (line) => lines.push(decodeStrict(line)) });
   return { logger, lines };
 }
 

@@ -8,6 +8,7 @@ import type { MarkReadResult } from '../../../../worker/replay/mark-store.ts';
 import type { ProcessedMark } from '../../../../worker/replay/processed-mark.ts';
 import { ReplayCoordinator } from '../../../../worker/replay/replay-coordinator.ts';
 import { ReplayWindow } from '../../../../worker/replay/replay-window.ts';
+import { decodeStrict } from '../../../support/log-capture.ts';
 
 let now = 0;
 const MARK_READ_RETRY_MS = 50;
@@ -96,7 +97,7 @@ function setup(
       stats: () => ({ queued: offered.length }),
     },
     clock,
-    logger: createLogger({ write: (l) => lines.push(JSON.parse(l)), flush: options.onFlush }),
+    logger: createLogger({ write: (l) => lines.push(decodeStrict(l)), flush: options.onFlush }),
     markIntervalMs: 10,
     tailLength: 4,
     markReadTimeoutMs: 100,

@@ -1,5 +1,4 @@
 import type { Clock } from '../../../../core/clock.ts';
-import { createLogger, type Logger } from '../../../../core/logger.ts';
 import { EmfMetrics, parseEmfLine } from '../../../../core/metrics.ts';
 import type { LeadershipGrant, LeadershipView } from '../../../../worker/leader/leadership.ts';
 
@@ -8,21 +7,7 @@ import type { LeadershipGrant, LeadershipView } from '../../../../worker/leader/
 /** A clock read from Date.now, so vi.useFakeTimers() moves both readings. */
 export const fakeClock: Clock = { monotonicMs: () => Date.now(), wallMs: () => Date.now() };
 
-export interface LogRecord {
-  readonly event: string;
-  readonly level: string;
-  readonly [field: string]: unknown;
-}
-
-export function captureLogger(level: 'debug' | 'info' = 'debug'): {
-  logger: Logger;
-  records: LogRecord[];
-  events: (name: string) => LogRecord[];
-} {
-  const records: LogRecord[] = [];
-  const logger = createLogger({ level, write: (line) => records.push(JSON.parse(line) as LogRecord) });
-  return { logger, records, events: (name) => records.filter((r) => r.event === name) };
-}
+export { captureLogger } from '../../../support/log-capture.ts';
 
 /** EmfMetrics that keeps its documents; `totals()` flushes and sums counters / keeps last gauges. */
 export function captureMetrics(): { metrics: EmfMetrics; totals: () => Record<string, number> } {

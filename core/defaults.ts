@@ -1,0 +1,184 @@
+/**
+ * The defaults of the worker's and the Lambda's components, each written once, one object per
+ * component. core/config.ts takes the configuration defaults (the README's "Configuration" table) from
+ * here, and each component takes its option defaults from its object. They live in core because
+ * core/config.ts, which the Lambda shares, must not import worker modules (dependencies point from
+ * worker to core). test/unit/core/config-defaults-docs.test.ts checks the README table against them.
+ */
+
+/** Settings every program shares. */
+export const SHARED_DEFAULTS = {
+  /**
+   * LEADER_NAME: names the lease family.
+   * @default 'default'
+   */
+  leaderName: 'default',
+  /**
+   * LOG_LEVEL.
+   * @default 'info'
+   */
+  logLevel: 'info',
+  /**
+   * METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics.
+   * @default 'KeyspaceLeader'
+   */
+  metricsNamespace: 'KeyspaceLeader',
+  /**
+   * REDIS_TLS.
+   * @default false
+   */
+  redisTls: false,
+} as const;
+
+/** The lease and its election (worker/leader/*): README "Lease timings and why these defaults". */
+export const LEASE_DEFAULTS = {
+  /**
+   * LEASE_TTL_MS: the lease's time to live.
+   * @default 3000
+   */
+  leaseTtlMs: 3000,
+  /**
+   * LEASE_RENEW_INTERVAL_MS: how often the leader extends the lease.
+   * @default 1000
+   */
+  leaseRenewIntervalMs: 1000,
+  /**
+   * LEASE_RENEW_DEADLINE_MS: the leader steps down when no renewal succeeded for this long.
+   * @default 2000
+   */
+  leaseRenewDeadlineMs: 2000,
+  /**
+   * LEASE_RETRY_MS: a follower's retry period (with jitter).
+   * @default 250
+   */
+  leaseRetryMs: 250,
+} as const;
+
+/** The processor (worker/expiry/processor.ts) and the handler it calls. */
+export const PROCESSOR_DEFAULTS = {
+  /**
+   * HANDLER: the built-in handler that writes `key.processed` lines.
+   * @default 'log'
+   */
+  handler: 'log',
+  /**
+   * HANDLER_CONCURRENCY: handler calls in flight at most.
+   * @default 16
+   */
+  handlerConcurrency: 16,
+  /**
+   * HANDLER_QUEUE_CAPACITY: events the processor queue holds at most.
+   * @default 10000
+   */
+  handlerQueueCapacity: 10_000,
+  /**
+   * HANDLER_TIMEOUT_MS: per-call timeout (the call's signal is aborted).
+   * @default 5000
+   */
+  handlerTimeoutMs: 5000,
+  /**
+   * PROCESSED_LOG: every completed call gets a `key.processed` line.
+   * @default 'all'
+   */
+  processedLog: 'all',
+  /**
+   * `events.shed` lines per reason are written at most this often (counts add up in between).
+   * @default 1000
+   */
+  shedLogIntervalMs: 1000,
+} as const;
+
+/** The key filter (worker/expiry/key-pattern.ts). */
+export const KEY_FILTER_DEFAULTS = {
+  /**
+   * KEY_PATTERN: a Redis glob; only matching keys reach the handler.
+   * @default '*'
+   */
+  keyPattern: '*',
+} as const;
+
+/** The health endpoint (worker/health-server.ts). */
+export const HEALTH_DEFAULTS = {
+  /**
+   * HEALTH_PORT: `GET /healthz` on 127.0.0.1; 0 disables it.
+   * @default 8081
+   */
+  healthPort: 8081,
+} as const;
+
+/** Replay across a change of leader (worker/replay/*). */
+export const REPLAY_DEFAULTS = {
+  /**
+   * REPLAY_WINDOW_MS: how long every worker keeps events for a replay; 0 turns replay off.
+   * @default 15000
+   */
+  replayWindowMs: 15_000,
+  /**
+   * REPLAY_MAX_EVENTS: memory bound of the window, events per primary.
+   * @default 100000
+   */
+  replayMaxEvents: 100_000,
+  /**
+   * How often the leader records its progress: bounds the duplicates of a crash to ~this much of events.
+   * @default 10
+   */
+  markIntervalMs: 10,
+  /**
+   * Fingerprints of the last events a mark carries, to align it with a successor's window.
+   * @default 8
+   */
+  markTailLength: 8,
+  /**
+   * Bound on the read of the marks at acquisition.
+   * @default 1000
+   */
+  markReadTimeoutMs: 1000,
+  /**
+   * Bound on each copy of the marks, on its own: a hung copy costs that copy, never the others.
+   * @default 500
+   */
+  markCopyTimeoutMs: 500,
+  /**
+   * Events closer than this before a mark are replayed when the mark's tail is not in the window.
+   * @default 50
+   */
+  timeToleranceMs: 50,
+} as const;
+
+/** A primary's subscription and its heartbeat (worker/expiry/node-subscriber.ts, subscription-heartbeat.ts). */
+export const SUBSCRIBER_DEFAULTS = {
+  /**
+   * How often a subscription's byte count is checked, and how long an idle connection waits for its PING.
+   * @default 500
+   */
+  heartbeatIntervalMs: 500,
+  /**
+   * How long a connection may read nothing while a PING is outstanding (then it is dropped); must
+   * exceed `heartbeatIntervalMs`.
+   * @default 1500
+   */
+  stallTimeoutMs: 1500,
+} as const;
+
+/** Topology discovery (worker/expiry/topology-watcher.ts). */
+export const TOPOLOGY_DEFAULTS = {
+  /**
+   * How often the topology is discovered.
+   * @default 1000
+   */
+  intervalMs: 1000,
+} as const;
+
+/** The notify-check Lambda (lambdas/notify-check/*). */
+export const NOTIFY_CHECK_DEFAULTS = {
+  /**
+   * NOTIFY_MODE.
+   * @default 'auto'
+   */
+  notifyMode: 'auto',
+  /**
+   * CANARY_TIMEOUT_MS: bound on the wait for one canary's `expired` event.
+   * @default 3000
+   */
+  canaryTimeoutMs: 3000,
+} as const;
