@@ -160,6 +160,16 @@ export const SUBSCRIBER_DEFAULTS = {
   stallTimeoutMs: 1500,
 } as const;
 
+/** The fan-in (worker/expiry/fan-in.ts). */
+export const FAN_IN_DEFAULTS = {
+  /**
+   * Events handed on per turn of the event loop: timers (lease renewals) run between batches, so a
+   * burst of thousands of keys cannot hold them back for longer than one batch takes.
+   * @default 1024
+   */
+  batchSize: 1024,
+} as const;
+
 /** Topology discovery (worker/expiry/topology-watcher.ts). */
 export const TOPOLOGY_DEFAULTS = {
   /**

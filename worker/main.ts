@@ -227,6 +227,8 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   });
   // Every worker notes the discontinuity in its window; a leader also suspends the primary.
   pool.onGap((node) => {
+    // The events received before the gap go into the window before the gap is noted there.
+    fanIn.flush();
     replay?.suspend(node.id);
     coverage.noteGap();
   });
@@ -292,7 +294,11 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     // The processor reads leadership through `leadership` at dequeue time; the replay coordinator
     // catches up on what the previous leader left and records progress while this worker leads.
     callbacks: {
-      onStartedLeading: (signal, fencingToken) => replay?.onStartedLeading(signal, fencingToken),
+      onStartedLeading: (signal, fencingToken) => {
+        // What was received so far is in the window before the new leader plans from it.
+        fanIn.flush();
+        replay?.onStartedLeading(signal, fencingToken);
+      },
       onStoppedLeading: () => replay?.onStoppedLeading(),
     },
     canLead: () => coverage.canLead(),

@@ -110,6 +110,8 @@ export class Observability extends Construct {
     const eventsReceived = custom('EventsReceived', 'Sum', WORKER_PERIOD);
     const latencyP50 = custom('ProcessingLatencyMs', 'p50', WORKER_PERIOD, 'p50');
     const latencyP99 = custom('ProcessingLatencyMs', 'p99', WORKER_PERIOD, 'p99');
+    // How late the leader's renewals are confirmed: close to the renew deadline means a lease at risk.
+    const renewLatencyMax = custom('LeaseRenewLatencyMs', 'Maximum', WORKER_PERIOD, 'lease renewal, max');
     const handlerFailures = custom('HandlerFailures', 'Sum', WORKER_PERIOD, 'handler failures');
     const eventsShed = custom('EventsShed', 'Sum', WORKER_PERIOD, 'events shed');
     const lambdaErrors = props.notifyFunction.metricErrors({ period: checkPeriod, statistic: 'Sum' });
@@ -326,9 +328,11 @@ export class Observability extends Construct {
         width: 8,
       }),
       new cw.GraphWidget({
-        title: 'Processing latency (ms)',
+        title: 'Processing latency and lease renewal latency (ms)',
         left: [latencyP50, latencyP99],
         leftYAxis: { min: 0 },
+        right: [renewLatencyMax],
+        rightYAxis: { min: 0 },
         leftAnnotations: [{ value: props.latencyP99ThresholdMs, label: 'p99 alarm threshold' }],
         width: 8,
       }),

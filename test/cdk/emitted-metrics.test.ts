@@ -12,9 +12,12 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referencedMetrics } from '../../cdk/referenced-metrics.ts';
 import { parseReportConfig } from '../../core/config.ts';
+import { KeyspaceKeys } from '../../core/keys.ts';
+import { decodeLeaderRecord } from '../../core/leader-record.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { EmfMetrics, parseEmfLine } from '../../core/metrics.ts';
 import { runNotifyCheck } from '../../lambdas/notify-check/notify-check.ts';
@@ -23,6 +26,8 @@ import { REPO_ROOT, synthesize } from './synth.ts';
 
 // The stack's defaults: namespace KeyspaceLeader, LeaderName "default" (the dashboards' dimension value).
 const LEADER_NAME = 'default';
+/** A renewal comes every LEASE_RENEW_INTERVAL_MS (1 s by default): this is three of them. */
+const RENEWAL_BOUND_MS = 3000;
 const NAMESPACE = 'KeyspaceLeader';
 
 let cluster: LocalRedisCluster | undefined;
@@ -118,6 +123,26 @@ describe('the bundled worker (the image entry point, without Docker)', () => {
       10_000,
       'key.processed from every primary',
     );
+
+    // LeaseRenewLatencyMs exists once the leader renewed: wait for the record's renewedAt to move on.
+    const recordClient = new Cluster((cluster as LocalRedisCluster).seeds, {
+      redisOptions: (cluster as LocalRedisCluster).clientOptions(),
+    });
+    recordClient.on('error', () => {});
+    try {
+      const leaderKey = new KeyspaceKeys(LEADER_NAME).leader;
+      const renewedBy = Date.now() + RENEWAL_BOUND_MS;
+      let renewed = false;
+      while (!renewed && Date.now() < renewedBy) {
+        const text = await recordClient.get(leaderKey);
+        const record = text === null ? undefined : decodeLeaderRecord(text);
+        renewed = record !== undefined && record.renewedAt !== record.acquiredAt;
+        if (!renewed) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(renewed).toBe(true);
+    } finally {
+      recordClient.disconnect();
+    }
 
     const ecs = mockClient(ECSClient);
     const taskArn = 'arn:aws:ecs:us-east-1:123456789012:task/workers/abc';

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { FAN_IN_DEFAULTS } from '../../core/defaults.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
 import type { KeyMatcher } from './key-pattern.ts';
@@ -7,9 +8,17 @@ import type { KeyMatcher } from './key-pattern.ts';
  * Merges the per-primary subscriptions into one stream of ExpiryEvents. Each raw notification is
  * numbered per node (`seq`), counted (`EventsReceived`: every event this worker receives, leader or
  * not) and, when `accepts` takes its key (the pipeline's one filter), stamped on arrival (wall and
- * monotonic clock) and handed to the sink synchronously, in arrival order. Node.js delivers socket
- * data on one thread, so the order within a node is the order that node published in; across nodes
- * it is arrival order.
+ * monotonic clock) and queued for the sink. Node.js delivers socket data on one thread, so the order
+ * within a node is the order that node published in; across nodes it is arrival order; the sink gets
+ * the events in that order.
+ *
+ * Why a queue: ioredis hands over a whole socket read of messages in one callback, and libuv reads
+ * every ready socket before it runs timers, so a burst (thousands of keys expiring in one cycle) would
+ * run the whole pipeline -- window, hand-out, handler, log line -- for all of it before the lease
+ * renewal's timer could fire. `push` does only the cheap part; the sink runs in batches of at most
+ * `batchSize` events, one batch per turn of the event loop (setImmediate), so timers run between
+ * batches. `flush()` hands over everything queued at once: call it before acting on the stream's
+ * position (a gap of a subscription is noted after the events that came before it).
  */
 export interface FanInOptions {
   readonly clock: Clock;
@@ -17,6 +26,8 @@ export interface FanInOptions {
   /** The key filter (key-pattern.ts `compileKeyFilter`): events it refuses go nowhere. */
   readonly accepts: KeyMatcher;
   readonly sink: (event: ExpiryEvent) => void;
+  /** Events handed to the sink per turn of the event loop. @default FAN_IN_DEFAULTS.batchSize (1024) */
+  readonly batchSize?: number;
 }
 
 export interface NodeRef {
@@ -28,8 +39,16 @@ export interface NodeRef {
 export class FanIn {
   /** Per node id; kept across reconnects so `seq` never restarts for a node within this process. */
   private readonly sequences = new Map<string, number>();
+  private readonly batchSize: number;
+  private queued: ExpiryEvent[] = [];
+  /** Index of the next event of `queued` to hand over. */
+  private next = 0;
+  private scheduled: NodeJS.Immediate | undefined;
 
-  constructor(private readonly options: FanInOptions) {}
+  constructor(private readonly options: FanInOptions) {
+    this.batchSize = options.batchSize ?? FAN_IN_DEFAULTS.batchSize;
+    if (!(this.batchSize >= 1)) throw new RangeError(`batchSize must be >= 1, got ${this.batchSize}`);
+  }
 
   /** Receives one `expired` notification (the key's bytes) from `node`. */
   push(node: NodeRef, key: Buffer): void {
@@ -37,7 +56,7 @@ export class FanIn {
     this.sequences.set(node.id, seq);
     this.options.metrics.count('EventsReceived');
     if (!this.options.accepts(key)) return;
-    this.options.sink({
+    this.queued.push({
       key,
       node: node.address,
       nodeId: node.id,
@@ -45,5 +64,47 @@ export class FanIn {
       receivedAtMono: this.options.clock.monotonicMs(),
       seq,
     });
+    this.scheduled ??= setImmediate(() => this.runBatch());
+  }
+
+  /** Events received and not yet handed to the sink. */
+  get pending(): number {
+    return this.queued.length - this.next;
+  }
+
+  /** Hands every queued event to the sink now, in order. */
+  flush(): void {
+    this.handOver(Number.POSITIVE_INFINITY);
+  }
+
+  /** Drops what is queued and stops (shutdown). */
+  close(): void {
+    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    this.queued = [];
+    this.next = 0;
+  }
+
+  private runBatch(): void {
+    this.scheduled = undefined;
+    this.handOver(this.batchSize);
+    if (this.pending > 0) this.scheduled = setImmediate(() => this.runBatch());
+  }
+
+  private handOver(limit: number): void {
+    let handed = 0;
+    // The sink may push re-entrantly (never in practice) or flush: read `next` each time.
+    while (this.next < this.queued.length && handed < limit) {
+      const event = this.queued[this.next++] as ExpiryEvent;
+      handed++;
+      this.options.sink(event);
+    }
+    if (this.next >= this.queued.length) {
+      this.queued = [];
+      this.next = 0;
+    } else if (this.next > 4096) {
+      this.queued = this.queued.slice(this.next);
+      this.next = 0;
+    }
   }
 }

@@ -4,6 +4,9 @@ import { FanIn } from '../../../../worker/expiry/fan-in.ts';
 import { compileKeyFilter } from '../../../../worker/expiry/key-pattern.ts';
 import { captureMetrics, fakeClock } from '../support/fakes.ts';
 
+/** Events per batch in the batching tests. */
+const BATCH = 4;
+
 describe('FanIn', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: 1_700_000_000_000 });
@@ -22,6 +25,8 @@ describe('FanIn', () => {
     vi.advanceTimersByTime(5);
     fanIn.push(b, Buffer.from('k2'));
     fanIn.push(a, Buffer.from([0xff]));
+    expect(out).toHaveLength(1); // k1, handed over at the end of its turn (the 5 ms advance ran it)
+    vi.advanceTimersToNextTimer();
     expect(out.map((e) => [e.node, e.nodeId, e.seq, e.key.toString('hex')])).toEqual([
       ['10.0.0.1:6379', 'id-a', 1, '6b31'],
       ['10.0.0.2:6379', 'id-b', 1, '6b32'],
@@ -45,6 +50,7 @@ describe('FanIn', () => {
     const node = { id: 'id-a', address: '10.0.0.1:6379' };
     for (const key of ['job:1', 'other:1', '{kl:default}:lease', '{kl:x:c0}:canary:abc', 'job:2'])
       fanIn.push(node, Buffer.from(key));
+    fanIn.flush();
     expect(out).toEqual(['job:1', 'job:2']);
     expect(totals().EventsReceived).toBe(5);
   });
@@ -54,5 +60,47 @@ describe('FanIn', () => {
     expect(accepts(Buffer.from('{kl:orders}:lease'))).toBe(false);
     expect(accepts(Buffer.from('{kl'))).toBe(true);
     expect(accepts(Buffer.from('session:1'))).toBe(true);
+  });
+
+  it('hands a burst over in batches, one per turn of the event loop, so timers run between them', async () => {
+    const { metrics } = captureMetrics();
+    const order: string[] = [];
+    const fanIn = new FanIn({
+      clock: fakeClock,
+      metrics,
+      accepts: () => true,
+      batchSize: BATCH,
+      sink: (e) => order.push(e.key.toString()),
+    });
+    const node = { id: 'id-a', address: '10.0.0.1:6379' };
+    for (let i = 0; i < BATCH * 3; i++) fanIn.push(node, Buffer.from(`k${i}`));
+    // A timer due now (a lease renewal) is armed while the burst waits.
+    setTimeout(() => order.push('timer'), 0);
+    expect(fanIn.pending).toBe(BATCH * 3);
+    await vi.advanceTimersByTimeAsync(0);
+    const timerAt = order.indexOf('timer');
+    expect(timerAt).toBeGreaterThan(-1);
+    expect(timerAt).toBeLessThan(BATCH * 3);
+    expect(timerAt % BATCH).toBe(0); // between two batches, never inside one
+    await vi.runAllTimersAsync();
+    expect(order.filter((k) => k !== 'timer')).toEqual(Array.from({ length: BATCH * 3 }, (_, i) => `k${i}`));
+    expect(fanIn.pending).toBe(0);
+  });
+
+  it('flush() hands over everything queued at once, in order', () => {
+    const { metrics } = captureMetrics();
+    const out: string[] = [];
+    const fanIn = new FanIn({
+      clock: fakeClock,
+      metrics,
+      accepts: () => true,
+      batchSize: 2,
+      sink: (e) => out.push(e.key.toString()),
+    });
+    const node = { id: 'id-a', address: '10.0.0.1:6379' };
+    for (const key of ['a', 'b', 'c', 'd', 'e']) fanIn.push(node, Buffer.from(key));
+    fanIn.flush();
+    expect(out).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(fanIn.pending).toBe(0);
   });
 });
