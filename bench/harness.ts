@@ -34,7 +34,11 @@ export class Recorder {
     if (!this.reference.has(key)) this.reference.set(key, atMs);
   }
 
+  /** The latest arrival of a `key.processed` line under this prefix (0: none yet). */
+  lastProcessedArrivalMs = 0;
+
   onProcessed(key: string, record: Omit<ProcessedRecord, 'calls'>): void {
+    this.lastProcessedArrivalMs = Math.max(this.lastProcessedArrivalMs, record.arrivalMs);
     const existing = this.processed.get(key);
     if (existing) existing.calls++;
     else this.processed.set(key, { ...record, calls: 1 });

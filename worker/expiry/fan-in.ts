@@ -102,7 +102,9 @@ export class FanIn {
     if (this.next >= this.queued.length) {
       this.queued = [];
       this.next = 0;
-    } else if (this.next > 4096) {
+    } else if (this.next > 4096 && this.next * 2 > this.queued.length) {
+      // Compacted only once the handed-over part is most of the array: amortised O(1) per event
+      // (compacting every few batches would copy a long burst's remainder over and over).
       this.queued = this.queued.slice(this.next);
       this.next = 0;
     }

@@ -6,6 +6,8 @@ import { captureMetrics, fakeClock } from '../support/fakes.ts';
 
 /** Events per batch in the batching tests. */
 const BATCH = 4;
+/** Events pushed per turn in the long-burst test: more than a batch, so the queue grows and compacts. */
+const LONG_BURST_ROUND = 3000;
 
 describe('FanIn', () => {
   beforeEach(() => {
@@ -102,5 +104,24 @@ describe('FanIn', () => {
     fanIn.flush();
     expect(out).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(fanIn.pending).toBe(0);
+  });
+
+  it('keeps the order of a long burst across the queue compactions, with pushes between batches', async () => {
+    const { metrics } = captureMetrics();
+    const out: number[] = [];
+    const fanIn = new FanIn({
+      clock: fakeClock,
+      metrics,
+      accepts: () => true,
+      sink: (e) => out.push(Number(e.key.toString())),
+    });
+    const node = { id: 'id-a', address: '10.0.0.1:6379' };
+    let next = 0;
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < LONG_BURST_ROUND; i++) fanIn.push(node, Buffer.from(String(next++)));
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    await vi.runAllTimersAsync();
+    expect(out).toEqual(Array.from({ length: next }, (_, i) => i));
   });
 });
