@@ -107,7 +107,7 @@ export function costLines(variants: readonly CostVariant[]): string[] {
     '',
     'One fresh worker per variant (the leader alone, as in "Fan-in"), LOG_LEVEL=info, so every handled event ' +
       'is counted per key from its `key.processed` line. Replay on: the default (REPLAY_WINDOW_MS 15 s, processed ' +
-      'marks every 10 ms); replay off: REPLAY_WINDOW_MS=0 (no window, no marks); stream handler: HANDLER=stream ' +
+      'marks every 10 ms); replay off: REPLAY_WINDOW_MS=0 (the same path, a follower keeps nothing); stream handler: HANDLER=stream ' +
       '(each event appended to the outbox streams in the same cluster; replay on).',
     '',
     ...table(

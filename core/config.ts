@@ -79,9 +79,8 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
   readonly handler: HandlerSpec;
   readonly handlerConcurrency: number;
   /**
-   * Events the processor queue holds at most (HANDLER_QUEUE_CAPACITY). With replay on the queue is
-   * filled only while it has room (the backlog waits in the replay window); with replay off an event
-   * arriving at a full queue is shed.
+   * Events the processor queue holds at most (HANDLER_QUEUE_CAPACITY). The queue is filled only while
+   * it has room (the leader's backlog waits in the replay window, whatever REPLAY_WINDOW_MS).
    * @default 10000 (PROCESSOR_DEFAULTS.handlerQueueCapacity)
    */
   readonly handlerQueueCapacity: number;
@@ -89,7 +88,10 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
   readonly keyPattern: string;
   /** Port of the local health endpoint (`GET /healthz`) on 127.0.0.1; 0 disables it. */
   readonly healthPort: number;
-  /** How long every worker keeps received events for a replay after a change of leader; 0 turns replay off. */
+  /**
+   * How long every worker keeps received events for a replay after a change of leader; 0: a follower
+   * keeps nothing, so nothing is replayed (the path, the marks and the ids stay the same).
+   */
   readonly replayWindowMs: number;
   /** Memory bound of the replay window, in events per primary; overflow is counted as shed. */
   readonly replayMaxEvents: number;
@@ -279,7 +281,7 @@ const workerSchema = sharedSchema.extend({
     emptyToUndefined,
     z
       .string()
-      .regex(/^\d+$/, 'REPLAY_WINDOW_MS must be a whole number of milliseconds (0 turns replay off)')
+      .regex(/^\d+$/, 'REPLAY_WINDOW_MS must be a whole number of milliseconds (0: no replay)')
       .transform(Number)
       .pipe(z.number().int().max(600_000, 'REPLAY_WINDOW_MS must be <= 600000 (10 min)'))
       .default(ENV_DEFAULTS.REPLAY_WINDOW_MS),
@@ -509,7 +511,7 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
   ) {
     issues.push({
       variable: 'REPLAY_WINDOW_MS',
-      message: `REPLAY_WINDOW_MS (${v.REPLAY_WINDOW_MS}) must exceed twice the worst hand-over gap, 2 x (LEASE_TTL_MS + LEASE_RETRY_MS) = ${2 * (LEASE_TTL_MS + LEASE_RETRY_MS)}, or be 0 to turn replay off`,
+      message: `REPLAY_WINDOW_MS (${v.REPLAY_WINDOW_MS}) must exceed twice the worst hand-over gap, 2 x (LEASE_TTL_MS + LEASE_RETRY_MS) = ${2 * (LEASE_TTL_MS + LEASE_RETRY_MS)}, or be 0 for no replay`,
     });
   }
   const handler =

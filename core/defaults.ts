@@ -109,7 +109,8 @@ export const HEALTH_DEFAULTS = {
 /** Replay across a change of leader (worker/replay/*). */
 export const REPLAY_DEFAULTS = {
   /**
-   * REPLAY_WINDOW_MS: how long every worker keeps events for a replay; 0 turns replay off.
+   * REPLAY_WINDOW_MS: how long every worker keeps events for a replay; 0: a follower keeps nothing
+   * (no replay; the leader still numbers with the marks, so ids mean the same).
    * @default 15000
    */
   replayWindowMs: 15_000,

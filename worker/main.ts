@@ -61,7 +61,7 @@ interface RunningWorker {
   readonly cluster: Cluster;
   readonly outboxCluster: Cluster | undefined;
   readonly processor: Processor;
-  readonly replay: ReplayCoordinator | undefined;
+  readonly replay: ReplayCoordinator;
   readonly pool: SubscriberPool;
   readonly watcher: TopologyWatcher;
   readonly coverage: CoverageRegistry;
@@ -191,23 +191,21 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     queueCapacity: config.handlerQueueCapacity,
     handlerTimeoutMs: config.handlerTimeoutMs,
     processedLog: config.processedLog,
-    // With replay only the leader offers events: hold them while a stale deadline closes the gate.
-    holdWhenGateClosed: config.replayWindowMs > 0,
   });
   const pool = new SubscriberPool({
     connect: nodeSubscriberFactory({ redis: config.redis, logger, clock }),
     logger,
     metrics,
   });
-  // Replay across a change of leader (worker/replay/): every worker keeps a window; REPLAY_WINDOW_MS=0
-  // turns it off, and then the processor takes live events only.
-  const replay = config.replayWindowMs > 0 ? createReplay(p, { cluster, keys, processor, pool }) : undefined;
+  // One path whatever REPLAY_WINDOW_MS (worker/replay/): every worker keeps a window (with 0 a
+  // follower keeps nothing), the leader numbers every event with the shared numbering and writes marks.
+  const replay = createReplay(p, { cluster, keys, processor, pool });
   const fanIn = new FanIn({
     clock,
     metrics,
     // The one filter, before anything keeps an event: what no handler may see takes no window memory.
     accepts: compileKeyFilter(config.keyPattern),
-    sink: replay ? (event) => replay.onEvent(event) : (event) => processor.offer(event),
+    sink: (event) => replay.onEvent(event),
   });
   pool.onEvent((node, key) => fanIn.push(node, key));
   const coverage = new CoverageRegistry({
@@ -223,13 +221,13 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     isCovered: () => pool.coverage().complete,
     // A follower that had a gap prefers a peer without one for as long as the gap's events are replayable.
     gapMemoryMs: config.replayWindowMs,
-    onGapKept: () => replay?.resumeSuspended(),
+    onGapKept: () => replay.resumeSuspended(),
   });
   // Every worker notes the discontinuity in its window; a leader also suspends the primary.
   pool.onGap((node) => {
     // The events received before the gap go into the window before the gap is noted there.
     fanIn.flush();
-    replay?.suspend(node.id);
+    replay.suspend(node.id);
     coverage.noteGap();
   });
   let knownPrimaries = '';
@@ -297,9 +295,9 @@ async function startWorker(p: Process): Promise<RunningWorker> {
       onStartedLeading: (signal, fencingToken) => {
         // What was received so far is in the window before the new leader plans from it.
         fanIn.flush();
-        replay?.onStartedLeading(signal, fencingToken);
+        replay.onStartedLeading(signal, fencingToken);
       },
-      onStoppedLeading: () => replay?.onStoppedLeading(),
+      onStoppedLeading: () => replay.onStoppedLeading(),
     },
     canLead: () => coverage.canLead(),
     shouldStepDown: () => coverage.shouldStepDown(),
@@ -344,7 +342,7 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   return running;
 }
 
-/** The replay coordinator with its window and mark store (REPLAY_WINDOW_MS > 0). */
+/** The replay coordinator with its window (time bound REPLAY_WINDOW_MS, 0 included) and mark store. */
 function createReplay(
   p: Process,
   deps: { cluster: Cluster; keys: KeyspaceKeys; processor: Processor; pool: SubscriberPool },
@@ -413,13 +411,13 @@ async function stop(
   const drain = await processor.drain(DRAIN_BOUND_MS);
   // The successor aligns with these marks: write them after the drain and before the release. A call
   // aborted at the drain bound is `unsettled`, so the marks stay before it and the successor replays it.
-  await bounded(replay?.flushMarks(), CLOSE_BOUND_MS, 'replay.flush_marks', logger);
+  await bounded(replay.flushMarks(), CLOSE_BOUND_MS, 'replay.flush_marks', logger);
   // The leader's backlog still in the window is not handled here either: counted like the queue's
   // (EventsShed, reason `shutdown`); unsettled, so the successor replays it.
-  const backlogEvents = replay?.backlog() ?? 0;
+  const backlogEvents = replay.backlog();
   if (backlogEvents > 0)
     new ShedReporter('shutdown', logger, metrics).note(backlogEvents, { where: 'replay-window' });
-  replay?.close();
+  replay.close();
   const wasLeader = elector.isLeader;
   await bounded(elector.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
   await bounded(coverage.stop(), CLOSE_BOUND_MS, 'coverage.stop', logger);

@@ -477,7 +477,8 @@ export class ChaosRun implements ScenarioContext {
     liveWorkersAtEnd: number,
     outputBufferDisconnects: number,
   ): BackpressureFigures {
-    // The leader's own overflow: its queue (replay off) or its backlog in the replay window (replay on).
+    // The leader's own overflow: its backlog in the replay window (`queue-full` only if an offer ever
+    // met a full queue, which the coordinator's room check prevents).
     const firstShed = this.fleet.records.find(
       (r) =>
         r.event === 'events.shed' && (r.fields.reason === 'queue-full' || r.fields.reason === 'backlog-full'),

@@ -1,7 +1,7 @@
 /**
  * One `expired` notification as the fan-in hands it on: the key's exact bytes, which primary
- * published it, and when this worker received it. `seq` counts the events received from one node by
- * this worker (1, 2, ...), in the order the node published them; it is local to the worker.
+ * published it, and when this worker received it. It carries no identity: an event's `seq` and `id`
+ * are given by the leader's shared numbering (worker/replay/replay-coordinator.ts, EventMeta).
  */
 export interface ExpiryEvent {
   readonly key: Buffer;
@@ -12,5 +12,10 @@ export interface ExpiryEvent {
   readonly receivedAt: number;
   /** Monotonic clock (Clock.monotonicMs) at receipt. */
   readonly receivedAtMono: number;
-  readonly seq: number;
+  /**
+   * This worker's count of the notifications it received from this node (1, 2, ..., filtered ones
+   * included), in the order the node published them. Local to the worker and to its process: a
+   * diagnostic of receipt order, never an identity.
+   */
+  readonly receivedIndex: number;
 }

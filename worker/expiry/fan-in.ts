@@ -6,7 +6,7 @@ import type { KeyMatcher } from './key-pattern.ts';
 
 /**
  * Merges the per-primary subscriptions into one stream of ExpiryEvents. Each raw notification is
- * numbered per node (`seq`), counted (`EventsReceived`: every event this worker receives, leader or
+ * indexed per node (`receivedIndex`, receipt order, not an identity), counted (`EventsReceived`: every event this worker receives, leader or
  * not) and, when `accepts` takes its key (the pipeline's one filter), stamped on arrival (wall and
  * monotonic clock) and queued for the sink. Node.js delivers socket data on one thread, so the order
  * within a node is the order that node published in; across nodes it is arrival order; the sink gets
@@ -37,8 +37,8 @@ export interface NodeRef {
 }
 
 export class FanIn {
-  /** Per node id; kept across reconnects so `seq` never restarts for a node within this process. */
-  private readonly sequences = new Map<string, number>();
+  /** Per node id; kept across reconnects so `receivedIndex` never restarts for a node within this process. */
+  private readonly receivedCounts = new Map<string, number>();
   private readonly batchSize: number;
   private queued: ExpiryEvent[] = [];
   /** Index of the next event of `queued` to hand over. */
@@ -52,8 +52,8 @@ export class FanIn {
 
   /** Receives one `expired` notification (the key's bytes) from `node`. */
   push(node: NodeRef, key: Buffer): void {
-    const seq = (this.sequences.get(node.id) ?? 0) + 1;
-    this.sequences.set(node.id, seq);
+    const receivedIndex = (this.receivedCounts.get(node.id) ?? 0) + 1;
+    this.receivedCounts.set(node.id, receivedIndex);
     this.options.metrics.count('EventsReceived');
     if (!this.options.accepts(key)) return;
     this.queued.push({
@@ -62,7 +62,7 @@ export class FanIn {
       nodeId: node.id,
       receivedAt: this.options.clock.wallMs(),
       receivedAtMono: this.options.clock.monotonicMs(),
-      seq,
+      receivedIndex,
     });
     this.scheduled ??= setImmediate(() => this.runBatch());
   }

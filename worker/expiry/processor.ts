@@ -25,11 +25,14 @@ import { keyLogFields } from './key-text.ts';
  *   arrives at a full queue is dropped (`EventsShed`, reason `queue-full`); queued events keep their
  *   order and are not displaced. `events.shed` is logged at once for the first shed after a quiet
  *   period, then at most once per `shedLogIntervalMs` per reason with the count since the last line.
- * - The gate is checked at dequeue time, per event: the event is handed to the handler only when
- *   `leadership.current(clock.monotonicMs())` returns a grant (this worker leads and its deadline is
- *   ahead). Otherwise it is dropped without a log line (reported `gated` to `onDone`): followers see
- *   every event and handle none. With `holdWhenGateClosed` (replay on) it stays queued instead and the
- *   gate is tried again every `gateRetryMs`.
+ * - One gate policy. Only the replay coordinator offers, and only while this worker leads (a follower
+ *   offers nothing, so it hands nothing to the handler). The gate is checked at dequeue time, per
+ *   event: the event is handed to the handler only when `leadership.current(clock.monotonicMs())`
+ *   returns a grant (this worker leads and its deadline is ahead). Otherwise the queue is held: the
+ *   event stays queued, in order, and the gate is tried again every `gateRetryMs` (a pause pushed the
+ *   deadline past, and a renewal may extend it; an event the leader took must not be dropped for
+ *   that). When leadership ends, the coordinator's `clearQueue()` hands the queue back (`cleared`)
+ *   for the successor to replay.
  * - At most `concurrency` calls run at once. A call that has not settled after `handlerTimeoutMs` is
  *   failed (`handler.failed`, `HandlerFailures`), its signal aborted, and its slot freed; if the handler
  *   ignores the signal its promise is abandoned (counted in `stats().abandonedCalls`). The call's signal
@@ -44,7 +47,7 @@ import { keyLogFields } from './key-text.ts';
  *   outcome: `processed` (the call completed), `failed` (it threw, rejected or timed out: reported,
  *   not retried), `unsettled` (it ended with an UnsettledHandlerError, or was aborted at shutdown
  *   after the drain bound: reported like a failure, but nobody may rely on it having taken effect),
- *   `gated` (the gate dropped it at dequeue) or `cleared` (`clearQueue` handed it back). The replay
+ *   or `cleared` (`clearQueue` handed it back, or `drain` dropped it at its bound). The replay
  *   coordinator settles only `processed` and `failed`, so the processed mark stays before the others
  *   and the successor replays them. Events offer refused are not reported.
  * - Room: `room()` is the number of events `offer` can queue right now (0 once intake is closed);
@@ -53,15 +56,18 @@ import { keyLogFields } from './key-text.ts';
  *   queue. A listener may call `offer` (re-entrantly).
  */
 
-/** Where an event stands in its primary's numbered sequence (see worker/replay/). */
+/** Where an event stands in its primary's numbered sequence (see worker/replay/), given by the coordinator. */
 export interface EventMeta {
-  /** Sequence number of the event in its primary's stream; identity `<nodeId>:<seq>`. */
+  /**
+   * The event's number in its primary's shared numbering (worker/replay/progress-tracker.ts, inside a
+   * reservation of the processed marks); identity `<nodeId>:<seq>`, the same whatever REPLAY_WINDOW_MS.
+   */
   readonly seq: number;
   /** True when a new leader processes the event from its window (the previous leader may have too). */
   readonly replayed: boolean;
 }
 
-export type DoneOutcome = 'processed' | 'failed' | 'unsettled' | 'gated' | 'cleared';
+export type DoneOutcome = 'processed' | 'failed' | 'unsettled' | 'cleared';
 
 /** Hears the outcome of an accepted event (`Processor.onDone`). */
 export type DoneListener = (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void;
@@ -81,14 +87,7 @@ export interface ProcessorOptions {
   readonly handlerTimeoutMs: number;
   readonly queueCapacity?: number;
   readonly shedLogIntervalMs?: number;
-  /**
-   * When the gate is closed at dequeue: false (default) drops the event (`gated`): right when every
-   * worker offers every event and only the leader handles them. True keeps it queued and retries
-   * every `gateRetryMs`: right when only the leader offers (replay on), so an event it took must not
-   * be dropped just because a pause pushed its deadline past (a renewal may extend it); when
-   * leadership ends, `clearQueue()` hands the queue back (`cleared`) for the successor to replay.
-   */
-  readonly holdWhenGateClosed?: boolean;
+  /** How often a queue held by a closed gate tries the gate again. @default 20 */
   readonly gateRetryMs?: number;
   /**
    * PROCESSED_LOG: which completed calls get a `key.processed` line (see ProcessedLogPolicy).
@@ -183,10 +182,10 @@ export class Processor {
    * Takes one event. Never throws, never blocks. Returns `queued`, or why the event was refused:
    * `shed` (queue full) or `closed` (intake closed); the `onDone` listeners then never hear of it.
    */
-  offer(event: ExpiryEvent, meta: EventMeta = { seq: event.seq, replayed: false }): OfferResult {
+  offer(event: ExpiryEvent, meta: EventMeta): OfferResult {
     if (!this.intakeOpen) {
       // Refused during shutdown: this worker will not handle it; count it so the hand-over gap is
-      // visible. With replay on, the mark stays before it and the successor replays it.
+      // visible. The mark stays before it and the successor replays it.
       if (this.currentGrant() !== undefined) this.noteShed('shutdown', 1);
       return 'closed';
     }
@@ -254,7 +253,7 @@ export class Processor {
     this.gateRetryTimer = undefined;
     const grantNow = this.currentGrant();
     const droppedEvents = this.clearQueue();
-    // Counted as shed by this worker; with replay on they stay unsettled and a successor replays them.
+    // Counted as shed by this worker; they stay unsettled and a successor replays them.
     if (droppedEvents > 0 && grantNow !== undefined) this.noteShed('shutdown', droppedEvents);
     let abortedCalls = 0;
     for (const call of [...this.inFlight]) {
@@ -276,16 +275,12 @@ export class Processor {
     let dequeued = 0;
     while (this.inFlight.size < this.options.concurrency && this.queue.length > 0) {
       const grant = this.currentGrant();
-      if (grant === undefined && this.options.holdWhenGateClosed) {
+      if (grant === undefined) {
         this.armGateRetry();
         break;
       }
       const { event, meta } = this.queue.shift() as Queued;
       dequeued++;
-      if (grant === undefined) {
-        this.reportDone(event, meta, 'gated');
-        continue;
-      }
       this.start(event, meta, grant);
     }
     if (this.queue.length === 0 && this.inFlight.size === 0) {

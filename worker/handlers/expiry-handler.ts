@@ -9,8 +9,10 @@ import type { LineLogger } from '../../core/logger.ts';
  */
 export interface HandlerEvent {
   /**
-   * `<nodeId>:<seq>`: the same for the same expiry on every worker whose window aligned with the
-   * previous leader's processed mark (worker/replay/). Downstreams drop duplicates by it.
+   * `<nodeId>:<seq>`, one meaning whatever the configuration (REPLAY_WINDOW_MS=0 included): never
+   * the id of two different expirations, across leader changes and restarts; the same for the same
+   * expiry when a successor's window aligned with the previous leader's processed mark (worker/replay/).
+   * Downstreams drop duplicates by it.
    */
   readonly id: string;
   /** The key as text: exact when the bytes are valid UTF-8, else a lossy decoding (see keyBytes). */
@@ -21,7 +23,7 @@ export interface HandlerEvent {
   readonly node: string;
   /** Cluster node id of that primary. */
   readonly nodeId: string;
-  /** Position of the event in that primary's numbered stream. */
+  /** The event's number in that primary's shared numbering (the leaders' processed marks, worker/replay/). */
   readonly seq: number;
   /** Wall-clock ms at which this worker received the event. */
   readonly receivedAt: number;

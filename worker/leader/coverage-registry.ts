@@ -60,7 +60,7 @@ export interface CoverageRegistryOptions {
   readonly freshnessMs?: number;
   /** How long a gap waits for a peer's report that postdates it before it is forgotten. */
   readonly gapDecisionMs?: number;
-  /** A gap was settled without a hand-over: no peer was covered through it. */
+  /** A gap was settled without a hand-over: no peer was covered through it, or none can replay it any more. */
   readonly onGapKept?: () => void;
   /** How long a follower remembers its own gap (the replay window): it prefers a peer without one. */
   readonly gapMemoryMs?: number;
@@ -183,10 +183,15 @@ export class CoverageRegistry {
     return true;
   }
 
-  /** The pending gap, forgotten once older than `gapMemoryMs` (its events have left every window). */
+  /**
+   * The pending gap, forgotten once older than `gapMemoryMs` (its events have left every window, so
+   * no peer can replay them): forgetting it keeps it (`onGapKept`), as a decision without a hand-over
+   * does. With REPLAY_WINDOW_MS=0 that is at once: no window ever holds a gap's events.
+   */
   private recentGap(): number | undefined {
     if (this.gapAtWall !== undefined && this.options.clock.wallMs() - this.gapAtWall > this.gapMemoryMs) {
       this.gapAtWall = undefined;
+      this.options.onGapKept?.();
     }
     return this.gapAtWall;
   }

@@ -14,6 +14,12 @@ import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
  *
  * - Every worker appends every event to its ReplayWindow (followers stay warm), and notes in it where
  *   its own subscription to a primary dropped (`suspend`): the window knows its discontinuities.
+ *   Only the coordinator offers to the processor, and only while leading: a follower hands nothing
+ *   to the handler. This is the one path, whatever REPLAY_WINDOW_MS: with 0 the window keeps nothing
+ *   for a follower, so a new leader has nothing of before its acquisition to replay (its plans hold
+ *   only what arrived since) and, the previous leader's tail not being among it, numbers a fresh
+ *   line above every reservation (the rules below decide, as with any window); the marks, the
+ *   reservations and the ids mean the same as with replay on.
  * - A new leader reads the marks of every primary it may number (those in its window and every known
  *   primary, `knownPrimaryIds`), plans each primary's replay, reserves its seqs (a mark write that a
  *   majority of the copies acknowledged), then hands the processor what its window holds after each
@@ -41,7 +47,7 @@ import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
  * REPLAY_MAX_EVENTS) a held primary's every entry, and a planned one's from the oldest entry whose
  * hand-out is not over (not handed out yet, or handed out and not reported done). An entry the count
  * bound pushes out before it was handed out is lost to this leader and counted through
- * `onBacklogShed` (EventsShed, reason `backlog-full`): so with replay on the processor queue never
+ * `onBacklogShed` (EventsShed, reason `backlog-full`): so the processor queue never
  * sheds, the window is where a leader slower than the event rate sheds. Such an entry is numbered and
  * settled at once (the ids and the mark's tail go on as a follower's window numbers them; a successor
  * does not replay it) when a confirmed reservation covers it and settling it cannot move a suspended
@@ -168,17 +174,22 @@ export class ReplayCoordinator {
 
   /** From the fan-in, in arrival order. */
   onEvent(event: ExpiryEvent): void {
-    this.options.window.append(event);
     const session = this.session;
-    if (!session) return;
+    if (!session) {
+      this.options.window.append(event);
+      return;
+    }
     const { nodeId } = event;
     if (!session.cursors.has(nodeId) && !session.unread.has(nodeId)) {
-      // A primary this leader has not read the mark of: hold it until it has.
+      // A primary this leader has not read the mark of: hold it until it has. The hold comes before
+      // the append, so the event is held whatever the time bound (REPLAY_WINDOW_MS=0 keeps nothing else).
       this.holdUnread(session, nodeId);
+      this.options.window.append(event);
       this.options.logger.info('replay.primary_held', { nodeId, fencingToken: session.fencingToken });
       this.readMarks(session);
       return;
     }
+    this.options.window.append(event);
     this.shedDroppedBacklog(session, nodeId);
     if (!session.cursors.has(nodeId) || session.suspended.has(nodeId)) return;
     session.ready.add(nodeId);
@@ -221,7 +232,7 @@ export class ReplayCoordinator {
 
   /**
    * From the processor, once per accepted event. Only a call that completed or failed settles it:
-   * an event the gate dropped or the queue handed back was not handled, and an `unsettled` call (an
+   * an event the queue handed back was not handled, and an `unsettled` call (an
    * UnsettledHandlerError, or aborted at shutdown) may not have taken effect, so the processed mark
    * must stay before it and the successor replays it.
    */

@@ -5,9 +5,13 @@ import type { ProcessedMark } from './processed-mark.ts';
 /**
  * Every worker, followers included, keeps the recent `expired` events of each primary, so that a new
  * leader can process what nobody processed while there was no leader. The window is bounded in time
- * (`windowMs`, measured on the monotonic clock at receipt) and in memory (`maxEventsPerPrimary`):
- * an event pushed out by the count bound before its time is up is reported through `onShed`, because
- * a replay could then miss it.
+ * (`windowMs`, measured on the monotonic clock at receipt: an entry is kept while it is younger than
+ * `windowMs`) and in memory (`maxEventsPerPrimary`): an event pushed out by the count bound before
+ * its time is up is reported through `onShed`, because a replay could then miss it.
+ *
+ * `windowMs` 0 (REPLAY_WINDOW_MS=0, replay off) is the same window with no time bound to keep by: a
+ * follower keeps nothing (every entry is gone as it is appended), so a new leader has nothing received
+ * before its acquisition to replay; the leader's holds (below) work as with any `windowMs`.
  *
  * The leader also keeps its backlog here (worker/replay/replay-coordinator.ts hands entries to the
  * processor only while it has room): `hold(nodeId, position)` exempts the entries from `position` on
@@ -112,14 +116,14 @@ class PrimaryBuffer {
   }
 
   /**
-   * Drops entries received before `cutoffMono` (up to the hold) and beyond `max`; returns how many
-   * unheld entries fell to the count bound (held ones go to `droppedHeld`).
+   * Drops entries received at or before `cutoffMono` (up to the hold) and beyond `max`; returns how
+   * many unheld entries fell to the count bound (held ones go to `droppedHeld`).
    */
   evict(cutoffMono: number, max: number): number {
     const holdFrom = this.holdFrom ?? Number.POSITIVE_INFINITY;
     while (this.head < this.entries.length) {
       const oldest = this.entries[this.head] as WindowEntry;
-      if (oldest.position >= holdFrom || oldest.event.receivedAtMono >= cutoffMono) break;
+      if (oldest.position >= holdFrom || oldest.event.receivedAtMono > cutoffMono) break;
       this.head++;
     }
     let shed = 0;
@@ -146,7 +150,7 @@ export class ReplayWindow {
   private readonly buffers = new Map<string, PrimaryBuffer>();
 
   constructor(private readonly options: ReplayWindowOptions) {
-    if (!(options.windowMs > 0)) throw new RangeError('windowMs must be > 0');
+    if (!(options.windowMs >= 0)) throw new RangeError('windowMs must be >= 0');
     if (!(options.maxEventsPerPrimary >= 1)) throw new RangeError('maxEventsPerPrimary must be >= 1');
   }
 

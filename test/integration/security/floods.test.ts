@@ -330,7 +330,7 @@ describe('expiration floods', () => {
     expect.soft(outsideHandled, 'handler calls outside KEY_PATTERN').toEqual([]);
 
     // No loss: every event inside the pattern was processed, failed, or counted as shed.
-    // The leader's overflow: its backlog in the replay window (replay on), or its queue.
+    // The leader's overflow: its backlog in the replay window (its queue only as a defence).
     const shedQueueFull = shedTotal('queue-full') + shedTotal('backlog-full');
     const insideTotal = published.same + published.inside;
     const handledIds = new Set([...processed, ...failed].map((l) => String(l.eventId)));

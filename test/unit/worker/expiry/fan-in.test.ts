@@ -17,7 +17,7 @@ describe('FanIn', () => {
     vi.useRealTimers();
   });
 
-  it('stamps, numbers per node and counts every event, in arrival order', () => {
+  it('stamps, indexes per node (receipt order) and counts every event, in arrival order', () => {
     const { metrics, totals } = captureMetrics();
     const out: ExpiryEvent[] = [];
     const fanIn = new FanIn({ clock: fakeClock, metrics, accepts: () => true, sink: (e) => out.push(e) });
@@ -29,7 +29,7 @@ describe('FanIn', () => {
     fanIn.push(a, Buffer.from([0xff]));
     expect(out).toHaveLength(1); // k1, handed over at the end of its turn (the 5 ms advance ran it)
     vi.advanceTimersToNextTimer();
-    expect(out.map((e) => [e.node, e.nodeId, e.seq, e.key.toString('hex')])).toEqual([
+    expect(out.map((e) => [e.node, e.nodeId, e.receivedIndex, e.key.toString('hex')])).toEqual([
       ['10.0.0.1:6379', 'id-a', 1, '6b31'],
       ['10.0.0.2:6379', 'id-b', 1, '6b32'],
       ['10.0.0.1:6379', 'id-a', 2, 'ff'],

@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
-import { type DoneListener, Processor, type ProcessorOptions } from '../../../../worker/expiry/processor.ts';
+import {
+  type DoneListener,
+  type EventMeta,
+  Processor,
+  type ProcessorOptions,
+} from '../../../../worker/expiry/processor.ts';
 import type {
   ExpiryHandler,
   HandlerContext,
@@ -16,16 +21,18 @@ import { captureLogger, captureMetrics, FakeLeadership, fakeClock } from '../sup
 const T0 = 1_700_000_000_000;
 let seq = 0;
 
-function event(key: string | Buffer, node = '127.0.0.1:7000'): ExpiryEvent {
+/** An event and its meta as the replay coordinator offers them (the processor never numbers). */
+function numbered(key: string | Buffer, node = '127.0.0.1:7000'): [ExpiryEvent, EventMeta] {
   seq++;
-  return {
+  const event: ExpiryEvent = {
     key: typeof key === 'string' ? Buffer.from(key) : key,
     node,
     nodeId: `id-${node}`,
     receivedAt: Date.now(),
     receivedAtMono: Date.now(),
-    seq,
+    receivedIndex: seq,
   };
+  return [event, { seq, replayed: false }];
 }
 
 interface Call {
@@ -79,7 +86,7 @@ describe('Processor', () => {
     /** How far past the deadline the (paused) process finds the clock when it resumes. */
     const PAUSE_OVERSHOOT_MS = 500;
     leadership.lead(3, T0 + LEASE_DEADLINE_MS);
-    processor.offer(event('paused'));
+    processor.offer(...numbered('paused'));
     await vi.advanceTimersByTimeAsync(0);
     const ctx = calls[0]?.ctx as HandlerContext;
     expect(ctx.leaseValid()).toBe(true);
@@ -105,8 +112,8 @@ describe('Processor', () => {
     /** How long the call runs, a pause of the process included (SIGSTOP in leader-sigstop). */
     const CALL_SPAN_MS = 6000;
     leadership.lead(3, T0 + 10 * CALL_SPAN_MS);
-    processor.offer(event('spans-a-pause'));
-    processor.offer(event('fails-after-a-pause'));
+    processor.offer(...numbered('spans-a-pause'));
+    processor.offer(...numbered('fails-after-a-pause'));
     await vi.advanceTimersByTimeAsync(0);
     vi.setSystemTime(T0 + CALL_SPAN_MS);
     calls[0]?.resolve();
@@ -120,7 +127,7 @@ describe('Processor', () => {
     const { handler, calls } = controllableHandler();
     const { processor, leadership } = setup({ handler });
     leadership.lead(5, T0 + 2000);
-    processor.offer(event('stepping-down'));
+    processor.offer(...numbered('stepping-down'));
     await vi.advanceTimersByTimeAsync(0);
     const ctx = calls[0]?.ctx as HandlerContext;
     expect(ctx.leaseValid()).toBe(true);
@@ -130,59 +137,70 @@ describe('Processor', () => {
     await vi.advanceTimersByTimeAsync(0);
   });
 
-  it('holdWhenGateClosed: a stale deadline holds events queued until a renewal, clearQueue hands them back', async () => {
+  it('the one gate policy: a stale deadline holds events queued until a renewal, clearQueue hands them back', async () => {
     const seen: string[] = [];
     const done: string[] = [];
     const { processor, leadership } = setup({
       handler: (e) => void seen.push(e.key),
-      holdWhenGateClosed: true,
       onDone: (e, _meta, outcome) => done.push(`${e.key.toString()}:${outcome}`),
     });
     leadership.lead(1, fakeClock.monotonicMs() - 1); // leading, but the deadline is already past (a pause)
-    expect(processor.offer(event('held'))).toBe('queued');
+    expect(processor.offer(...numbered('held'))).toBe('queued');
     await vi.advanceTimersByTimeAsync(100);
     expect(seen).toEqual([]);
     leadership.renew(fakeClock.monotonicMs() + 10_000);
     await vi.advanceTimersByTimeAsync(50);
     expect(seen).toEqual(['held']);
     leadership.renew(fakeClock.monotonicMs() - 1);
-    processor.offer(event('back'));
+    processor.offer(...numbered('back'));
     expect(processor.clearQueue()).toBe(1);
     expect(done).toEqual(['held:processed', 'back:cleared']);
   });
 
+  // Contract change (one gate policy): an event offered while the gate is closed is held, not dropped
+  // (only the coordinator offers, and only while leading). Nothing reaches the handler while not leading.
   it('hands events to the handler only while leading, and logs key.processed per completed call', async () => {
     const seen: string[] = [];
     const { processor, leadership, totals, events } = setup({ handler: (e) => void seen.push(e.key) });
-    processor.offer(event('before-leading'));
+    processor.offer(...numbered('before-leading'));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(seen).toEqual([]); // held while not leading
     leadership.lead(7, T0 + 2000);
-    processor.offer(event('while-leading'));
-    await vi.advanceTimersByTimeAsync(0);
+    processor.offer(...numbered('while-leading'));
+    await vi.advanceTimersByTimeAsync(50);
     leadership.stepDown();
-    processor.offer(event('after-stepping-down'));
-    await vi.advanceTimersByTimeAsync(0);
+    processor.offer(...numbered('after-stepping-down'));
+    await vi.advanceTimersByTimeAsync(100);
 
-    expect(seen).toEqual(['while-leading']);
+    expect(seen).toEqual(['before-leading', 'while-leading']);
+    expect(processor.stats()).toMatchObject({ queued: 1, inFlight: 0 }); // held, never handled
+    expect(processor.clearQueue()).toBe(1);
     const processed = events('key.processed');
-    expect(processed).toHaveLength(1);
-    expect(processed[0]).toMatchObject({
+    expect(processed.map((r) => r.key)).toEqual(['before-leading', 'while-leading']);
+    expect(processed[1]).toMatchObject({
       level: 'info',
       key: 'while-leading',
       node: '127.0.0.1:7000',
       fencingToken: 7,
       replayed: false,
     });
-    expect(processed[0]?.latencyMs).toBeTypeOf('number');
-    expect(totals()).toMatchObject({ EventsProcessed: 1, ProcessingLatencyMs: 1 });
+    expect(processed[1]?.latencyMs).toBeTypeOf('number');
+    expect(totals()).toMatchObject({ EventsProcessed: 2, ProcessingLatencyMs: 2 });
   });
 
-  it('checks the gate at dequeue: events queued while leading are dropped once the deadline has passed', async () => {
+  // Contract change (one gate policy): the queued events are held, no longer dropped (`gated` is gone).
+  it('checks the gate at dequeue: events queued while leading are held once the deadline has passed', async () => {
     const { handler, calls } = controllableHandler();
-    const { processor, leadership, events } = setup({ handler, concurrency: 1 });
+    const done: string[] = [];
+    const { processor, leadership, events } = setup({
+      handler,
+      concurrency: 1,
+      onDone: (e, _meta, outcome) => done.push(`${e.key.toString()}:${outcome}`),
+    });
     leadership.lead(3, T0 + 500);
-    processor.offer(event('first'));
-    processor.offer(event('queued-1'));
-    processor.offer(event('queued-2'));
+    processor.offer(...numbered('first'));
+    processor.offer(...numbered('queued-1'));
+    processor.offer(...numbered('queued-2'));
     expect(calls).toHaveLength(1);
     expect(processor.stats()).toMatchObject({ queued: 2, inFlight: 1 });
 
@@ -192,15 +210,19 @@ describe('Processor', () => {
     await vi.advanceTimersByTimeAsync(0);
 
     expect(calls).toHaveLength(1);
-    expect(processor.stats()).toMatchObject({ queued: 0, inFlight: 0 });
+    expect(processor.stats()).toMatchObject({ queued: 2, inFlight: 0 });
     expect(events('key.processed').map((r) => r.key)).toEqual(['first']);
+    // Leadership ended: the coordinator hands the queue back, unsettled, for the successor.
+    expect(processor.clearQueue()).toBe(2);
+    expect(done).toEqual(['first:processed', 'queued-1:cleared', 'queued-2:cleared']);
+    expect(calls).toHaveLength(1);
   });
 
   it('runs at most `concurrency` calls at once and starts the next as one completes', async () => {
     const { handler, calls } = controllableHandler();
     const { processor, leadership } = setup({ handler, concurrency: 3 });
     leadership.lead(1, T0 + 60_000);
-    for (let i = 0; i < 10; i++) processor.offer(event(`k${i}`));
+    for (let i = 0; i < 10; i++) processor.offer(...numbered(`k${i}`));
     expect(calls).toHaveLength(3);
     expect(processor.stats()).toMatchObject({ inFlight: 3, queued: 7 });
     calls[1]?.resolve();
@@ -217,8 +239,8 @@ describe('Processor', () => {
       handlerTimeoutMs: 1000,
     });
     leadership.lead(4, T0 + 60_000);
-    processor.offer(event('hangs'));
-    processor.offer(event('next'));
+    processor.offer(...numbered('hangs'));
+    processor.offer(...numbered('next'));
     const hung = calls[0];
     expect(hung?.ctx.signal.aborted).toBe(false);
 
@@ -254,7 +276,7 @@ describe('Processor', () => {
     };
     const { processor, leadership, events, totals } = setup({ handler });
     leadership.lead(9, T0 + 60_000);
-    for (const key of ['throws', 'ok-1', 'rejects', 'ok-2']) processor.offer(event(key));
+    for (const key of ['throws', 'ok-1', 'rejects', 'ok-2']) processor.offer(...numbered(key));
     await vi.advanceTimersByTimeAsync(0);
     expect(events('handler.failed').map((r) => [r.key, (r.error as { message: string }).message])).toEqual([
       ['throws', 'boom'],
@@ -268,7 +290,7 @@ describe('Processor', () => {
     const { handler, calls } = controllableHandler();
     const { processor, leadership } = setup({ handler });
     leadership.lead(2, T0 + 60_000);
-    processor.offer(event('k'));
+    processor.offer(...numbered('k'));
     leadership.stepDown();
     expect(calls[0]?.ctx.signal.aborted).toBe(true);
     expect(calls[0]?.ctx.signal.reason).toBeInstanceOf(HandlerAbortedError);
@@ -293,7 +315,7 @@ describe('Processor', () => {
       onDone: (e, _meta, outcome) => outcomes.push(`${e.key.toString()}:${outcome}`),
     });
     leadership.lead(1, T0 + 60_000);
-    for (const key of ['unsettled', 'base', 'failed', 'ok']) processor.offer(event(key));
+    for (const key of ['unsettled', 'base', 'failed', 'ok']) processor.offer(...numbered(key));
     await vi.advanceTimersByTimeAsync(0);
     expect(outcomes.sort()).toEqual([
       'base:unsettled',
@@ -314,7 +336,7 @@ describe('Processor', () => {
     const { processor, leadership, events } = setup({ handler: (e) => void received.push(e) });
     leadership.lead(1, T0 + 60_000);
     const bytes = Buffer.from([0x6b, 0xff, 0xfe]);
-    processor.offer(event(bytes));
+    processor.offer(...numbered(bytes));
     await vi.advanceTimersByTimeAsync(0);
     expect(received[0]?.keyBytes.equals(bytes)).toBe(true);
     const line = events('key.processed')[0];
@@ -331,7 +353,7 @@ describe('Processor', () => {
       shedLogIntervalMs: 1000,
     });
     leadership.lead(1, T0 + 60_000);
-    for (let i = 0; i < 10; i++) processor.offer(event(`k${i}`)); // 1 running + 3 queued + 6 shed
+    for (let i = 0; i < 10; i++) processor.offer(...numbered(`k${i}`)); // 1 running + 3 queued + 6 shed
     expect(processor.stats()).toMatchObject({ inFlight: 1, queued: 3 });
     // The first shed after a quiet period is logged at once; the rest are summed per interval.
     expect(events('events.shed').map((r) => [r.count, r.reason])).toEqual([[1, 'queue-full']]);
@@ -356,16 +378,21 @@ describe('Processor', () => {
     const { handler } = controllableHandler();
     const { processor, leadership, totals } = setup({ handler, concurrency: 4, queueCapacity: 1000 });
     leadership.lead(1, T0 + 60_000);
-    for (let i = 0; i < 50_000; i++) processor.offer(event(`k${i}`));
+    for (let i = 0; i < 50_000; i++) processor.offer(...numbered(`k${i}`));
     expect(processor.stats()).toMatchObject({ inFlight: 4, queued: 1000 });
     expect(totals().EventsShed).toBe(50_000 - 1004);
   });
 
-  it('followers drain their queue at once: nothing accumulates and nothing is shed', () => {
-    const { processor, totals } = setup({ queueCapacity: 10 });
-    for (let i = 0; i < 1000; i++) processor.offer(event(`k${i}`));
-    expect(processor.stats()).toMatchObject({ queued: 0, inFlight: 0 });
-    expect(totals().EventsShed).toBeUndefined();
+  // Contract change (one gate policy): followers no longer offer and drop at the gate (the coordinator
+  // offers only while leading); what a closed gate holds stays within the queue's bound.
+  it('a closed gate hands nothing to the handler and holds no more than the queue capacity', async () => {
+    const seen: string[] = [];
+    const { processor, totals } = setup({ handler: (e) => void seen.push(e.key), queueCapacity: 10 });
+    for (let i = 0; i < 1000; i++) processor.offer(...numbered(`k${i}`));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(seen).toEqual([]);
+    expect(processor.stats()).toMatchObject({ queued: 10, inFlight: 0 });
+    expect(totals().EventsShed).toBe(990);
   });
 
   describe('drain (shutdown)', () => {
@@ -373,10 +400,10 @@ describe('Processor', () => {
       const { handler, calls } = controllableHandler();
       const { processor, leadership, events } = setup({ handler, concurrency: 1 });
       leadership.lead(5, T0 + 60_000);
-      processor.offer(event('running'));
-      processor.offer(event('queued'));
+      processor.offer(...numbered('running'));
+      processor.offer(...numbered('queued'));
       const drained = processor.drain(2000);
-      processor.offer(event('after-intake-stopped'));
+      processor.offer(...numbered('after-intake-stopped'));
       calls[0]?.resolve();
       await vi.advanceTimersByTimeAsync(0);
       calls[1]?.resolve();
@@ -395,7 +422,7 @@ describe('Processor', () => {
         handlerTimeoutMs: 60_000,
       });
       leadership.lead(5, T0 + 60_000);
-      for (const key of ['a', 'b', 'c']) processor.offer(event(key));
+      for (const key of ['a', 'b', 'c']) processor.offer(...numbered(key));
       const drained = processor.drain(2000);
       await vi.advanceTimersByTimeAsync(2000);
       await expect(drained).resolves.toEqual({ drained: false, abortedCalls: 2, droppedEvents: 1 });
@@ -420,8 +447,8 @@ describe('Processor', () => {
         onDone: (e, _meta, outcome) => outcomes.push(`${e.key.toString()}:${outcome}`),
       });
       leadership.lead(5, T0 + 60_000);
-      processor.offer(event('done'));
-      processor.offer(event('hangs'));
+      processor.offer(...numbered('done'));
+      processor.offer(...numbered('hangs'));
       calls[0]?.resolve();
       await vi.advanceTimersByTimeAsync(0);
       const drained = processor.drain(100);
@@ -473,10 +500,10 @@ describe('Processor: PROCESSED_LOG', () => {
     ctx.leadership.lead(1, T0 + 60_000);
     const failing: string[] = [];
     for (let i = 1; i <= completed; i++) {
-      ctx.processor.offer(event(`ok-${i}`));
+      ctx.processor.offer(...numbered(`ok-${i}`));
       if (i % 3 === 0) {
         failing.push(`fail-${i}`);
-        ctx.processor.offer(event(`fail-${i}`));
+        ctx.processor.offer(...numbered(`fail-${i}`));
       }
       await vi.advanceTimersByTimeAsync(0);
     }

@@ -17,7 +17,12 @@ afterEach(() => {
 /** An in-memory hash behind the calls the registry makes. */
 const fakeCluster = fakeCoverageCluster;
 
-function registry(hash: Map<string, string>, workerId: string, covered: { value: boolean }) {
+function registry(
+  hash: Map<string, string>,
+  workerId: string,
+  covered: { value: boolean },
+  extra: { gapMemoryMs?: number; onGapKept?: () => void } = {},
+) {
   return new CoverageRegistry({
     cluster: fakeCluster(hash),
     keys: new KeyspaceKeys('t'),
@@ -25,6 +30,7 @@ function registry(hash: Map<string, string>, workerId: string, covered: { value:
     clock: testClock,
     logger: silentLogger,
     isCovered: () => covered.value,
+    ...extra,
   });
 }
 
@@ -99,6 +105,27 @@ describe('CoverageRegistry', () => {
     peer.value = true;
     await vi.advanceTimersByTimeAsync(1000);
     expect(rl.shouldStepDown()).toBeUndefined();
+    await rl.stop();
+    await rp.stop();
+  });
+});
+
+describe('CoverageRegistry gap memory', () => {
+  it('a gap forgotten after gapMemoryMs is kept (onGapKept): with REPLAY_WINDOW_MS=0 nobody can replay it', async () => {
+    const hash = new Map<string, string>();
+    let kept = 0;
+    // REPLAY_WINDOW_MS=0: no window holds the gap's events, so a suspended primary must go on.
+    const rl = registry(hash, 'leader', { value: true }, { gapMemoryMs: 0, onGapKept: () => kept++ });
+    const rp = registry(hash, 'peer', { value: true });
+    rl.start();
+    rp.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    rl.noteGap();
+    await vi.advanceTimersByTimeAsync(1100); // the peer reported after the gap: covered through it
+    expect(rl.shouldStepDown()).toBeUndefined(); // its window holds nothing: no hand-over for it
+    expect(kept).toBe(1);
+    expect(rl.shouldStepDown()).toBeUndefined();
+    expect(kept).toBe(1); // once per gap
     await rl.stop();
     await rp.stop();
   });

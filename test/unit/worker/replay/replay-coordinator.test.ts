@@ -34,7 +34,7 @@ function event(key: string, nodeId = 'n1'): ExpiryEvent {
     nodeId,
     receivedAt: clock.wallMs(),
     receivedAtMono: now,
-    seq: now,
+    receivedIndex: now,
   };
 }
 
@@ -292,7 +292,9 @@ describe('ReplayCoordinator', () => {
     coordinator.close();
   });
 
-  it('events the gate or a cleared queue handed back stay unsettled: the mark stops before them', async () => {
+  // Contract change (one gate policy): the gate no longer drops (`gated` is gone); c is now an
+  // `unsettled` call, the other outcome that must not settle.
+  it('events a cleared queue handed back, or unsettled calls, stay unsettled: the mark stops before them', async () => {
     const { coordinator, offered, stored } = setup();
     coordinator.onStartedLeading(new AbortController().signal, 1);
     await vi.advanceTimersByTimeAsync(0);
@@ -300,7 +302,7 @@ describe('ReplayCoordinator', () => {
     const [a, b, c] = offered.splice(0);
     coordinator.onDone(a?.event as ExpiryEvent, a?.meta as EventMeta, 'processed');
     coordinator.onDone(b?.event as ExpiryEvent, b?.meta as EventMeta, 'cleared');
-    coordinator.onDone(c?.event as ExpiryEvent, c?.meta as EventMeta, 'gated');
+    coordinator.onDone(c?.event as ExpiryEvent, c?.meta as EventMeta, 'unsettled');
     await vi.advanceTimersByTimeAsync(20);
     expect(stored.get('n1')).toMatchObject({ seq: 1 }); // b and c will be replayed by a successor
     coordinator.close();

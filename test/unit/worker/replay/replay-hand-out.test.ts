@@ -22,15 +22,15 @@ const MARK_INTERVAL_MS = 10;
 const counters = new Map<string, number>();
 
 function event(key: string, nodeId = 'n1'): ExpiryEvent {
-  const seq = (counters.get(nodeId) ?? 0) + 1;
-  counters.set(nodeId, seq);
+  const receivedIndex = (counters.get(nodeId) ?? 0) + 1;
+  counters.set(nodeId, receivedIndex);
   return {
     key: Buffer.from(key),
     node: `host-${nodeId}:7000`,
     nodeId,
     receivedAt: Date.now(),
     receivedAtMono: Date.now(),
-    seq,
+    receivedIndex,
   };
 }
 
@@ -42,13 +42,15 @@ interface Options {
   readonly maxEventsPerPrimary?: number;
   /** The subscriber pool's primaries (worker/main.ts wiring): their marks are read at acquisition. */
   readonly knownPrimaryIds?: readonly string[];
+  /** The mark copies, shared by the workers of one family (each test gets its own by default). */
+  readonly stored?: Map<string, ProcessedMark>;
 }
 
 function setup(options: Options) {
   const log = captureLogger();
   const { metrics, totals } = captureMetrics();
   const leadership = new FakeLeadership();
-  const stored = new Map<string, ProcessedMark>();
+  const stored = options.stored ?? new Map<string, ProcessedMark>();
   const outcomes: { id: string; outcome: DoneOutcome }[] = [];
   const windowShed: number[] = [];
   const backlogShed = new ShedReporter('backlog-full', log.logger, metrics);
@@ -61,18 +63,18 @@ function setup(options: Options) {
     concurrency: options.concurrency,
     handlerTimeoutMs: SETTLE_MS,
     queueCapacity: options.queueCapacity,
-    holdWhenGateClosed: true,
   });
   processor.onDone((e: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => {
     outcomes.push({ id: `${e.nodeId}:${meta.seq}`, outcome });
   });
+  const window = new ReplayWindow({
+    windowMs: options.windowMs ?? 600_000,
+    maxEventsPerPrimary: options.maxEventsPerPrimary ?? 100_000,
+    timeToleranceMs: 0,
+    onShed: (count) => windowShed.push(count),
+  });
   const coordinator = new ReplayCoordinator({
-    window: new ReplayWindow({
-      windowMs: options.windowMs ?? 600_000,
-      maxEventsPerPrimary: options.maxEventsPerPrimary ?? 100_000,
-      timeToleranceMs: 0,
-      onShed: (count) => windowShed.push(count),
-    }),
+    window,
     marks: {
       copies: 1,
       read: async (ids) => ({
@@ -98,7 +100,7 @@ function setup(options: Options) {
     const grant = leadership.lead(token, Date.now() + LEASE_MS);
     coordinator?.onStartedLeading(grant.signal, token);
   };
-  return { coordinator, processor, leadership, stored, outcomes, windowShed, totals, lead, ...log };
+  return { coordinator, processor, window, leadership, stored, outcomes, windowShed, totals, lead, ...log };
 }
 
 /** A handler that takes `delayMs` of (fake) time per call and records the ids it handled. */
@@ -321,6 +323,88 @@ describe('replay outcomes that stay unsettled', () => {
     expect(events('handler.failed')).toHaveLength(1);
     // 'c' completed, but the mark stops before the aborted call: the successor replays n1:2 and n1:3.
     expect(stored.get('n1')).toMatchObject({ seq: 1 });
+    coordinator.close();
+  });
+});
+
+describe('REPLAY_WINDOW_MS=0: the same path, a window with time bound 0', () => {
+  /** A handler that records the id and key of every call. */
+  function recordingHandler(): { handler: ExpiryHandler; calls: { id: string; key: string }[] } {
+    const calls: { id: string; key: string }[] = [];
+    return { handler: (e) => void calls.push({ id: e.id, key: e.key }), calls };
+  }
+
+  it('a follower keeps nothing and hands nothing to the handler; two successive leaders never give one id to two keys', async () => {
+    const stored = new Map<string, ProcessedMark>();
+    const first = recordingHandler();
+    const second = recordingHandler();
+    const a = setup({ queueCapacity: 10, concurrency: 2, handler: first.handler, windowMs: 0, stored });
+    const b = setup({ queueCapacity: 10, concurrency: 2, handler: second.handler, windowMs: 0, stored });
+    const both = (key: string, nodeId = 'n1') => {
+      a.coordinator.onEvent(event(key, nodeId));
+      b.coordinator.onEvent(event(key, nodeId));
+    };
+    // b receives from the start, a only later: their receipt counts differ (the old replay-off ids did).
+    for (let i = 0; i < 7; i++) b.coordinator.onEvent(event(`early${i}`));
+    a.lead(1);
+    await vi.advanceTimersByTimeAsync(0);
+    for (let i = 0; i < 20; i++) both(`k${i}`);
+    await vi.advanceTimersByTimeAsync(SETTLE_MS);
+    expect(first.calls.map((c) => c.key)).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`));
+    expect(second.calls).toEqual([]); // the follower offers nothing
+    expect(b.window.size()).toBe(0); // and keeps nothing
+
+    // A hand-over: a stops leading (its last marks are written), b leads with an empty window.
+    a.leadership.stepDown();
+    a.coordinator.onStoppedLeading();
+    await vi.advanceTimersByTimeAsync(SETTLE_MS);
+    const reserved = stored.get('n1')?.reservedThrough ?? 0;
+    expect(reserved).toBeGreaterThanOrEqual(20);
+    b.lead(2);
+    await vi.advanceTimersByTimeAsync(0);
+    for (let i = 20; i < 40; i++) both(`k${i}`);
+    await vi.advanceTimersByTimeAsync(SETTLE_MS);
+
+    expect(first.calls).toHaveLength(20); // nothing more once it stopped leading
+    expect(second.calls.map((c) => c.key)).toEqual(Array.from({ length: 20 }, (_, i) => `k${20 + i}`));
+    // Nothing to replay, no tail to align on: a fresh line above every reservation.
+    const secondSeqs = second.calls.map((c) => Number(c.id.split(':')[1]));
+    expect(Math.min(...secondSeqs)).toBeGreaterThan(reserved);
+    const keyById = new Map<string, string>();
+    for (const call of [...first.calls, ...second.calls]) {
+      expect(keyById.get(call.id) ?? call.key).toBe(call.key);
+      keyById.set(call.id, call.key);
+    }
+    expect(keyById.size).toBe(40);
+    a.coordinator.close();
+    b.coordinator.close();
+  });
+
+  it('the leader holds its own backlog and a primary first seen while leading: nothing is lost to the 0 time bound', async () => {
+    const { handler, handled } = timedHandler(10);
+    const { coordinator, lead, totals, stored } = setup({
+      queueCapacity: 2,
+      concurrency: 1,
+      handler,
+      windowMs: 0,
+      knownPrimaryIds: ['n1'],
+    });
+    lead(1);
+    await vi.advanceTimersByTimeAsync(0);
+    const keys: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      keys.push(`k${i}`);
+      coordinator.onEvent(event(`k${i}`));
+      // `fresh` is not among the known primaries: held from its first event, its mark read then.
+      if (i === 10) coordinator.onEvent(event('fresh-first', 'fresh'));
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    await vi.advanceTimersByTimeAsync(SETTLE_MS);
+    expect(handled.filter((k) => k.startsWith('k'))).toEqual(keys);
+    expect(handled).toContain('fresh-first');
+    expect(totals().EventsShed ?? 0).toBe(0);
+    expect(stored.get('n1')).toMatchObject({ seq: 50 });
+    expect(stored.get('fresh')).toMatchObject({ seq: 1 });
     coordinator.close();
   });
 });

@@ -5,14 +5,14 @@ import type { ProcessedMark } from '../../../../worker/replay/processed-mark.ts'
 import { ProgressTracker } from '../../../../worker/replay/progress-tracker.ts';
 import { findTailMatches, ReplayWindow } from '../../../../worker/replay/replay-window.ts';
 
-function event(key: string, t: number, nodeId = 'n1', seq = t): ExpiryEvent {
+function event(key: string, t: number, nodeId = 'n1', receivedIndex = t): ExpiryEvent {
   return {
     key: Buffer.from(key),
     node: '127.0.0.1:7000',
     nodeId,
     receivedAt: 1_000_000 + t,
     receivedAtMono: t,
-    seq,
+    receivedIndex,
   };
 }
 
