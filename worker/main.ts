@@ -197,17 +197,8 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     logger,
     metrics,
   });
-  // One path whatever REPLAY_WINDOW_MS (worker/replay/): every worker keeps a window (with 0 a
-  // follower keeps nothing), the leader numbers every event with the shared numbering and writes marks.
-  const replay = createReplay(p, { cluster, keys, processor, pool });
-  const fanIn = new FanIn({
-    clock,
-    metrics,
-    // The one filter, before anything keeps an event: what no handler may see takes no window memory.
-    accepts: compileKeyFilter(config.keyPattern),
-    sink: (event) => replay.onEvent(event),
-  });
-  pool.onEvent((node, key) => fanIn.push(node, key));
+  // The one owner of "this worker missed events of a primary": coverage, gaps per primary (remembered
+  // for REPLAY_WINDOW_MS), suspensions, and the election's canLead / shouldStepDown.
   const coverage = new CoverageRegistry({
     cluster,
     keys,
@@ -219,16 +210,24 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     logger,
     metrics,
     isCovered: () => pool.coverage().complete,
-    // A follower that had a gap prefers a peer without one for as long as the gap's events are replayable.
-    gapMemoryMs: config.replayWindowMs,
-    onGapKept: () => replay.resumeSuspended(),
+    replayWindowMs: config.replayWindowMs,
   });
-  // Every worker notes the discontinuity in its window; a leader also suspends the primary.
+  // One path whatever REPLAY_WINDOW_MS (worker/replay/): every worker keeps a window (with 0 a
+  // follower keeps nothing), the leader numbers every event with the shared numbering and writes marks.
+  const replay = createReplay(p, { cluster, keys, processor, pool, suspensions: coverage });
+  const fanIn = new FanIn({
+    clock,
+    metrics,
+    // The one filter, before anything keeps an event: what no handler may see takes no window memory.
+    accepts: compileKeyFilter(config.keyPattern),
+    sink: (event) => replay.onEvent(event),
+  });
+  pool.onEvent((node, key) => fanIn.push(node, key));
   pool.onGap((node) => {
-    // The events received before the gap go into the window before the gap is noted there.
+    // The events received before the gap go into the window before the gap is noted there (the
+    // registry tells the replay coordinator, which notes it in the window and stands the cursor still).
     fanIn.flush();
-    replay.suspend(node.id);
-    coverage.noteGap();
+    coverage.noteGap(node.id);
   });
   let knownPrimaries = '';
   const watcher = new TopologyWatcher({
@@ -345,7 +344,13 @@ async function startWorker(p: Process): Promise<RunningWorker> {
 /** The replay coordinator with its window (time bound REPLAY_WINDOW_MS, 0 included) and mark store. */
 function createReplay(
   p: Process,
-  deps: { cluster: Cluster; keys: KeyspaceKeys; processor: Processor; pool: SubscriberPool },
+  deps: {
+    cluster: Cluster;
+    keys: KeyspaceKeys;
+    processor: Processor;
+    pool: SubscriberPool;
+    suspensions: CoverageRegistry;
+  },
 ): ReplayCoordinator {
   const { config, logger, metrics, clock } = p;
   const windowShed = new ShedReporter('replay-window-full', logger, metrics);
@@ -366,6 +371,8 @@ function createReplay(
       MARK_COPY_TIMEOUT_MS,
     ),
     processor: deps.processor,
+    // The registry decides which primaries are suspended; the coordinator listens and asks.
+    suspensions: deps.suspensions,
     clock,
     logger,
     markIntervalMs: MARK_INTERVAL_MS,

@@ -106,7 +106,7 @@ export class SubscriberPool {
     this.eventListeners.push(listener);
   }
 
-  /** Gaps (see the class comment): the replay window and the coverage registry listen. */
+  /** Gaps (see the class comment): the coverage registry hears them (worker/main.ts, after a fan-in flush). */
   onGap(listener: PoolGapListener): void {
     this.gapListeners.push(listener);
   }

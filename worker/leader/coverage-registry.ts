@@ -12,7 +12,8 @@ import { IdentityCheck } from './identity-check.ts';
 import type { StoppedLeadingReason } from './leadership.ts';
 
 /**
- * Coverage-aware leadership (issue 7). A worker that misses a primary misses that primary's events:
+ * Coverage-aware leadership (issue 7), and the one owner of "this worker missed events of a primary"
+ * (issue 12). A worker that misses a primary misses that primary's events:
  *
  * - a worker without full coverage does not take the lease while a fully covered worker exists;
  * - a leader whose subscription to a primary dropped (a gap: events published meanwhile never reached
@@ -22,6 +23,27 @@ import type { StoppedLeadingReason } from './leadership.ts';
  *   change, so a failover or a scale-out gives it time to subscribe) hands over to a covered follower;
  * - when no worker has full coverage (a primary failing over drops everybody at once), the leader
  *   keeps leading and anyone may acquire: an incomplete leader is better than none.
+ *
+ * Gaps, one record per primary (the subscriber pool reports each drop, worker/main.ts passes it to
+ * `noteGap(nodeId)`): when the first unsettled drop of that primary was noted (wall clock, to compare
+ * with the peers' reports) and how it stands:
+ *
+ * - `pending`: not decided yet: a fresh peer has not reported since the gap (by REPORT_AFTER_GAP_MS);
+ * - `peer-covered`: a fresh peer stayed covered through it, so its window holds what this worker
+ *   missed: a leader hands over (`shouldStepDown` says `coverage-lost`, once), a follower defers
+ *   (`canLead` is false while that peer stays fresh; if it leaves, the gap is `kept`);
+ * - `kept` (settled): nobody was covered through it, or nobody said so within `gapDecisionMs`: no
+ *   hand-over; this worker goes on with what its window holds.
+ *
+ * A primary is **suspended** while its gap is pending or peer-covered: a leader must not move that
+ * primary's processed mark past the gap, because a successor covered through it replays from the
+ * mark (worker/replay/replay-coordinator.ts, which registers `onSuspensionChange`, stands its cursor
+ * still). A drop while the primary's gap is unsettled keeps the record's earlier time (a peer covered
+ * since before it and still covered is covered through both). A record is forgotten `replayWindowMs`
+ * (REPLAY_WINDOW_MS) after its gap: the gap's events have left every window then, so no peer can
+ * replay them (with REPLAY_WINDOW_MS=0 a gap is forgotten as soon as it is noted). Decisions are
+ * re-derived whenever the election asks (`canLead`, `shouldStepDown`), at each gap, and after each
+ * read of the peers' reports.
  *
  * Every worker publishes, every `publishIntervalMs`, a field of the hash `keys.coverage` named by its
  * WORKER_ID (format in coverage-report.ts: coverage, publication time, instance id, start time,
@@ -58,12 +80,35 @@ export interface CoverageRegistryOptions {
   readonly graceMs?: number;
   readonly publishIntervalMs?: number;
   readonly freshnessMs?: number;
-  /** How long a gap waits for a peer's report that postdates it before it is forgotten. */
+  /** How long a gap waits for the peers' reports that postdate it before it is kept (no hand-over). */
   readonly gapDecisionMs?: number;
-  /** A gap was settled without a hand-over: no peer was covered through it, or none can replay it any more. */
-  readonly onGapKept?: () => void;
-  /** How long a follower remembers its own gap (the replay window): it prefers a peer without one. */
-  readonly gapMemoryMs?: number;
+  /**
+   * REPLAY_WINDOW_MS: how long a gap is remembered (its events stay replayable in a peer's window that
+   * long), and how long a worker covered only recently defers to a peer covered for longer.
+   */
+  readonly replayWindowMs: number;
+}
+
+/**
+ * A change of a primary's suspension: `suspended: true` at every gap noted (each drop is a
+ * discontinuity of the primary's stream, also while it is suspended already); `suspended: false`
+ * once when its gap is kept or forgotten.
+ */
+export interface SuspensionChange {
+  readonly nodeId: string;
+  readonly suspended: boolean;
+}
+
+export type SuspensionListener = (change: SuspensionChange) => void;
+
+/** One primary's gap as this worker knows it (see the class comment). */
+interface GapRecord {
+  readonly nodeId: string;
+  /** When the first unsettled drop of this primary was noted (wall clock). */
+  readonly atWallMs: number;
+  state: 'pending' | 'peer-covered' | 'kept';
+  /** `shouldStepDown` returned `coverage-lost` for it already: a hand-over is decided once. */
+  handedOver: boolean;
 }
 
 interface PeerState {
@@ -84,7 +129,9 @@ export class CoverageRegistry {
   private peers = new Map<string, PeerState>();
   private uncoveredSinceMono: number | undefined;
   private coveredSinceWall: number | undefined;
-  private gapAtWall: number | undefined;
+  /** At most one record per primary, by node id. */
+  private readonly gaps = new Map<string, GapRecord>();
+  private readonly suspensionListeners: SuspensionListener[] = [];
   private lastFailure: string | undefined;
   private firstReadSettled = false;
   /** A read succeeded: from then on this worker also writes its report (unless standing by). */
@@ -98,16 +145,17 @@ export class CoverageRegistry {
   private readonly publishIntervalMs: number;
   private readonly freshnessMs: number;
   private readonly gapDecisionMs: number;
-  private readonly gapMemoryMs: number;
+  private readonly replayWindowMs: number;
 
   constructor(private readonly options: CoverageRegistryOptions) {
     this.graceMs = options.graceMs ?? 2000;
     this.publishIntervalMs = options.publishIntervalMs ?? 500;
     this.freshnessMs = options.freshnessMs ?? 2000;
     this.gapDecisionMs = options.gapDecisionMs ?? 5000;
-    this.gapMemoryMs = options.gapMemoryMs ?? 15_000;
+    this.replayWindowMs = options.replayWindowMs;
     if (!(this.freshnessMs > this.publishIntervalMs))
       throw new RangeError('freshnessMs must exceed publishIntervalMs');
+    if (!(this.replayWindowMs >= 0)) throw new RangeError('replayWindowMs must be >= 0');
     this.instanceId = options.instanceId ?? newInstanceId();
     this.startedAtWallMs = options.startedAtWallMs ?? options.clock.wallMs();
     this.identity = new IdentityCheck({
@@ -146,10 +194,43 @@ export class CoverageRegistry {
     }
   }
 
-  /** A subscription that was up went down: events of that primary may have been missed. */
-  noteGap(): void {
-    this.gapAtWall ??= this.options.clock.wallMs();
+  /**
+   * This worker's subscription to `nodeId` (a primary) was up and went down, or a replica was promoted
+   * whose subscription was not up throughout: events of that primary may have been missed. The
+   * primary is suspended from now on (listeners hear it at once, also when it was suspended already).
+   */
+  noteGap(nodeId: string): void {
+    const record = this.gaps.get(nodeId);
+    if (record === undefined || record.state === 'kept') {
+      this.gaps.set(nodeId, {
+        nodeId,
+        atWallMs: this.options.clock.wallMs(),
+        state: 'pending',
+        handedOver: false,
+      });
+    }
     this.observe();
+    this.notify({ nodeId, suspended: true });
+    this.settleGaps();
+  }
+
+  /**
+   * Hears every gap noted and every end of a suspension (`SuspensionChange`), synchronously; the
+   * replay coordinator registers at its construction.
+   */
+  onSuspensionChange(listener: SuspensionListener): void {
+    this.suspensionListeners.push(listener);
+  }
+
+  /** Whether `nodeId` has an unsettled gap (pending or peer-covered): its mark must not pass the gap. */
+  isSuspended(nodeId: string): boolean {
+    const state = this.gaps.get(nodeId)?.state;
+    return state !== undefined && state !== 'kept';
+  }
+
+  /** Node ids of the suspended primaries. */
+  suspended(): readonly string[] {
+    return [...this.gaps.values()].filter((r) => r.state !== 'kept').map((r) => r.nodeId);
   }
 
   /** The set of primaries changed: the grace for subscribing to a new one starts now. */
@@ -163,18 +244,18 @@ export class CoverageRegistry {
    */
   canLead(): boolean {
     const covered = this.observe();
+    this.settleGaps();
     if (this.identity.standingBy) return false;
     // Until the first read of the peers' reports, this worker cannot know whether a better-placed
     // peer exists (a replacement started after a crash must not win just by asking first).
     if (!this.firstReadSettled) return false;
     if (!covered) return !this.peerCoveredNow();
-    const gapAt = this.recentGap();
-    if (gapAt !== undefined && this.peerCoveredThrough(gapAt) === true) return false;
+    for (const record of this.gaps.values()) if (record.state === 'peer-covered') return false;
     // A worker that started (or re-covered) recently has an empty or short replay window: while a
     // peer has been covered for longer, that peer is the better successor (it holds what the previous
-    // leader left unprocessed). After `gapMemoryMs` every window is as full as it gets.
+    // leader left unprocessed). After `replayWindowMs` every window is as full as it gets.
     const mySince = this.coveredSinceWall;
-    if (mySince !== undefined && this.options.clock.wallMs() - mySince < this.gapMemoryMs) {
+    if (mySince !== undefined && this.options.clock.wallMs() - mySince < this.replayWindowMs) {
       const olderPeer = this.freshPeers().some(
         (p) => p.coveredSince !== undefined && p.coveredSince < mySince - WARMER_PEER_MARGIN_MS,
       );
@@ -184,41 +265,61 @@ export class CoverageRegistry {
   }
 
   /**
-   * The pending gap, forgotten once older than `gapMemoryMs` (its events have left every window, so
-   * no peer can replay them): forgetting it keeps it (`onGapKept`), as a decision without a hand-over
-   * does. With REPLAY_WINDOW_MS=0 that is at once: no window ever holds a gap's events.
+   * For LeaderElector.shouldStepDown (asked before each renewal): `coverage-lost` once for a gap a
+   * peer was covered through (it replays from the marks, which stayed before the gap), or after the
+   * grace without coverage while a peer is covered.
    */
-  private recentGap(): number | undefined {
-    if (this.gapAtWall !== undefined && this.options.clock.wallMs() - this.gapAtWall > this.gapMemoryMs) {
-      this.gapAtWall = undefined;
-      this.options.onGapKept?.();
-    }
-    return this.gapAtWall;
-  }
-
-  /** For LeaderElector.shouldStepDown (asked before each renewal). */
   shouldStepDown(): StoppedLeadingReason | undefined {
     this.observe();
+    this.settleGaps();
     if (this.identity.standingBy) return 'duplicate-worker-id';
     const { clock } = this.options;
-    const gapAt = this.recentGap();
-    if (gapAt !== undefined) {
-      const decided = this.peerCoveredThrough(gapAt);
-      if (decided === true) {
-        this.gapAtWall = undefined;
-        return 'coverage-lost';
-      }
-      if (decided === false || clock.wallMs() - gapAt > this.gapDecisionMs) {
-        // Nobody was covered through it (or nobody says so in time): carry on without a hand-over.
-        this.gapAtWall = undefined;
-        this.options.onGapKept?.();
-      }
+    let handOver = false;
+    for (const record of this.gaps.values()) {
+      if (record.state !== 'peer-covered' || record.handedOver) continue;
+      record.handedOver = true;
+      handOver = true;
     }
+    if (handOver) return 'coverage-lost';
     const since = this.uncoveredSinceMono;
     if (since !== undefined && clock.monotonicMs() - since >= this.graceMs && this.peerCoveredNow()) {
       return 'coverage-lost';
     }
     return undefined;
+  }
+
+  /**
+   * Re-derives every gap record from the peers' reports and the clock (the class comment): forgets
+   * those older than `replayWindowMs`, decides the pending ones, and tells the listeners of every
+   * suspension that ended.
+   */
+  private settleGaps(): void {
+    const now = this.options.clock.wallMs();
+    for (const record of this.gaps.values()) {
+      const ageMs = now - record.atWallMs;
+      const wasSuspended = record.state !== 'kept';
+      if (ageMs >= this.replayWindowMs) {
+        this.gaps.delete(record.nodeId);
+        if (wasSuspended) this.notify({ nodeId: record.nodeId, suspended: false });
+        continue;
+      }
+      if (!wasSuspended) continue;
+      const coveredThrough = this.peerCoveredThrough(record.atWallMs);
+      if (coveredThrough === true) {
+        record.state = 'peer-covered';
+        continue;
+      }
+      // Nobody was covered through it (or nobody says so in time), or the peer that was left: go on
+      // without a hand-over.
+      if (record.state === 'peer-covered' || coveredThrough === false || ageMs > this.gapDecisionMs) {
+        record.state = 'kept';
+        this.notify({ nodeId: record.nodeId, suspended: false });
+      }
+    }
+  }
+
+  private notify(change: SuspensionChange): void {
+    for (const listener of this.suspensionListeners) listener(change);
   }
 
   /**
@@ -305,6 +406,8 @@ export class CoverageRegistry {
       this.peers = peers;
       this.readOnce = true;
       this.firstReadSettled = true;
+      // A pending gap is decided by the peers' reports: a kept one resumes its primary now.
+      this.settleGaps();
       if (stale.length > 0) await cluster.hdel(keys.coverage, ...stale);
       this.lastFailure = undefined;
     } catch (error) {

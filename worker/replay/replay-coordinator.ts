@@ -3,6 +3,7 @@ import { withTimeout } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ExpiryEvent } from '../expiry/expiry-event.ts';
 import type { DoneOutcome, EventMeta, OfferResult } from '../expiry/processor.ts';
+import type { SuspensionListener } from '../leader/coverage-registry.ts';
 import { HandOutCursor } from './hand-out-cursor.ts';
 import type { MarkReadResult } from './mark-store.ts';
 import type { ProcessedMark } from './processed-mark.ts';
@@ -13,7 +14,8 @@ import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
  * Sits between the fan-in and the processor and makes a change of leader lose nothing:
  *
  * - Every worker appends every event to its ReplayWindow (followers stay warm), and notes in it where
- *   its own subscription to a primary dropped (`suspend`): the window knows its discontinuities.
+ *   its own subscription to a primary dropped (each gap the `suspensions` owner reports): the window
+ *   knows its discontinuities.
  *   Only the coordinator offers to the processor, and only while leading: a follower hands nothing
  *   to the handler. This is the one path, whatever REPLAY_WINDOW_MS: with 0 the window keeps nothing
  *   for a follower, so a new leader has nothing of before its acquisition to replay (its plans hold
@@ -37,7 +39,9 @@ import type { Alignment, ReplayWindow, WindowEntry } from './replay-window.ts';
  *   goes on once a write confirms one.
  * - **live**: handed out from its cursor under back-pressure (below). Replayed and live entries
  *   share that one path, so a primary's live events wait behind its replay backlog, in order.
- * - **suspended**: this leader's subscription to it dropped; its cursor stands still.
+ * - **suspended**: this worker's subscription to it dropped and the gap is not settled yet; the owner
+ *   of that decision is `suspensions` (worker/leader/coverage-registry.ts), asked and listened to
+ *   here, never decided here. Its cursor stands still; it goes on when the owner ends the suspension.
  *
  * Hand-out with back-pressure: entries go from the window to the processor only while the processor
  * has room (`room()`, and `onRoom` when calls free it; at most HAND_OUT_BATCH queued, refilled once
@@ -92,8 +96,18 @@ export interface ProcessorLike {
   onDone(listener: (event: ExpiryEvent, meta: EventMeta, outcome: DoneOutcome) => void): void;
 }
 
+/**
+ * Which primaries this worker's gaps suspend (worker/leader/coverage-registry.ts owns that): asked at
+ * each hand-out, listened to for every gap and every end of a suspension.
+ */
+export interface SuspensionsLike {
+  isSuspended(nodeId: string): boolean;
+  onSuspensionChange(listener: SuspensionListener): void;
+}
+
 export interface ReplayCoordinatorOptions {
   readonly window: ReplayWindow;
+  readonly suspensions: SuspensionsLike;
   readonly marks: MarkStoreLike;
   readonly processor: ProcessorLike;
   readonly clock: Clock;
@@ -135,8 +149,6 @@ interface Session {
   reading: boolean;
   /** Planned primaries (their mark read, their numbering begun): where each one's hand-out stands. */
   readonly cursors: Map<string, HandOutCursor>;
-  /** Primaries whose subscription dropped while leading: their events wait in the window. */
-  readonly suspended: Set<string>;
   /** Planned primaries that may have an entry to hand out now, in turn order. */
   readonly ready: Set<string>;
   /** A mark write was asked for while one was running. */
@@ -157,6 +169,10 @@ export class ReplayCoordinator {
     if (!(options.markIntervalMs > 0)) throw new RangeError('markIntervalMs must be > 0');
     if (!(options.marks.copies >= 1)) throw new RangeError('marks.copies must be >= 1');
     options.processor.onDone((event, meta, outcome) => this.onDone(event, meta, outcome));
+    options.suspensions.onSuspensionChange(({ nodeId, suspended }) => {
+      if (suspended) this.suspend(nodeId);
+      else this.resume(nodeId);
+    });
     // Quiet primaries age out of the window too.
     this.expiryTimer = setInterval(() => options.window.expire(options.clock.monotonicMs()), 1000);
     this.expiryTimer.unref();
@@ -191,42 +207,40 @@ export class ReplayCoordinator {
     }
     this.options.window.append(event);
     this.shedDroppedBacklog(session, nodeId);
-    if (!session.cursors.has(nodeId) || session.suspended.has(nodeId)) return;
+    if (!session.cursors.has(nodeId) || this.options.suspensions.isSuspended(nodeId)) return;
     session.ready.add(nodeId);
     this.pump(session);
   }
 
   /**
-   * This worker's subscription to `nodeId` dropped: it missed that primary's events for a moment. The
-   * window records the discontinuity (on every worker: a successor must not number across it as if
-   * consecutive). While leading, its mark for that primary must not move past the gap, so the primary
-   * is suspended: its cursor stands still and its new events stay in the window, unnumbered. Either
-   * the leader then hands over to a follower that was subscribed through the gap (which replays from
-   * the mark, gap included), or, when no follower was (a failover drops everybody),
-   * `resumeSuspended` hands the waiting events out after all; the numbering breaks its line at the gap.
+   * A gap of `nodeId` (from `suspensions`): this worker's subscription dropped, it missed that
+   * primary's events for a moment. The window records the discontinuity (on every worker: a successor
+   * must not number across it as if consecutive). While the primary is suspended, its mark must not
+   * move past the gap: its cursor stands still and its new events stay in the window, unnumbered.
+   * Either the leader then hands over to a follower that was subscribed through the gap (which
+   * replays from the mark, gap included), or, when no follower was (a failover drops everybody),
+   * `resume` hands the waiting events out after all; the numbering breaks its line at the gap.
    */
-  suspend(nodeId: string): void {
+  private suspend(nodeId: string): void {
     this.options.window.noteGap(nodeId);
     const session = this.session;
-    if (!session || session.suspended.has(nodeId)) return;
-    session.suspended.add(nodeId);
+    if (!session) return;
     this.options.logger.info('replay.primary_suspended', { nodeId, fencingToken: session.fencingToken });
   }
 
-  /** No follower has what this leader missed: go on with what the window holds. */
-  resumeSuspended(): void {
+  /** The suspension of `nodeId` ended (no follower has what this worker missed): go on with the window. */
+  private resume(nodeId: string): void {
     const session = this.session;
-    if (!session || session.suspended.size === 0) return;
-    const { window, logger } = this.options;
-    for (const nodeId of session.suspended) {
-      const cursor = session.cursors.get(nodeId);
-      if (!cursor) continue; // held: its mark is still to be read, planned then
-      // What waited in the window is handed out with `replayed: true`, as a successor would.
-      cursor.replayedBefore = window.endPosition(nodeId);
-      logger.info('replay.primary_resumed', { nodeId, events: cursor.replayedBefore - cursor.next });
-      session.ready.add(nodeId);
-    }
-    session.suspended.clear();
+    const cursor = session?.cursors.get(nodeId);
+    // Not leading, or held: its mark is still to be read, planned then.
+    if (!session || !cursor) return;
+    // What waited in the window is handed out with `replayed: true`, as a successor would.
+    cursor.replayedBefore = this.options.window.endPosition(nodeId);
+    this.options.logger.info('replay.primary_resumed', {
+      nodeId,
+      events: cursor.replayedBefore - cursor.next,
+    });
+    session.ready.add(nodeId);
     this.pump(session);
   }
 
@@ -274,7 +288,6 @@ export class ReplayCoordinator {
       unread: new Set(),
       reading: false,
       cursors: new Map(),
-      suspended: new Set(),
       ready: new Set(),
       writeAgain: false,
     };
@@ -361,11 +374,13 @@ export class ReplayCoordinator {
         if (processor.room() <= 0 || processor.stats().queued >= HAND_OUT_BATCH) return;
         const cursor = session.cursors.get(nodeId);
         const entry =
-          cursor && !session.suspended.has(nodeId) ? window.entryAt(nodeId, cursor.next) : undefined;
+          cursor && !this.options.suspensions.isSuspended(nodeId)
+            ? window.entryAt(nodeId, cursor.next)
+            : undefined;
         const seq = cursor && entry ? this.number(session, nodeId, cursor, entry) : undefined;
         if (!cursor || !entry || seq === undefined) {
           // Nothing to hand out now: caught up, suspended, or waiting for a confirmed reservation
-          // (`writeMarks` puts it back in turn then; `onEvent` and `resumeSuspended` do otherwise).
+          // (`writeMarks` puts it back in turn then; `onEvent` and `resume` do otherwise).
           session.ready.delete(nodeId);
           continue;
         }
@@ -423,7 +438,7 @@ export class ReplayCoordinator {
     const dropped = this.options.window.takeDroppedHeld(nodeId);
     if (dropped.length === 0) return;
     const cursor = session.cursors.get(nodeId);
-    const suspended = session.suspended.has(nodeId);
+    const suspended = this.options.suspensions.isSuspended(nodeId);
     let shed = 0;
     for (const entry of dropped) {
       if (cursor) {

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { REPLAY_DEFAULTS } from '../../../../core/defaults.ts';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import { silentLogger } from '../../../../core/logger.ts';
-import { CoverageRegistry } from '../../../../worker/leader/coverage-registry.ts';
+import { CoverageRegistry, type SuspensionChange } from '../../../../worker/leader/coverage-registry.ts';
 import { LeaderElector } from '../../../../worker/leader/leader-elector.ts';
 import { fakeCoverageCluster } from './fake-coverage-cluster.ts';
 import { electorConfig, FakeWorld, T0, testClock } from './fakes.ts';
@@ -21,7 +22,7 @@ function registry(
   hash: Map<string, string>,
   workerId: string,
   covered: { value: boolean },
-  extra: { gapMemoryMs?: number; onGapKept?: () => void } = {},
+  extra: { replayWindowMs?: number } = {},
 ) {
   return new CoverageRegistry({
     cluster: fakeCluster(hash),
@@ -30,7 +31,7 @@ function registry(
     clock: testClock,
     logger: silentLogger,
     isCovered: () => covered.value,
-    ...extra,
+    replayWindowMs: extra.replayWindowMs ?? REPLAY_DEFAULTS.replayWindowMs,
   });
 }
 
@@ -90,7 +91,7 @@ describe('CoverageRegistry', () => {
     await vi.advanceTimersByTimeAsync(1000);
 
     // The leader's subscription drops and comes back within 300 ms: covered again, but it has a gap.
-    rl.noteGap();
+    rl.noteGap('n1');
     await vi.advanceTimersByTimeAsync(300);
     expect(rl.shouldStepDown()).toBeUndefined(); // the peer has not reported since the gap yet
     await vi.advanceTimersByTimeAsync(800); // the peer reported after the gap, and the leader read it
@@ -98,9 +99,9 @@ describe('CoverageRegistry', () => {
     expect(rl.shouldStepDown()).toBeUndefined(); // decided once
 
     // A failover drops everybody: the peer's report after the gap shows it was not covered through it.
-    rl.noteGap();
+    rl.noteGap('n1');
     peer.value = false;
-    rp.noteGap();
+    rp.noteGap('n1');
     await vi.advanceTimersByTimeAsync(300);
     peer.value = true;
     await vi.advanceTimersByTimeAsync(1000);
@@ -111,21 +112,23 @@ describe('CoverageRegistry', () => {
 });
 
 describe('CoverageRegistry gap memory', () => {
-  it('a gap forgotten after gapMemoryMs is kept (onGapKept): with REPLAY_WINDOW_MS=0 nobody can replay it', async () => {
+  it('a gap forgotten after REPLAY_WINDOW_MS ends its suspension: with REPLAY_WINDOW_MS=0 nobody can replay it', async () => {
     const hash = new Map<string, string>();
-    let kept = 0;
     // REPLAY_WINDOW_MS=0: no window holds the gap's events, so a suspended primary must go on.
-    const rl = registry(hash, 'leader', { value: true }, { gapMemoryMs: 0, onGapKept: () => kept++ });
+    const rl = registry(hash, 'leader', { value: true }, { replayWindowMs: 0 });
     const rp = registry(hash, 'peer', { value: true });
+    const resumed = () => changes.filter((c) => !c.suspended).length;
+    const changes: SuspensionChange[] = [];
+    rl.onSuspensionChange((change) => changes.push(change));
     rl.start();
     rp.start();
     await vi.advanceTimersByTimeAsync(1000);
-    rl.noteGap();
+    rl.noteGap('n1');
     await vi.advanceTimersByTimeAsync(1100); // the peer reported after the gap: covered through it
     expect(rl.shouldStepDown()).toBeUndefined(); // its window holds nothing: no hand-over for it
-    expect(kept).toBe(1);
+    expect(resumed()).toBe(1);
     expect(rl.shouldStepDown()).toBeUndefined();
-    expect(kept).toBe(1); // once per gap
+    expect(resumed()).toBe(1); // once per gap
     await rl.stop();
     await rp.stop();
   });

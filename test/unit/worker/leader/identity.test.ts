@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { REPLAY_DEFAULTS } from '../../../../core/defaults.ts';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import { EmfMetrics } from '../../../../core/metrics.ts';
 import { CoverageRegistry } from '../../../../worker/leader/coverage-registry.ts';
@@ -67,6 +68,7 @@ function probe(
     logger,
     metrics,
     isCovered: () => state.covered,
+    replayWindowMs: REPLAY_DEFAULTS.replayWindowMs,
   });
   return Object.assign(state, { registry, lines, gauges });
 }

@@ -9,6 +9,7 @@ import type { ProcessedMark } from '../../../../worker/replay/processed-mark.ts'
 import { ReplayCoordinator } from '../../../../worker/replay/replay-coordinator.ts';
 import { ReplayWindow } from '../../../../worker/replay/replay-window.ts';
 import { decodeStrict } from '../../../support/log-capture.ts';
+import { FakeSuspensions } from '../support/fake-suspensions.ts';
 
 let now = 0;
 const MARK_READ_RETRY_MS = 50;
@@ -75,7 +76,9 @@ function setup(
         }),
     ),
   };
+  const suspensions = new FakeSuspensions();
   const coordinator = new ReplayCoordinator({
+    suspensions,
     window: new ReplayWindow({
       windowMs: 10_000,
       maxEventsPerPrimary: options.maxEventsPerPrimary ?? 1000,
@@ -114,7 +117,7 @@ function setup(
     for (const listener of roomListeners) listener();
     return taken;
   };
-  return { coordinator, offered, stored, marks, lines, settleAll, dequeue };
+  return { coordinator, suspensions, offered, stored, marks, lines, settleAll, dequeue };
 }
 
 beforeEach(() => {
@@ -268,18 +271,18 @@ describe('ReplayCoordinator', () => {
   });
 
   it('a suspended primary keeps its mark at the gap; resuming hands out what waited, in a new line', async () => {
-    const { coordinator, offered, stored, settleAll } = setup({ reservationBlock: 100 });
+    const { coordinator, suspensions, offered, stored, settleAll } = setup({ reservationBlock: 100 });
     coordinator.onStartedLeading(new AbortController().signal, 1);
     await vi.advanceTimersByTimeAsync(0);
     coordinator.onEvent(event('a'));
     settleAll();
-    coordinator.suspend('n1'); // the subscription dropped: events after it wait
+    suspensions.gap('n1'); // the subscription dropped: events after it wait
     coordinator.onEvent(event('b'));
     coordinator.onEvent(event('c'));
     expect(offered).toEqual([]);
     await vi.advanceTimersByTimeAsync(20);
     expect(stored.get('n1')).toMatchObject({ seq: 1 }); // a successor would replay b and c
-    coordinator.resumeSuspended(); // nobody had them: handle them here after all
+    suspensions.keep('n1'); // nobody had them: handle them here after all
     await vi.advanceTimersByTimeAsync(0); // the new line's reservation is written first
     // After the gap, seqs continue above the reservation [1, 100]: a successor continuing the mark
     // (seq 1) with b and c in its window numbers them 2, 3, never the events this leader saw after.
@@ -419,10 +422,11 @@ describe('ReplayCoordinator', () => {
 
   it('sequence 2: a gap in the successor window after the tail means fresh ids', async () => {
     const stored = new Map<string, ProcessedMark>([['n1', mark('n1', 20, 100, ['a', 'b'])]]);
-    const { coordinator, offered } = setup({ stored });
+    const { coordinator, suspensions, offered } = setup({ stored });
     for (const key of ['a', 'b', 'c']) coordinator.onEvent(event(key));
-    coordinator.suspend('n1'); // a follower: only the window notes the discontinuity
+    suspensions.gap('n1'); // a follower: only the window notes the discontinuity
     coordinator.onEvent(event('d'));
+    suspensions.keep('n1'); // settled before it leads: nobody was covered through it
     coordinator.onStartedLeading(new AbortController().signal, 2);
     await vi.advanceTimersByTimeAsync(0);
     // Fresh ids for both; d lies beyond this window's gap, so it opens a line of its own (see the
@@ -430,6 +434,25 @@ describe('ReplayCoordinator', () => {
     expect(offered.map((o) => [o.key, o.meta.seq])).toEqual([
       ['c', 101],
       ['d', 1_000_101],
+    ]);
+    coordinator.close();
+  });
+
+  it('a gap still unsettled when a follower starts leading holds that primary until its suspension ends', async () => {
+    const stored = new Map<string, ProcessedMark>([['n1', mark('n1', 20, 100, ['a', 'b'])]]);
+    const { coordinator, suspensions, offered, stored: marks } = setup({ stored });
+    for (const key of ['a', 'b', 'c']) coordinator.onEvent(event(key));
+    suspensions.gap('n1'); // a follower's gap: a peer covered through it may hold what it missed
+    coordinator.onEvent(event('d'));
+    coordinator.onStartedLeading(new AbortController().signal, 2);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(offered).toEqual([]); // planned, but its cursor stands still: the mark stays before the gap
+    expect(marks.get('n1')?.seq, 'settled in the fresh line from 101').toBeLessThan(101);
+    suspensions.keep('n1'); // nobody was covered through it
+    await vi.advanceTimersByTimeAsync(0);
+    expect(offered.map((o) => [o.key, o.meta.seq, o.meta.replayed])).toEqual([
+      ['c', 101, true],
+      ['d', 1_000_101, true],
     ]);
     coordinator.close();
   });
@@ -444,11 +467,12 @@ describe('ReplayCoordinator', () => {
       l2.coordinator.onEvent(e);
       l3.coordinator.onEvent({ ...e });
     }
-    l2.coordinator.suspend('n1');
+    l2.suspensions.gap('n1');
     l3.coordinator.onEvent(event('x'));
     const d = event('d');
     l2.coordinator.onEvent(d);
     l3.coordinator.onEvent({ ...d });
+    l2.suspensions.keep('n1'); // settled before L2 leads (its registry saw nobody covered through it)
     // L2 leads: its window has a gap after the tail, so it numbers a fresh line above 100.
     l2.coordinator.onStartedLeading(new AbortController().signal, 2);
     await vi.advanceTimersByTimeAsync(0);
@@ -580,8 +604,9 @@ describe('ReplayCoordinator', () => {
         const w = workers[Math.floor(random() * workers.length)] as Worker;
         w.deafTo = primaries[Math.floor(random() * 3)];
         w.deafUntil = step + 5;
-        w.coordinator.suspend(w.deafTo as string);
-        if (w === leader) w.coordinator.resumeSuspended();
+        // The gap is noted and kept at once, on the leader as on a follower.
+        w.suspensions.gap(w.deafTo as string);
+        w.suspensions.keep(w.deafTo as string);
       } else if (roll < 0.027) {
         // Full fleet restart: every window is empty, only the marks remain.
         for (const w of workers) w.coordinator.close();

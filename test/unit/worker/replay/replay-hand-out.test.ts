@@ -6,6 +6,7 @@ import type { ProcessedMark } from '../../../../worker/replay/processed-mark.ts'
 import { ReplayCoordinator } from '../../../../worker/replay/replay-coordinator.ts';
 import { ReplayWindow } from '../../../../worker/replay/replay-window.ts';
 import { ShedReporter } from '../../../../worker/replay/shed-reporter.ts';
+import { FakeSuspensions } from '../support/fake-suspensions.ts';
 import { captureLogger, captureMetrics, FakeLeadership, fakeClock } from '../support/fakes.ts';
 
 /**
@@ -73,7 +74,9 @@ function setup(options: Options) {
     timeToleranceMs: 0,
     onShed: (count) => windowShed.push(count),
   });
+  const suspensions = new FakeSuspensions();
   const coordinator = new ReplayCoordinator({
+    suspensions,
     window,
     marks: {
       copies: 1,
@@ -100,7 +103,19 @@ function setup(options: Options) {
     const grant = leadership.lead(token, Date.now() + LEASE_MS);
     coordinator?.onStartedLeading(grant.signal, token);
   };
-  return { coordinator, processor, window, leadership, stored, outcomes, windowShed, totals, lead, ...log };
+  return {
+    coordinator,
+    suspensions,
+    processor,
+    window,
+    leadership,
+    stored,
+    outcomes,
+    windowShed,
+    totals,
+    lead,
+    ...log,
+  };
 }
 
 /** A handler that takes `delayMs` of (fake) time per call and records the ids it handled. */
@@ -244,13 +259,13 @@ describe('replay hand-out (back-pressure)', () => {
 describe('replay hand-out across a gap of the leader window', () => {
   it('sequence 2 with sequence 3: a backlog before the gap keeps its line, what follows the gap starts a new one', async () => {
     const { handler, handled } = timedHandler(10);
-    const { coordinator, lead, outcomes } = setup({ queueCapacity: 2, concurrency: 1, handler });
+    const { coordinator, suspensions, lead, outcomes } = setup({ queueCapacity: 2, concurrency: 1, handler });
     lead(1);
     await vi.advanceTimersByTimeAsync(0);
     for (let i = 0; i < 10; i++) coordinator.onEvent(event(`k${i}`)); // a backlog behind a slow handler
-    coordinator.suspend('n1'); // the leader's subscription dropped; most of the backlog waits still
+    suspensions.gap('n1'); // the leader's subscription dropped; most of the backlog waits still
     for (let i = 10; i < 15; i++) coordinator.onEvent(event(`k${i}`));
-    coordinator.resumeSuspended(); // no follower covered the gap
+    suspensions.keep('n1'); // no follower covered the gap
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
 
     expect(handled).toEqual(Array.from({ length: 15 }, (_, i) => `k${i}`));
@@ -264,7 +279,7 @@ describe('replay hand-out across a gap of the leader window', () => {
 
   it('sequence 3: while a primary is suspended, what the window sheds beyond the gap does not move the mark past it', async () => {
     const { handler, handled } = timedHandler(10);
-    const { coordinator, lead, totals, stored } = setup({
+    const { coordinator, suspensions, lead, totals, stored } = setup({
       queueCapacity: 2,
       concurrency: 1,
       handler,
@@ -275,7 +290,7 @@ describe('replay hand-out across a gap of the leader window', () => {
     for (let i = 0; i < 5; i++) coordinator.onEvent(event(`k${i}`));
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
     expect(handled).toHaveLength(5);
-    coordinator.suspend('n1');
+    suspensions.gap('n1');
     // 50 after the gap, 20 kept; a mark write runs between arrivals.
     for (let i = 5; i < 55; i++) {
       coordinator.onEvent(event(`k${i}`));
