@@ -1,6 +1,13 @@
 import { CRASH_LOSS_SHARE_OF_MAX, percentChange } from './analysis.ts';
 import type { FixedStepResult, WorkerUsage } from './fixed-step.ts';
-import type { CostVariant, CrashLossRate, ResourcesVariant, ThreeWorkersReport } from './guarantees.ts';
+import {
+  type CostVariant,
+  type CrashLossRate,
+  type ResourcesVariant,
+  RSS_GOAL_MIB,
+  RSS_GOAL_VARIANT,
+  type ThreeWorkersReport,
+} from './guarantees.ts';
 import { int, ms, pct, table } from './markdown.ts';
 
 /** Report sections of bench/guarantees.ts. Pure. */
@@ -196,10 +203,25 @@ export function resourcesLines(variants: readonly ResourcesVariant[]): string[] 
     '',
     ...variants.map(
       (v) =>
-        `- ${v.variant}: processed ${int(v.step.fanIn.matched)} of ${int(v.step.expected)} (${pct(v.step.fanIn.ratio)}), ` +
+        `- ${v.variant} (${v.step.workers} worker${v.step.workers === 1 ? '' : 's'}, ${int(v.step.keysPerSecond)}/s): ` +
+        `processed ${int(v.step.fanIn.matched)} of ${int(v.step.expected)} (${pct(v.step.fanIn.ratio)}), ` +
         `added p99 ${ms(v.step.fanIn.addedMs?.p99)}, bench process ${v.step.benchCpuPercent.toFixed(0)}% of one core.`,
     ),
+    ...rssGoalLines(variants),
     '',
+  ];
+}
+
+/** Issue 12's memory goal, from the variant that measures it: the leader's RSS at 20,000/s. */
+export function rssGoalLines(variants: readonly ResourcesVariant[]): string[] {
+  const variant = variants.find((v) => v.variant === RSS_GOAL_VARIANT);
+  const leader = variant?.step.usage.find((u) => u.role === 'leader');
+  if (!variant || !leader) return [];
+  const rssMiB = Math.max(leader.rssBeforeKiB ?? 0, leader.rssAfterKiB ?? 0) / 1024;
+  const met = rssMiB <= RSS_GOAL_MIB && variant.step.verdict === 'sustained';
+  return [
+    `- **RSS goal** (leader at ${int(variant.step.keysPerSecond)}/s <= ${RSS_GOAL_MIB} MiB): ${Math.round(rssMiB)} MiB, ` +
+      `${variant.step.verdict} -> ${met ? 'met' : 'NOT met'}.`,
   ];
 }
 

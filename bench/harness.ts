@@ -110,6 +110,10 @@ export class WorkerGroup {
         HEALTH_PORT: '0',
         // The bench counts `key.processed` lines: one per completed call, whatever the caller's env says.
         PROCESSED_LOG: 'all',
+        // The pipeline's scenarios measure the path of an `expired` event beside bare subscribers, with
+        // on-time expiry off (its lookups, scan and touches are measured by the on-time scenario, which
+        // turns it on in its env).
+        PRECISE_EXPIRY: 'false',
         ...options.env,
       },
       replace: options.replace,
