@@ -289,6 +289,20 @@ export const LOG_EVENTS = {
     fields: { stream: str, partition: num, error: value },
   },
 
+  // On-time expiry (worker/expiry/: primary-clocks.ts, keyspace-scanner.ts, precise-expiry.ts)
+  'expiry.clock_offset': {
+    writers: worker,
+    levels: ['info'],
+    fields: { nodeId: str, offsetMs: num, roundTripMs: num },
+  },
+  'expiry.clock_offset_failed': { writers: worker, levels: ['debug'], fields: { nodeId: str, error: value } },
+  'expiry.scan_failed': { writers: worker, levels: ['debug'], fields: { nodeId: str, error: value } },
+  'expiry.native_fallback': {
+    writers: worker,
+    levels: ['warn'],
+    fields: { node: str, nodeId: str, reason: oneOf('no-pexpiretime') },
+  },
+
   // Replay (worker/replay/replay-coordinator.ts)
   'replay.completed': {
     writers: worker,

@@ -18,6 +18,12 @@ export interface ClientFactoryOptions {
   /** Per-command bound; undefined leaves ioredis' default (none). */
   readonly commandTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
+  /**
+   * Cluster clients only: ioredis auto-pipelining (commands issued in one event-loop turn leave as one
+   * write per node). For the precise-expiry client, whose batches of lookups and touches are large.
+   * @default false
+   */
+  readonly autoPipelining?: boolean;
   /** For one-shot callers (the Lambda): give up instead of retrying forever. */
   readonly maxRetries?: number;
 }
@@ -293,6 +299,7 @@ export function createClusterClient(config: RedisConnectionConfig, options: Clie
     retryDelayOnFailover: 100,
     retryDelayOnClusterDown: 200,
     retryDelayOnTryAgain: 100,
+    enableAutoPipelining: options.autoPipelining ?? false,
   };
   const cluster = new Cluster(
     config.nodes.map((n) => ({ host: n.host, port: n.port })),

@@ -1,0 +1,209 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DeadlineIndex } from '../../../../worker/expiry/deadline-index.ts';
+import { ExpiryToucher, type ExpiryToucherOptions } from '../../../../worker/expiry/expiry-toucher.ts';
+import { fakeClock } from '../support/fakes.ts';
+
+const T0 = 1_700_000_000_000;
+/** The follower's backstop delay in these tests. */
+const FOLLOWER_DELAY_MS = 500;
+
+interface Harness {
+  index: DeadlineIndex;
+  toucher: ExpiryToucher;
+  /** Each touch batch: the keys and when it was sent (fake wall clock). */
+  batches: { keys: string[]; atMs: number }[];
+  /** What the fake primary answers, per key (default: -2, gone). */
+  replies: Map<string, number | Error>;
+  leader: { value: boolean };
+  track(key: string, deadlineMs: number): void;
+}
+
+function harness(overrides: Partial<ExpiryToucherOptions> & { offsetMs?: number } = {}): Harness {
+  const index = new DeadlineIndex({ maxKeys: 10_000 });
+  const batches: Harness['batches'] = [];
+  const replies = new Map<string, number | Error>();
+  const leader = { value: true };
+  const toucher = new ExpiryToucher({
+    index,
+    clock: fakeClock,
+    touch: async (keys) => {
+      batches.push({ keys: keys.map((k) => k.toString('latin1')), atMs: Date.now() });
+      return keys.map((k) => replies.get(k.toString('latin1')) ?? -2);
+    },
+    offsetForKey: () => overrides.offsetMs ?? 0,
+    isLeader: () => leader.value,
+    followerDelayMs: FOLLOWER_DELAY_MS,
+    ...overrides,
+  });
+  toucher.start();
+  return {
+    index,
+    toucher,
+    batches,
+    replies,
+    leader,
+    track(key, deadlineMs) {
+      index.set(key, deadlineMs, toucher.touchAtFor(key, deadlineMs));
+      toucher.arm();
+    },
+  };
+}
+
+describe('ExpiryToucher', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('the leader touches each key 1 ms after its deadline, many keys in one batch, on one timer', async () => {
+    const h = harness();
+    for (let i = 0; i < 100; i++) h.track(`k${i}`, T0 + 1000);
+    h.track('later', T0 + 2000);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.batches).toHaveLength(1);
+    expect(h.batches[0]?.keys).toHaveLength(100);
+    expect(h.batches[0]?.atMs).toBe(T0 + 1001);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.batches.map((b) => [b.keys, b.atMs])).toContainEqual([['later'], T0 + 2001]);
+  });
+
+  it("touches at the deadline in the primary's clock: a primary 300 ms ahead is touched 300 ms sooner", async () => {
+    const h = harness({ offsetMs: 300 });
+    h.track('k', T0 + 1000);
+    await vi.advanceTimersByTimeAsync(701);
+    expect(h.batches.map((b) => b.atMs)).toEqual([T0 + 701]);
+  });
+
+  it('a follower touches only as a backstop, followerDelayMs later, and re-arms when it becomes leader', async () => {
+    const h = harness();
+    h.leader.value = false;
+    h.track('a', T0 + 100);
+    h.track('b', T0 + 2000);
+    await vi.advanceTimersByTimeAsync(101 + FOLLOWER_DELAY_MS - 1);
+    expect(h.batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.batches.map((b) => [b.keys, b.atMs])).toEqual([[['a'], T0 + 101 + FOLLOWER_DELAY_MS]]);
+    h.leader.value = true;
+    h.toucher.arm();
+    await vi.advanceTimersByTimeAsync(T0 + 2001 - Date.now());
+    expect(h.batches.at(-1)).toEqual({ keys: ['b'], atMs: T0 + 2001 });
+  });
+
+  it('-2 does not end the entry: it waits for the event and is touched again, backing off, then dropped', async () => {
+    const outcomes: string[] = [];
+    const h = harness({
+      goneRetryMs: 100,
+      goneRetryMaxMs: 400,
+      goneAttempts: 4,
+      onOutcome: (o, n) => outcomes.push(`${o}:${n}`),
+    });
+    h.track('k', T0 + 10);
+    await vi.advanceTimersByTimeAsync(11);
+    expect(h.index.has('k')).toBe(true);
+    await vi.advanceTimersByTimeAsync(100 + 200 + 400);
+    expect(h.batches.map((b) => b.atMs - T0)).toEqual([11, 111, 311, 711]);
+    expect(h.index.has('k')).toBe(false);
+    expect(outcomes).toContain('gone:1');
+  });
+
+  it('an event that arrives while the touch is out ends the entry; the reply is ignored', async () => {
+    let release: (() => void) | undefined;
+    let touches = 0;
+    const h2 = harness({
+      touch: (keys) =>
+        new Promise((resolve) => {
+          touches++;
+          release = () => resolve(keys.map(() => -2));
+        }),
+    });
+    h2.track('k', T0 + 10);
+    await vi.advanceTimersByTimeAsync(11);
+    expect(h2.index.delete('k')).toBe(T0 + 10); // the `expired` event
+    release?.();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(h2.index.has('k')).toBe(false);
+    expect(touches).toBe(1); // not touched again: the reply of the ended entry was ignored
+  });
+
+  it('-1 (the TTL was removed) drops the entry', async () => {
+    const h = harness();
+    h.replies.set('k', -1);
+    h.track('k', T0 + 10);
+    await vi.advanceTimersByTimeAsync(11);
+    expect(h.index.has('k')).toBe(false);
+  });
+
+  it('a moved deadline reschedules the key for it', async () => {
+    const h = harness();
+    h.replies.set('k', T0 + 5000);
+    h.track('k', T0 + 10);
+    await vi.advanceTimersByTimeAsync(11);
+    expect(h.index.deadlineOf('k')).toBe(T0 + 5000);
+    h.replies.set('k', -2);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.batches.map((b) => b.atMs - T0)).toEqual([11, 5001]);
+  });
+
+  it('a key found alive at its deadline (a clock estimate off) is retried after the minimum step, never in a loop', async () => {
+    const h = harness({ minStepMs: 10, offsetMs: 50 }); // estimate says 50 ms ahead; the primary is not
+    h.replies.set('k', T0 + 100);
+    h.track('k', T0 + 100);
+    await vi.advanceTimersByTimeAsync(100);
+    const touchTimes = h.batches.map((b) => b.atMs - T0);
+    expect(touchTimes[0]).toBe(51);
+    for (let i = 1; i < touchTimes.length; i++) {
+      expect((touchTimes[i] as number) - (touchTimes[i - 1] as number)).toBeGreaterThanOrEqual(10);
+    }
+    expect(touchTimes.length).toBeLessThanOrEqual(6);
+  });
+
+  it('a failed touch is retried', async () => {
+    const h = harness({ goneRetryMs: 100 });
+    h.replies.set('k', new Error('CLUSTERDOWN'));
+    h.track('k', T0 + 10);
+    await vi.advanceTimersByTimeAsync(11);
+    h.replies.set('k', -2);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(h.batches.map((b) => b.atMs - T0)).toEqual([11, 111]);
+    expect(h.index.has('k')).toBe(true);
+  });
+
+  it('bounds the batches in flight and sends the rest as replies come back', async () => {
+    const pending: (() => void)[] = [];
+    const sent: number[] = [];
+    const h = harness({
+      batchSize: 10,
+      maxBatchesInFlight: 2,
+      touch: (keys) => {
+        sent.push(keys.length);
+        return new Promise((resolve) => pending.push(() => resolve(keys.map(() => -1))));
+      },
+    });
+    for (let i = 0; i < 35; i++) h.track(`k${i}`, T0 + 10);
+    await vi.advanceTimersByTimeAsync(11);
+    expect(sent).toEqual([10, 10]);
+    pending.shift()?.();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toEqual([10, 10, 10]);
+    while (pending.length > 0) {
+      pending.shift()?.();
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    expect(sent).toEqual([10, 10, 10, 5]);
+    expect(h.index.size).toBe(0);
+  });
+
+  it('stop() leaves no timer', async () => {
+    const h = harness();
+    h.track('k', T0 + 10_000);
+    h.toucher.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(h.batches).toEqual([]);
+  });
+});

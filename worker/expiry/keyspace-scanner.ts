@@ -1,0 +1,186 @@
+import type { Clock } from '../../core/clock.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { ClusterNode } from '../../core/topology.ts';
+import type { KeyMatcher } from './key-pattern.ts';
+
+/**
+ * The deadline index's second source (issue 13): a paced SCAN of every primary finds the volatile
+ * keys no `expire` event announced to this worker: keys set before it started, during a gap of its
+ * subscription, moved in by a slot migration (RESTORE publishes no `expire`), or dropped for capacity.
+ *
+ * - One connection per primary (`connect`), scanning one step at a time: `SCAN cursor MATCH
+ *   KEY_PATTERN COUNT stepCount`, then PEXPIRETIME of the keys found, pipelined on the same
+ *   connection; keys with a deadline go to `onDeadline` (the tracker). A reply of MOVED (the slot
+ *   left during a migration) is a key the new owner's scan finds.
+ * - Paced to `keysPerS` keys per second for the whole worker, shared by the primaries: each primary
+ *   waits `keysScanned x primaries / keysPerS` after a step. A full pass over a primary of K keys
+ *   takes about K x primaries / keysPerS seconds, and then starts again (README, "On-time expiry":
+ *   what the pace costs and how long a pass takes).
+ * - A primary whose engine has no PEXPIRETIME (Redis < 7.0: `COMMAND INFO` knows no such command)
+ *   is not scanned; `onUnsupported` reports it once (the worker handles its keys natively).
+ */
+export interface ScanConnection {
+  /** True when the engine has PEXPIRETIME. */
+  supportsPexpiretime(): Promise<boolean>;
+  /** One SCAN step: the next cursor ('0' when the pass is complete) and the keys of this step. */
+  scan(cursor: string, count: number, match: string | undefined): Promise<readonly [string, readonly Buffer[]]>;
+  /** PEXPIRETIME of each key on this node, pipelined; one result per key. */
+  deadlines(keys: readonly Buffer[]): Promise<readonly (number | Error)[]>;
+  close(): void;
+}
+
+export interface KeyspaceScannerOptions {
+  readonly connect: (node: ClusterNode) => ScanConnection;
+  readonly accepts: KeyMatcher;
+  /** SCAN's MATCH argument (KEY_PATTERN), undefined for `*`. */
+  readonly match: string | undefined;
+  /** A key (latin1) with its deadline in the primary's clock. */
+  readonly onDeadline: (key: string, deadlineMs: number) => void;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Keys scanned per second by this worker, all primaries together (EXPIRY_SCAN_KEYS_PER_S). */
+  readonly keysPerS: number;
+  /** SCAN COUNT per step. @default 100 */
+  readonly stepCount?: number;
+  /** Shortest time from the start of one pass over a primary to the start of the next. @default 1000 */
+  readonly passIntervalMs?: number;
+  /** Wait after a failed step. @default 1000 */
+  readonly failureDelayMs?: number;
+  /** A primary's engine lacks PEXPIRETIME: it is left to native expiry. */
+  readonly onUnsupported?: (node: ClusterNode) => void;
+  /** A pass over a primary completed. */
+  readonly onPassComplete?: (nodeId: string, keysScanned: number, durationMs: number) => void;
+}
+
+export const KEYSPACE_SCANNER_DEFAULTS = { stepCount: 100, failureDelayMs: 1000, passIntervalMs: 1000 } as const;
+
+interface PrimaryScan {
+  readonly node: ClusterNode;
+  readonly connection: ScanConnection;
+  cursor: string;
+  timer: NodeJS.Timeout | undefined;
+  stopped: boolean;
+  passKeys: number;
+  passStartMs: number;
+}
+
+export class KeyspaceScanner {
+  private readonly scans = new Map<string, PrimaryScan>();
+  private running = false;
+
+  constructor(private readonly options: KeyspaceScannerOptions) {
+    if (!(options.keysPerS > 0)) throw new RangeError(`keysPerS must be > 0, got ${options.keysPerS}`);
+  }
+
+  /** Starts scanning the primaries given to `sync`. Idempotent. */
+  start(): void {
+    this.running = true;
+    for (const scan of this.scans.values()) if (scan.timer === undefined) this.schedule(scan, 0);
+  }
+
+  /** Scans exactly these primaries: new ones from the start of a pass, gone ones stop. */
+  sync(primaries: readonly ClusterNode[]): void {
+    const wanted = new Map(primaries.map((node) => [node.id, node]));
+    for (const [id, scan] of this.scans) {
+      if (!wanted.has(id)) this.drop(id, scan);
+    }
+    for (const [id, node] of wanted) {
+      if (this.scans.has(id)) continue;
+      const scan: PrimaryScan = {
+        node,
+        connection: this.options.connect(node),
+        cursor: '0',
+        timer: undefined,
+        stopped: false,
+        passKeys: 0,
+        passStartMs: this.options.clock.monotonicMs(),
+      };
+      this.scans.set(id, scan);
+      this.checkSupport(scan);
+    }
+  }
+
+  /** Stops every scan and closes the connections. */
+  stop(): void {
+    this.running = false;
+    for (const [id, scan] of this.scans) this.drop(id, scan);
+  }
+
+  private drop(id: string, scan: PrimaryScan): void {
+    scan.stopped = true;
+    clearTimeout(scan.timer);
+    scan.connection.close();
+    this.scans.delete(id);
+  }
+
+  private checkSupport(scan: PrimaryScan): void {
+    scan.connection.supportsPexpiretime().then(
+      (supported) => {
+        if (scan.stopped) return;
+        if (!supported) {
+          scan.stopped = true;
+          this.options.onUnsupported?.(scan.node);
+          return;
+        }
+        if (this.running) this.schedule(scan, 0);
+      },
+      (error: unknown) => {
+        if (scan.stopped) return;
+        this.options.logger.debug('expiry.scan_failed', { nodeId: scan.node.id, error });
+        scan.timer = setTimeout(() => {
+          scan.timer = undefined;
+          this.checkSupport(scan);
+        }, this.options.failureDelayMs ?? KEYSPACE_SCANNER_DEFAULTS.failureDelayMs);
+      },
+    );
+  }
+
+  private schedule(scan: PrimaryScan, delayMs: number): void {
+    if (scan.stopped || !this.running) return;
+    scan.timer = setTimeout(() => {
+      this.step(scan).catch(() => {});
+    }, delayMs);
+  }
+
+  private async step(scan: PrimaryScan): Promise<void> {
+    const stepCount = this.options.stepCount ?? KEYSPACE_SCANNER_DEFAULTS.stepCount;
+    let scanned = 0;
+    try {
+      const [next, keys] = await scan.connection.scan(scan.cursor, stepCount, this.options.match);
+      if (scan.stopped) return;
+      scanned = keys.length;
+      const accepted = keys.filter((key) => this.options.accepts(key));
+      if (accepted.length > 0) {
+        const replies = await scan.connection.deadlines(accepted);
+        if (scan.stopped) return;
+        for (let i = 0; i < accepted.length; i++) {
+          const reply = replies[i];
+          if (typeof reply === 'number' && reply >= 0) {
+            this.options.onDeadline((accepted[i] as Buffer).toString('latin1'), reply);
+          }
+        }
+      }
+      scan.passKeys += scanned;
+      scan.cursor = next;
+      if (next === '0') {
+        const now = this.options.clock.monotonicMs();
+        this.options.onPassComplete?.(scan.node.id, scan.passKeys, now - scan.passStartMs);
+        scan.passKeys = 0;
+        scan.passStartMs = now;
+      }
+    } catch (error) {
+      if (scan.stopped) return;
+      this.options.logger.debug('expiry.scan_failed', { nodeId: scan.node.id, error });
+      this.schedule(scan, this.options.failureDelayMs ?? KEYSPACE_SCANNER_DEFAULTS.failureDelayMs);
+      return;
+    }
+    // Pace: this primary's share of keysPerS. An empty step (a sparse table) still costs a step's
+    // worth, so an empty keyspace is not polled in a tight loop.
+    // A completed pass waits at least `passIntervalMs` before the next (a small keyspace is not
+    // rescanned in a loop).
+    const share = this.options.keysPerS / Math.max(1, this.scans.size);
+    const pacedMs = (Math.max(scanned, stepCount / 10) / share) * 1000;
+    const passIntervalMs = this.options.passIntervalMs ?? KEYSPACE_SCANNER_DEFAULTS.passIntervalMs;
+    this.schedule(scan, scan.cursor === '0' ? Math.max(pacedMs, passIntervalMs) : pacedMs);
+  }
+}

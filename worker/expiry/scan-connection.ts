@@ -1,0 +1,47 @@
+import type { Redis } from 'ioredis';
+import type { RedisConnectionConfig } from '../../core/config.ts';
+import type { Logger } from '../../core/logger.ts';
+import { createNodeClient } from '../../core/redis-client.ts';
+import type { ClusterNode } from '../../core/topology.ts';
+import type { ScanConnection } from './keyspace-scanner.ts';
+
+/**
+ * The keyspace scanner's connection to one primary (keyspace-scanner.ts): its own node connection,
+ * built like every other (TLS, AUTH, backoff; core/redis-client.ts), so a scan never queues behind
+ * the lease's commands on the Cluster client. Replies are read as Buffers (binary-safe keys).
+ */
+export class RedisScanConnection implements ScanConnection {
+  private readonly client: Redis;
+
+  constructor(node: ClusterNode, config: RedisConnectionConfig, logger: Logger) {
+    this.client = createNodeClient(node, config, { logger, name: 'expiry-scan', commandTimeoutMs: 5000 });
+  }
+
+  async supportsPexpiretime(): Promise<boolean> {
+    // COMMAND INFO answers nil for a command the engine does not know (Redis < 7.0).
+    const reply = (await this.client.call('COMMAND', 'INFO', 'PEXPIRETIME')) as unknown[];
+    return Array.isArray(reply) && reply[0] !== null && reply[0] !== undefined;
+  }
+
+  async scan(cursor: string, count: number, match: string | undefined): Promise<readonly [string, readonly Buffer[]]> {
+    const [next, keys] =
+      match === undefined
+        ? await this.client.scanBuffer(cursor, 'COUNT', count)
+        : await this.client.scanBuffer(cursor, 'MATCH', match, 'COUNT', count);
+    return [next.toString(), keys];
+  }
+
+  async deadlines(keys: readonly Buffer[]): Promise<readonly (number | Error)[]> {
+    const pipeline = this.client.pipeline();
+    for (const key of keys) pipeline.pexpiretime(key);
+    const results = (await pipeline.exec()) ?? [];
+    return keys.map((_, i) => {
+      const [error, reply] = results[i] ?? [new Error('no reply'), undefined];
+      return error ?? (typeof reply === 'number' ? reply : new Error('unexpected PEXPIRETIME reply'));
+    });
+  }
+
+  close(): void {
+    this.client.disconnect();
+  }
+}
