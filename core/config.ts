@@ -6,6 +6,7 @@ import {
   KEY_FILTER_DEFAULTS,
   LEASE_DEFAULTS,
   NOTIFY_CHECK_DEFAULTS,
+  PRECISE_EXPIRY_DEFAULTS,
   PROCESSOR_DEFAULTS,
   REPLAY_DEFAULTS,
   SHARED_DEFAULTS,
@@ -100,6 +101,15 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
    * @default { mode: 'all' }
    */
   readonly processedLog: ProcessedLogPolicy;
+  /**
+   * On-time expiry (PRECISE_EXPIRY): the deadline index, the toucher and the keyspace scan.
+   * @default true
+   */
+  readonly preciseExpiry: boolean;
+  /** Keys the deadline index holds at most (EXPIRY_TRACK_MAX_KEYS). @default 1000000 */
+  readonly expiryTrackMaxKeys: number;
+  /** Keys the keyspace scan reads per second, all primaries together (EXPIRY_SCAN_KEYS_PER_S). @default 5000 */
+  readonly expiryScanKeysPerS: number;
 }
 
 export type NotifyMode = 'auto' | 'config' | 'parameter-group';
@@ -111,6 +121,12 @@ export interface ReportConfig extends SharedConfig {
   readonly ecsService: string | undefined;
   /** Bound on the wait for one canary's `expired` event. */
   readonly canaryTimeoutMs: number;
+  /**
+   * PRECISE_EXPIRY: the flags enforced are `E`, `g` and `x` when true (the workers need `expire` and
+   * `expired` events), `E` and `x` when false.
+   * @default true
+   */
+  readonly preciseExpiry: boolean;
 }
 
 /** The lease timings' defaults (core/defaults.ts LEASE_DEFAULTS). */
@@ -139,6 +155,9 @@ export const ENV_DEFAULTS = {
   REPLAY_WINDOW_MS: REPLAY_DEFAULTS.replayWindowMs,
   REPLAY_MAX_EVENTS: REPLAY_DEFAULTS.replayMaxEvents,
   PROCESSED_LOG: PROCESSOR_DEFAULTS.processedLog,
+  PRECISE_EXPIRY: PRECISE_EXPIRY_DEFAULTS.preciseExpiry,
+  EXPIRY_TRACK_MAX_KEYS: PRECISE_EXPIRY_DEFAULTS.expiryTrackMaxKeys,
+  EXPIRY_SCAN_KEYS_PER_S: PRECISE_EXPIRY_DEFAULTS.expiryScanKeysPerS,
   NOTIFY_MODE: NOTIFY_CHECK_DEFAULTS.notifyMode,
   CANARY_TIMEOUT_MS: NOTIFY_CHECK_DEFAULTS.canaryTimeoutMs,
 } as const;
@@ -288,6 +307,19 @@ const workerSchema = sharedSchema.extend({
   ),
   REPLAY_MAX_EVENTS: integer('REPLAY_MAX_EVENTS', 100, 10_000_000, ENV_DEFAULTS.REPLAY_MAX_EVENTS),
   PROCESSED_LOG: processedLog,
+  PRECISE_EXPIRY: booleanFlag('PRECISE_EXPIRY', ENV_DEFAULTS.PRECISE_EXPIRY),
+  EXPIRY_TRACK_MAX_KEYS: integer(
+    'EXPIRY_TRACK_MAX_KEYS',
+    1000,
+    100_000_000,
+    ENV_DEFAULTS.EXPIRY_TRACK_MAX_KEYS,
+  ),
+  EXPIRY_SCAN_KEYS_PER_S: integer(
+    'EXPIRY_SCAN_KEYS_PER_S',
+    1,
+    1_000_000,
+    ENV_DEFAULTS.EXPIRY_SCAN_KEYS_PER_S,
+  ),
 });
 
 const reportSchema = sharedSchema.extend({
@@ -303,6 +335,7 @@ const reportSchema = sharedSchema.extend({
   ECS_CLUSTER: optionalString,
   ECS_SERVICE: optionalString,
   CANARY_TIMEOUT_MS: integerMs('CANARY_TIMEOUT_MS', 50, ENV_DEFAULTS.CANARY_TIMEOUT_MS),
+  PRECISE_EXPIRY: booleanFlag('PRECISE_EXPIRY', ENV_DEFAULTS.PRECISE_EXPIRY),
 });
 
 function zodIssues(error: z.ZodError): ConfigIssue[] {
@@ -534,6 +567,9 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
     replayWindowMs: f.REPLAY_WINDOW_MS,
     replayMaxEvents: f.REPLAY_MAX_EVENTS,
     processedLog: f.PROCESSED_LOG,
+    preciseExpiry: f.PRECISE_EXPIRY,
+    expiryTrackMaxKeys: f.EXPIRY_TRACK_MAX_KEYS,
+    expiryScanKeysPerS: f.EXPIRY_SCAN_KEYS_PER_S,
   };
 }
 
@@ -563,6 +599,7 @@ export function parseReportConfig(env: Env, options: ParseOptions = {}): ReportC
     ecsCluster: f.ECS_CLUSTER,
     ecsService: f.ECS_SERVICE,
     canaryTimeoutMs: f.CANARY_TIMEOUT_MS,
+    preciseExpiry: f.PRECISE_EXPIRY,
   };
 }
 

@@ -106,6 +106,26 @@ export const HEALTH_DEFAULTS = {
   healthPort: 8081,
 } as const;
 
+/** On-time expiry (worker/expiry/: deadline-index.ts, expiry-tracker.ts, expiry-toucher.ts, keyspace-scanner.ts). */
+export const PRECISE_EXPIRY_DEFAULTS = {
+  /**
+   * PRECISE_EXPIRY: track the deadlines of volatile keys and make each expire at its deadline (the
+   * worker), and enforce `E`, `g` and `x` in notify-keyspace-events (the Lambda).
+   * @default true
+   */
+  preciseExpiry: true,
+  /**
+   * EXPIRY_TRACK_MAX_KEYS: keys the deadline index holds at most; over it the farthest deadlines are dropped.
+   * @default 1000000
+   */
+  expiryTrackMaxKeys: 1_000_000,
+  /**
+   * EXPIRY_SCAN_KEYS_PER_S: keys the paced keyspace scan reads per second, all primaries together.
+   * @default 5000
+   */
+  expiryScanKeysPerS: 5000,
+} as const;
+
 /** Replay across a change of leader (worker/replay/*). */
 export const REPLAY_DEFAULTS = {
   /**

@@ -9,6 +9,12 @@ export const OWN_KEY_PREFIX = '{kl:';
 /** The channel on which every primary publishes `expired` events for database 0. */
 export const EXPIRED_CHANNEL = '__keyevent@0__:expired';
 
+/**
+ * The channel on which a node publishes `expire` events (class `g`: a TTL was set or changed) for
+ * database 0; on-time expiry's source of deadlines (worker/expiry/expiry-tracker.ts).
+ */
+export const EXPIRE_CHANNEL = '__keyevent@0__:expire';
+
 const LEADER_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** What `KeyspaceKeys.classify` recognises a key or channel name as. */

@@ -255,6 +255,8 @@ export const LOG_EVENTS = {
       latencyMs: num,
       handlerMs: num,
       replayed: bool,
+      deadlineMs: opt(num),
+      lagMs: opt(num),
     },
   },
   'handler.failed': {

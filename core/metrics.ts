@@ -30,6 +30,12 @@ export const WORKER_METRICS = [
   'OutboxAppendsUnreplicated',
   /** Outbox entries the length bound dropped before every consumer group read them (HANDLER=stream). */
   'OutboxEntriesTrimmedUnread',
+  /** Distribution: a tracked key's deadline -> its handler call (on-time expiry; the leader only). */
+  'ExpiryLagMs',
+  /** Gauge: keys in this worker's deadline index (on-time expiry). */
+  'TrackedKeys',
+  /** Gauge: primaries this worker leaves to Redis' own (late) expiry: no PEXPIRETIME there (on-time expiry). */
+  'NativeExpiryPrimaries',
 ] as const;
 
 export const LAMBDA_METRICS = [

@@ -7,7 +7,9 @@ import type { Cluster } from 'ioredis';
  * (core/redis-client.ts `autoPipelining`): a batch of a thousand touches then leaves as one write per
  * primary, and never queues in front of the lease's renewals.
  */
-export function clusterDeadlines(cluster: Cluster): (keys: readonly Buffer[]) => Promise<readonly (number | Error)[]> {
+export function clusterDeadlines(
+  cluster: Cluster,
+): (keys: readonly Buffer[]) => Promise<readonly (number | Error)[]> {
   return (keys) =>
     Promise.all(
       keys.map((key) =>

@@ -62,7 +62,8 @@ export class DeadlineIndex {
       throw new RangeError(`maxKeys must be an integer >= 1, got ${options.maxKeys}`);
     }
     const evictShare = options.evictShare ?? 0.05;
-    if (!(evictShare > 0 && evictShare <= 1)) throw new RangeError(`evictShare must be in (0, 1], got ${evictShare}`);
+    if (!(evictShare > 0 && evictShare <= 1))
+      throw new RangeError(`evictShare must be in (0, 1], got ${evictShare}`);
     this.maxKeys = options.maxKeys;
     this.evictCount = Math.max(1, Math.floor(options.maxKeys * evictShare));
   }
@@ -208,7 +209,8 @@ export class DeadlineIndex {
     // Partition so that live[keep..] hold the farthest deadlines (quickselect on the deadline).
     select(live, keep, (a, b) => (deadlines[a] as number) - (deadlines[b] as number));
     let cutoff = Number.POSITIVE_INFINITY;
-    for (let i = keep; i < live.length; i++) cutoff = Math.min(cutoff, deadlines[live[i] as number] as number);
+    for (let i = keep; i < live.length; i++)
+      cutoff = Math.min(cutoff, deadlines[live[i] as number] as number);
     if (deadlineMs >= cutoff) {
       this.refuseFromMs = cutoff;
       return false;

@@ -75,14 +75,19 @@ export class ExpiryToucher {
   private timerAtMs = Number.POSITIVE_INFINITY;
   private inFlight = 0;
   private running = false;
-  private readonly settings: Required<Omit<ExpiryToucherOptions, 'index' | 'clock' | 'touch' | 'offsetForKey' | 'isLeader' | 'onOutcome'>>;
+  private readonly settings: Required<
+    Omit<ExpiryToucherOptions, 'index' | 'clock' | 'touch' | 'offsetForKey' | 'isLeader' | 'onOutcome'>
+  >;
 
   constructor(private readonly options: ExpiryToucherOptions) {
     this.settings = { ...EXPIRY_TOUCHER_DEFAULTS, ...stripUndefined(options) };
-    const { minStepMs, goneRetryMs, goneRetryMaxMs, goneAttempts, batchSize, maxBatchesInFlight } = this.settings;
+    const { minStepMs, goneRetryMs, goneRetryMaxMs, goneAttempts, batchSize, maxBatchesInFlight } =
+      this.settings;
     if (!(minStepMs >= 1)) throw new RangeError(`minStepMs must be >= 1, got ${minStepMs}`);
     if (!(goneRetryMs >= 1 && goneRetryMaxMs >= goneRetryMs)) {
-      throw new RangeError(`goneRetryMs must be >= 1 and <= goneRetryMaxMs, got ${goneRetryMs} / ${goneRetryMaxMs}`);
+      throw new RangeError(
+        `goneRetryMs must be >= 1 and <= goneRetryMaxMs, got ${goneRetryMs} / ${goneRetryMaxMs}`,
+      );
     }
     if (!(goneAttempts >= 1 && batchSize >= 1 && maxBatchesInFlight >= 1)) {
       throw new RangeError('goneAttempts, batchSize and maxBatchesInFlight must be >= 1');
@@ -144,7 +149,11 @@ export class ExpiryToucher {
     const keys = due.map((entry) => Buffer.from(entry.key, 'latin1'));
     this.options.touch(keys).then(
       (replies) => this.settle(due, replies),
-      (error: unknown) => this.settle(due, due.map(() => (error instanceof Error ? error : new Error(String(error))))),
+      (error: unknown) =>
+        this.settle(
+          due,
+          due.map(() => (error instanceof Error ? error : new Error(String(error)))),
+        ),
     );
   }
 

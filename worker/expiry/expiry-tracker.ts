@@ -40,7 +40,11 @@ export interface ExpiryTrackerOptions {
 
 export type TrackOutcome = 'looked-up' | 'tracked' | 'untracked' | 'lookup-failed' | 'lookup-dropped';
 
-export const EXPIRY_TRACKER_DEFAULTS = { batchSize: 1000, maxBatchesInFlight: 4, maxPending: 100_000 } as const;
+export const EXPIRY_TRACKER_DEFAULTS = {
+  batchSize: 1000,
+  maxBatchesInFlight: 4,
+  maxPending: 100_000,
+} as const;
 
 /** What `takeDeadline` tells the fan-in of a tracked key's expiry. */
 export interface TrackedDeadline {

@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock.ts';
 import { FAN_IN_DEFAULTS } from '../../core/defaults.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
+import type { TrackedDeadline } from './expiry-tracker.ts';
 import type { KeyMatcher } from './key-pattern.ts';
 
 /**
@@ -26,6 +27,12 @@ export interface FanInOptions {
   /** The key filter (key-pattern.ts `compileKeyFilter`): events it refuses go nowhere. */
   readonly accepts: KeyMatcher;
   readonly sink: (event: ExpiryEvent) => void;
+  /**
+   * On-time expiry: ends the tracked entry of an accepted key and gives its deadline
+   * (expiry-tracker.ts `takeDeadline`), so the event carries it. Runs on every worker, followers
+   * included, so every index forgets the key. @default none (precise expiry off)
+   */
+  readonly takeDeadline?: (key: Buffer) => TrackedDeadline | undefined;
   /** Events handed to the sink per turn of the event loop. @default FAN_IN_DEFAULTS.batchSize (1024) */
   readonly batchSize?: number;
 }
@@ -56,14 +63,20 @@ export class FanIn {
     this.receivedCounts.set(node.id, receivedIndex);
     this.options.metrics.count('EventsReceived');
     if (!this.options.accepts(key)) return;
-    this.queued.push({
+    const tracked = this.options.takeDeadline?.(key);
+    const event: ExpiryEvent = {
       key,
       node: node.address,
       nodeId: node.id,
       receivedAt: this.options.clock.wallMs(),
       receivedAtMono: this.options.clock.monotonicMs(),
       receivedIndex,
-    });
+    };
+    this.queued.push(
+      tracked === undefined
+        ? event
+        : { ...event, deadlineMs: tracked.deadlineMs, deadlineLocalMs: tracked.deadlineLocalMs },
+    );
     this.scheduled ??= setImmediate(() => this.runBatch());
   }
 

@@ -23,9 +23,15 @@ export interface ScanConnection {
   /** True when the engine has PEXPIRETIME. */
   supportsPexpiretime(): Promise<boolean>;
   /** One SCAN step: the next cursor ('0' when the pass is complete) and the keys of this step. */
-  scan(cursor: string, count: number, match: string | undefined): Promise<readonly [string, readonly Buffer[]]>;
+  scan(
+    cursor: string,
+    count: number,
+    match: string | undefined,
+  ): Promise<readonly [string, readonly Buffer[]]>;
   /** PEXPIRETIME of each key on this node, pipelined; one result per key. */
   deadlines(keys: readonly Buffer[]): Promise<readonly (number | Error)[]>;
+  /** `TIME` on this node: [seconds, microseconds] (primary-clocks.ts). */
+  time(): Promise<readonly [string, string]>;
   close(): void;
 }
 
@@ -52,7 +58,11 @@ export interface KeyspaceScannerOptions {
   readonly onPassComplete?: (nodeId: string, keysScanned: number, durationMs: number) => void;
 }
 
-export const KEYSPACE_SCANNER_DEFAULTS = { stepCount: 100, failureDelayMs: 1000, passIntervalMs: 1000 } as const;
+export const KEYSPACE_SCANNER_DEFAULTS = {
+  stepCount: 100,
+  failureDelayMs: 1000,
+  passIntervalMs: 1000,
+} as const;
 
 interface PrimaryScan {
   readonly node: ClusterNode;
@@ -98,6 +108,14 @@ export class KeyspaceScanner {
       this.scans.set(id, scan);
       this.checkSupport(scan);
     }
+  }
+
+  /** `TIME` on the primary `nodeId` through its scan connection; rejects when it has none. */
+  time(nodeId: string): Promise<readonly [string, string]> {
+    const scan = this.scans.get(nodeId);
+    return scan === undefined
+      ? Promise.reject(new Error(`no connection to ${nodeId}`))
+      : scan.connection.time();
   }
 
   /** Stops every scan and closes the connections. */

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { Clock } from '../../core/clock.ts';
 import type { RedisConnectionConfig } from '../../core/config.ts';
 import { withTimeout } from '../../core/errors.ts';
-import { EXPIRED_CHANNEL } from '../../core/keys.ts';
+import { EXPIRE_CHANNEL, EXPIRED_CHANNEL } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import { attachErrorLogging, nodeRedisOptions } from '../../core/redis-client.ts';
 import { type ClusterNode, nodeAddress } from '../../core/topology.ts';
@@ -16,7 +16,7 @@ import {
 
 /**
  * A dedicated connection to one node (a primary, or a replica held in advance of its promotion),
- * subscribed to `__keyevent@0__:expired`.
+ * subscribed to `__keyevent@0__:expired` (and to `__keyevent@0__:expire` with on-time expiry on).
  *
  * - Built from the same options as every other node connection (core/redis-client.ts
  *   nodeRedisOptions: TLS, AUTH, backoff); ioredis reconnects on its own, forever, with backoff.
@@ -45,9 +45,15 @@ export interface NodeSubscriberOptions {
   readonly heartbeatIntervalMs?: number;
   /** No byte read for this long with a PING outstanding: stalled. @default 1500 */
   readonly stallTimeoutMs?: number;
+  /**
+   * Also subscribe to `__keyevent@0__:expire` (on-time expiry's source of deadlines): one SUBSCRIBE
+   * for both channels, confirmed as one. @default false
+   */
+  readonly ttlEvents?: boolean;
 }
 
-const channelBytes = Buffer.from(EXPIRED_CHANNEL);
+const expiredChannelBytes = Buffer.from(EXPIRED_CHANNEL);
+const expireChannelBytes = Buffer.from(EXPIRE_CHANNEL);
 
 export class NodeSubscriber implements SubscriberConnection {
   private readonly client: Redis;
@@ -87,7 +93,9 @@ export class NodeSubscriber implements SubscriberConnection {
       this.lost('connection-closed');
     });
     this.client.on('messageBuffer', (channel: Buffer, message: Buffer) => {
-      if (!this.closed && channel.equals(channelBytes)) this.events.onMessage(message);
+      if (this.closed) return;
+      if (channel.equals(expiredChannelBytes)) this.events.onMessage(message);
+      else if (channel.equals(expireChannelBytes)) this.events.onTtlSet(message);
     });
     // Connection failures surface as 'error' events and reconnects; the promise adds nothing.
     this.client.connect().catch(() => {});
@@ -149,7 +157,8 @@ export class NodeSubscriber implements SubscriberConnection {
     clearTimeout(this.retryTimer);
     if (this.closed) return;
     const timeoutMs = this.options.subscribeTimeoutMs ?? 2000;
-    withTimeout(this.client.subscribe(EXPIRED_CHANNEL), timeoutMs, `SUBSCRIBE on ${this.address}`).then(
+    const channels = this.options.ttlEvents ? [EXPIRED_CHANNEL, EXPIRE_CHANNEL] : [EXPIRED_CHANNEL];
+    withTimeout(this.client.subscribe(...channels), timeoutMs, `SUBSCRIBE on ${this.address}`).then(
       () => {
         if (this.closed || this.client.status !== 'ready') return;
         this.failures = 0;

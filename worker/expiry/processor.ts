@@ -139,6 +139,8 @@ interface Call {
   finished: boolean;
   /** Forced to fail while its handler promise was still pending. */
   abandoned: boolean;
+  /** Deadline -> handler call, for a tracked key (on-time expiry); undefined otherwise. */
+  lagMs: number | undefined;
 }
 
 /** The call's signal, created on first use and aborted at once if the call was aborted before. */
@@ -314,6 +316,7 @@ export class Processor {
       deadlineMono: startedAtMono + this.options.handlerTimeoutMs,
       finished: false,
       abandoned: false,
+      lagMs: undefined,
     };
     this.watchGrant(grant.signal);
     this.inFlight.add(call);
@@ -328,7 +331,13 @@ export class Processor {
       seq: meta.seq,
       receivedAt: event.receivedAt,
       replayed: meta.replayed,
+      deadlineMs: event.deadlineMs,
     };
+    if (event.deadlineLocalMs !== undefined) {
+      // Deadline -> handler, in this worker's wall clock (the deadline converted by the offset estimate).
+      call.lagMs = Math.round((this.options.clock.wallMs() - event.deadlineLocalMs) * 10) / 10;
+      this.options.metrics.sample('ExpiryLagMs', call.lagMs);
+    }
     const { logger, leadership, clock } = this.options;
     let log: LineLogger | undefined;
     const ctx: HandlerContext = {
@@ -446,6 +455,8 @@ export class Processor {
           handlerMs,
           replayed: meta.replayed,
           eventId,
+          deadlineMs: event.deadlineMs,
+          lagMs: call.lagMs,
         });
     } else {
       this.options.metrics.count('HandlerFailures');

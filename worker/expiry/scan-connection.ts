@@ -23,7 +23,11 @@ export class RedisScanConnection implements ScanConnection {
     return Array.isArray(reply) && reply[0] !== null && reply[0] !== undefined;
   }
 
-  async scan(cursor: string, count: number, match: string | undefined): Promise<readonly [string, readonly Buffer[]]> {
+  async scan(
+    cursor: string,
+    count: number,
+    match: string | undefined,
+  ): Promise<readonly [string, readonly Buffer[]]> {
     const [next, keys] =
       match === undefined
         ? await this.client.scanBuffer(cursor, 'COUNT', count)
@@ -39,6 +43,11 @@ export class RedisScanConnection implements ScanConnection {
       const [error, reply] = results[i] ?? [new Error('no reply'), undefined];
       return error ?? (typeof reply === 'number' ? reply : new Error('unexpected PEXPIRETIME reply'));
     });
+  }
+
+  async time(): Promise<readonly [string, string]> {
+    const [seconds, micros] = (await this.client.time()) as unknown as [string | number, string | number];
+    return [String(seconds), String(micros)];
   }
 
   close(): void {

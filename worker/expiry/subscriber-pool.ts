@@ -36,6 +36,8 @@ import { primaryIdentity } from './primary-diff.ts';
 export interface SubscriberEvents {
   /** One `expired` notification: the key's exact bytes. */
   onMessage(key: Buffer): void;
+  /** One `expire` notification (a TTL set or changed; only when the connection subscribes to them). */
+  onTtlSet(key: Buffer): void;
   /** The subscription is confirmed (after the first connect or a reconnect). */
   onUp(): void;
   /** The subscription was lost (`connection-closed`, or `stalled`: no byte read within the bound). */
@@ -73,6 +75,8 @@ export interface SubscriberPoolOptions {
 
 /** One `expired` notification from a subscribed node: the key's exact bytes. */
 export type PoolEventListener = (node: NodeRef, key: Buffer) => void;
+/** One `expire` notification (a TTL was set) from a subscribed primary. */
+export type PoolTtlListener = (node: NodeRef, key: Buffer) => void;
 /**
  * This worker may have missed events of that primary: its subscription was up and went down, or a
  * replica was seen promoted whose subscription was not up throughout since the previous discovery.
@@ -96,6 +100,7 @@ export class SubscriberPool {
   private readonly eventListeners: PoolEventListener[] = [];
   private readonly gapListeners: PoolGapListener[] = [];
   private readonly troubleListeners: (() => void)[] = [];
+  private readonly ttlListeners: PoolTtlListener[] = [];
 
   constructor(private readonly options: SubscriberPoolOptions) {
     options.metrics.gauge('SubscribedPrimaries', 0, 'Count');
@@ -109,6 +114,15 @@ export class SubscriberPool {
   /** Gaps (see the class comment): the coverage registry hears them (worker/main.ts, after a fan-in flush). */
   onGap(listener: PoolGapListener): void {
     this.gapListeners.push(listener);
+  }
+
+  /**
+   * Every `expire` notification of a node in the primary role (on-time expiry's tracker listens). A
+   * replica's are not passed on: a replica applies its primary's writes and publishes their events
+   * too, and the primary's already named the key.
+   */
+  onTtlSet(listener: PoolTtlListener): void {
+    this.ttlListeners.push(listener);
   }
 
   /** Connection trouble (error, close): the topology may have changed; the topology watcher listens. */
@@ -199,6 +213,10 @@ export class SubscriberPool {
     entry.connection = this.options.connect(node, {
       onMessage: (key) => {
         if (isCurrent()) for (const listener of this.eventListeners) listener(entry.ref, key);
+      },
+      onTtlSet: (key) => {
+        if (isCurrent() && entry.role === 'primary')
+          for (const listener of this.ttlListeners) listener(entry.ref, key);
       },
       onUp: () => {
         if (!isCurrent() || entry.up) return;

@@ -32,6 +32,13 @@ export interface HandlerEvent {
    * previous leader may have handled it too), or by a leader that resumes a primary it had suspended.
    */
   readonly replayed: boolean;
+  /**
+   * On-time expiry: the key's deadline in its primary's clock (ms since the epoch), present when this
+   * worker's deadline index tracked the key (worker/expiry/expiry-tracker.ts). (keyBytes, deadlineMs)
+   * names the expiry on every worker without alignment, except across a slot migration (RESTORE sets
+   * the deadline anew): README, "Event identity".
+   */
+  readonly deadlineMs?: number;
 }
 
 export interface HandlerContext {

@@ -95,7 +95,10 @@ describe('ExpiryTracker', () => {
     const h = harness();
     h.tracker.noteDeadline('user:1', T0 + 100);
     expect(h.tracker.trackedKeys).toBe(1);
-    expect(h.tracker.takeDeadline(Buffer.from('user:1'))).toEqual({ deadlineMs: T0 + 100, deadlineLocalMs: T0 + 100 });
+    expect(h.tracker.takeDeadline(Buffer.from('user:1'))).toEqual({
+      deadlineMs: T0 + 100,
+      deadlineLocalMs: T0 + 100,
+    });
     expect(h.tracker.trackedKeys).toBe(0);
     expect(h.tracker.takeDeadline(Buffer.from('user:2'))).toBeUndefined();
   });

@@ -1,0 +1,154 @@
+import type { Cluster } from 'ioredis';
+import type { Clock } from '../../core/clock.ts';
+import type { RedisConnectionConfig } from '../../core/config.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { EmfMetrics } from '../../core/metrics.ts';
+import { livePrimaries, nodeAddress, type Topology } from '../../core/topology.ts';
+import type { LeadershipView } from '../leader/leadership.ts';
+import { clusterDeadlines } from './cluster-deadlines.ts';
+import { DeadlineIndex } from './deadline-index.ts';
+import { ExpiryToucher } from './expiry-toucher.ts';
+import { ExpiryTracker, type TrackedDeadline } from './expiry-tracker.ts';
+import type { KeyMatcher } from './key-pattern.ts';
+import { KeyspaceScanner } from './keyspace-scanner.ts';
+import { PrimaryClocks } from './primary-clocks.ts';
+import { RedisScanConnection } from './scan-connection.ts';
+
+/**
+ * On-time expiry (issue 13, docs/precise-expiry.md), built from its stages: the deadline index
+ * (deadline-index.ts) fed by the tracker (`expire` events, expiry-tracker.ts) and the paced scan
+ * (keyspace-scanner.ts), the toucher that makes each key expire at its deadline (expiry-toucher.ts),
+ * and each primary's clock offset (primary-clocks.ts). Every worker runs all of it (a follower's index
+ * is warm, and it touches as a backstop); the leader touches at the deadline.
+ *
+ * What it gives the pipeline: `onTtlSet` (the subscriber pool's `expire` events), `takeDeadline` (the
+ * fan-in: an `expired` event of a tracked key carries its deadline), `syncTopology` (every discovery:
+ * the scan's primaries and the slot map of the clocks), `leadershipChanged` (the toucher's timing).
+ *
+ * Metrics: `TrackedKeys` (gauge, every `gaugeIntervalMs`), `NativeExpiryPrimaries` (gauge: primaries
+ * without PEXPIRETIME, left to native expiry); `ExpiryLagMs` is the processor's (deadline -> handler).
+ */
+export interface PreciseExpiryOptions {
+  /** A Cluster client of its own, with auto-pipelining (core/redis-client.ts `autoPipelining`). */
+  readonly cluster: Cluster;
+  /** For the scan's per-primary connections. */
+  readonly redis: RedisConnectionConfig;
+  /** The pipeline's key filter. */
+  readonly accepts: KeyMatcher;
+  /** KEY_PATTERN, given to SCAN as MATCH (`*` scans without MATCH). */
+  readonly keyPattern: string;
+  readonly leadership: LeadershipView;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: EmfMetrics;
+  /** EXPIRY_TRACK_MAX_KEYS. */
+  readonly maxKeys: number;
+  /** EXPIRY_SCAN_KEYS_PER_S. */
+  readonly scanKeysPerS: number;
+  /** How often the TrackedKeys gauge is published. @default 1000 */
+  readonly gaugeIntervalMs?: number;
+}
+
+export class PreciseExpiry {
+  private readonly index: DeadlineIndex;
+  private readonly toucher: ExpiryToucher;
+  private readonly tracker: ExpiryTracker;
+  private readonly clocks: PrimaryClocks;
+  private readonly scanner: KeyspaceScanner;
+  private readonly nativePrimaries = new Set<string>();
+  private gaugeTimer: NodeJS.Timeout | undefined;
+  private started = false;
+
+  constructor(private readonly options: PreciseExpiryOptions) {
+    const { clock, logger, metrics, leadership } = options;
+    this.index = new DeadlineIndex({ maxKeys: options.maxKeys });
+    const deadlines = clusterDeadlines(options.cluster);
+    this.scanner = new KeyspaceScanner({
+      connect: (node) => new RedisScanConnection(node, options.redis, logger),
+      accepts: options.accepts,
+      match: options.keyPattern === '*' ? undefined : options.keyPattern,
+      onDeadline: (key, deadlineMs) => this.tracker.noteDeadline(key, deadlineMs),
+      clock,
+      logger,
+      keysPerS: options.scanKeysPerS,
+      onUnsupported: (node) => {
+        this.nativePrimaries.add(node.id);
+        logger.warn('expiry.native_fallback', {
+          node: nodeAddress(node),
+          nodeId: node.id,
+          reason: 'no-pexpiretime',
+        });
+        metrics.gauge('NativeExpiryPrimaries', this.nativePrimaries.size, 'Count');
+      },
+    });
+    this.clocks = new PrimaryClocks({ clock, logger, readTime: (nodeId) => this.scanner.time(nodeId) });
+    const offsetForKey = (key: string) => this.clocks.offsetForKey(key);
+    this.toucher = new ExpiryToucher({
+      index: this.index,
+      clock,
+      touch: deadlines,
+      offsetForKey,
+      isLeader: () => leadership.current(clock.monotonicMs()) !== undefined,
+    });
+    this.tracker = new ExpiryTracker({
+      index: this.index,
+      toucher: this.toucher,
+      accepts: options.accepts,
+      lookup: deadlines,
+      offsetForKey,
+    });
+  }
+
+  /** Keys tracked now. */
+  get trackedKeys(): number {
+    return this.index.size;
+  }
+
+  /** An `expire` event from a primary. */
+  onTtlSet(key: Buffer): void {
+    this.tracker.noteTtlSet(key);
+  }
+
+  /** The fan-in's side: `key` expired (see ExpiryTracker.takeDeadline). */
+  takeDeadline(key: Buffer): TrackedDeadline | undefined {
+    return this.tracker.takeDeadline(key);
+  }
+
+  /** Every discovery: the primaries to scan and the slot map for the clocks. */
+  syncTopology(topology: Topology): void {
+    const primaries = livePrimaries(topology);
+    this.scanner.sync(primaries);
+    this.clocks.update(topology);
+    for (const id of this.nativePrimaries)
+      if (!primaries.some((p) => p.id === id)) this.nativePrimaries.delete(id);
+  }
+
+  /** The role changed: the toucher's timing depends on it. */
+  leadershipChanged(): void {
+    this.toucher.arm();
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.toucher.start();
+    this.scanner.start();
+    const { metrics } = this.options;
+    metrics.gauge('NativeExpiryPrimaries', 0, 'Count');
+    this.gaugeTimer = setInterval(
+      () => metrics.gauge('TrackedKeys', this.index.size, 'Count'),
+      this.options.gaugeIntervalMs ?? 1000,
+    );
+    this.gaugeTimer.unref();
+  }
+
+  /** Stops touching and scanning and closes the scan connections (the Cluster client is the caller's). */
+  stop(): void {
+    this.started = false;
+    clearInterval(this.gaugeTimer);
+    this.toucher.stop();
+    this.scanner.stop();
+    this.tracker.close();
+    this.clocks.close();
+  }
+}
