@@ -12,15 +12,12 @@ export interface ExpiryEvent {
   readonly receivedAt: number;
   /** Monotonic clock (Clock.monotonicMs) at receipt. */
   readonly receivedAtMono: number;
-<<<<<<< HEAD
   /**
    * This worker's count of the notifications it received from this node (1, 2, ..., filtered ones
    * included), in the order the node published them. Local to the worker and to its process: a
    * diagnostic of receipt order, never an identity.
    */
   readonly receivedIndex: number;
-=======
-  readonly seq: number;
   /**
    * For a key the deadline index tracked (on-time expiry, worker/expiry/expiry-tracker.ts): its
    * deadline in the primary's clock (ms since the epoch), as PEXPIRETIME gave it.
@@ -28,5 +25,4 @@ export interface ExpiryEvent {
   readonly deadlineMs?: number;
   /** The same instant in this worker's wall clock, by its estimate of the primary's clock offset. */
   readonly deadlineLocalMs?: number;
->>>>>>> 9f4de69 (Issue 13 wiring pieces: config (PRECISE_EXPIRY, EXPIRY_TRACK_MAX_KEYS, EXPIRY_SCAN_KEYS_PER_S), expire channel on the subscribers (primaries only), fan-in takes a tracked key's deadline, processor lag (ExpiryLagMs, key.processed deadlineMs/lagMs), PreciseExpiry facade, metrics TrackedKeys/NativeExpiryPrimaries)
 }
