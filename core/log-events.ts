@@ -299,6 +299,11 @@ export const LOG_EVENTS = {
   },
   'expiry.clock_offset_failed': { writers: worker, levels: ['debug'], fields: { nodeId: str, error: value } },
   'expiry.scan_failed': { writers: worker, levels: ['debug'], fields: { nodeId: str, error: value } },
+  'expiry.scan_completed': {
+    writers: worker,
+    levels: ['info', 'debug'],
+    fields: { nodeId: str, round: num, keysScanned: num, trackedKeys: num, durationMs: num },
+  },
   'expiry.native_fallback': {
     writers: worker,
     levels: ['warn'],

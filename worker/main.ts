@@ -10,8 +10,9 @@ import { EmfMetrics } from '../core/metrics.ts';
 import { closeQuietly, createClusterClient } from '../core/redis-client.ts';
 import { discoverTopology } from '../core/topology.ts';
 import { FanIn } from './expiry/fan-in.ts';
-import { compileKeyFilter } from './expiry/key-pattern.ts';
+import { compileKeyFilter, type KeyMatcher } from './expiry/key-pattern.ts';
 import { nodeSubscriberFactory } from './expiry/node-subscriber.ts';
+import { PreciseExpiry } from './expiry/precise-expiry.ts';
 import { Processor } from './expiry/processor.ts';
 import { SubscriberPool } from './expiry/subscriber-pool.ts';
 import { TopologyWatcher } from './expiry/topology-watcher.ts';
@@ -60,6 +61,8 @@ const REPLAY_TIME_TOLERANCE_MS = REPLAY_DEFAULTS.timeToleranceMs;
 interface RunningWorker {
   readonly cluster: Cluster;
   readonly outboxCluster: Cluster | undefined;
+  /** On-time expiry and its own Cluster client (PRECISE_EXPIRY); undefined when off. */
+  readonly precise: { readonly expiry: PreciseExpiry; readonly cluster: Cluster } | undefined;
   readonly processor: Processor;
   readonly replay: ReplayCoordinator;
   readonly pool: SubscriberPool;
@@ -192,11 +195,19 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     handlerTimeoutMs: config.handlerTimeoutMs,
     processedLog: config.processedLog,
   });
+  // The one key filter, before anything keeps an event or a deadline: what no handler may see takes
+  // no window memory and no index entry.
+  const accepts = compileKeyFilter(config.keyPattern);
   const pool = new SubscriberPool({
-    connect: nodeSubscriberFactory({ redis: config.redis, logger, clock }),
+    connect: nodeSubscriberFactory({ redis: config.redis, logger, clock, ttlEvents: config.preciseExpiry }),
     logger,
     metrics,
   });
+  // On-time expiry (docs/precise-expiry.md): the deadline index and its toucher. Its lookups and
+  // touches go through a Cluster client of their own (auto-pipelined batches never queue in front of
+  // a lease renewal).
+  const precise = config.preciseExpiry ? createPreciseExpiry(p, accepts, leadership) : undefined;
+  if (precise) pool.onTtlSet((_node, key) => precise.expiry.onTtlSet(key));
   // The one owner of "this worker missed events of a primary": coverage, gaps per primary (remembered
   // for REPLAY_WINDOW_MS), suspensions, and the election's canLead / shouldStepDown.
   const coverage = new CoverageRegistry({
@@ -218,9 +229,9 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   const fanIn = new FanIn({
     clock,
     metrics,
-    // The one filter, before anything keeps an event: what no handler may see takes no window memory.
-    accepts: compileKeyFilter(config.keyPattern),
+    accepts,
     sink: (event) => replay.onEvent(event),
+    ...(precise ? { takeDeadline: (key: Buffer) => precise.expiry.takeDeadline(key) } : {}),
   });
   pool.onEvent((node, key) => fanIn.push(node, key));
   pool.onGap((node) => {
@@ -231,7 +242,14 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   });
   let knownPrimaries = '';
   const watcher = new TopologyWatcher({
-    discover: topology,
+    // On-time expiry takes every discovery too: the primaries its scan reads, the slot map of its clocks.
+    discover: precise
+      ? async () => {
+          const discovered = await topology();
+          precise.expiry.syncTopology(discovered);
+          return discovered;
+        }
+      : topology,
     onPrimaries: (primaries, replicas) => {
       pool.sync(primaries, replicas);
       const fingerprint = primaries
@@ -247,6 +265,7 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   pool.onTrouble(() => watcher.requestSync());
   // Subscriptions come first: a worker leads only when covered, or when no covered peer exists.
   watcher.start();
+  precise?.expiry.start();
 
   let healthPort: number | undefined;
   const health =
@@ -295,8 +314,12 @@ async function startWorker(p: Process): Promise<RunningWorker> {
         // What was received so far is in the window before the new leader plans from it.
         fanIn.flush();
         replay.onStartedLeading(signal, fencingToken);
+        precise?.expiry.leadershipChanged();
       },
-      onStoppedLeading: () => replay.onStoppedLeading(),
+      onStoppedLeading: () => {
+        replay.onStoppedLeading();
+        precise?.expiry.leadershipChanged();
+      },
     },
     canLead: () => coverage.canLead(),
     shouldStepDown: () => coverage.shouldStepDown(),
@@ -306,6 +329,7 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   const running: RunningWorker = {
     cluster,
     outboxCluster,
+    precise,
     processor,
     replay,
     pool,
@@ -339,6 +363,34 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     seeds: config.redis.nodes.map((n) => `${n.host}:${n.port}`),
   });
   return running;
+}
+
+/** On-time expiry with its own auto-pipelined Cluster client (PRECISE_EXPIRY=true). */
+function createPreciseExpiry(
+  p: Process,
+  accepts: KeyMatcher,
+  leadership: LeadershipState,
+): { readonly expiry: PreciseExpiry; readonly cluster: Cluster } {
+  const { config, logger, metrics, clock } = p;
+  const cluster = createClusterClient(config.redis, {
+    logger,
+    name: 'expiry',
+    commandTimeoutMs: 2000,
+    autoPipelining: true,
+  });
+  const expiry = new PreciseExpiry({
+    cluster,
+    redis: config.redis,
+    accepts,
+    keyPattern: config.keyPattern,
+    leadership,
+    clock,
+    logger,
+    metrics,
+    maxKeys: config.expiryTrackMaxKeys,
+    scanKeysPerS: config.expiryScanKeysPerS,
+  });
+  return { expiry, cluster };
 }
 
 /** The replay coordinator with its window (time bound REPLAY_WINDOW_MS, 0 included) and mark store. */
@@ -429,6 +481,7 @@ async function stop(
   await bounded(elector.stop({ release: true }), RELEASE_BOUND_MS, 'elector.stop', logger);
   await bounded(coverage.stop(), CLOSE_BOUND_MS, 'coverage.stop', logger);
   await bounded(watcher.stop(), CLOSE_BOUND_MS, 'watcher.stop', logger);
+  worker.precise?.expiry.stop();
   await bounded(pool.close(), CLOSE_BOUND_MS, 'subscribers.close', logger);
   await bounded(election.close(), CLOSE_BOUND_MS, 'election.close', logger);
   await bounded(health?.close(), CLOSE_BOUND_MS, 'health.close', logger);
@@ -436,6 +489,12 @@ async function stop(
     worker.outboxCluster && closeQuietly(worker.outboxCluster),
     CLOSE_BOUND_MS,
     'outbox.close',
+    logger,
+  );
+  await bounded(
+    worker.precise && closeQuietly(worker.precise.cluster),
+    CLOSE_BOUND_MS,
+    'expiry.close',
     logger,
   );
   await bounded(closeQuietly(worker.cluster), CLOSE_BOUND_MS, 'cluster.close', logger);

@@ -54,8 +54,8 @@ export interface KeyspaceScannerOptions {
   readonly failureDelayMs?: number;
   /** A primary's engine lacks PEXPIRETIME: it is left to native expiry. */
   readonly onUnsupported?: (node: ClusterNode) => void;
-  /** A pass over a primary completed. */
-  readonly onPassComplete?: (nodeId: string, keysScanned: number, durationMs: number) => void;
+  /** A pass over a primary completed (`pass` counts from 1 for each primary). */
+  readonly onPassComplete?: (nodeId: string, pass: number, keysScanned: number, durationMs: number) => void;
 }
 
 export const KEYSPACE_SCANNER_DEFAULTS = {
@@ -72,6 +72,7 @@ interface PrimaryScan {
   stopped: boolean;
   passKeys: number;
   passStartMs: number;
+  passes: number;
 }
 
 export class KeyspaceScanner {
@@ -104,6 +105,7 @@ export class KeyspaceScanner {
         stopped: false,
         passKeys: 0,
         passStartMs: this.options.clock.monotonicMs(),
+        passes: 0,
       };
       this.scans.set(id, scan);
       this.checkSupport(scan);
@@ -182,7 +184,8 @@ export class KeyspaceScanner {
       scan.cursor = next;
       if (next === '0') {
         const now = this.options.clock.monotonicMs();
-        this.options.onPassComplete?.(scan.node.id, scan.passKeys, now - scan.passStartMs);
+        scan.passes++;
+        this.options.onPassComplete?.(scan.node.id, scan.passes, scan.passKeys, now - scan.passStartMs);
         scan.passKeys = 0;
         scan.passStartMs = now;
       }

@@ -71,6 +71,19 @@ export class PreciseExpiry {
       clock,
       logger,
       keysPerS: options.scanKeysPerS,
+      // The first pass over a primary is the readiness signal: every key set before this worker
+      // started is tracked (or refused for capacity) once it completed. Later passes at debug.
+      onPassComplete: (nodeId, pass, keysScanned, durationMs) => {
+        const fields = {
+          nodeId,
+          round: pass,
+          keysScanned,
+          trackedKeys: this.index.size,
+          durationMs: Math.round(durationMs),
+        };
+        if (pass === 1) logger.info('expiry.scan_completed', fields);
+        else logger.debug('expiry.scan_completed', fields);
+      },
       onUnsupported: (node) => {
         this.nativePrimaries.add(node.id);
         logger.warn('expiry.native_fallback', {
