@@ -7,7 +7,7 @@ import { randomSuffix, testClient, timeOf, WorkerProcess, workerEnv } from './he
 /**
  * On-time expiry (docs/precise-expiry.md): with BACKGROUND_KEYS volatile keys on one primary, Redis'
  * own expiry cycle reaches a due key only after about BACKGROUND_KEYS / 200 s (~100 s here,
- * ../README "On-time expiry"), so a test that waits at most a few seconds fails without the feature.
+ * README.md, "On-time expiry"), so a test that waits at most a few seconds fails without the feature.
  * Both sources of deadlines are covered: probes written before the worker started (found by the
  * keyspace scan) and probes written after it was ready (announced by their `expire` events). The test
  * waits on the readiness signal, the scan's first pass over the loaded primary, never on a sleep.
