@@ -124,4 +124,31 @@ describe('FanIn', () => {
     await vi.runAllTimersAsync();
     expect(out).toEqual(Array.from({ length: next }, (_, i) => i));
   });
+
+  it('on-time expiry: takes the tracked deadline of accepted keys only, and the event carries it', () => {
+    const { metrics } = captureMetrics();
+    const out: ExpiryEvent[] = [];
+    const asked: string[] = [];
+    const fanIn = new FanIn({
+      clock: fakeClock,
+      metrics,
+      accepts: compileKeyFilter('user:*'),
+      sink: (e) => out.push(e),
+      takeDeadline: (key) => {
+        asked.push(key.toString());
+        return key.toString() === 'user:1' ? { deadlineMs: 1000, deadlineLocalMs: 990 } : undefined;
+      },
+    });
+    const node = { id: 'id-a', address: '10.0.0.1:6379' };
+    fanIn.push(node, Buffer.from('user:1'));
+    fanIn.push(node, Buffer.from('user:2'));
+    fanIn.push(node, Buffer.from('{kl:default}:lease'));
+    fanIn.push(node, Buffer.from('other'));
+    fanIn.flush();
+    expect(asked).toEqual(['user:1', 'user:2']);
+    expect(out.map((e) => [e.key.toString(), e.deadlineMs, e.deadlineLocalMs])).toEqual([
+      ['user:1', 1000, 990],
+      ['user:2', undefined, undefined],
+    ]);
+  });
 });

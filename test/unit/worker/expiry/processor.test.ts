@@ -188,6 +188,26 @@ describe('Processor', () => {
     expect(totals()).toMatchObject({ EventsProcessed: 2, ProcessingLatencyMs: 2 });
   });
 
+  it('on-time expiry: a tracked event gives the handler its deadline; key.processed and ExpiryLagMs carry the lag', async () => {
+    const seen: HandlerEvent[] = [];
+    const { processor, leadership, totals, events } = setup({ handler: (e) => void seen.push(e) });
+    leadership.lead(7, T0 + 10_000);
+    const [tracked, trackedMeta] = numbered('tracked');
+    // Deadline 30 ms before now in this worker's clock (the primary's clock is 5 ms ahead of it).
+    processor.offer({ ...tracked, deadlineMs: T0 - 25, deadlineLocalMs: T0 - 30 }, trackedMeta);
+    processor.offer(...numbered('native'));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(seen.map((e) => [e.key, e.deadlineMs])).toEqual([
+      ['tracked', T0 - 25],
+      ['native', undefined],
+    ]);
+    const [trackedLine, nativeLine] = events('key.processed');
+    expect(trackedLine).toMatchObject({ key: 'tracked', deadlineMs: T0 - 25, lagMs: 30 });
+    expect(nativeLine?.deadlineMs).toBeUndefined();
+    expect(nativeLine?.lagMs).toBeUndefined();
+    expect(totals().ExpiryLagMs).toBe(1); // one sample: the native event has no deadline
+  });
+
   // Contract change (one gate policy): the queued events are held, no longer dropped (`gated` is gone).
   it('checks the gate at dequeue: events queued while leading are held once the deadline has passed', async () => {
     const { handler, calls } = controllableHandler();

@@ -60,6 +60,24 @@ describe('SubscriberPool', () => {
     expect(totals().SubscribedPrimaries).toBe(3);
   });
 
+  it("passes `expire` events on from primaries only: a replica republishes its primary's writes", () => {
+    const { pool, connections } = setup();
+    const ttlSet: [string, string][] = [];
+    pool.onTtlSet((node, key) => ttlSet.push([node.id, key.toString()]));
+    pool.sync([primary('a', 7000)], [replica('r', 7100)]);
+    connections.get('a')?.events.onTtlSet(Buffer.from('k1'));
+    connections.get('r')?.events.onTtlSet(Buffer.from('k1'));
+    expect(ttlSet).toEqual([['a', 'k1']]);
+    // Promoted: its events now count.
+    pool.sync([primary('r', 7100)], [replica('a', 7000)]);
+    connections.get('r')?.events.onTtlSet(Buffer.from('k2'));
+    connections.get('a')?.events.onTtlSet(Buffer.from('k2'));
+    expect(ttlSet).toEqual([
+      ['a', 'k1'],
+      ['r', 'k2'],
+    ]);
+  });
+
   it('passes messages on with their node, and ignores a removed connection', () => {
     const { pool, connections, received } = setup();
     pool.sync([primary('a', 7000)]);
