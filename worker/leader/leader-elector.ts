@@ -8,7 +8,7 @@ import type { LeaderRecordStore } from './leader-record-store.ts';
 import type { LeaderCallbacks, LeadershipGrant, LeadershipView, StoppedLeadingReason } from './leadership.ts';
 import { LeadershipState } from './leadership-state.ts';
 import type { Lease, LeaseHold } from './lease.ts';
-import { LeadershipEndedError, LeaseLostError } from './lease-errors.ts';
+import { GrantMismatchError, LeadershipEndedError, LeaseLostError } from './lease-errors.ts';
 import type { ReleasedChannel, ReleasedMessage } from './released-channel.ts';
 import { jitteredRetryDelayMs } from './retry-delay.ts';
 
@@ -46,7 +46,9 @@ export interface LeaderElectorConfig {
   readonly random?: () => number;
   /**
    * Where the elector publishes its grant for the processing gate (worker/main.ts builds the gate
-   * before the election). @default a LeadershipState of its own (read through `current`)
+   * before the election), and the only place the grant is kept: the elector reads its term's
+   * deadline back from it. Written by this elector alone. @default a LeadershipState of its own
+   * (read through `current`)
    */
   readonly state?: LeadershipState;
 }
@@ -56,7 +58,6 @@ interface Term {
   readonly controller: AbortController;
   readonly acquiredAt: string;
   renewedAt: string;
-  grant: LeadershipGrant;
 }
 
 type Phase = 'new' | 'running' | 'stopping' | 'stopped';
@@ -352,19 +353,13 @@ export class LeaderElector implements LeadershipView {
     // Every handler call in flight listens on this signal (HANDLER_CONCURRENCY of them).
     setMaxListeners(0, controller.signal);
     const now = new Date(clock.wallMs()).toISOString();
-    const term: Term = {
-      hold,
-      controller,
-      acquiredAt: now,
-      renewedAt: now,
-      grant: {
-        fencingToken: hold.fencingToken,
-        signal: controller.signal,
-        deadlineMs: startMs + timings.leaseRenewDeadlineMs,
-      },
-    };
+    const term: Term = { hold, controller, acquiredAt: now, renewedAt: now };
     this.term = term;
-    this.state.publish(term.grant);
+    this.state.publish({
+      fencingToken: hold.fencingToken,
+      signal: controller.signal,
+      deadlineMs: startMs + timings.leaseRenewDeadlineMs,
+    });
     this.nextRenewAtMs = startMs + timings.leaseRenewIntervalMs;
     this.armDeadline(term);
     metrics.gauge('IsLeader', 1);
@@ -382,7 +377,7 @@ export class LeaderElector implements LeadershipView {
     const { lease, clock, timings, logger } = this.config;
     const startMs = clock.monotonicMs();
     const dueMs = this.nextRenewAtMs;
-    if (startMs >= term.grant.deadlineMs) {
+    if (startMs >= this.grantOf(term).deadlineMs) {
       this.loseLeadership(term, 'renew-deadline-missed');
       return;
     }
@@ -410,9 +405,9 @@ export class LeaderElector implements LeadershipView {
       this.loseLeadership(term, 'renew-deadline-missed');
       return;
     }
-    if (deadlineMs > term.grant.deadlineMs) {
-      term.grant = { ...term.grant, deadlineMs };
-      if (this.term === term) this.state.publish(term.grant);
+    const grant = this.grantOf(term);
+    if (deadlineMs > grant.deadlineMs) {
+      this.state.publish({ ...grant, deadlineMs });
       this.armDeadline(term);
     }
     this.nextRenewAtMs = startMs + timings.leaseRenewIntervalMs;
@@ -432,11 +427,11 @@ export class LeaderElector implements LeadershipView {
 
   private armDeadline(term: Term): void {
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    const delayMs = Math.max(0, term.grant.deadlineMs - this.config.clock.monotonicMs());
+    const delayMs = Math.max(0, this.grantOf(term).deadlineMs - this.config.clock.monotonicMs());
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = undefined;
       if (this.term !== term) return;
-      if (this.config.clock.monotonicMs() >= term.grant.deadlineMs)
+      if (this.config.clock.monotonicMs() >= this.grantOf(term).deadlineMs)
         this.loseLeadership(term, 'renew-deadline-missed');
       else this.armDeadline(term);
     }, delayMs);
@@ -463,6 +458,17 @@ export class LeaderElector implements LeadershipView {
   }
 
   // ---- helpers ----
+
+  /**
+   * The grant of `term`, the term in office, read back from the state (its only holder; beginTerm
+   * publishes it and endTerm clears it in the same synchronous step as `this.term`).
+   */
+  private grantOf(term: Term): LeadershipGrant {
+    const grant = this.state.published();
+    if (this.term !== term || grant === undefined || grant.signal !== term.controller.signal)
+      throw new GrantMismatchError(term.hold.fencingToken, grant?.fencingToken);
+    return grant;
+  }
 
   private recordOf(term: Term): LeaderRecord {
     return {

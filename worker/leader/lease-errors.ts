@@ -2,7 +2,7 @@ import { KeyspaceLeaderError } from '../../core/errors.ts';
 import type { StoppedLeadingReason } from './leadership.ts';
 
 /**
- * Typed errors of the lease. The elector branches on the class: LeaseLostError ends leadership at
+ * Typed errors of the lease and the election. The elector branches on the class: LeaseLostError ends leadership at
  * once, LeaseUnavailableError is retried until the renew deadline.
  */
 
@@ -48,5 +48,18 @@ export class LeadershipEndedError extends KeyspaceLeaderError {
   constructor(reason: StoppedLeadingReason) {
     super('LEADERSHIP_ENDED', `leadership ended: ${reason}`);
     this.reason = reason;
+  }
+}
+
+/**
+ * The elector read its term's grant back from its LeadershipState and found another (or none): the
+ * state was written by something other than this elector. A defect, never a runtime condition.
+ */
+export class GrantMismatchError extends KeyspaceLeaderError {
+  constructor(termFencingToken: number, publishedFencingToken: number | undefined) {
+    super(
+      'GRANT_MISMATCH',
+      `the leadership state holds ${publishedFencingToken === undefined ? 'no grant' : `the grant of fencing token ${publishedFencingToken}`}, not that of the term in office (fencing token ${termFencingToken})`,
+    );
   }
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LeaderElector } from '../../../../worker/leader/leader-elector.ts';
+import { LeadershipState } from '../../../../worker/leader/leadership-state.ts';
 import { LeadershipEndedError } from '../../../../worker/leader/lease-errors.ts';
 import { DEFAULT_TIMINGS, electorConfig, FakeWorld, T0, testClock } from './fakes.ts';
 
@@ -251,6 +252,40 @@ describe('LeaderElector renew deadline', () => {
     config.lease.acquireLatencyMs = 0;
     await vi.advanceTimersByTimeAsync(300);
     expect(elector.isLeader).toBe(true);
+    await elector.stop({ release: false });
+  });
+});
+
+describe('LeaderElector and its LeadershipState', () => {
+  it('keeps the grant only in the state it was given: the gate and the elector see one grant through a term', async () => {
+    const world = new FakeWorld();
+    const state = new LeadershipState();
+    const config = electorConfig(world, 'a', { state });
+    const elector = new LeaderElector(config);
+    elector.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const acquired = state.current(now());
+    expect(acquired?.deadlineMs).toBe(2000);
+    expect(elector.current(now())).toBe(acquired);
+    await vi.advanceTimersByTimeAsync(1000); // renewed at 1000 -> deadline 3000, in the state
+    const renewed = state.current(now());
+    expect(renewed?.deadlineMs).toBe(3000);
+    expect(renewed?.fencingToken).toBe(acquired?.fencingToken);
+    expect(renewed?.signal).toBe(acquired?.signal);
+    expect(elector.current(now())).toBe(renewed);
+    // The deadline timer follows the renewed deadline it reads back from the state.
+    config.lease.extendFailure = 'unavailable';
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(state.current(now())).toBe(renewed);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(config.callbacks.events.at(-1)).toEqual({
+      what: 'stopped',
+      atMs: 3000,
+      reason: 'renew-deadline-missed',
+    });
+    expect(state.published()).toBeUndefined();
+    expect(elector.current(now())).toBeUndefined();
+    expect(renewed?.signal.aborted).toBe(true);
     await elector.stop({ release: false });
   });
 });
