@@ -174,6 +174,21 @@ export function judgeStep(step: StepInput): { verdict: StepVerdict; reason: stri
   return { verdict: 'sustained', reason: `processed ${(ratio * 100).toFixed(2)}%` };
 }
 
+/**
+ * The window of a fault: the keys the bare subscribers received (`reference`: key -> receipt instant,
+ * ms) within [fromMs, toMs], both ends included, with their receipt instant, in the reference's order.
+ * Every window count of the bench (lost, duplicates, catch-up, `--dump`) reads its keys here.
+ */
+export function* keysInWindow(
+  reference: ReadonlyMap<string, number>,
+  fromMs: number,
+  toMs: number,
+): Generator<[key: string, receivedAtMs: number]> {
+  for (const [key, receivedAtMs] of reference) {
+    if (receivedAtMs >= fromMs && receivedAtMs <= toMs) yield [key, receivedAtMs];
+  }
+}
+
 /** Keys received by the bare subscribers within [fromMs, toMs] that nobody processed. */
 export function lostInWindow(
   reference: ReadonlyMap<string, number>,
@@ -183,8 +198,7 @@ export function lostInWindow(
 ): { expected: number; lost: number } {
   let expected = 0;
   let lost = 0;
-  for (const [key, receivedAt] of reference) {
-    if (receivedAt < fromMs || receivedAt > toMs) continue;
+  for (const [key] of keysInWindow(reference, fromMs, toMs)) {
     expected++;
     if (!processedKeys.has(key)) lost++;
   }
@@ -268,9 +282,9 @@ export function duplicatesInWindow(
   toMs: number,
 ): number {
   let duplicates = 0;
-  for (const [key, record] of processed) {
-    const at = reference.get(key);
-    if (at !== undefined && at >= fromMs && at <= toMs) duplicates += record.calls - 1;
+  for (const [key] of keysInWindow(reference, fromMs, toMs)) {
+    const record = processed.get(key);
+    if (record !== undefined) duplicates += record.calls - 1;
   }
   return duplicates;
 }

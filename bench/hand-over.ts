@@ -7,6 +7,7 @@ import {
   duplicatesInWindow,
   type HandoverRun,
   type HandoverSummary,
+  keysInWindow,
   lostInWindow,
   summarizeHandovers,
 } from './analysis.ts';
@@ -75,8 +76,7 @@ function lastHandledAfterMs(
   acquiredAtMs: number,
 ): number | undefined {
   let lastArrivalMs = Number.NEGATIVE_INFINITY;
-  for (const [key, receivedAt] of recorder.reference) {
-    if (receivedAt < fromMs || receivedAt > toMs) continue;
+  for (const [key] of keysInWindow(recorder.reference, fromMs, toMs)) {
     const processed = recorder.processed.get(key);
     if (!processed) return undefined;
     lastArrivalMs = Math.max(lastArrivalMs, processed.arrivalMs);
@@ -93,9 +93,8 @@ function dumpRun(
 ): string {
   mkdirSync(dir, { recursive: true });
   const lost: string[] = [];
-  for (const [key, receivedAt] of recorder.reference) {
-    if (receivedAt < window.fromMs || receivedAt > window.toMs || recorder.processed.has(key)) continue;
-    lost.push(`${(receivedAt - window.signalAtMs).toFixed(1)} ${key}`);
+  for (const [key, receivedAtMs] of keysInWindow(recorder.reference, window.fromMs, window.toMs)) {
+    if (!recorder.processed.has(key)) lost.push(`${(receivedAtMs - window.signalAtMs).toFixed(1)} ${key}`);
   }
   writeFileSync(join(dir, 'lost.txt'), lost.length > 0 ? `${lost.join('\n')}\n` : '');
   writeFileSync(

@@ -3,7 +3,9 @@ import {
   burstSizes,
   CRASH_LOSS_SHARE_OF_MAX,
   crashLossRates,
+  duplicatesInWindow,
   judgeStep,
+  keysInWindow,
   latencyTrend,
   lostInWindow,
   matchFanIn,
@@ -104,16 +106,50 @@ describe('judgeStep', () => {
   });
 });
 
-describe('lostInWindow and summarizeHandovers', () => {
-  it('counts the received keys inside the window that nobody processed', () => {
-    const reference = new Map([
-      ['a', 100],
+/** A fault window's reference (key -> bare subscribers' receipt, ms): four keys 100 ms apart. */
+const receipts: ReadonlyMap<string, number> = new Map([
+  ['a', 100],
+  ['b', 200],
+  ['c', 300],
+  ['d', 400],
+]);
+
+describe('keysInWindow', () => {
+  it('yields the keys received within [fromMs, toMs], both ends included, with their receipt instant', () => {
+    expect([...keysInWindow(receipts, 200, 300)]).toEqual([
       ['b', 200],
       ['c', 300],
-      ['d', 400],
     ]);
-    expect(lostInWindow(reference, new Set(['b']), 150, 350)).toEqual({ expected: 2, lost: 1 });
-    expect(lostInWindow(reference, new Map([['a', 1]]), 0, 1000)).toEqual({ expected: 4, lost: 3 });
+    expect([...keysInWindow(receipts, 150, 350)]).toEqual([
+      ['b', 200],
+      ['c', 300],
+    ]);
+    expect([...keysInWindow(receipts, 0, 1000)].map(([key]) => key)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('yields nothing for a window between receipts, before them, or reversed', () => {
+    expect([...keysInWindow(receipts, 201, 299)]).toEqual([]);
+    expect([...keysInWindow(receipts, 0, 99)]).toEqual([]);
+    expect([...keysInWindow(receipts, 400, 100)]).toEqual([]);
+    expect([...keysInWindow(new Map(), 0, 1000)]).toEqual([]);
+  });
+
+  it('is the window of duplicatesInWindow: extra calls of keys received inside it, not outside', () => {
+    const processed = new Map([
+      ['a', { calls: 3 }],
+      ['b', { calls: 2 }],
+      ['c', { calls: 1 }],
+      ['unknown', { calls: 5 }],
+    ]);
+    expect(duplicatesInWindow(receipts, processed, 200, 400)).toBe(1);
+    expect(duplicatesInWindow(receipts, processed, 100, 400)).toBe(3);
+  });
+});
+
+describe('lostInWindow and summarizeHandovers', () => {
+  it('counts the received keys inside the window that nobody processed', () => {
+    expect(lostInWindow(receipts, new Set(['b']), 150, 350)).toEqual({ expected: 2, lost: 1 });
+    expect(lostInWindow(receipts, new Map([['a', 1]]), 0, 1000)).toEqual({ expected: 4, lost: 3 });
   });
 
   it('summarises gaps (median, worst) and losses over runs, counting runs without a new leader', () => {
