@@ -14,6 +14,7 @@ import { findScenario } from '../../../local/chaos/chaos-scenarios.ts';
 /**
  * Shared by the chaos integration files: one harness (cluster) per file, one scenario per test, and
  * the guarantees of docs/chaos.md asserted one by one (soft, so a run reports every broken guarantee).
+ * The files declare their session and tests through chaos-setup.ts.
  */
 
 /** Per test: a scenario runs 6-11 s of keys plus ~6 s of setup, drain and repair. */

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { STALL_DETECTION_BOUND_MS } from '../../../local/chaos/chaos-scenarios.ts';
-import { ChaosSession, expectGuarantees, HARNESS_TIMEOUT_MS, SCENARIO_TIMEOUT_MS } from './chaos-helpers.ts';
+import { chaosScenarioTest, chaosSessionPerFile } from './chaos-setup.ts';
 
 /**
  * Chaos scenarios on the subscriptions through planned and silent faults (docs/chaos.md): one
@@ -16,24 +16,19 @@ const DETECTION_SLACK_MS = 250;
 const HANDOVER_ALLOWANCE_MS = 3000;
 
 describe('chaos: failover and subscription faults', () => {
-  const session = new ChaosSession();
-  beforeAll(() => session.start('three-primaries'), HARNESS_TIMEOUT_MS);
-  afterAll(() => session.close(), HARNESS_TIMEOUT_MS);
+  const session = chaosSessionPerFile('three-primaries');
 
-  it(
+  chaosScenarioTest(
+    session,
     'sequence 1: graceful-failover: CLUSTER FAILOVER on a replica loses none of the promoted node events',
-    async () => {
-      const result = await session.run('graceful-failover', 8);
-      expectGuarantees(result);
-    },
-    SCENARIO_TIMEOUT_MS,
+    { scenario: 'graceful-failover', durationS: 8 },
   );
 
-  it(
+  chaosScenarioTest(
+    session,
     'sequence 4: stalled-subscription: a subscription that stalls without closing is detected within the bound, nothing lost',
-    async () => {
-      const result = await session.run('stalled-subscription', 10);
-      expectGuarantees(result);
+    { scenario: 'stalled-subscription', durationS: 10 },
+    (result) => {
       const detectedAfterMs = result.measurements.stallDetectedAfterMs;
       expect.soft(detectedAfterMs, 'stall detected after (ms)').toBeDefined();
       expect
@@ -43,6 +38,5 @@ describe('chaos: failover and subscription faults', () => {
         .soft(result.account.maxDelayMs, 'largest publication -> processed delay (ms)')
         .toBeLessThanOrEqual(STALL_DETECTION_BOUND_MS + HANDOVER_ALLOWANCE_MS);
     },
-    SCENARIO_TIMEOUT_MS,
   );
 });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChaosSession, expectGuarantees, HARNESS_TIMEOUT_MS, SCENARIO_TIMEOUT_MS } from './chaos-helpers.ts';
+import { describe, expect } from 'vitest';
+import { chaosScenarioTest, chaosSessionPerFile } from './chaos-setup.ts';
 
 /**
  * Chaos scenarios that take a primary away (docs/chaos.md): one embedded cluster of 4 primaries x 1
@@ -8,35 +8,25 @@ import { ChaosSession, expectGuarantees, HARNESS_TIMEOUT_MS, SCENARIO_TIMEOUT_MS
  * apart); everything else must be processed.
  */
 describe('chaos: primary faults', () => {
-  const session = new ChaosSession();
-  beforeAll(() => session.start('four-primaries'), HARNESS_TIMEOUT_MS);
-  afterAll(() => session.close(), HARNESS_TIMEOUT_MS);
+  const session = chaosSessionPerFile('four-primaries');
 
-  it(
+  chaosScenarioTest(
+    session,
     'kill-lease-primary: the lease survives the loss of one member',
-    async () => {
-      const result = await session.run('kill-lease-primary', 8);
-      expectGuarantees(result);
+    { scenario: 'kill-lease-primary', durationS: 8 },
+    (result) => {
       expect.soft(result.account.longestGapMs, 'longest gap without a processor (ms)').toBeLessThan(7000);
     },
-    SCENARIO_TIMEOUT_MS,
   );
 
-  it(
+  chaosScenarioTest(
+    session,
     'kill-publishing-primary: processing goes on through the failover of a primary without lease keys',
-    async () => {
-      const result = await session.run('kill-publishing-primary', 8);
-      expectGuarantees(result);
-    },
-    SCENARIO_TIMEOUT_MS,
+    { scenario: 'kill-publishing-primary', durationS: 8 },
   );
 
-  it(
-    'restart-node: a primary stopped and started again with its data',
-    async () => {
-      const result = await session.run('restart-node', 8);
-      expectGuarantees(result);
-    },
-    SCENARIO_TIMEOUT_MS,
-  );
+  chaosScenarioTest(session, 'restart-node: a primary stopped and started again with its data', {
+    scenario: 'restart-node',
+    durationS: 8,
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matchFanIn, type ProcessedRecord } from '../../../bench/analysis.ts';
 import type { FixedStepResult } from '../../../bench/fixed-step.ts';
+import type { CrashLossRate } from '../../../bench/guarantees.ts';
 import {
   costLines,
   crashLossLines,
@@ -52,23 +53,46 @@ function step(rate: number, over: Partial<FixedStepResult> = {}): FixedStepResul
   };
 }
 
+/** A summary over runs as [median, worst]. */
+type MedianWorst = readonly [median: number, worst: number];
+
+/** A crash-loss rate of one algorithm with its runs and its summaries, no run won by the replacement. */
+function crashLossRate(
+  rate: Pick<CrashLossRate, 'keysPerSecond' | 'measuredMaxPerSecond' | 'algorithm' | 'runs'>,
+  summaries: Record<'lost' | 'duplicates' | 'expected' | 'gapMs' | 'catchUpMs', MedianWorst>,
+): CrashLossRate {
+  const summary = ([median, worst]: MedianWorst) => ({ median, worst });
+  return {
+    ...rate,
+    lost: summary(summaries.lost),
+    duplicates: summary(summaries.duplicates),
+    expected: summary(summaries.expected),
+    gapMs: summary(summaries.gapMs),
+    catchUpMs: summary(summaries.catchUpMs),
+    wonByReplacement: 0,
+  };
+}
+
 describe('guarantees report sections', () => {
   it('shows lost and duplicate events per rate and algorithm as median / worst', () => {
     const text = crashLossLines([
-      {
-        keysPerSecond: 2000,
-        algorithm: 'seed',
-        runs: [
-          { gapMs: 5000, lost: 9000, expected: 16_000, duplicates: 0 },
-          { gapMs: 5600, lost: 10_500, expected: 17_000, duplicates: 0 },
-        ],
-        lost: { median: 9750, worst: 10_500 },
-        duplicates: { median: 0, worst: 0 },
-        expected: { median: 16_500, worst: 17_000 },
-        gapMs: { median: 5300, worst: 5600 },
-        catchUpMs: { median: 0, worst: 0 },
-        wonByReplacement: 0,
-      },
+      crashLossRate(
+        {
+          keysPerSecond: 2000,
+          algorithm: 'seed',
+          runs: [
+            { gapMs: 5000, lost: 9000, expected: 16_000, duplicates: 0 },
+            { gapMs: 5600, lost: 10_500, expected: 17_000, duplicates: 0 },
+          ],
+        },
+        {
+          lost: [9750, 10_500],
+          duplicates: [0, 0],
+          expected: [16_500, 17_000],
+          gapMs: [5300, 5600],
+          catchUpMs: [0, 0],
+        },
+      ),
     ]).join('\n');
     expect(text).toContain('## Crash loss');
     expect(text).toMatch(
@@ -78,18 +102,21 @@ describe('guarantees report sections', () => {
 
   it('labels the rate taken from the measured maximum with that maximum', () => {
     const text = crashLossLines([
-      {
-        keysPerSecond: 6400,
-        measuredMaxPerSecond: 8000,
-        algorithm: 'keyspace-leader',
-        runs: [{ gapMs: 2500, lost: 0, expected: 30_000, duplicates: 12, catchUpMs: 900 }],
-        lost: { median: 0, worst: 0 },
-        duplicates: { median: 12, worst: 12 },
-        expected: { median: 30_000, worst: 30_000 },
-        gapMs: { median: 2500, worst: 2500 },
-        catchUpMs: { median: 900, worst: 900 },
-        wonByReplacement: 0,
-      },
+      crashLossRate(
+        {
+          keysPerSecond: 6400,
+          measuredMaxPerSecond: 8000,
+          algorithm: 'keyspace-leader',
+          runs: [{ gapMs: 2500, lost: 0, expected: 30_000, duplicates: 12, catchUpMs: 900 }],
+        },
+        {
+          lost: [0, 0],
+          duplicates: [12, 12],
+          expected: [30_000, 30_000],
+          gapMs: [2500, 2500],
+          catchUpMs: [900, 900],
+        },
+      ),
     ]).join('\n');
     expect(text).toMatch(/\| keyspace-leader +\| 6,400\/s \(80 % of 8,000\/s sustained\) +\| 1 +\|/);
   });

@@ -99,9 +99,11 @@ function setup(options: Options) {
     tailLength: 4,
     markReadTimeoutMs: 100,
   });
-  const lead = (token: number) => {
+  /** Leads under `token`, then lets the acquisition's reads of the marks run (0 ms of fake time). */
+  const lead = async (token: number) => {
     const grant = leadership.lead(token, Date.now() + LEASE_MS);
-    coordinator?.onStartedLeading(grant.signal, token);
+    coordinator.onStartedLeading(grant.signal, token);
+    await vi.advanceTimersByTimeAsync(0);
   };
   return {
     coordinator,
@@ -116,6 +118,18 @@ function setup(options: Options) {
     lead,
     ...log,
   };
+}
+
+/** How long a call of the slow handler takes (fake time): most tests build a backlog behind it. */
+const SLOW_CALL_MS = 10;
+
+/**
+ * The wiring most tests start from: a handler taking SLOW_CALL_MS per call, one call at a time, a
+ * 2-slot queue, so that a backlog builds in the window; `options` adds or overrides.
+ */
+function slowHandlerSetup(options: Partial<Options> = {}) {
+  const { handler, handled } = timedHandler(SLOW_CALL_MS);
+  return { ...setup({ queueCapacity: 2, concurrency: 1, handler, ...options }), handled };
 }
 
 /** A handler that takes `delayMs` of (fake) time per call and records the ids it handled. */
@@ -155,8 +169,7 @@ describe('replay hand-out (back-pressure)', () => {
         coordinator.onEvent(event(`b${i}`, 'n2'));
       }
     }
-    lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    await lead(1);
     // Live events arrive while the replay is still being handled: they wait behind it.
     for (let i = 50; i < 60; i++) {
       keys.n1.push(`a${i}`);
@@ -175,15 +188,8 @@ describe('replay hand-out (back-pressure)', () => {
 
   it('sequence 3: a live backlog behind a slow handler is kept past the window time bound and handled in order', async () => {
     // 10 ms per call, one at a time, a 2-slot queue, a 200 ms window: 100 events in 100 ms take 1 s.
-    const { handler, handled } = timedHandler(10);
-    const { coordinator, lead, totals, stored } = setup({
-      queueCapacity: 2,
-      concurrency: 1,
-      handler,
-      windowMs: 200,
-    });
-    lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    const { coordinator, lead, totals, stored, handled } = slowHandlerSetup({ windowMs: 200 });
+    await lead(1);
     const keys: string[] = [];
     for (let i = 0; i < 100; i++) {
       keys.push(`k${i}`);
@@ -198,15 +204,10 @@ describe('replay hand-out (back-pressure)', () => {
   });
 
   it('sequence 3: a backlog beyond REPLAY_MAX_EVENTS is shed from the window, counted, logged, and settled', async () => {
-    const { handler, handled } = timedHandler(10);
-    const { coordinator, lead, totals, events, stored } = setup({
-      queueCapacity: 2,
-      concurrency: 1,
-      handler,
+    const { coordinator, lead, totals, events, stored, handled } = slowHandlerSetup({
       maxEventsPerPrimary: 20,
     });
-    lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    await lead(1);
     for (let i = 0; i < 100; i++) coordinator.onEvent(event(`k${i}`)); // all at once: the backlog overflows
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
 
@@ -222,11 +223,7 @@ describe('replay hand-out (back-pressure)', () => {
     coordinator.close();
   });
   it('sequence 3 with sequence 2: a held primary (mark not read yet) sheds its overflow unnumbered; its ids start above the reservation', async () => {
-    const { handler, handled } = timedHandler(10);
-    const { coordinator, lead, totals, stored, outcomes } = setup({
-      queueCapacity: 2,
-      concurrency: 1,
-      handler,
+    const { coordinator, lead, totals, stored, outcomes, handled } = slowHandlerSetup({
       maxEventsPerPrimary: 20,
       knownPrimaryIds: ['n1'],
     });
@@ -240,8 +237,7 @@ describe('replay hand-out (back-pressure)', () => {
       lineEnd: 500,
       reservedThrough: 500,
     });
-    lead(2);
-    await vi.advanceTimersByTimeAsync(0);
+    await lead(2);
     // First seen while leading, all at once: the window overflows before its mark has been read.
     for (let i = 0; i < 100; i++) coordinator.onEvent(event(`p${i}`, 'promoted'));
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
@@ -258,10 +254,8 @@ describe('replay hand-out (back-pressure)', () => {
 
 describe('replay hand-out across a gap of the leader window', () => {
   it('sequence 2 with sequence 3: a backlog before the gap keeps its line, what follows the gap starts a new one', async () => {
-    const { handler, handled } = timedHandler(10);
-    const { coordinator, suspensions, lead, outcomes } = setup({ queueCapacity: 2, concurrency: 1, handler });
-    lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    const { coordinator, suspensions, lead, outcomes, handled } = slowHandlerSetup();
+    await lead(1);
     for (let i = 0; i < 10; i++) coordinator.onEvent(event(`k${i}`)); // a backlog behind a slow handler
     suspensions.gap('n1'); // the leader's subscription dropped; most of the backlog waits still
     for (let i = 10; i < 15; i++) coordinator.onEvent(event(`k${i}`));
@@ -278,15 +272,10 @@ describe('replay hand-out across a gap of the leader window', () => {
   });
 
   it('sequence 3: while a primary is suspended, what the window sheds beyond the gap does not move the mark past it', async () => {
-    const { handler, handled } = timedHandler(10);
-    const { coordinator, suspensions, lead, totals, stored } = setup({
-      queueCapacity: 2,
-      concurrency: 1,
-      handler,
+    const { coordinator, suspensions, lead, totals, stored, handled } = slowHandlerSetup({
       maxEventsPerPrimary: 20,
     });
-    lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    await lead(1);
     for (let i = 0; i < 5; i++) coordinator.onEvent(event(`k${i}`));
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
     expect(handled).toHaveLength(5);
@@ -321,8 +310,7 @@ describe('replay outcomes that stay unsettled', () => {
       concurrency: 4,
       handler,
     });
-    lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    await lead(1);
     for (const key of ['a', 'hangs', 'c']) coordinator.onEvent(event(key));
     await vi.advanceTimersByTimeAsync(0);
     expect(pending).toEqual(['hangs']);
@@ -361,8 +349,7 @@ describe('REPLAY_WINDOW_MS=0: the same path, a window with time bound 0', () => 
     };
     // b receives from the start, a only later: their receipt counts differ (the old replay-off ids did).
     for (let i = 0; i < 7; i++) b.coordinator.onEvent(event(`early${i}`));
-    a.lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    await a.lead(1);
     for (let i = 0; i < 20; i++) both(`k${i}`);
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
     expect(first.calls.map((c) => c.key)).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`));
@@ -375,8 +362,7 @@ describe('REPLAY_WINDOW_MS=0: the same path, a window with time bound 0', () => 
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
     const reserved = stored.get('n1')?.reservedThrough ?? 0;
     expect(reserved).toBeGreaterThanOrEqual(20);
-    b.lead(2);
-    await vi.advanceTimersByTimeAsync(0);
+    await b.lead(2);
     for (let i = 20; i < 40; i++) both(`k${i}`);
     await vi.advanceTimersByTimeAsync(SETTLE_MS);
 
@@ -396,16 +382,11 @@ describe('REPLAY_WINDOW_MS=0: the same path, a window with time bound 0', () => 
   });
 
   it('the leader holds its own backlog and a primary first seen while leading: nothing is lost to the 0 time bound', async () => {
-    const { handler, handled } = timedHandler(10);
-    const { coordinator, lead, totals, stored } = setup({
-      queueCapacity: 2,
-      concurrency: 1,
-      handler,
+    const { coordinator, lead, totals, stored, handled } = slowHandlerSetup({
       windowMs: 0,
       knownPrimaryIds: ['n1'],
     });
-    lead(1);
-    await vi.advanceTimersByTimeAsync(0);
+    await lead(1);
     const keys: string[] = [];
     for (let i = 0; i < 50; i++) {
       keys.push(`k${i}`);
