@@ -87,6 +87,107 @@ const algorithmColor = {
   scale: { domain: ALGORITHM_DOMAIN, range: ALGORITHM_COLORS },
 };
 
+/** `Omit` over each member of a union (TopLevelSpec is one: unit, layer, concat, facet specs). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** What a chart's spec holds of its own: sizes, encodings, layers, panels or facets. */
+type ChartBody = DistributiveOmit<TopLevelSpec, '$schema' | 'title' | 'data' | 'config'>;
+
+/** One layer of a layered chart. */
+type ChartLayer = Extract<TopLevelSpec, { layer: unknown }>['layer'][number];
+
+interface ChartParts {
+  readonly name: BenchChartName;
+  readonly alt: string;
+  readonly title: string;
+  readonly subtitle: readonly string[];
+  /** The chart's rows, inline; undefined when each layer brings its own data. */
+  readonly rows?: readonly object[];
+  readonly body: ChartBody;
+}
+
+/**
+ * The one shape of every chart: the schema, a title with subtitle lines, the rows inline, the shared
+ * CONFIG, then the chart's own body. (The keys keep this order: the SVG is rendered from the spec as
+ * written, and the committed charts were rendered from specs in this order.)
+ */
+function benchChart(parts: ChartParts): BenchChart {
+  return {
+    name: parts.name,
+    alt: parts.alt,
+    spec: {
+      $schema: SCHEMA,
+      title: { text: parts.title, subtitle: [...parts.subtitle] },
+      ...(parts.rows === undefined
+        ? {}
+        : { data: { values: parts.rows as unknown as Record<string, unknown>[] } }),
+      config: CONFIG,
+      ...parts.body,
+    } as TopLevelSpec,
+  };
+}
+
+/**
+ * The encoding of bars grouped along `x` (labels upright), one bar per algorithm side by side in each
+ * group, in the algorithms' order and colours.
+ */
+function algorithmGroupsAlong(x: {
+  readonly field: string;
+  readonly type: 'nominal' | 'ordinal';
+  readonly title: string | null;
+  readonly sort: readonly string[];
+}) {
+  return {
+    x: { ...x, sort: [...x.sort], axis: { labelAngle: 0 } },
+    xOffset: { field: 'algorithm', type: 'nominal' as const, sort: ALGORITHM_DOMAIN },
+    color: algorithmColor,
+  };
+}
+
+/** A bar per row with its figure written above it, and a tick at the worst run where there is one. */
+interface BarLayers {
+  /** The bar's height (the median run, or a total) and its axis. */
+  readonly barField: string;
+  readonly barTitle: string;
+  readonly barDomain?: readonly [number, number];
+  /** A tick at the worst run; undefined: no tick. */
+  readonly worstField?: string;
+  /** The figure written above the bar (d3 format), by default the bar's own. */
+  readonly labelField?: string;
+  readonly labelFormat: string;
+}
+
+function barLayers(bars: BarLayers): ChartLayer[] {
+  const bar: ChartLayer = {
+    mark: { type: 'bar', tooltip: true },
+    encoding: {
+      y: {
+        field: bars.barField,
+        type: 'quantitative',
+        title: bars.barTitle,
+        ...(bars.barDomain === undefined ? {} : { scale: { domain: [...bars.barDomain] } }),
+      },
+    },
+  };
+  const worst: ChartLayer[] =
+    bars.worstField === undefined
+      ? []
+      : [
+          {
+            mark: { type: 'tick', thickness: 2 },
+            encoding: { y: { field: bars.worstField, type: 'quantitative' } },
+          },
+        ];
+  const label: ChartLayer = {
+    mark: { type: 'text', dy: -6, fontSize: 10 },
+    encoding: {
+      y: { field: bars.barField, type: 'quantitative' },
+      text: { field: bars.labelField ?? bars.barField, type: 'quantitative', format: bars.labelFormat },
+    },
+  };
+  return [bar, ...worst, label];
+}
+
 export interface HandoverRow {
   readonly algorithm: string;
   readonly stop: string;
@@ -124,74 +225,45 @@ function handoverChart(handover: NonNullable<BenchChartData['handover']>): Bench
   const rows = handoverRows(handover);
   if (rows.length === 0) return undefined;
   const any = (handover.ours ?? handover.seed) as HandoverReport;
-  const x = {
+  const encoding = algorithmGroupsAlong({
     field: 'stop',
-    type: 'nominal' as const,
+    type: 'nominal',
     title: null,
     sort: ['graceful (SIGTERM)', 'crash (SIGKILL)'],
-    axis: { labelAngle: 0 },
-  };
-  const xOffset = { field: 'algorithm', type: 'nominal' as const, sort: ALGORITHM_DOMAIN };
-  return {
+  });
+  return benchChart({
     name: 'hand-over',
     alt: 'Hand-over: time without a leader (median, worst) and events lost, keyspace-leader beside the seed, graceful and crash',
-    spec: {
-      $schema: SCHEMA,
-      title: {
-        text: 'Hand-over: keyspace-leader beside the seed',
-        subtitle: [
-          `${any.workers} workers, ${int(any.keysPerSecond)} keys/s`,
-          'bars: median run, ticks: worst run',
-        ],
-      },
-      data: { values: rows as unknown as Record<string, unknown>[] },
-      config: CONFIG,
+    title: 'Hand-over: keyspace-leader beside the seed',
+    subtitle: [
+      `${any.workers} workers, ${int(any.keysPerSecond)} keys/s`,
+      'bars: median run, ticks: worst run',
+    ],
+    rows,
+    body: {
       hconcat: [
         {
           width: 260,
           height: 220,
           title: 'time without a leader (ms)',
-          encoding: { x, xOffset, color: algorithmColor },
-          layer: [
-            {
-              mark: { type: 'bar', tooltip: true },
-              encoding: { y: { field: 'medianGapMs', type: 'quantitative', title: 'ms (median run)' } },
-            },
-            {
-              mark: { type: 'tick', thickness: 2 },
-              encoding: { y: { field: 'worstGapMs', type: 'quantitative' } },
-            },
-            {
-              mark: { type: 'text', dy: -6, fontSize: 10 },
-              encoding: {
-                y: { field: 'medianGapMs', type: 'quantitative' },
-                text: { field: 'medianGapMs', type: 'quantitative', format: ',.0f' },
-              },
-            },
-          ],
+          encoding,
+          layer: barLayers({
+            barField: 'medianGapMs',
+            barTitle: 'ms (median run)',
+            worstField: 'worstGapMs',
+            labelFormat: ',.0f',
+          }),
         },
         {
           width: 260,
           height: 220,
           title: 'events lost (all runs together)',
-          encoding: { x, xOffset, color: algorithmColor },
-          layer: [
-            {
-              mark: { type: 'bar', tooltip: true },
-              encoding: { y: { field: 'lostTotal', type: 'quantitative', title: 'events lost' } },
-            },
-            {
-              mark: { type: 'text', dy: -6, fontSize: 10 },
-              encoding: {
-                y: { field: 'lostTotal', type: 'quantitative' },
-                text: { field: 'lostTotal', type: 'quantitative', format: ',d' },
-              },
-            },
-          ],
+          encoding,
+          layer: barLayers({ barField: 'lostTotal', barTitle: 'events lost', labelFormat: ',d' }),
         },
       ],
     },
-  };
+  });
 }
 
 export interface CrashLossRow {
@@ -231,57 +303,35 @@ function crashLossChart(rates: NonNullable<BenchChartData['crashLoss']>): BenchC
   const rateOrder = [...new Map(rows.map((r) => [r.rate, r.keysPerSecond])).entries()]
     .sort((a, b) => a[1] - b[1])
     .map(([label]) => label);
-  const x = {
+  const encoding = algorithmGroupsAlong({
     field: 'rate',
-    type: 'ordinal' as const,
+    type: 'ordinal',
     title: 'expirations/s',
     sort: rateOrder,
-    axis: { labelAngle: 0 },
-  };
-  const xOffset = { field: 'algorithm', type: 'nominal' as const, sort: ALGORITHM_DOMAIN };
-  return {
+  });
+  return benchChart({
     name: 'crash-loss',
     alt: 'Crash loss: share of the fault window lost when the leader is killed, per rate, keyspace-leader beside the seed',
-    spec: {
-      $schema: SCHEMA,
-      title: {
-        text: 'Crash loss per rate: keyspace-leader beside the seed',
-        subtitle: [
-          'the leader SIGKILLed; bars: median run, ticks: worst run',
-          'label: events lost, median over the runs',
-        ],
-      },
-      data: { values: rows as unknown as Record<string, unknown>[] },
-      config: CONFIG,
+    title: 'Crash loss per rate: keyspace-leader beside the seed',
+    subtitle: [
+      'the leader SIGKILLed; bars: median run, ticks: worst run',
+      'label: events lost, median over the runs',
+    ],
+    rows,
+    body: {
       width: Math.max(260, 130 * rateOrder.length),
       height: 240,
-      encoding: { x, xOffset, color: algorithmColor },
-      layer: [
-        {
-          mark: { type: 'bar', tooltip: true },
-          encoding: {
-            y: {
-              field: 'lostPercentMedian',
-              type: 'quantitative',
-              title: '% of the fault window lost',
-              scale: { domain: [0, 100] },
-            },
-          },
-        },
-        {
-          mark: { type: 'tick', thickness: 2 },
-          encoding: { y: { field: 'lostPercentWorst', type: 'quantitative' } },
-        },
-        {
-          mark: { type: 'text', dy: -6, fontSize: 10 },
-          encoding: {
-            y: { field: 'lostPercentMedian', type: 'quantitative' },
-            text: { field: 'lostMedian', type: 'quantitative', format: ',d' },
-          },
-        },
-      ],
+      encoding,
+      layer: barLayers({
+        barField: 'lostPercentMedian',
+        barTitle: '% of the fault window lost',
+        barDomain: [0, 100],
+        worstField: 'lostPercentWorst',
+        labelField: 'lostMedian',
+        labelFormat: ',d',
+      }),
     },
-  };
+  });
 }
 
 export const STEP_LABELS = { sustained: 'step sustained', notSustained: 'step not sustained' } as const;
@@ -337,17 +387,13 @@ function throughputChart(results: BenchChartData): BenchChart | undefined {
   const rows = throughputRows(results);
   if (rows.length === 0) return undefined;
   const setUps = [...new Set(rows.map((r) => r.setUp))];
-  return {
+  return benchChart({
     name: 'throughput',
     alt: 'Throughput: events the leader processed per second beside what the bare subscribers received, per rate step',
-    spec: {
-      $schema: SCHEMA,
-      title: {
-        text: 'Throughput beside the bare subscribers',
-        subtitle: ['per rate step', 'a cross: the step was not sustained (stepping stops there)'],
-      },
-      data: { values: rows as unknown as Record<string, unknown>[] },
-      config: CONFIG,
+    title: 'Throughput beside the bare subscribers',
+    subtitle: ['per rate step', 'a cross: the step was not sustained (stepping stops there)'],
+    rows,
+    body: {
       facet: { column: { field: 'setUp', type: 'nominal', title: null, sort: setUps } },
       resolve: { scale: { x: 'independent', y: 'independent' } },
       spec: {
@@ -379,7 +425,7 @@ function throughputChart(results: BenchChartData): BenchChart | undefined {
         ],
       },
     },
-  };
+  });
 }
 
 export interface LatencyRow {
@@ -424,19 +470,15 @@ function latencyChart(results: BenchChartData): BenchChart | undefined {
     { quantile: 'p50', goalMs: LATENCY_GOALS_MS.p50, label: `goal p50 <= ${LATENCY_GOALS_MS.p50} ms` },
     { quantile: 'p99', goalMs: LATENCY_GOALS_MS.p99, label: `goal p99 <= ${LATENCY_GOALS_MS.p99} ms` },
   ];
-  return {
+  return benchChart({
     name: 'latency',
     alt: 'Added latency beyond the bare subscribers (p50, p99) per rate, with the goals',
-    spec: {
-      $schema: SCHEMA,
-      title: {
-        text: 'Added latency beyond the bare subscribers (upper bound)',
-        subtitle: [
-          'bare subscriber receipt to the key.processed line; log scale',
-          'grey rules: the goals at 5,000/s',
-        ],
-      },
-      config: CONFIG,
+    title: 'Added latency beyond the bare subscribers (upper bound)',
+    subtitle: [
+      'bare subscriber receipt to the key.processed line; log scale',
+      'grey rules: the goals at 5,000/s',
+    ],
+    body: {
       width: 420,
       height: 260,
       layer: [
@@ -486,7 +528,7 @@ function latencyChart(results: BenchChartData): BenchChart | undefined {
         },
       ],
     },
-  };
+  });
 }
 
 /**
