@@ -257,6 +257,20 @@ class StdoutLines {
   }
 }
 
+/**
+ * One StdoutLines per process, made by the first logger that writes to stdout, on purpose: it is
+ * not an object each logger's creator owns.
+ * - File descriptor 1 is one per process, and the durability contract above is about all of it: a
+ *   `flush()` must write out every stdout line logged before it, whichever logger logged it (the
+ *   worker's logger, its children, a handler's `ctx.log`). Two sinks on fd 1 would each hold their
+ *   own batch: one's flush would leave the other's lines in the process (a processed mark could then
+ *   cover an event whose line a SIGKILL loses), and their batches would reach the log out of order.
+ * - The `exit` hook that writes the last batch is registered once, with the one sink; a sink per
+ *   logger would add a listener per logger created (tests create many) and need closing by hand.
+ * Whoever wants its own output passes `write` (and `flush`): the Lambda (Powertools), the CLI
+ * (stderr), the local runner, the chaos suite, the bench and the tests do; only worker/main.ts and
+ * test/unit/core/fixtures/log-then-wait.ts use this default.
+ */
 let stdoutLines: StdoutLines | undefined;
 function stdout(): StdoutLines {
   stdoutLines ??= new StdoutLines();
