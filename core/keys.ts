@@ -22,6 +22,7 @@ export type OwnKeyClass =
   | { readonly kind: 'lease' | 'epoch' | 'leader-record' | 'released-channel' | 'coverage' }
   | { readonly kind: 'quorum-lease' | 'quorum-epoch'; readonly partitionIndex: number }
   | { readonly kind: 'processed-mark'; readonly partitionIndex: number; readonly nodeId: string }
+  | { readonly kind: 'expire-probe'; readonly partitionIndex: number; readonly instanceId: string }
   | { readonly kind: 'outbox' | 'outbox-fence'; readonly partitionIndex: number }
   | { readonly kind: 'canary'; readonly tagIndex: number; readonly nonce: string };
 
@@ -131,6 +132,15 @@ export class KeyspaceKeys {
     return `${this.partitionTag(partitionIndex)}:processed:${nodeId}`;
   }
 
+  /**
+   * A worker's probe of a primary's `expire` events (on-time expiry, worker/expiry/expire-event-probe.ts):
+   * written with a short TTL under partition tag `partitionIndex` (chosen so its slot is on the probed
+   * primary), by the worker process `instanceId`.
+   */
+  expireProbe(partitionIndex: number, instanceId: string): string {
+    return `${this.partitionTag(partitionIndex)}:expire-probe:${instanceId}`;
+  }
+
   /** Canary key of tag index `index`; the canary code picks an index whose slot the target owns. */
   canary(index: number, nonce: string): string {
     return `{kl:${this.leaderName}:c${index}}:canary:${nonce}`;
@@ -173,6 +183,10 @@ export class KeyspaceKeys {
         const markHead = this.processedMark(index, '');
         if (key.length > markHead.length && key.startsWith(markHead)) {
           return { kind: 'processed-mark', partitionIndex: index, nodeId: key.slice(markHead.length) };
+        }
+        const probeHead = this.expireProbe(index, '');
+        if (key.length > probeHead.length && key.startsWith(probeHead)) {
+          return { kind: 'expire-probe', partitionIndex: index, instanceId: key.slice(probeHead.length) };
         }
         return undefined;
       }

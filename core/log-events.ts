@@ -304,6 +304,13 @@ export const LOG_EVENTS = {
     levels: ['info', 'debug'],
     fields: { nodeId: str, round: num, keysScanned: num, trackedKeys: num, durationMs: num },
   },
+  'expiry.expire_events_missing': {
+    writers: worker,
+    levels: ['warn'],
+    fields: { node: str, nodeId: str, waitedMs: num },
+  },
+  'expiry.expire_events_flowing': { writers: worker, levels: ['info'], fields: { node: str, nodeId: str } },
+  'expiry.probe_failed': { writers: worker, levels: ['debug'], fields: { nodeId: str, error: value } },
   'expiry.native_fallback': {
     writers: worker,
     levels: ['warn'],

@@ -207,7 +207,7 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   // touches go through a Cluster client of their own (auto-pipelined batches never queue in front of
   // a lease renewal).
   const precise = config.preciseExpiry ? createPreciseExpiry(p, accepts, leadership) : undefined;
-  if (precise) pool.onTtlSet((_node, key) => precise.expiry.onTtlSet(key));
+  if (precise) pool.onTtlSet((node, key) => precise.expiry.onTtlSet(node.id, key));
   // The one owner of "this worker missed events of a primary": coverage, gaps per primary (remembered
   // for REPLAY_WINDOW_MS), suspensions, and the election's canLead / shouldStepDown.
   const coverage = new CoverageRegistry({
@@ -384,6 +384,8 @@ function createPreciseExpiry(
     accepts,
     keyPattern: config.keyPattern,
     leadership,
+    keys: new KeyspaceKeys(config.leaderName),
+    instanceId: p.instanceId,
     clock,
     logger,
     metrics,

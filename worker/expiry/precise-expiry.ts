@@ -1,12 +1,14 @@
 import type { Cluster } from 'ioredis';
 import type { Clock } from '../../core/clock.ts';
 import type { RedisConnectionConfig } from '../../core/config.ts';
+import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
 import { livePrimaries, nodeAddress, type Topology } from '../../core/topology.ts';
 import type { LeadershipView } from '../leader/leadership.ts';
 import { clusterDeadlines } from './cluster-deadlines.ts';
 import { DeadlineIndex } from './deadline-index.ts';
+import { ExpireEventProbe } from './expire-event-probe.ts';
 import { ExpiryToucher } from './expiry-toucher.ts';
 import { ExpiryTracker, type TrackedDeadline } from './expiry-tracker.ts';
 import type { KeyMatcher } from './key-pattern.ts';
@@ -38,6 +40,9 @@ export interface PreciseExpiryOptions {
   /** KEY_PATTERN, given to SCAN as MATCH (`*` scans without MATCH). */
   readonly keyPattern: string;
   readonly leadership: LeadershipView;
+  readonly keys: KeyspaceKeys;
+  /** This worker process: names its probe keys. */
+  readonly instanceId: string;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: EmfMetrics;
@@ -55,6 +60,8 @@ export class PreciseExpiry {
   private readonly tracker: ExpiryTracker;
   private readonly clocks: PrimaryClocks;
   private readonly scanner: KeyspaceScanner;
+  private readonly probe: ExpireEventProbe;
+  /** Primaries without PEXPIRETIME. */
   private readonly nativePrimaries = new Set<string>();
   private gaugeTimer: NodeJS.Timeout | undefined;
   private started = false;
@@ -91,8 +98,16 @@ export class PreciseExpiry {
           nodeId: node.id,
           reason: 'no-pexpiretime',
         });
-        metrics.gauge('NativeExpiryPrimaries', this.nativePrimaries.size, 'Count');
+        this.publishNativeGauge();
       },
+    });
+    this.probe = new ExpireEventProbe({
+      keys: options.keys,
+      instanceId: options.instanceId,
+      write: (key, ttlMs) => options.cluster.set(key, '1', 'PX', ttlMs),
+      clock,
+      logger,
+      onChange: () => this.publishNativeGauge(),
     });
     this.clocks = new PrimaryClocks({ clock, logger, readTime: (nodeId) => this.scanner.time(nodeId) });
     const offsetForKey = (key: string) => this.clocks.offsetForKey(key);
@@ -112,13 +127,20 @@ export class PreciseExpiry {
     });
   }
 
+  /** NativeExpiryPrimaries: primaries without PEXPIRETIME, or found publishing no `expire` events. */
+  private publishNativeGauge(): void {
+    const native = new Set([...this.nativePrimaries, ...this.probe.silentPrimaries()]);
+    this.options.metrics.gauge('NativeExpiryPrimaries', native.size, 'Count');
+  }
+
   /** Keys tracked now. */
   get trackedKeys(): number {
     return this.index.size;
   }
 
-  /** An `expire` event from a primary. */
-  onTtlSet(key: Buffer): void {
+  /** An `expire` event from the primary `nodeId` (the project's own keys included: they prove events flow). */
+  onTtlSet(nodeId: string, key: Buffer): void {
+    this.probe.noteEvent(nodeId);
     this.tracker.noteTtlSet(key);
   }
 
@@ -132,6 +154,7 @@ export class PreciseExpiry {
     const primaries = livePrimaries(topology);
     this.scanner.sync(primaries);
     this.clocks.update(topology);
+    this.probe.sync(topology);
     for (const id of this.nativePrimaries)
       if (!primaries.some((p) => p.id === id)) this.nativePrimaries.delete(id);
   }
@@ -146,6 +169,7 @@ export class PreciseExpiry {
     this.started = true;
     this.toucher.start();
     this.scanner.start();
+    this.probe.start();
     const { metrics } = this.options;
     metrics.gauge('NativeExpiryPrimaries', 0, 'Count');
     this.gaugeTimer = setInterval(
@@ -161,6 +185,7 @@ export class PreciseExpiry {
     clearInterval(this.gaugeTimer);
     this.toucher.stop();
     this.scanner.stop();
+    this.probe.stop();
     this.tracker.close();
     this.clocks.close();
   }

@@ -66,6 +66,10 @@ describe('KeyspaceKeys', () => {
       outbox: [keys.outbox(15), { kind: 'outbox', partitionIndex: 15 }],
       outboxFence: [keys.outboxFence(3), { kind: 'outbox-fence', partitionIndex: 3 }],
       canary: [keys.canary(41, 'run-1'), { kind: 'canary', tagIndex: 41, nonce: 'run-1' }],
+      expireProbe: [
+        keys.expireProbe(5, 'inst-1'),
+        { kind: 'expire-probe', partitionIndex: 5, instanceId: 'inst-1' },
+      ],
     };
     /** Members of KeyspaceKeys that build no key of their own. */
     const NOT_KEY_BUILDERS = new Set(['constructor', 'partitionTag', 'scanPattern', 'classify']);
