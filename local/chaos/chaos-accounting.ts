@@ -18,7 +18,9 @@ import type { LogEventName, LogLine } from '../../core/log-events.ts';
  *   failedUnprocessed = missing keys with a `handler.failed` line (the call happened and failed);
  *   lost = max(0, missing - failedUnprocessed - shedDropped): what nothing accounts for. Scenarios
  *   without overload require missing = 0 outright.
- * - duplicates: handler calls beyond the first per key (keys outside the excluded set).
+ * - duplicates: handler calls beyond one per publication of the key (keys outside the excluded set): a
+ *   key Redis published twice (a primary restarted from its AOF restored it, and it expired again) is
+ *   two expiries, each owed a call.
  * - delay: per expected processed key, its first `key.processed` minus its first publication; the
  *   largest (`maxDelayMs`) and the publishing node of that key.
  * - ids naming two keys: `eventId`s (`<nodeId>:<seq>`, from `key.processed`) carried by calls of two
@@ -373,10 +375,13 @@ export function computeChaosAccount(
 
   // Publications: the first per key decides; a second one is a Redis-level republication.
   const firstPublication = new Map<string, Publication>();
+  /** Publications per key: a key Redis published n times may be handled n times. */
+  const publicationsPerKey = new Map<string, number>();
   let republished = 0;
   const republishedKeys = new Set<string>();
   for (const publication of [...observations.publications].sort((a, b) => a.atMs - b.atMs)) {
     if (!isTracked(publication.key)) continue;
+    publicationsPerKey.set(publication.key, (publicationsPerKey.get(publication.key) ?? 0) + 1);
     if (firstPublication.has(publication.key)) {
       if (!republishedKeys.has(publication.key)) republished++;
       republishedKeys.add(publication.key);
@@ -464,12 +469,15 @@ export function computeChaosAccount(
   for (const [key, calls] of callsPerKey) {
     if (expectedKeys.has(key)) processed++;
     else processedUnexpected++;
+    // Each publication is an expiry the handler is owed: calls beyond them are duplicates.
+    const owed = Math.max(1, publicationsPerKey.get(key) ?? 0);
+    const beyond = Math.max(0, calls - owed);
     if (excludedKeys.has(key)) {
       excludedProcessed++;
-      duplicatesExcluded += calls - 1;
+      duplicatesExcluded += beyond;
     } else {
-      duplicates += calls - 1;
-      if (calls > 1 && handledAfterLastMark(firstCall.get(key), snapshots)) duplicatesAfterMark += calls - 1;
+      duplicates += beyond;
+      if (beyond > 0 && handledAfterLastMark(firstCall.get(key), snapshots)) duplicatesAfterMark += beyond;
     }
   }
   let maxDelayMs = 0;

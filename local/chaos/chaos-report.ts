@@ -55,7 +55,7 @@ export function formatChaosReport(result: ChaosResult): string[] {
   row(
     'duplicates',
     n(a.duplicates),
-    `handler calls beyond the first per key (${n(a.handlerCalls)} calls; ${n(a.duplicatesAfterMark)} handled by a stopped leader after its last mark; excluded keys ${n(a.duplicatesExcluded)})`,
+    `handler calls beyond one per publication of the key (${n(a.handlerCalls)} calls; ${n(a.duplicatesAfterMark)} handled by a stopped leader after its last mark; excluded keys ${n(a.duplicatesExcluded)})`,
   );
   row('max delay', ms(a.maxDelayMs), `publication -> first key.processed, a key of ${a.maxDelayNode ?? '-'}`);
   for (const [name, value] of Object.entries(result.measurements)) row(name, n(Math.round(value)));

@@ -226,6 +226,23 @@ describe('computeChaosAccount: expected, processed, missing, duplicates', () => 
     });
     expect(account).toMatchObject({ published: 1, republished: 1, expected: 1, processed: 1 });
   });
+
+  it('a key Redis published twice (an AOF restart restored it) may be handled twice: one call per publication is no duplicate', () => {
+    const base = observations();
+    const account = computeChaosAccount({
+      ...base,
+      generated: [gen('chaos:r:1', T0), gen('chaos:r:2', T0)],
+      publications: [pub('chaos:r:1', T0 + 1050), pub('chaos:r:1', T0 + 2050), pub('chaos:r:2', T0 + 1050)],
+      records: [
+        ...base.records,
+        processed('w1', T0 + 1060, 'chaos:r:1'),
+        processed('w1', T0 + 2060, 'chaos:r:1'),
+        processed('w1', T0 + 1060, 'chaos:r:2'),
+        processed('w1', T0 + 1070, 'chaos:r:2'), // a real duplicate: published once, handled twice
+      ],
+    });
+    expect(account).toMatchObject({ republished: 1, duplicates: 1 });
+  });
 });
 
 describe('computeChaosAccount: exclusions', () => {
