@@ -1,4 +1,5 @@
-import { EXPIRED_CHANNEL, KeyspaceKeys } from './keys.ts';
+import { KEY_FILTER_DEFAULTS, PRECISE_EXPIRY_DEFAULTS } from './defaults.ts';
+import { EXPIRE_CHANNEL, EXPIRED_CHANNEL, KeyspaceKeys } from './keys.ts';
 
 /**
  * Least-privilege Redis ACL access strings (an ElastiCache RBAC `AccessString`; locally the rules after
@@ -19,6 +20,21 @@ export interface NotifyCheckAccessOptions {
    * Off for ElastiCache, where CONFIG is a restricted command and the parameter group is enforced.
    */
   readonly configRights: boolean;
+  /** PRECISE_EXPIRY: the canary also subscribes to `__keyevent@0__:expire`. @default true */
+  readonly preciseExpiry?: boolean;
+}
+
+export interface WorkerAccessOptions {
+  /**
+   * KEY_PATTERN (a Redis glob, the same syntax as ACL key patterns): with precise expiry the worker
+   * reads the keys matching it, read-only (`%R~<pattern>`: PEXPIRETIME). @default '*'
+   */
+  readonly keyPattern?: string;
+  /**
+   * PRECISE_EXPIRY: adds PRECISE_EXPIRY_GRANTS, the read-only rule for KEY_PATTERN and the
+   * `__keyevent@0__:expire` channel. @default true
+   */
+  readonly preciseExpiry?: boolean;
 }
 
 const GLOB_SPECIAL = /[*?[\]\\]/g;
@@ -88,6 +104,8 @@ export function aclPatterns(leaderName: string) {
     /** `{kl:<name>}:leader`: the leader record, read by the check. */
     leaderRecord: escapeGlob(keys.leader),
     expiredChannel: escapeGlob(EXPIRED_CHANNEL),
+    /** `__keyevent@0__:expire`: a TTL was set or changed (precise expiry; worker and check). */
+    expireChannel: escapeGlob(EXPIRE_CHANNEL),
     releasedChannel: escapeGlob(keys.releasedChannel),
   };
 }
@@ -169,7 +187,11 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
     reason: 'coverage registry: drops peers not seen lately; inside coverage-release when this worker stops',
   },
   { command: 'pexpire', reason: 'inside coverage-publish: the hash lapses when no worker runs' },
-  { command: 'subscribe', reason: '__keyevent@0__:expired on every node, and the released channel' },
+  {
+    command: 'subscribe',
+    reason:
+      '__keyevent@0__:expired on every node (and __keyevent@0__:expire on primaries with precise expiry), and the released channel',
+  },
   {
     command: 'ping',
     reason: 'heartbeat on every subscribed connection: a subscription that stalls without closing is noticed',
@@ -178,13 +200,40 @@ export const WORKER_GRANTS: readonly AclGrant[] = [
   { command: 'publish', reason: 'the released channel after a graceful release' },
 ];
 
+/**
+ * The worker's further commands with PRECISE_EXPIRY (worker/expiry/precise-expiry.ts and its stages).
+ * SCAN reads key names whatever the key rules (ACL key patterns do not filter what it returns, and its
+ * MATCH filters after reading): with it the worker sees every key name of every primary.
+ */
+export const PRECISE_EXPIRY_GRANTS: readonly AclGrant[] = [
+  {
+    command: 'pexpiretime',
+    reason:
+      "on-time expiry: a key's deadline (the tracker's lookups and the scan's, expiry-tracker.ts, keyspace-scanner.ts) and the touch that makes a due key expire (expiry-toucher.ts); read-only, on keys matching KEY_PATTERN",
+  },
+  {
+    command: 'scan',
+    reason: 'on-time expiry: the paced keyspace scan of each primary (keyspace-scanner.ts)',
+  },
+  { command: 'time', reason: "on-time expiry: each primary's clock offset (primary-clocks.ts)" },
+  {
+    command: 'command|info',
+    reason:
+      'on-time expiry: whether the engine knows PEXPIRETIME (scan-connection.ts; Redis < 7.0 falls back)',
+  },
+];
+
 /** The scheduled check's commands (it uses plain node connections, no Cluster client). */
 export const NOTIFY_CHECK_GRANTS: readonly AclGrant[] = [
   ...TOPOLOGY_GRANTS,
   { command: 'get', reason: 'the leader record' },
   { command: 'set', reason: 'canary keys (SET ... PX 30)' },
   { command: 'exists', reason: 'touching a canary after its TTL so the primary expires it (and publishes)' },
-  { command: 'subscribe', reason: '__keyevent@0__:expired on each primary for its canary' },
+  {
+    command: 'subscribe',
+    reason:
+      '__keyevent@0__:expired (and __keyevent@0__:expire with precise expiry) on each primary for its canary',
+  },
 ];
 
 /** Only with `configRights` (self-managed Redis/Valkey; ElastiCache restricts CONFIG). */
@@ -204,22 +253,44 @@ function accessString(keyRules: readonly string[], channels: readonly string[], 
   );
 }
 
-/** The worker's access string for `leaderName`. */
-export function workerAccessString(leaderName: string): string {
+/** The worker's commands in this mode: WORKER_GRANTS, then PRECISE_EXPIRY_GRANTS with precise expiry. */
+export function workerGrants(preciseExpiry: boolean): readonly AclGrant[] {
+  return preciseExpiry ? [...WORKER_GRANTS, ...PRECISE_EXPIRY_GRANTS] : WORKER_GRANTS;
+}
+
+/**
+ * The worker's access string for `leaderName`: read-write on its own keys; with precise expiry (the
+ * default) also read-only on KEY_PATTERN (`%R~<pattern>`, Redis 7 syntax: a write to a user key is
+ * refused), the `expire` channel and PRECISE_EXPIRY_GRANTS.
+ */
+export function workerAccessString(leaderName: string, options: WorkerAccessOptions = {}): string {
   const p = aclPatterns(leaderName);
+  const preciseExpiry = options.preciseExpiry ?? PRECISE_EXPIRY_DEFAULTS.preciseExpiry;
+  const keyPattern = options.keyPattern ?? KEY_FILTER_DEFAULTS.keyPattern;
+  if (keyPattern.length === 0 || /\s/.test(keyPattern)) {
+    throw new RangeError(
+      `workerAccessString: KEY_PATTERN ${JSON.stringify(keyPattern)} cannot be an ACL key pattern`,
+    );
+  }
+  const ownKeys = [p.leaseFamily, p.quorumMembers, p.processedMarks, p.outboxStreams, p.outboxFences].map(
+    (k) => `~${k}`,
+  );
   return accessString(
-    [p.leaseFamily, p.quorumMembers, p.processedMarks, p.outboxStreams, p.outboxFences].map((k) => `~${k}`),
-    [p.expiredChannel, p.releasedChannel],
-    WORKER_GRANTS.map((g) => g.command),
+    preciseExpiry ? [...ownKeys, `%R~${keyPattern}`] : ownKeys,
+    preciseExpiry
+      ? [p.expiredChannel, p.expireChannel, p.releasedChannel]
+      : [p.expiredChannel, p.releasedChannel],
+    workerGrants(preciseExpiry).map((g) => g.command),
   );
 }
 
 /** The scheduled check's access string for `leaderName` (CONFIG only with `configRights`). */
 export function notifyCheckAccessString(leaderName: string, options: NotifyCheckAccessOptions): string {
   const p = aclPatterns(leaderName);
+  const preciseExpiry = options.preciseExpiry ?? PRECISE_EXPIRY_DEFAULTS.preciseExpiry;
   return accessString(
     [`~${p.canaries}`, `%R~${p.leaderRecord}`],
-    [p.expiredChannel],
+    preciseExpiry ? [p.expiredChannel, p.expireChannel] : [p.expiredChannel],
     [...NOTIFY_CHECK_GRANTS, ...(options.configRights ? NOTIFY_CHECK_CONFIG_GRANTS : [])].map(
       (g) => g.command,
     ),

@@ -386,7 +386,7 @@ export const LOG_EVENTS = {
   'report.started': {
     writers: lambda,
     levels: ['info'],
-    fields: { notifyMode: oneOf('auto', 'config', 'parameter-group'), seeds: strings },
+    fields: { notifyMode: oneOf('auto', 'config', 'parameter-group'), preciseExpiry: bool, seeds: strings },
   },
   'report.discovered': {
     writers: lambda,
@@ -450,7 +450,12 @@ export const LOG_EVENTS = {
   'canary.verified': {
     writers: lambda,
     levels: ['debug'],
-    fields: { node: opt(str), key: str, latencyMs: num },
+    fields: { node: opt(str), key: str, latencyMs: num, expireEventsFlow: nullable(bool) },
+  },
+  'canary.no_expire_events': {
+    writers: lambda,
+    levels: ['warn'],
+    fields: { node: opt(str), key: str },
   },
   'canary.failed': {
     writers: lambda,

@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
-import { EXPIRED_CHANNEL, KeyspaceKeys } from '../../core/keys.ts';
+import { EXPIRE_CHANNEL, EXPIRED_CHANNEL, KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import { nodeAddress, type Shard } from '../../core/topology.ts';
 import { describeError } from './errors.ts';
@@ -12,6 +12,12 @@ import type { CanaryReport } from './report.ts';
  * primary owns) with a TTL of tens of ms, then wait for that key's event. Redis deletes an expired key
  * when it is accessed or when its active-expiry cycle finds it, so after the TTL the key is touched
  * with EXISTS every `pokeIntervalMs`: that triggers the lazy expiry (and the event) at once.
+ *
+ * With precise expiry (PRECISE_EXPIRY, the default) the same connection also subscribes to
+ * `__keyevent@0__:expire`: the SET with PX publishes the key's `expire` event (class `g`) when the SET
+ * executes, before its `expired`, and both reach the one connection in the order published, so once
+ * `expired` arrived (or the wait ended) a missing `expire` is final: `expireEventsFlow` false, the
+ * workers handle that primary with native expiry (worker/expiry/precise-expiry.ts).
  *
  * The key carries the run's nonce after the hash tag (the tag alone decides the slot), so concurrent
  * runs never take each other's events for their own.
@@ -28,6 +34,8 @@ export interface CanaryOptions {
   readonly waitTimeoutMs: () => number;
   readonly ttlMs: number;
   readonly pokeIntervalMs: number;
+  /** PRECISE_EXPIRY: also wait for the key's `expire` event (`expireEventsFlow`). */
+  readonly preciseExpiry: boolean;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -64,6 +72,7 @@ export async function runCanary(shard: Shard, options: CanaryOptions): Promise<C
       slots,
       verified: false,
       latencyMs: null,
+      expireEventsFlow: null,
       key: null,
       error: `the shard owning slots ${slots} has no live primary`,
     };
@@ -72,12 +81,15 @@ export async function runCanary(shard: Shard, options: CanaryOptions): Promise<C
   const log = options.logger.child({ node: address });
   const index = KeyspaceKeys.findIndexOnSlots(shard.slots, (i) => options.keys.canary(i, ''));
   const key = options.keys.canary(index, options.nonce);
+  /** Whether the `expire` event came; undefined until the SET was sent (and without precise expiry). */
+  let expireSeen: boolean | undefined;
   const result = (verified: boolean, latencyMs: number | null, error: string | null): CanaryReport => ({
     node: address,
     nodeId: primary.id,
     slots,
     verified,
     latencyMs,
+    expireEventsFlow: expireSeen ?? null,
     key,
     error,
   });
@@ -96,10 +108,23 @@ export async function runCanary(shard: Shard, options: CanaryOptions): Promise<C
       },
       options.stepTimeoutMs(),
     );
+    let expireArrived = false;
+    if (options.preciseExpiry) {
+      await subscriber.subscribe(
+        EXPIRE_CHANNEL,
+        (ttlKey) => {
+          if (ttlKey === key) expireArrived = true;
+        },
+        options.stepTimeoutMs(),
+      );
+    }
     const connection = await options.pool.get(primary, options.stepTimeoutMs());
     const waitMs = options.waitTimeoutMs();
     const setAtMs = options.clock.monotonicMs();
     await connection.call('SET', [key, options.nonce, 'PX', String(options.ttlMs)], options.stepTimeoutMs());
+    const expireVerdict = () => {
+      if (options.preciseExpiry) expireSeen = expireArrived;
+    };
     const deadlineMs = setAtMs + waitMs;
     // The server started the TTL when the SET arrived, a little after setAtMs: the first touch may be early.
     let nextPokeAtMs = setAtMs + options.ttlMs + 2;
@@ -125,9 +150,11 @@ export async function runCanary(shard: Shard, options: CanaryOptions): Promise<C
       await timer.done;
       timer.cancel();
     }
+    expireVerdict();
+    if (expireSeen === false) log.warn('canary.no_expire_events', { key });
     if (eventAtMs !== undefined) {
       const latencyMs = Math.round((eventAtMs - setAtMs) * 10) / 10;
-      log.debug('canary.verified', { key, latencyMs });
+      log.debug('canary.verified', { key, latencyMs, expireEventsFlow: expireSeen ?? null });
       return result(true, latencyMs, null);
     }
     const error =

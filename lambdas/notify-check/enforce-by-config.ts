@@ -18,6 +18,8 @@ export interface ConfigEnforcementOptions {
   readonly pool: NodePool;
   /** Bound of one step (connect, one command), already cut to the run's budget. */
   readonly stepTimeoutMs: () => number;
+  /** PRECISE_EXPIRY: the flags enforced (notify-flags.ts requiredNotifyFlags). */
+  readonly preciseExpiry: boolean;
   readonly logger: Logger;
 }
 
@@ -42,7 +44,7 @@ function base(node: ClusterNode): Pick<NodeReport, 'address' | 'id' | 'role' | '
 }
 
 /**
- * CONFIG GET on the node; when `E` or `x` is missing, CONFIG SET of the merged value (existing flags
+ * CONFIG GET on the node; when a required flag is missing (`E`, `x`, and `g` with precise expiry), CONFIG SET of the merged value (existing flags
  * kept) and a read-back. A node that has the flags is left alone. Concurrent runs write the same
  * merged value, so they are harmless to each other; a change by somebody else between our GET and SET
  * could be overwritten (CONFIG has no compare-and-set), the read-back keeps that window small.
@@ -82,7 +84,7 @@ export async function enforceByConfig(
         await connection.call('CONFIG', ['GET', NOTIFY_PARAMETER], options.stepTimeoutMs()),
         NOTIFY_PARAMETER,
       ) ?? '';
-    const merge = mergeNotifyFlags(before);
+    const merge = mergeNotifyFlags(before, options.preciseExpiry);
     if (!merge.changed) {
       log.debug('notify.node_ok', { value: before });
       return {
@@ -106,7 +108,7 @@ export async function enforceByConfig(
         await connection.call('CONFIG', ['GET', NOTIFY_PARAMETER], options.stepTimeoutMs()),
         NOTIFY_PARAMETER,
       ) ?? '';
-    const configured = hasRequiredNotifyFlags(after);
+    const configured = hasRequiredNotifyFlags(after, options.preciseExpiry);
     if (configured) log.info('notify.node_repaired', { before, after, added: merge.missing });
     else log.warn('notify.node_failed', { before, after, reason: 'read-back lacks the required flags' });
     return {

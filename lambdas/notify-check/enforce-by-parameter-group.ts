@@ -32,6 +32,8 @@ export interface ParameterGroupEnforcementOptions {
   readonly replicationGroupId: string;
   /** Bound of one AWS call, already cut to the run's budget. */
   readonly callTimeoutMs: () => number;
+  /** PRECISE_EXPIRY: the flags enforced (notify-flags.ts requiredNotifyFlags). */
+  readonly preciseExpiry: boolean;
   readonly logger: Logger;
 }
 
@@ -107,7 +109,7 @@ async function enforceGroup(
   let before: string | null = null;
   try {
     before = (await readNotifyParameter(options, name)) ?? '';
-    const merge = mergeNotifyFlags(before);
+    const merge = mergeNotifyFlags(before, options.preciseExpiry);
     if (!merge.changed) {
       log.debug('notify.group_ok', { value: before });
       return { name, status: 'ok', before, after: before, error: null };

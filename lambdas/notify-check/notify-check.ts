@@ -28,8 +28,9 @@ import { RunBudget } from './run-budget.ts';
 
 /**
  * One run of the scheduled check (issue 5), the same in Lambda, in `npm run report` and in tests:
- * discover every node; enforce `notify-keyspace-events` (NOTIFY_MODE); prove with a canary that each
- * primary publishes `expired` events; report the leader (and its ECS task); emit the Lambda metrics as
+ * discover every node; enforce `notify-keyspace-events` (NOTIFY_MODE; `Egx`, or `Ex` with
+ * PRECISE_EXPIRY=false); prove with a canary that each primary publishes `expired` events (and, with
+ * precise expiry, `expire` events); report the leader (and its ECS task); emit the Lambda metrics as
  * one EMF document; return the report.
  *
  * Contracts: idempotent and safe beside concurrent runs; every network step is bounded and the whole
@@ -107,7 +108,11 @@ function allNodes(topology: Topology): ClusterNode[] {
 }
 
 /** A node's report when its flags are managed by the ElastiCache parameter group. */
-function nodeFromParameterGroup(node: ClusterNode, group: ParameterGroupReport): NodeReport {
+function nodeFromParameterGroup(
+  node: ClusterNode,
+  group: ParameterGroupReport,
+  preciseExpiry: boolean,
+): NodeReport {
   const address = nodeAddress(node);
   const member = group.members.find((m) => m.nodes.some((n) => n.address === address));
   const entry =
@@ -132,8 +137,8 @@ function nodeFromParameterGroup(node: ClusterNode, group: ParameterGroupReport):
         group.error ?? `no parameter group of ${group.replicationGroupId} could be matched to ${address}`,
     };
   }
-  const drifted = entry.before !== null && !hasRequiredNotifyFlags(entry.before);
-  const configured = entry.after !== null && hasRequiredNotifyFlags(entry.after);
+  const drifted = entry.before !== null && !hasRequiredNotifyFlags(entry.before, preciseExpiry);
+  const configured = entry.after !== null && hasRequiredNotifyFlags(entry.after, preciseExpiry);
   const status =
     entry.status === 'modified' ? 'repaired' : entry.status === 'refused-default' ? 'refused' : entry.status;
   return {
@@ -197,8 +202,14 @@ function listProblems(
         : `${alike.length} nodes (${alike.map((n) => n.address).join(', ')}) ${reason}`,
     );
   }
-  for (const c of canaries)
+  for (const c of canaries) {
     if (!c.verified) problems.push(`primary ${c.node} (slots ${c.slots}) not verified: ${c.error}`);
+    if (c.expireEventsFlow === false) {
+      problems.push(
+        `primary ${c.node} (slots ${c.slots}) publishes no expire events (PRECISE_EXPIRY needs the g flag): the workers leave its keys to native expiry, late with many volatile keys`,
+      );
+    }
+  }
   if (leader.state !== 'leading') problems.push(leader.summary);
   if (ecs.checked) {
     if (ecs.error !== null) problems.push(`ECS: ${ecs.error}`);
@@ -261,7 +272,11 @@ export async function runNotifyCheck(deps: NotifyCheckDeps): Promise<NotifyCheck
   const keys = new KeyspaceKeys(config.leaderName);
   const seeds = config.redis.nodes.map(nodeAddress);
 
-  logger.info('report.started', { notifyMode: config.notifyMode, seeds });
+  logger.info('report.started', {
+    notifyMode: config.notifyMode,
+    preciseExpiry: config.preciseExpiry,
+    seeds,
+  });
   const discovered = await discoverCluster(config.redis.nodes, factory, {
     preferTls: config.redis.tls,
     timeoutMs: budget.bound(timeouts.discoveryTimeoutMs),
@@ -284,6 +299,7 @@ export async function runNotifyCheck(deps: NotifyCheckDeps): Promise<NotifyCheck
               client: deps.elastiCache,
               replicationGroupId: config.replicationGroupId,
               callTimeoutMs: awsCall,
+              preciseExpiry: config.preciseExpiry,
               logger,
             })
           : Promise.resolve<ParameterGroupReport>({
@@ -295,10 +311,12 @@ export async function runNotifyCheck(deps: NotifyCheckDeps): Promise<NotifyCheck
             });
       if (config.notifyMode === 'parameter-group') {
         const group = await byGroup();
-        return { nodes: nodes.map((n) => nodeFromParameterGroup(n, group)), group };
+        return { nodes: nodes.map((n) => nodeFromParameterGroup(n, group, config.preciseExpiry)), group };
       }
       const results = await Promise.all(
-        nodes.map((node) => enforceByConfig(node, { pool, stepTimeoutMs: step, logger })),
+        nodes.map((node) =>
+          enforceByConfig(node, { pool, stepTimeoutMs: step, preciseExpiry: config.preciseExpiry, logger }),
+        ),
       );
       const refused = results.some((r) => r.refusal !== undefined);
       if (config.notifyMode !== 'auto' || !refused)
@@ -323,7 +341,9 @@ export async function runNotifyCheck(deps: NotifyCheckDeps): Promise<NotifyCheck
       const group = await byGroup();
       return {
         nodes: results.map((r, i) =>
-          r.refusal === undefined ? r.report : nodeFromParameterGroup(nodes[i] as ClusterNode, group),
+          r.refusal === undefined
+            ? r.report
+            : nodeFromParameterGroup(nodes[i] as ClusterNode, group, config.preciseExpiry),
         ),
         group,
       };
@@ -354,6 +374,7 @@ export async function runNotifyCheck(deps: NotifyCheckDeps): Promise<NotifyCheck
           waitTimeoutMs: () => budget.bound(config.canaryTimeoutMs),
           ttlMs: timeouts.canaryTtlMs,
           pokeIntervalMs: timeouts.canaryPokeIntervalMs,
+          preciseExpiry: config.preciseExpiry,
           clock,
           logger,
         }),
@@ -368,6 +389,7 @@ export async function runNotifyCheck(deps: NotifyCheckDeps): Promise<NotifyCheck
         runId,
         leaderName: config.leaderName,
         notifyMode: config.notifyMode,
+        preciseExpiry: config.preciseExpiry,
         startedAt: new Date(startedAtMs).toISOString(),
         finishedAt: new Date(clock.wallMs()).toISOString(),
         durationMs: Math.round(clock.monotonicMs() - startedMono),

@@ -3,15 +3,22 @@
  * (or a parameter group) already has. Contract: a merge only ever adds flags; flags somebody else set
  * are kept, including characters this code does not know (a newer engine's classes).
  *
- * Needed: `E` (keyevent channel `__keyevent@0__:expired`) and `x` (expired events). `A` is an alias
- * for `g$lshzxetd`, so it already covers `x`.
+ * Needed: `E` (the keyevent channels `__keyevent@0__:<event>`) and `x` (`expired` events); with
+ * PRECISE_EXPIRY on (the default) also `g` (generic events, among them `expire`: a TTL was set or
+ * changed, the workers' deadline index, docs/precise-expiry.md). `A` is an alias for `g$lshzxetd`,
+ * so it already covers `g` and `x`.
  *
  * The merged value is written in Redis' canonical order (the order CONFIG GET answers with:
  * `A` or `g$lshzxetdn`, then `K`, `E`, `m`), so `Kg` becomes `gxKE` and reads back unchanged.
  */
 
-/** Flags keyspace-leader needs, each as one character. */
-export const REQUIRED_NOTIFY_FLAGS = ['E', 'x'] as const;
+/** Flags keyspace-leader needs, each as one character: `E`, `g`, `x` with precise expiry, else `E`, `x`. */
+export function requiredNotifyFlags(preciseExpiry: boolean): readonly string[] {
+  return preciseExpiry ? PRECISE_EXPIRY_FLAGS : NATIVE_EXPIRY_FLAGS;
+}
+
+const PRECISE_EXPIRY_FLAGS = ['E', 'g', 'x'] as const;
+const NATIVE_EXPIRY_FLAGS = ['E', 'x'] as const;
 
 /** The event classes `A` stands for (Redis 7 `NOTIFY_ALL`). */
 const ALL_CLASSES = ['g', '$', 'l', 's', 'h', 'z', 'x', 'e', 't', 'd'] as const;
@@ -26,7 +33,7 @@ export interface NotifyFlagsMerge {
   readonly current: string;
   /** The value to write; equal to `current` when nothing is missing (the node is left alone). */
   readonly merged: string;
-  /** Required flags absent from `current`, in REQUIRED_NOTIFY_FLAGS order. */
+  /** Required flags absent from `current`, in `requiredNotifyFlags` order. */
   readonly missing: readonly string[];
   /** True when `merged` must be written. */
   readonly changed: boolean;
@@ -42,14 +49,17 @@ export function expandNotifyFlags(value: string | null | undefined): Set<string>
   return flags;
 }
 
-/** Required flags that `value` lacks (empty when the value is good enough). */
-export function missingNotifyFlags(value: string | null | undefined): string[] {
+/**
+ * Required flags that `value` lacks (empty when the value is good enough); `preciseExpiry` is
+ * PRECISE_EXPIRY (ReportConfig.preciseExpiry).
+ */
+export function missingNotifyFlags(value: string | null | undefined, preciseExpiry: boolean): string[] {
   const flags = expandNotifyFlags(value);
-  return REQUIRED_NOTIFY_FLAGS.filter((flag) => !flags.has(flag));
+  return requiredNotifyFlags(preciseExpiry).filter((flag) => !flags.has(flag));
 }
 
-export function hasRequiredNotifyFlags(value: string | null | undefined): boolean {
-  return missingNotifyFlags(value).length === 0;
+export function hasRequiredNotifyFlags(value: string | null | undefined, preciseExpiry: boolean): boolean {
+  return missingNotifyFlags(value, preciseExpiry).length === 0;
 }
 
 /**
@@ -74,10 +84,16 @@ function renderNotifyFlags(flags: Set<string>, original: string): string {
   return out;
 }
 
-/** Merges the required flags into `current`. Never removes a flag. */
-export function mergeNotifyFlags(current: string | null | undefined): NotifyFlagsMerge {
+/**
+ * Merges the flags required in this mode into `current`. Never removes a flag: with precise expiry
+ * off, a `g` somebody set is kept (only the workers' load changes: they ignore `expire` events then).
+ */
+export function mergeNotifyFlags(
+  current: string | null | undefined,
+  preciseExpiry: boolean,
+): NotifyFlagsMerge {
   const value = current ?? '';
-  const missing = missingNotifyFlags(value);
+  const missing = missingNotifyFlags(value, preciseExpiry);
   if (missing.length === 0) return { current: value, merged: value, missing, changed: false };
   const flags = expandNotifyFlags(value);
   for (const flag of missing) flags.add(flag);

@@ -17,7 +17,7 @@ const quoted = (value: string | null) => (value === null ? '?' : `"${value}"`);
 export function formatReportTable(report: NotifyCheckReport): string {
   const out: string[] = [];
   out.push(
-    `notify-check run ${report.runId}  ${report.startedAt}  ${report.durationMs} ms  mode ${report.notifyMode}  leader name ${report.leaderName}`,
+    `notify-check run ${report.runId}  ${report.startedAt}  ${report.durationMs} ms  mode ${report.notifyMode}  precise expiry ${report.preciseExpiry ? 'on' : 'off'}  leader name ${report.leaderName}`,
   );
   const c = report.cluster;
   out.push(`cluster: ${c.primaries} primaries, ${c.replicas} replicas (topology from ${c.answeredBy})`);
@@ -51,12 +51,13 @@ export function formatReportTable(report: NotifyCheckReport): string {
   out.push('');
   out.push(
     ...table(
-      ['PRIMARY', 'SLOTS', 'CANARY', 'LATENCY', 'NOTE'],
+      ['PRIMARY', 'SLOTS', 'CANARY', 'LATENCY', 'EXPIRE EVENTS', 'NOTE'],
       report.canaries.map((k) => [
         k.node,
         k.slots,
         k.verified ? 'verified' : 'NOT VERIFIED',
         k.latencyMs === null ? '-' : `${k.latencyMs} ms`,
+        k.expireEventsFlow === null ? '-' : k.expireEventsFlow ? 'flow' : 'NONE',
         k.error ?? '',
       ]),
     ),

@@ -82,6 +82,12 @@ export interface CanaryReport {
   readonly verified: boolean;
   /** From the canary's SET to its event; null when not verified. */
   readonly latencyMs: number | null;
+  /**
+   * With PRECISE_EXPIRY: the primary published the canary's `expire` event (`__keyevent@0__:expire`,
+   * class `g`), which the workers' deadline index needs; false: the workers handle this primary with
+   * native expiry. Null without precise expiry, or when the canary failed before its SET.
+   */
+  readonly expireEventsFlow: boolean | null;
   readonly key: string | null;
   readonly error: string | null;
 }
@@ -150,6 +156,8 @@ export interface NotifyCheckReport {
   readonly runId: string;
   readonly leaderName: string;
   readonly notifyMode: NotifyMode;
+  /** PRECISE_EXPIRY: the flags enforced (`Egx`, else `Ex`) and whether the canaries wait for `expire`. */
+  readonly preciseExpiry: boolean;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;

@@ -6,11 +6,13 @@ import {
   NOTIFY_CHECK_CONFIG_GRANTS,
   NOTIFY_CHECK_GRANTS,
   notifyCheckAccessString,
+  PRECISE_EXPIRY_GRANTS,
   suffixPattern,
   WORKER_GRANTS,
   workerAccessString,
+  workerGrants,
 } from '../../../core/acl.ts';
-import { EXPIRED_CHANNEL, KeyspaceKeys } from '../../../core/keys.ts';
+import { EXPIRE_CHANNEL, EXPIRED_CHANNEL, KeyspaceKeys } from '../../../core/keys.ts';
 // Redis' own glob rules (a port of stringmatchlen), the same ones ACL key patterns follow.
 import { compileKeyPattern } from '../../../worker/expiry/key-pattern.ts';
 
@@ -39,7 +41,13 @@ function channelGranted(access: string, channel: string): boolean {
 
 const NAME = 'orders.v2-eu_1';
 const keys = new KeyspaceKeys(NAME);
+/** The default: precise expiry on, KEY_PATTERN `*`. */
 const worker = workerAccessString(NAME);
+/** PRECISE_EXPIRY=false: the worker touches no user key. */
+const workerNative = workerAccessString(NAME, { preciseExpiry: false });
+/** Precise expiry with KEY_PATTERN=orders:* */
+const workerOrders = workerAccessString(NAME, { keyPattern: 'orders:*' });
+const workers = [worker, workerNative, workerOrders];
 const check = notifyCheckAccessString(NAME, { configRights: false });
 const checkWithConfig = notifyCheckAccessString(NAME, { configRights: true });
 
@@ -55,10 +63,12 @@ const workerKeys = [
 ];
 
 describe('worker access string', () => {
-  it('grants read and write on every key the worker uses, for this leader name only', () => {
-    for (const key of workerKeys) {
-      expect(grants(worker, key, 'R'), key).toBe(true);
-      expect(grants(worker, key, 'W'), key).toBe(true);
+  it('grants read and write on every key the worker uses, writes for this leader name only', () => {
+    for (const access of workers) {
+      for (const key of workerKeys) {
+        expect(grants(access, key, 'R'), key).toBe(true);
+        expect(grants(access, key, 'W'), key).toBe(true);
+      }
     }
     const other = new KeyspaceKeys('orders');
     for (const key of [
@@ -68,50 +78,90 @@ describe('worker access string', () => {
       other.outbox(0),
       other.processedMark(0, 'x'),
     ]) {
-      expect(grants(worker, key, 'R'), key).toBe(false);
+      for (const access of workers) expect(grants(access, key, 'W'), key).toBe(false);
+      // Readable only through the read-only rule of KEY_PATTERN `*` (precise expiry).
+      expect(grants(workerNative, key, 'R'), key).toBe(false);
+      expect(grants(workerOrders, key, 'R'), key).toBe(false);
     }
   });
 
-  it("grants no application key and none of the check's canaries", () => {
-    for (const key of ['orders:1', 'session:{kl:x}', '{kl:', `{kl:${NAME}`, keys.canary(0, 'abc'), '']) {
-      expect(grants(worker, key, 'R'), key).toBe(false);
+  it("writes no application key and none of the check's canaries; reads only KEY_PATTERN's, with precise expiry", () => {
+    const foreign = ['orders:1', 'session:{kl:x}', '{kl:', `{kl:${NAME}`, keys.canary(0, 'abc'), ''];
+    for (const key of foreign) {
+      for (const access of workers) expect(grants(access, key, 'W'), key).toBe(false);
+      expect(grants(workerNative, key, 'R'), key).toBe(false);
+      expect(grants(worker, key, 'R'), key).toBe(true);
     }
+    expect(grants(workerOrders, 'orders:1', 'R')).toBe(true);
+    expect(grants(workerOrders, 'session:{kl:x}', 'R')).toBe(false);
+    expect(grants(workerOrders, keys.canary(0, 'abc'), 'R')).toBe(false);
+    expect(parse(workerOrders).keys).toContain('%R~orders:*');
+    expect(parse(workerNative).keys.filter((k) => k.startsWith('%'))).toEqual([]);
   });
 
-  it('grants the expired-event channel and its own released channel, nothing else', () => {
-    expect(channelGranted(worker, EXPIRED_CHANNEL)).toBe(true);
-    expect(channelGranted(worker, keys.releasedChannel)).toBe(true);
-    expect(channelGranted(worker, '__keyevent@0__:set')).toBe(false);
-    expect(channelGranted(worker, '__keyspace@0__:orders:1')).toBe(false);
-    expect(channelGranted(worker, new KeyspaceKeys('other').releasedChannel)).toBe(false);
-    expect(parse(worker).channels).toHaveLength(2);
+  it('refuses a KEY_PATTERN that cannot be one ACL key pattern', () => {
+    expect(() => workerAccessString(NAME, { keyPattern: 'a b' })).toThrow(RangeError);
+    expect(() => workerAccessString(NAME, { keyPattern: '' })).toThrow(RangeError);
+  });
+
+  it('grants the expired-event channel, the expire channel with precise expiry and its own released channel, nothing else', () => {
+    for (const access of workers) {
+      expect(channelGranted(access, EXPIRED_CHANNEL)).toBe(true);
+      expect(channelGranted(access, keys.releasedChannel)).toBe(true);
+      expect(channelGranted(access, '__keyevent@0__:set')).toBe(false);
+      expect(channelGranted(access, '__keyspace@0__:orders:1')).toBe(false);
+      expect(channelGranted(access, new KeyspaceKeys('other').releasedChannel)).toBe(false);
+    }
+    expect(channelGranted(worker, EXPIRE_CHANNEL)).toBe(true);
+    expect(channelGranted(workerNative, EXPIRE_CHANNEL)).toBe(false);
+    expect(parse(worker).channels).toHaveLength(3);
+    expect(parse(workerNative).channels).toHaveLength(2);
   });
 
   it('is on, denies everything first, then grants exactly the listed commands', () => {
-    const { tokens, commands } = parse(worker);
-    expect(tokens[0]).toBe('on');
-    expect(tokens.indexOf('-@all')).toBeLessThan(tokens.findIndex((t) => t.startsWith('+')));
-    expect(commands).toEqual(WORKER_GRANTS.map((g) => g.command));
-    expect(new Set(commands).size).toBe(commands.length);
-    // Nothing administrative or destructive beyond its own keys.
-    for (const forbidden of [
-      'config|get',
-      'config|set',
-      'flushall',
-      'keys',
-      'scan',
-      'acl|setuser',
-      'shutdown',
-      'debug',
-    ]) {
-      expect(commands).not.toContain(forbidden);
+    for (const [access, preciseExpiry] of [
+      [worker, true],
+      [workerNative, false],
+    ] as const) {
+      const { tokens, commands } = parse(access);
+      expect(tokens[0]).toBe('on');
+      expect(tokens.indexOf('-@all')).toBeLessThan(tokens.findIndex((t) => t.startsWith('+')));
+      expect(commands).toEqual(workerGrants(preciseExpiry).map((g) => g.command));
+      expect(new Set(commands).size).toBe(commands.length);
+      // Nothing administrative or destructive beyond its own keys.
+      for (const forbidden of [
+        'config|get',
+        'config|set',
+        'flushall',
+        'keys',
+        'acl|setuser',
+        'shutdown',
+        'debug',
+      ]) {
+        expect(commands).not.toContain(forbidden);
+      }
+      for (const t of tokens)
+        expect(t).not.toMatch(/^(reset|allkeys|allchannels|allcommands|nopass|>|<|#|\+@)/);
     }
-    for (const t of tokens)
-      expect(t).not.toMatch(/^(reset|allkeys|allchannels|allcommands|nopass|>|<|#|\+@)/);
+    // Precise expiry adds exactly its reads: PEXPIRETIME, SCAN, TIME, COMMAND INFO.
+    expect(parse(worker).commands).toEqual([
+      ...WORKER_GRANTS.map((g) => g.command),
+      'pexpiretime',
+      'scan',
+      'time',
+      'command|info',
+    ]);
+    expect(parse(workerNative).commands).not.toContain('scan');
+    expect(parse(workerNative).commands).not.toContain('pexpiretime');
   });
 
   it('names a reason for every grant', () => {
-    for (const grant of [...WORKER_GRANTS, ...NOTIFY_CHECK_GRANTS, ...NOTIFY_CHECK_CONFIG_GRANTS]) {
+    for (const grant of [
+      ...WORKER_GRANTS,
+      ...PRECISE_EXPIRY_GRANTS,
+      ...NOTIFY_CHECK_GRANTS,
+      ...NOTIFY_CHECK_CONFIG_GRANTS,
+    ]) {
       expect(grant.reason.length, grant.command).toBeGreaterThan(10);
     }
   });
@@ -130,8 +180,11 @@ describe('notify-check access strings', () => {
         expect(grants(access, key, 'R'), key).toBe(false);
         expect(grants(access, key, 'W'), key).toBe(false);
       }
-      expect(parse(access).channels).toEqual([EXPIRED_CHANNEL]);
+      expect(parse(access).channels).toEqual([EXPIRED_CHANNEL, EXPIRE_CHANNEL]);
     }
+    expect(
+      parse(notifyCheckAccessString(NAME, { configRights: false, preciseExpiry: false })).channels,
+    ).toEqual([EXPIRED_CHANNEL]);
   });
 
   it('adds CONFIG GET and SET only with configRights, and no other difference', () => {
@@ -145,11 +198,13 @@ describe('notify-check access strings', () => {
   it('prints as docs/security.md shows it for the default leader name', () => {
     expect(workerAccessString('default')).toBe(
       'on ~{kl:default}:* ~{kl:default:p[0-9]*}:* ~{kl:default:p[0-9]*}:processed:* ~{kl:default:o[0-9]*}:outbox ' +
-        '~{kl:default:o[0-9]*}:fence &__keyevent@0__:expired &{kl:default}:released -@all ' +
-        WORKER_GRANTS.map((g) => `+${g.command}`).join(' '),
+        '~{kl:default:o[0-9]*}:fence %R~* &__keyevent@0__:expired &__keyevent@0__:expire &{kl:default}:released -@all ' +
+        workerGrants(true)
+          .map((g) => `+${g.command}`)
+          .join(' '),
     );
     expect(notifyCheckAccessString('default', { configRights: false })).toBe(
-      'on ~{kl:default:c[0-9]*}:canary:* %R~{kl:default}:leader &__keyevent@0__:expired -@all ' +
+      'on ~{kl:default:c[0-9]*}:canary:* %R~{kl:default}:leader &__keyevent@0__:expired &__keyevent@0__:expire -@all ' +
         NOTIFY_CHECK_GRANTS.map((g) => `+${g.command}`).join(' '),
     );
   });
@@ -166,6 +221,7 @@ describe('pattern builders', () => {
       canaries: '{kl:default:c[0-9]*}:canary:*',
       leaderRecord: '{kl:default}:leader',
       expiredChannel: '__keyevent@0__:expired',
+      expireChannel: '__keyevent@0__:expire',
       releasedChannel: '{kl:default}:released',
     });
   });

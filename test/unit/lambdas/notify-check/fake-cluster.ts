@@ -14,7 +14,8 @@ import type {
  * It models what the run relies on: CLUSTER SHARDS (RESP2 shape), CONFIG GET/SET of
  * notify-keyspace-events (node-local), SET with PX on the owning primary (MOVED elsewhere, READONLY on
  * replicas), lazy expiry on GET/EXISTS that publishes `__keyevent@0__:expired` when the node's own
- * flags enable it (its own check, deliberately not the code under test), and failure modes.
+ * flags enable it (its own check, deliberately not the code under test), the `expire` event
+ * (`__keyevent@0__:expire`, class `g`) of a SET with PX, and failure modes.
  */
 
 export type FakeFailure =
@@ -33,6 +34,8 @@ export class FakeNode {
   failure: FakeFailure;
   readonly data = new Map<string, { value: string; expiresAtMs: number | undefined }>();
   readonly subscribers = new Set<(message: string) => void>();
+  /** Subscribers of `__keyevent@0__:expire`. */
+  readonly expireSubscribers = new Set<(message: string) => void>();
   constructor(
     readonly id: string,
     readonly port: number,
@@ -48,6 +51,11 @@ export class FakeNode {
   private publishesExpired(): boolean {
     const f = this.notify;
     return f.includes('E') && (f.includes('x') || f.includes('A'));
+  }
+
+  private publishesExpire(): boolean {
+    const f = this.notify;
+    return f.includes('E') && (f.includes('g') || f.includes('A'));
   }
 
   private expireIfDue(key: string): void {
@@ -96,6 +104,7 @@ export class FakeNode {
         value: args[1] ?? '',
         expiresAtMs: px === undefined ? undefined : Date.now() + px,
       });
+      if (px !== undefined && this.publishesExpire()) for (const s of this.expireSubscribers) s(key);
       return 'OK';
     }
     if (cmd === 'GET') return this.data.get(key)?.value ?? null;
@@ -208,20 +217,27 @@ export class FakeCluster implements RedisNodeFactory {
     const node = await this.reach(address, timeoutMs);
     const record = { node: node.address, kind: 'sub' as const, closed: false };
     this.connections.push(record);
-    let listener: ((message: string) => void) | undefined;
+    const listeners: { set: Set<(message: string) => void>; listener: (message: string) => void }[] = [];
     return {
       address: node.address,
       subscribe: async (channel, onMessage) => {
-        if (channel !== '__keyevent@0__:expired')
-          throw new Error(`fake publishes only expired events, not ${channel}`);
-        listener = (message) => {
+        const set =
+          channel === '__keyevent@0__:expired'
+            ? node.subscribers
+            : channel === '__keyevent@0__:expire'
+              ? node.expireSubscribers
+              : undefined;
+        if (set === undefined)
+          throw new Error(`fake publishes only expired and expire events, not ${channel}`);
+        const listener = (message: string) => {
           if (!record.closed) onMessage(message);
         };
-        node.subscribers.add(listener);
+        set.add(listener);
+        listeners.push({ set, listener });
       },
       close: async () => {
         record.closed = true;
-        if (listener) node.subscribers.delete(listener);
+        for (const { set, listener } of listeners) set.delete(listener);
       },
     };
   }

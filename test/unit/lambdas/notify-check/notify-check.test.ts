@@ -52,15 +52,18 @@ const recentRecord = (taskArn: string | null) => {
 };
 
 describe('runNotifyCheck with CONFIG (self-managed Redis)', () => {
-  it('enables E and x on every node, replicas included, and verifies every primary', async () => {
+  it('enables E, g and x on every node, replicas included, and verifies every primary and its expire events', async () => {
     const cluster = FakeCluster.build();
     const captured = capture();
     const report = await runNotifyCheck(deps(cluster, captured));
 
-    for (const node of cluster.nodes) expect(node.notify).toBe('xE');
+    for (const node of cluster.nodes) expect(node.notify).toBe('gxE');
+    expect(report.preciseExpiry).toBe(true);
     expect(report.nodes).toHaveLength(6);
     expect(report.nodes.every((n) => n.status === 'repaired' && n.drifted && n.configured)).toBe(true);
     expect(report.canaries.map((c) => c.verified)).toEqual([true, true, true]);
+    expect(report.canaries.map((c) => c.expireEventsFlow)).toEqual([true, true, true]);
+    expect(report.problems.filter((p) => p.includes('expire'))).toEqual([]);
     expect(report.metrics).toMatchObject({
       PrimariesTotal: 3,
       PrimariesVerified: 3,
@@ -234,7 +237,51 @@ describe('runNotifyCheck with CONFIG (self-managed Redis)', () => {
     expect(a.runId).not.toBe(b.runId);
     expect(a.metrics.PrimariesVerified).toBe(3);
     expect(b.metrics.PrimariesVerified).toBe(3);
-    for (const node of cluster.nodes) expect(node.notify).toBe('xE');
+    for (const node of cluster.nodes) expect(node.notify).toBe('gxE');
+  });
+
+  it('PRECISE_EXPIRY=false enforces E and x only, leaves a node with Ex alone and does not wait for expire events', async () => {
+    const cluster = FakeCluster.build();
+    const [first] = cluster.nodes as [FakeNode];
+    first.notify = 'Ex';
+    const report = await runNotifyCheck(
+      deps(cluster, capture(), { config: reportConfig(cluster, { PRECISE_EXPIRY: 'false' }) }),
+    );
+    expect(report.preciseExpiry).toBe(false);
+    expect(first.notify).toBe('Ex');
+    for (const node of cluster.nodes.slice(1)) expect(node.notify).toBe('xE');
+    expect(report.nodes[0]).toMatchObject({ status: 'ok', drifted: false, configured: true });
+    expect(report.canaries.map((c) => [c.verified, c.expireEventsFlow])).toEqual(Array(3).fill([true, null]));
+    expect(report.problems.filter((p) => p.includes('expire'))).toEqual([]);
+  });
+
+  it('with precise expiry a node with Ex is drifted and gets g; a primary that loses g after enforcement is a problem', async () => {
+    const cluster = FakeCluster.build({ notify: 'Ex' });
+    const silent = cluster.primaries()[1] as FakeNode;
+    const captured = capture();
+    const report = await runNotifyCheck(
+      deps(cluster, captured, {
+        hooks: {
+          afterEnforcement: async () => {
+            silent.notify = 'xE';
+          },
+        },
+      }),
+    );
+    expect(report.nodes.every((n) => n.drifted && n.status === 'repaired' && n.after === 'gxE')).toBe(true);
+    expect(report.changes[0]).toMatch(/"Ex" -> "gxE"/);
+    const silentCanary = report.canaries.find((c) => c.node === silent.address);
+    // It still publishes expired: verified, but its expire events do not flow.
+    expect(silentCanary).toMatchObject({ verified: true, expireEventsFlow: false });
+    expect(report.canaries.filter((c) => c.node !== silent.address).map((c) => c.expireEventsFlow)).toEqual([
+      true,
+      true,
+    ]);
+    expect(report.metrics.PrimariesVerified).toBe(3);
+    expect(report.problems.filter((p) => p.includes('expire'))).toEqual([
+      expect.stringMatching(new RegExp(`^primary ${silent.address} .*publishes no expire events`)),
+    ]);
+    expect(captured.logLines.some((l) => l.includes('"canary.no_expire_events"'))).toBe(true);
   });
 
   it('refused CONFIG in config mode is reported, not thrown, and ElastiCache is not asked', async () => {
@@ -336,8 +383,8 @@ describe('runNotifyCheck auto mode on ElastiCache', () => {
 
   it('parameter-group mode never sends CONFIG and reads the group only', async () => {
     const cluster = FakeCluster.build();
-    for (const node of cluster.nodes) node.notify = 'xE';
-    mockReplicationGroup(elastiCacheMock, cluster, { groupName: 'kl-params', notifyValue: 'xE' });
+    for (const node of cluster.nodes) node.notify = 'gxE';
+    mockReplicationGroup(elastiCacheMock, cluster, { groupName: 'kl-params', notifyValue: 'gxE' });
     const report = await runNotifyCheck(
       deps(cluster, capture(), {
         config: reportConfig(cluster, { NOTIFY_MODE: 'parameter-group', REPLICATION_GROUP_ID: 'rg' }),

@@ -12,10 +12,11 @@ describe('formatReportTable', () => {
     const text = formatReportTable(report);
     for (const node of cluster.nodes) expect(text).toContain(node.address);
     expect(text).toMatch(/NODE\s+ROLE\s+METHOD\s+STATUS\s+BEFORE\s+AFTER/);
-    expect(text).toMatch(/127\.0\.0\.1:7000\s+primary\s+config\s+repaired\s+""\s+"xE"/);
+    expect(text).toMatch(/127\.0\.0\.1:7000\s+primary\s+config\s+repaired\s+""\s+"gxE"/);
     expect(text).toMatch(/127\.0\.0\.1:7001\s+replica\s+config\s+unreachable/);
-    expect(text).toMatch(/PRIMARY\s+SLOTS\s+CANARY/);
-    expect(text).toMatch(/0-5460\s+verified/);
+    expect(text).toMatch(/PRIMARY\s+SLOTS\s+CANARY\s+LATENCY\s+EXPIRE EVENTS/);
+    expect(text).toMatch(/0-5460\s+verified\s+[\d.]+ ms\s+flow/);
+    expect(text).toContain('precise expiry on');
     expect(text).toContain('leader: no leader record');
     expect(text).toContain('ecs: not checked: ECS_CLUSTER and ECS_SERVICE are not set');
     expect(text).toContain(
