@@ -12,6 +12,7 @@ import { App, Duration, type Environment, Tags, Validations } from 'aws-cdk-lib'
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { z } from 'zod';
+import { PRECISE_EXPIRY_DEFAULTS } from '../core/defaults.ts';
 import { KeyspaceLeaderStack, type KeyspaceLeaderStackProps } from './keyspace-leader-stack.ts';
 import { DEFAULT_METRICS_NAMESPACE } from './metric-names.ts';
 
@@ -40,6 +41,8 @@ export const CONTEXT_KEYS = [
   'processedLog',
   'scheduleRateMinutes',
   'latencyP99ThresholdMs',
+  'preciseExpiry',
+  'expiryLagAlarmMs',
   'alarmEmail',
   'logRetentionDays',
 ] as const;
@@ -94,6 +97,15 @@ const contextSchema = z
     ).default('all'),
     scheduleRateMinutes: integer(1, 60, 1),
     latencyP99ThresholdMs: integer(1, 3_600_000, 1000),
+    // PRECISE_EXPIRY of the workers and the Lambda, and the parameter group's Egx (Ex when false).
+    preciseExpiry: z
+      .preprocess(
+        (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+        z.union([z.boolean(), z.enum(['true', 'false'])]),
+      )
+      .transform((v) => v === true || v === 'true')
+      .default(PRECISE_EXPIRY_DEFAULTS.preciseExpiry),
+    expiryLagAlarmMs: integer(1, 3_600_000, 1000),
     alarmEmail: z.email().optional(),
     logRetentionDays: integer(1, 3653, 30).refine(
       (d) => RETENTION_DAYS.has(d),
@@ -208,6 +220,8 @@ export function stackPropsFromContext(context: AppContext, env: NodeJS.ProcessEn
     logLevel: context.logLevel,
     logRetention: context.logRetentionDays as logs.RetentionDays,
     latencyP99ThresholdMs: context.latencyP99ThresholdMs,
+    preciseExpiry: context.preciseExpiry,
+    expiryLagAlarmMs: context.expiryLagAlarmMs,
     ...(context.alarmEmail === undefined ? {} : { alarmEmail: context.alarmEmail }),
   };
 }

@@ -49,6 +49,13 @@ export interface KeyspaceLeaderStackProps extends StackProps {
   readonly logLevel: string;
   readonly logRetention: logs.RetentionDays;
   readonly latencyP99ThresholdMs: number;
+  /**
+   * PRECISE_EXPIRY of the workers and the Lambda, and the parameter group's notify-keyspace-events
+   * (`Egx`, else `Ex`): one value for all three.
+   */
+  readonly preciseExpiry: boolean;
+  /** The ExpiryLagMs p99 alarm's bound (ms). */
+  readonly expiryLagAlarmMs: number;
   readonly alarmEmail?: string;
 }
 
@@ -94,12 +101,14 @@ export class KeyspaceLeaderStack extends Stack {
             // User and group ids are account-wide: the stack name keeps two stacks apart.
             idPrefix: this.stackName.toLowerCase().slice(0, 24).replace(/-+/g, '-').replace(/-$/, ''),
             leaderName: props.leaderName,
+            preciseExpiry: props.preciseExpiry,
           })
         : undefined;
     this.cache = new CacheCluster(this, 'Cache', {
       vpc,
       subnets: privateSubnets,
       ...cacheProps,
+      preciseExpiry: props.preciseExpiry,
       auth: this.cacheUsers ? { mode: 'rbac', userGroupId: this.cacheUsers.userGroupId } : { mode: 'token' },
     });
     const credentials = (user: 'worker' | 'notifyCheck') => {
@@ -128,6 +137,7 @@ export class KeyspaceLeaderStack extends Stack {
       logLevel: props.logLevel,
       handler: props.worker.handler,
       processedLog: props.worker.processedLog,
+      preciseExpiry: props.preciseExpiry,
       logRetention: props.logRetention,
     });
 
@@ -150,6 +160,7 @@ export class KeyspaceLeaderStack extends Stack {
       leaderName: props.leaderName,
       metricsNamespace: props.metricsNamespace,
       logLevel: props.logLevel,
+      preciseExpiry: props.preciseExpiry,
       logRetention: props.logRetention,
     });
 
@@ -158,6 +169,7 @@ export class KeyspaceLeaderStack extends Stack {
       metricsNamespace: props.metricsNamespace,
       scheduleRate: props.notifyCheck.scheduleRate,
       latencyP99ThresholdMs: props.latencyP99ThresholdMs,
+      expiryLagAlarmMs: props.expiryLagAlarmMs,
       ...(props.alarmEmail === undefined ? {} : { alarmEmail: props.alarmEmail }),
       notifyFunction: this.notifyCheck.function,
       workerLogGroup: this.workers.logGroup,

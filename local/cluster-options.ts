@@ -39,7 +39,10 @@ const optionsSchema = z
      * `rdb`: snapshots (every 10 s after a change, and on a graceful stop).
      */
     persistence: z.enum(['off', 'aof', 'rdb']).default('off'),
-    /** Value of `notify-keyspace-events` at start (e.g. `Ex`); unset leaves Redis' default (off). */
+    /**
+     * Value of `notify-keyspace-events` at start (`Egx` for precise expiry, `Ex` for native expiry
+     * only); unset leaves Redis' default (off).
+     */
     notifyKeyspaceEvents: z.string().optional(),
     /** Appended to every `redis-server` command line, e.g. `['--hz', '50']`. */
     extraArgs: z.array(z.string()).default([]),

@@ -25,6 +25,11 @@ export interface CacheClusterProps {
   /** Non-default (not 6379) so a scan for default Redis ports does not find it. */
   readonly port: number;
   readonly auth: CacheAuth;
+  /**
+   * PRECISE_EXPIRY of the workers and the Lambda: `notify-keyspace-events` is `Egx` (also `expire`
+   * events, class `g`, for the workers' deadline index) when true, `Ex` when false.
+   */
+  readonly preciseExpiry: boolean;
 }
 
 /**
@@ -40,11 +45,16 @@ export function parameterGroupFamily(engine: CacheEngine, engineVersion: string)
   return `${engine}${major}`;
 }
 
+/** The parameter group's `notify-keyspace-events`: `Egx` with precise expiry, else `Ex`. */
+export function cacheNotifyFlags(preciseExpiry: boolean): string {
+  return preciseExpiry ? 'Egx' : 'Ex';
+}
+
 /**
  * ElastiCache (Valkey or Redis OSS) in cluster mode: Multi-AZ with automatic failover, TLS and
  * encryption at rest, an AUTH token that exists only in Secrets Manager (or, with `auth.mode` rbac,
  * an RBAC user group instead), and a custom parameter group that turns on expired-key notifications
- * (`Ex`).
+ * (`Ex`) and, with precise expiry, the `expire` events too (`Egx`).
  */
 export class CacheCluster extends Construct {
   readonly replicationGroup: elasticache.CfnReplicationGroup;
@@ -113,8 +123,9 @@ export class CacheCluster extends Construct {
       properties: {
         // Fixed for the group's lifetime; cluster mode needs it in a custom group.
         'cluster-enabled': 'yes',
-        // Keyevent notifications (E) for expired keys (x): what the workers subscribe to.
-        'notify-keyspace-events': 'Ex',
+        // Keyevent notifications (E) for expired keys (x) and, with precise expiry, for TTLs set (g:
+        // `expire`): what the workers subscribe to. The Lambda enforces the same (notify-flags.ts).
+        'notify-keyspace-events': cacheNotifyFlags(props.preciseExpiry),
         // A shard that lost its primary must not stop the other shards (and the lease quorum).
         'cluster-require-full-coverage': 'no',
       },

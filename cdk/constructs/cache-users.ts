@@ -20,6 +20,11 @@ export interface CacheUsersProps {
   readonly idPrefix: string;
   /** LEADER_NAME: the access strings name its keys and channels. */
   readonly leaderName: string;
+  /**
+   * PRECISE_EXPIRY: the worker's string reads user keys (read-only, the worker's default KEY_PATTERN
+   * `*`: the stack does not set KEY_PATTERN) and may SCAN; both strings get the `expire` channel.
+   */
+  readonly preciseExpiry: boolean;
 }
 
 /** One RBAC user whose password exists only in Secrets Manager. */
@@ -55,7 +60,7 @@ export class CacheUsers extends Construct {
       'Worker',
       `${props.idPrefix}-worker`,
       WORKER_USER_NAME,
-      workerAccessString(props.leaderName),
+      workerAccessString(props.leaderName, { preciseExpiry: props.preciseExpiry }),
     );
     this.notifyCheck = this.user(
       'NotifyCheck',
@@ -63,7 +68,7 @@ export class CacheUsers extends Construct {
       NOTIFY_CHECK_USER_NAME,
       // ElastiCache restricts CONFIG and refuses an access string that names it: the check enforces the
       // notifications through the parameter group (NOTIFY_MODE=auto falls back on NOPERM).
-      notifyCheckAccessString(props.leaderName, { configRights: false }),
+      notifyCheckAccessString(props.leaderName, { configRights: false, preciseExpiry: props.preciseExpiry }),
     );
     this.defaultUser = this.user(
       'DisabledDefault',

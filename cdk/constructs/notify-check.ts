@@ -42,6 +42,8 @@ export interface NotifyCheckProps {
   readonly leaderName: string;
   readonly metricsNamespace: string;
   readonly logLevel: string;
+  /** PRECISE_EXPIRY: the flags the check enforces (`Egx`, else `Ex`), as the workers run. */
+  readonly preciseExpiry: boolean;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -91,6 +93,7 @@ export class NotifyCheck extends Construct {
       retryAttempts: 0,
       environment: {
         NOTIFY_MODE: 'auto',
+        PRECISE_EXPIRY: String(props.preciseExpiry),
         REPLICATION_GROUP_ID: props.replicationGroupId,
         ECS_CLUSTER: props.ecsClusterName,
         ECS_SERVICE: props.ecsServiceName,

@@ -16,6 +16,8 @@ export interface ObservabilityProps {
   /** How often the notify-check Lambda runs: the period of the metrics it emits. */
   readonly scheduleRate: Duration;
   readonly latencyP99ThresholdMs: number;
+  /** Bound of ExpiryLagMs p99 (a tracked key's deadline -> its handler call), context `expiryLagAlarmMs`. */
+  readonly expiryLagAlarmMs: number;
   /** E-mail subscribed to the alarm topic (it must confirm the subscription). */
   readonly alarmEmail?: string;
   readonly notifyFunction: lambda.IFunction;
@@ -40,6 +42,7 @@ export class Observability extends Construct {
     readonly noLeader: cw.Alarm;
     readonly primaryNotVerified: cw.Alarm;
     readonly processingLatencyP99: cw.Alarm;
+    readonly expiryLagP99: cw.Alarm;
     readonly handlerFailures: cw.Alarm;
     readonly eventsShed: cw.Alarm;
     readonly duplicateWorkerId: cw.Alarm;
@@ -110,6 +113,9 @@ export class Observability extends Construct {
     const eventsReceived = custom('EventsReceived', 'Sum', WORKER_PERIOD);
     const latencyP50 = custom('ProcessingLatencyMs', 'p50', WORKER_PERIOD, 'p50');
     const latencyP99 = custom('ProcessingLatencyMs', 'p99', WORKER_PERIOD, 'p99');
+    // On-time expiry: a tracked key's deadline -> its handler call (the leader's), and the index sizes.
+    const expiryLagP50 = custom('ExpiryLagMs', 'p50', WORKER_PERIOD, 'deadline -> handler p50');
+    const expiryLagP99 = custom('ExpiryLagMs', 'p99', WORKER_PERIOD, 'deadline -> handler p99');
     // How late the leader's renewals are confirmed: close to the renew deadline means a lease at risk.
     const renewLatencyMax = custom('LeaseRenewLatencyMs', 'Maximum', WORKER_PERIOD, 'lease renewal, max');
     const handlerFailures = custom('HandlerFailures', 'Sum', WORKER_PERIOD, 'handler failures');
@@ -159,6 +165,20 @@ export class Observability extends Construct {
           alarmDescription: `Processing latency p99 above ${props.latencyP99ThresholdMs} ms for three consecutive minutes.`,
           metric: latencyP99,
           threshold: props.latencyP99ThresholdMs,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 3,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
+      expiryLagP99: withActions(
+        new cw.Alarm(this, 'ExpiryLagP99Alarm', {
+          alarmDescription:
+            `Expiry lag p99 (a tracked key's deadline -> its handler call) above ${props.expiryLagAlarmMs} ms for ` +
+            'three consecutive minutes: keys are handled late (a primary left to native expiry, a slow handler, ' +
+            'or the leader falling behind; see expiry.* logs and NativeExpiryPrimaries).',
+          metric: expiryLagP99,
+          threshold: props.expiryLagAlarmMs,
           comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: 3,
           datapointsToAlarm: 3,
@@ -260,17 +280,26 @@ export class Observability extends Construct {
         markdown: [
           `## keyspace-leader \`${props.leaderName}\``,
           'Healthy: **LeaderPresent = 1**, **IsLeader (sum) = 1**, **PrimariesVerified = PrimariesTotal**, ' +
+            `**expiry lag p99 < ${props.expiryLagAlarmMs} ms**, NativeExpiryPrimaries = 0, ` +
             'SubscribedPrimaries (min over workers) = PrimariesTotal, EventsShed and HandlerFailures = 0. ' +
             'A rising fencing token means leadership changed hands.',
         ].join('\n\n'),
-        width: 12,
-        height: 4,
+        width: 8,
+        height: 6,
+      }),
+      new cw.GraphWidget({
+        title: "Expiry lag: a key's deadline -> its handler call (ms)",
+        left: [expiryLagP50, expiryLagP99],
+        leftYAxis: { min: 0 },
+        leftAnnotations: [{ value: props.expiryLagAlarmMs, label: 'p99 alarm threshold' }],
+        width: 8,
+        height: 6,
       }),
       new cw.AlarmStatusWidget({
         title: 'Alarms',
         alarms: Object.values(this.alarms),
-        width: 12,
-        height: 4,
+        width: 8,
+        height: 6,
       }),
     );
     this.dashboard.addWidgets(
@@ -341,6 +370,30 @@ export class Observability extends Construct {
         left: [handlerFailures, eventsShed],
         leftYAxis: { min: 0 },
         width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'On-time expiry: keys in the deadline index',
+        left: [
+          custom('TrackedKeys', 'Maximum', WORKER_PERIOD, 'tracked keys (fullest worker)'),
+          custom('TrackedKeys', 'Minimum', WORKER_PERIOD, 'tracked keys (emptiest worker)'),
+        ],
+        leftYAxis: { min: 0 },
+        width: 12,
+      }),
+      new cw.GraphWidget({
+        title: 'On-time expiry: primaries left to native (late) expiry (0 when healthy)',
+        left: [
+          custom(
+            'NativeExpiryPrimaries',
+            'Maximum',
+            WORKER_PERIOD,
+            'primaries without on-time expiry (worst worker)',
+          ),
+        ],
+        leftYAxis: { min: 0 },
+        width: 12,
       }),
     );
     this.dashboard.addWidgets(

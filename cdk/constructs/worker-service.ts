@@ -51,6 +51,8 @@ export interface WorkerServiceProps {
   readonly handler: string;
   /** PROCESSED_LOG of the worker: which completed calls get a `key.processed` line. */
   readonly processedLog: string;
+  /** PRECISE_EXPIRY of the worker (on-time expiry; the Lambda gets the same value). */
+  readonly preciseExpiry: boolean;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -89,7 +91,7 @@ export class WorkerService extends Construct {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret configuration (REDIS_NODES, REDIS_TLS, LEADER_NAME, ' +
-        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, PROCESSED_LOG, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
+        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, PROCESSED_LOG, PRECISE_EXPIRY, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
         'password (AUTH token or RBAC password) is injected from Secrets Manager as an ECS secret (REDIS_PASSWORD).',
     });
 
@@ -113,6 +115,7 @@ export class WorkerService extends Construct {
         LOG_LEVEL: props.logLevel,
         HANDLER: props.handler,
         PROCESSED_LOG: props.processedLog,
+        PRECISE_EXPIRY: String(props.preciseExpiry),
         HEALTH_PORT: String(WORKER_HEALTH_PORT),
         ...(props.redisUsername === undefined ? {} : { REDIS_USERNAME: props.redisUsername }),
       },

@@ -18,7 +18,8 @@ import type { ChaosScenario, ClusterProfile } from './chaos-scenario.ts';
 
 /**
  * The embedded cluster of a chaos session and what every run shares: one LocalRedisCluster of a
- * profile (notify-keyspace-events `Ex` set with configSetAll, so restarted nodes get it too), a
+ * profile (notify-keyspace-events `Egx` set with configSetAll, so restarted nodes get it too: the
+ * workers' precise expiry, on by default, needs `expire` events besides `expired`), a
  * Cluster client for the key generator, and the reference subscribers (one bare subscriber per
  * primary, re-synced with the topology every 250 ms) that define "expected". Scenarios run one at a
  * time; after each, the cluster is put back in shape (paused nodes resumed, stopped nodes restarted,
@@ -81,7 +82,7 @@ export class ChaosHarness {
   }
 
   private async setUp(): Promise<void> {
-    await this.cluster.configSetAll('notify-keyspace-events', 'Ex');
+    await this.cluster.configSetAll('notify-keyspace-events', 'Egx');
     const redis: RedisConnectionConfig = {
       nodes: this.cluster.seeds,
       tls: false,

@@ -7,11 +7,14 @@ import type { NotifyCheckReport } from '../../lambdas/notify-check/report.ts';
 /**
  * Enables `notify-keyspace-events` on every node of the local cluster the way production does: one
  * run of the scheduled Lambda's logic (lambdas/notify-check, NOTIFY_MODE=config), which merges the
- * flags in with CONFIG SET on every node and proves with a canary per primary that `expired` events
- * flow. Returns a few lines for the person watching. When the check cannot run at all, falls back to
+ * flags in with CONFIG SET on every node (`Egx`: precise expiry is on by default, PRECISE_EXPIRY) and
+ * proves with a canary per primary that `expired` (and `expire`) events flow. Returns a few lines for the person watching. When the check cannot run at all, falls back to
  * a plain CONFIG SET on every node (`fallback`), and says so. With `connection` (`--tls`) the check
  * runs as it does in production: over TLS, as its own ACL user (with CONFIG rights here).
  */
+
+/** What the fallback sets: `expired` and `expire` events (precise expiry, on by default). */
+export const FALLBACK_NOTIFY_FLAGS = 'Egx';
 
 export interface NotificationSetup {
   readonly ok: boolean;
@@ -41,10 +44,12 @@ export function summarizeReport(report: NotifyCheckReport): string[] {
   const changed = report.nodes.filter((n) => n.status === 'repaired').length;
   const verified = report.canaries.filter((c) => c.verified);
   const latencies = verified.map((c) => c.latencyMs).filter((l): l is number => l !== null);
+  const expireFlows = report.canaries.filter((c) => c.expireEventsFlow === true).length;
   const lines = [
     `notify-check (the Lambda's logic, run once): notify-keyspace-events set on ${configured}/${report.nodes.length} nodes ` +
       `(${changed} changed, now "${report.nodes[0]?.after ?? '?'}"); canary verified on ${verified.length}/${report.canaries.length} primaries` +
       (latencies.length > 0 ? ` (${Math.min(...latencies)}-${Math.max(...latencies)} ms)` : '') +
+      (report.preciseExpiry ? `; expire events on ${expireFlows}/${report.canaries.length} primaries` : '') +
       `; ${report.durationMs} ms`,
   ];
   for (const problem of report.problems) {
@@ -85,12 +90,12 @@ export async function enableNotifications(deps: EnableNotificationsDeps): Promis
     const allVerified = report.canaries.every((c) => c.verified);
     return { ok: allConfigured && allVerified, lines: summarizeReport(report), report };
   } catch (error) {
-    await deps.fallback('notify-keyspace-events', 'Ex');
+    await deps.fallback('notify-keyspace-events', FALLBACK_NOTIFY_FLAGS);
     return {
       ok: true,
       lines: [
         `notify-check could not run (${error instanceof Error ? error.message : String(error)}); ` +
-          'set notify-keyspace-events "Ex" on every node with CONFIG SET instead',
+          `set notify-keyspace-events "${FALLBACK_NOTIFY_FLAGS}" on every node with CONFIG SET instead`,
       ],
       report: undefined,
     };

@@ -66,7 +66,9 @@ beforeAll(async () => {
   cluster = await LocalRedisCluster.start({
     primaries: 3,
     replicasPerPrimary: 0,
-    notifyKeyspaceEvents: 'Ex',
+    // Egx: the stack's parameter group with precise expiry (the default), so the worker tracks the
+    // keys below and emits ExpiryLagMs, TrackedKeys and NativeExpiryPrimaries.
+    notifyKeyspaceEvents: 'Egx',
   });
 }, 120_000);
 

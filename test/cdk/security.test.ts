@@ -156,6 +156,19 @@ describe('auth=rbac', () => {
     const users = usersByName(rbac);
     expect(Object.keys(users).sort()).toEqual(['default', NOTIFY_CHECK_USER_NAME, WORKER_USER_NAME].sort());
     expect(users[WORKER_USER_NAME].AccessString).toBe(workerAccessString(LEADER));
+    // Precise expiry (the default): user keys read-only (the worker's default KEY_PATTERN `*`), SCAN,
+    // and the expire channel for the worker and the check.
+    expect(users[WORKER_USER_NAME].AccessString.split(' ')).toEqual(
+      expect.arrayContaining([
+        '%R~*',
+        '+pexpiretime',
+        '+scan',
+        '+time',
+        '+command|info',
+        '&__keyevent@0__:expire',
+      ]),
+    );
+    expect(users[NOTIFY_CHECK_USER_NAME].AccessString.split(' ')).toContain('&__keyevent@0__:expire');
     // CONFIG is restricted on ElastiCache (and named in an access string, refused): no CONFIG rights.
     expect(users[NOTIFY_CHECK_USER_NAME].AccessString).toBe(
       notifyCheckAccessString(LEADER, { configRights: false }),

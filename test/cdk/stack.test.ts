@@ -151,12 +151,12 @@ describe('ElastiCache', () => {
     });
   });
 
-  it('uses a custom parameter group: cluster-enabled, Ex notifications, partial coverage', () => {
+  it('uses a custom parameter group: cluster-enabled, Egx notifications (precise expiry), partial coverage', () => {
     s.template.hasResourceProperties('AWS::ElastiCache::ParameterGroup', {
       CacheParameterGroupFamily: 'valkey8',
       Properties: {
         'cluster-enabled': 'yes',
-        'notify-keyspace-events': 'Ex',
+        'notify-keyspace-events': 'Egx',
         'cluster-require-full-coverage': 'no',
       },
     });
@@ -278,6 +278,7 @@ describe('worker service', () => {
       LOG_LEVEL: 'info',
       HANDLER: 'log',
       PROCESSED_LOG: 'all',
+      PRECISE_EXPIRY: 'true',
       HEALTH_PORT: '8081',
     });
   });
@@ -379,6 +380,7 @@ describe('notify-check Lambda', () => {
       Environment: {
         Variables: Match.objectLike({
           NOTIFY_MODE: 'auto',
+          PRECISE_EXPIRY: 'true',
           REPLICATION_GROUP_ID: ref(rgId),
           ECS_CLUSTER: ref(clusterId),
           ECS_SERVICE: getAtt(serviceId, 'Name'),
@@ -523,6 +525,28 @@ describe('dashboard', () => {
     expect([...names].sort()).toEqual([...METRIC_NAMES].sort());
   });
 
+  it('shows ExpiryLagMs p50 and p99 on the first row, beside the health text and the alarms', () => {
+    const [, dashboard] = only(s.json, 'AWS::CloudWatch::Dashboard');
+    const join = dashboard.DashboardBody['Fn::Join'] as [string, unknown[]];
+    const body = JSON.parse(
+      join[1].map((part) => (typeof part === 'string' ? part : 'token')).join(join[0]),
+    ) as {
+      widgets: { y: number; type: string; properties: { metrics?: unknown[][] } }[];
+    };
+    const firstRow = body.widgets.filter((w) => w.y === 0);
+    expect(firstRow.map((w) => w.type)).toEqual(['text', 'metric', 'alarm']);
+    const lag = (firstRow[1]?.properties.metrics ?? []).map((row) => ({
+      name: row.find((item) => item === 'ExpiryLagMs' || item === '.'),
+      stat: (row[row.length - 1] as { stat?: string }).stat,
+    }));
+    expect(lag.map((m) => m.stat)).toEqual(['p50', 'p99']);
+    expect(lag[0]?.name).toBe('ExpiryLagMs');
+    // TrackedKeys and NativeExpiryPrimaries have their own graphs further down.
+    const later = JSON.stringify(body.widgets.filter((w) => w.y > 0));
+    expect(later).toContain('TrackedKeys');
+    expect(later).toContain('NativeExpiryPrimaries');
+  });
+
   it('uses the namespace and exactly the one dimension LeaderName for every custom metric', () => {
     const custom = referencedMetrics(s.json).filter((m) => m.namespace === DEFAULT_METRICS_NAMESPACE);
     expect(custom.length).toBeGreaterThan(0);
@@ -568,11 +592,11 @@ describe('alarms', () => {
         ),
     );
 
-  it('notifies an encrypted SNS topic from all eight alarms, on alarm and on recovery', () => {
+  it('notifies an encrypted SNS topic from all nine alarms, on alarm and on recovery', () => {
     const [topicId, topic] = only(s.json, 'AWS::SNS::Topic');
     expect(topic.KmsMasterKeyId).toBeDefined();
     s.template.resourceCountIs('AWS::SNS::Subscription', 0);
-    expect(alarms()).toHaveLength(8);
+    expect(alarms()).toHaveLength(9);
     for (const alarm of alarms()) {
       expect(alarm.AlarmActions).toEqual([ref(topicId)]);
       expect(alarm.OKActions).toEqual([ref(topicId)]);
@@ -615,6 +639,19 @@ describe('alarms', () => {
       `${ids.PrimariesTotal} - ${ids.PrimariesVerified}`,
     );
     expect(alarm).toMatchObject({ ComparisonOperator: 'GreaterThanOrEqualToThreshold', Threshold: 1 });
+  });
+
+  it('fires on expiry lag p99 (deadline -> handler) above expiryLagAlarmMs (default 1000) for three minutes', () => {
+    expect(alarmOn('ExpiryLagMs')).toMatchObject({
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 1000,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'notBreaching',
+      Metrics: [
+        expect.objectContaining({ MetricStat: expect.objectContaining({ Stat: 'p99', Period: 60 }) }),
+      ],
+    });
   });
 
   it('fires on processing latency p99 above the threshold, handler failures, shed events and Lambda errors', () => {

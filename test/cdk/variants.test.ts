@@ -33,6 +33,36 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
       alarmEmail: 'ops@example.com',
       logRetentionDays: '90',
       processedLog: 'sample:100',
+      preciseExpiry: 'false',
+      expiryLagAlarmMs: '300',
+    });
+  });
+
+  it('preciseExpiry=false: Ex in the parameter group, PRECISE_EXPIRY=false for the workers and the Lambda', () => {
+    s.template.hasResourceProperties('AWS::ElastiCache::ParameterGroup', {
+      Properties: Match.objectLike({ 'notify-keyspace-events': 'Ex' }),
+    });
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PRECISE_EXPIRY: 'false', NOTIFY_MODE: 'auto' }) },
+    });
+    s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({ Environment: Match.arrayWith([{ Name: 'PRECISE_EXPIRY', Value: 'false' }]) }),
+      ],
+    });
+  });
+
+  it('uses expiryLagAlarmMs as the bound of the ExpiryLagMs p99 alarm', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 300,
+      Metrics: [
+        Match.objectLike({
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({ MetricName: 'ExpiryLagMs' }),
+            Stat: 'p99',
+          }),
+        }),
+      ],
     });
   });
 
@@ -201,6 +231,20 @@ describe('invalid context', () => {
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(
       ['alarmEmail', 'cacheEngine', 'cachePort', 'cacheShards', 'logRetentionDays'].sort(),
     );
+  });
+
+  it('accepts preciseExpiry as a boolean or true/false and expiryLagAlarmMs as a positive integer', () => {
+    for (const value of [true, false, 'true', 'false', 'TRUE'])
+      expect(problemsOf({ preciseExpiry: value })).toEqual([]);
+    expect(problemsOf({ preciseExpiry: 'yes' })).toEqual([expect.stringMatching(/^preciseExpiry: /)]);
+    expect(problemsOf({ expiryLagAlarmMs: '0' })).toEqual([expect.stringMatching(/^expiryLagAlarmMs: /)]);
+    expect(stackPropsFromContext(readContext(new App({ context: {} })), {})).toMatchObject({
+      preciseExpiry: true,
+      expiryLagAlarmMs: 1000,
+    });
+    expect(
+      stackPropsFromContext(readContext(new App({ context: { preciseExpiry: 'false' } })), {}).preciseExpiry,
+    ).toBe(false);
   });
 
   it('accepts PROCESSED_LOG values the worker accepts and rejects the others at synth', () => {

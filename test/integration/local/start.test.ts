@@ -125,6 +125,9 @@ describe('npm start', () => {
       /notify-check \(the Lambda's logic, run once\): notify-keyspace-events set on 6\/6 nodes/,
     );
     expect(output).toMatch(/canary verified on 3\/3 primaries/);
+    // Precise expiry is on by default: the check enforced Egx (read back gxE) and saw expire events.
+    expect(output).toMatch(/now "gxE"\); canary verified/);
+    expect(output).toMatch(/expire events on 3\/3 primaries/);
     expect(lines.filter((l) => /^ {2}worker-\d+ pid \d+ /.test(l)).length).toBeGreaterThanOrEqual(3);
 
     const folder = /folder (\S+);/.exec(output)?.[1];

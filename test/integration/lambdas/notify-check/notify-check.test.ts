@@ -102,17 +102,16 @@ async function allPorts(): Promise<{ primaries: number[]; replicas: number[] }> 
 }
 
 describe('notify-check on a real cluster', () => {
-  it('notifications off everywhere: one run enables E and x on every node and verifies every primary', async () => {
+  it('notifications off everywhere: one run enables Egx on every node and verifies every primary and its expire events', async () => {
     const { primaries, replicas } = await allPorts();
     for (const port of [...primaries, ...replicas]) expect(await notifyOf(port)).toBe('');
 
     const { report, emfLines } = await run();
 
-    for (const port of [...primaries, ...replicas]) {
-      const value = await notifyOf(port);
-      expect(value).toContain('E');
-      expect(value).toContain('x');
-    }
+    // Redis 7.0 reads `Egx` back as `gxE`: what the merge wrote, so the read-back matches.
+    for (const port of [...primaries, ...replicas]) expect(await notifyOf(port)).toBe('gxE');
+    expect(report.nodes.every((n) => n.after === 'gxE' && n.configured)).toBe(true);
+    expect(report.canaries.map((c) => c.expireEventsFlow)).toEqual([true, true, true]);
     expect(report.nodes).toHaveLength(6);
     expect(report.nodes.filter((n) => n.role === 'replica')).toHaveLength(3);
     expect(report.canaries).toHaveLength(3);
@@ -150,9 +149,35 @@ describe('notify-check on a real cluster', () => {
 
     expect(emf(emfLines)).toMatchObject({ NodesDrifted: 1, NodesConfigured: 6 });
     expect(report.nodes.filter((n) => n.drifted).map((n) => n.address)).toEqual([`127.0.0.1:${victim}`]);
-    expect(await notifyOf(victim)).toBe('xE');
+    expect(await notifyOf(victim)).toBe('gxE');
     const again = await run();
     expect(emf(again.emfLines).NodesDrifted).toBe(0);
+  });
+
+  it('PRECISE_EXPIRY=false enforces Ex only and does not check expire events; with it on, Ex is drifted and gets g', async () => {
+    await cluster.configSetAll('notify-keyspace-events', '');
+    const { report } = await run({}, { PRECISE_EXPIRY: 'false' });
+    for (const node of cluster.nodes) expect(await notifyOf(node.port)).toBe('xE');
+    expect(report.canaries.map((c) => [c.verified, c.expireEventsFlow])).toEqual(Array(3).fill([true, null]));
+    const precise = await run();
+    expect(precise.report.nodes.map((n) => `${n.before} -> ${n.after}`)).toEqual(Array(6).fill('xE -> gxE'));
+    expect(precise.report.canaries.map((c) => c.expireEventsFlow)).toEqual([true, true, true]);
+  });
+
+  it('a primary that publishes expired but no expire events is verified, reported without them, and a problem', async () => {
+    const { primaries } = await allPorts();
+    const withoutG = primaries[2] as number;
+    const { report } = await run({
+      hooks: {
+        afterEnforcement: async () => {
+          await setNotify(withoutG, 'Ex');
+        },
+      },
+    });
+    const canary = report.canaries.find((c) => c.node === `127.0.0.1:${withoutG}`);
+    expect(canary).toMatchObject({ verified: true, expireEventsFlow: false });
+    expect(report.canaries.filter((c) => c !== canary).map((c) => c.expireEventsFlow)).toEqual([true, true]);
+    expect(report.problems.filter((p) => p.includes('no expire events'))).toHaveLength(1);
   });
 
   it('reports a primary that cannot publish as unverified without failing the run', async () => {
