@@ -28,6 +28,8 @@ const USERS = {
   worker: { name: 'kl-worker', password: randomPassword('worker') },
   check: { name: 'kl-check', password: randomPassword('check') },
   checkConfig: { name: 'kl-check-config', password: randomPassword('check-config') },
+  /** A worker with KEY_PATTERN=app:* (precise expiry reads only those user keys). */
+  workerApp: { name: 'kl-worker-app', password: randomPassword('worker-app') },
 };
 const PASSWORDS = Object.values(USERS).map((u) => u.password);
 
@@ -48,6 +50,7 @@ beforeAll(async () => {
     // Off at start: the check (with CONFIG rights) is what turns notifications on.
     users: [
       { ...USERS.worker, access: workerAccessString(leaderName) },
+      { ...USERS.workerApp, access: workerAccessString(leaderName, { keyPattern: 'app:*' }) },
       { ...USERS.check, access: notifyCheckAccessString(leaderName, { configRights: false }) },
       { ...USERS.checkConfig, access: notifyCheckAccessString(leaderName, { configRights: true }) },
     ],
@@ -78,6 +81,9 @@ describe('least-privilege users on a TLS-only cluster', () => {
       expect(node, node.address).toMatchObject({ status: 'repaired', configured: true });
     expect(report.canaries).toHaveLength(3);
     expect(report.metrics.PrimariesVerified).toBe(3);
+    // Precise expiry (the default): Egx enforced, and the check (expire channel granted) saw them flow.
+    for (const node of report.nodes) expect(node.after, node.address).toBe('gxE');
+    expect(report.canaries.map((c) => c.expireEventsFlow)).toEqual([true, true, true]);
     expect(report.leader.state).toBe('none');
   });
 
@@ -170,8 +176,10 @@ describe('commands outside the access strings are refused (NOPERM)', () => {
     await asUser(USERS.worker, async (w) => {
       expect(await w.set(keys.lease, 'probe', 'PX', 1000)).toBe('OK');
       await w.del(keys.lease);
-      await expect(w.get('orders:1')).rejects.toThrow(/^NOPERM/);
-      await expect(w.get(new KeyspaceKeys(`${leaderName}x`).leader)).rejects.toThrow(/^NOPERM/);
+      // Precise expiry with KEY_PATTERN `*`: user keys are readable (read-only), never writable.
+      await expect(w.set('orders:1', 'x')).rejects.toThrow(/^NOPERM/);
+      await expect(w.del('orders:1')).rejects.toThrow(/^NOPERM/);
+      await expect(w.set(new KeyspaceKeys(`${leaderName}x`).leader, '{}')).rejects.toThrow(/^NOPERM/);
       await expect(w.set(keys.canary(0, 'x'), '1')).rejects.toThrow(/^NOPERM/);
       await expect(w.call('CONFIG', 'GET', 'notify-keyspace-events')).rejects.toThrow(/^NOPERM/);
       await expect(w.call('FLUSHALL')).rejects.toThrow(/^NOPERM/);
@@ -182,6 +190,67 @@ describe('commands outside the access strings are refused (NOPERM)', () => {
       // Channel rules do not tell PUBLISH from SUBSCRIBE: the worker, which publishes `released`, could
       // also publish on the expired channel (docs/security.md, "What the strings do not prevent").
     });
+  });
+
+  it('the worker user runs what on-time expiry needs: PEXPIRETIME on user keys, SCAN, TIME, COMMAND INFO, the expire channel', async () => {
+    const userKey = `orders:${randomSuffix()}`;
+    await admin.set(userKey, '1', 'PX', 60_000);
+    await asUser(USERS.worker, async (w) => {
+      const deadline = Number(await w.pexpiretime(userKey));
+      expect(deadline).toBeGreaterThan(Date.now());
+      expect(await w.pexpiretime(`${userKey}:absent`)).toBe(-2);
+      await expect(w.set(userKey, '2')).rejects.toThrow(/^NOPERM/);
+      await expect(w.pexpire(userKey, 1)).rejects.toThrow(/^NOPERM/);
+      await expect(w.call('PERSIST', userKey)).rejects.toThrow(/^NOPERM/);
+    });
+    await asUser(USERS.workerApp, async (w) => {
+      // KEY_PATTERN=app:* : only those user keys are readable.
+      await expect(w.pexpiretime(userKey)).rejects.toThrow(/^NOPERM/);
+      await admin.set('app:probe', '1', 'PX', 60_000);
+      expect(Number(await w.pexpiretime('app:probe'))).toBeGreaterThan(Date.now());
+      await expect(w.set('app:probe', '2')).rejects.toThrow(/^NOPERM/);
+    });
+    // SCAN, TIME, COMMAND INFO and SUBSCRIBE run per node: a node connection, as worker/expiry/ opens.
+    const primaries = await cluster.primaries();
+    const owner = primaries.find((p) =>
+      p.slots.some(([a, b]) => keySlot(userKey) >= a && keySlot(userKey) <= b),
+    );
+    const node = new Redis({
+      host: '127.0.0.1',
+      port: owner?.port,
+      ...cluster.clientOptions({ user: USERS.worker.name }),
+    });
+    const subscriber = new Redis({
+      host: '127.0.0.1',
+      port: owner?.port,
+      ...cluster.clientOptions({ user: USERS.worker.name }),
+    });
+    node.on('error', () => {});
+    subscriber.on('error', () => {});
+    try {
+      const [cursor, found] = (await node.scan('0', 'COUNT', 1000)) as [string, string[]];
+      expect(typeof cursor).toBe('string');
+      // SCAN returns every key name on the node: the ACL key rules do not filter it (docs/security.md).
+      expect(Array.isArray(found)).toBe(true);
+      const [seconds] = (await node.time()) as unknown as [string, string];
+      expect(Math.abs(Number(seconds) * 1000 - Date.now())).toBeLessThan(60_000);
+      const info = (await node.call('COMMAND', 'INFO', 'PEXPIRETIME')) as unknown[];
+      expect(info[0]).not.toBeNull();
+      await expect(node.call('COMMAND', 'DOCS', 'GET')).rejects.toThrow(/^NOPERM/);
+      const received = new Promise<string>((resolve) => {
+        subscriber.on('message', (channel: string, message: string) => {
+          if (channel === '__keyevent@0__:expire' && message === userKey) resolve(message);
+        });
+      });
+      await subscriber.subscribe('__keyevent@0__:expire');
+      await admin.pexpire(userKey, 30_000);
+      expect(await received).toBe(userKey);
+    } finally {
+      node.disconnect();
+      subscriber.disconnect();
+      await admin.del(userKey);
+      await admin.del('app:probe');
+    }
   });
 
   it('the check user writes canaries and cannot touch the lease or the leader record', async () => {
