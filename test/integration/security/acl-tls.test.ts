@@ -109,6 +109,12 @@ describe('least-privilege users on a TLS-only cluster', () => {
       'every key processed',
     );
     for (const line of worker.events('key.processed')) expect(line.fencingToken).toBe(acquired.fencingToken);
+    // On-time expiry ran under this user: the keys were tracked (PEXPIRETIME: a deadline on their
+    // key.processed lines) and each primary's clock was read (TIME); the ACL log test below shows no refusal.
+    expect(
+      worker.events('key.processed').filter((l) => typeof l.deadlineMs === 'number').length,
+    ).toBeGreaterThan(0);
+    expect(worker.events('expiry.clock_offset').length).toBeGreaterThan(0);
     let appended = 0;
     for (let p = 0; p < 16; p++) appended += await admin.xlen(keys.outbox(p));
     expect(appended).toBeGreaterThanOrEqual(expiring.length);
