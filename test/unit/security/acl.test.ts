@@ -60,6 +60,7 @@ const workerKeys = [
   ...[0, 1, 7, 12, 99].flatMap((i) => [keys.quorumLease(i), keys.quorumEpoch(i)]),
   ...[0, 5, 15].flatMap((i) => [keys.outbox(i), keys.outboxFence(i)]),
   ...[0, 42].map((i) => keys.processedMark(i, '07c3d1f5e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5')),
+  ...[0, 13].map((i) => keys.expireProbe(i, 'w-1a2b3c')),
 ];
 
 describe('worker access string', () => {
