@@ -67,7 +67,7 @@ export class PreciseExpiry {
   private started = false;
 
   constructor(private readonly options: PreciseExpiryOptions) {
-    const { clock, logger, metrics, leadership } = options;
+    const { clock, logger, leadership } = options;
     this.index = new DeadlineIndex({ maxKeys: options.maxKeys });
     const deadlines = clusterDeadlines(options.cluster);
     this.scanner = new KeyspaceScanner({
