@@ -20,10 +20,13 @@ function script(name: string, body: string): string {
   return path;
 }
 
+// The handler is installed before the line that says the worker is up: the test signals as soon as
+// it sees that line, and a child descheduled between the two (a loaded machine) would otherwise die of
+// the default SIGTERM action without its `worker.stopped` line.
 const polite = script(
   'polite.mjs',
-  `console.log(JSON.stringify({ event: 'worker.started', id: process.env.WORKER_ID, shared: process.env.SHARED }));
-process.on('SIGTERM', () => { console.log(JSON.stringify({ event: 'worker.stopped' })); process.exit(0); });
+  `process.on('SIGTERM', () => { console.log(JSON.stringify({ event: 'worker.stopped' })); process.exit(0); });
+console.log(JSON.stringify({ event: 'worker.started', id: process.env.WORKER_ID, shared: process.env.SHARED }));
 setInterval(() => {}, 1000);`,
 );
 const stubborn = script(
