@@ -14,6 +14,9 @@ export interface ProcessedRecord {
   /** The worker's own figure: its receipt of the event to the end of the handler call. */
   readonly latencyMs: number | undefined;
   readonly workerId: string;
+  /** A tracked key's deadline (primary's clock) and the worker's deadline -> handler lag (on-time expiry). */
+  readonly deadlineMs?: number | undefined;
+  readonly lagMs?: number | undefined;
   calls: number;
 }
 

@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'resources',
   'three-workers',
   'burst',
+  'on-time',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -35,6 +36,11 @@ export interface BenchSettings {
     readonly ratesPerSecond: readonly number[];
     readonly workers: number;
   };
+  /**
+   * On-time expiry (bench/on-time.ts): probes sharing one deadline among `backgroundSizes` other
+   * volatile keys, beside native Redis; the leader SIGKILL, memory per tracked key, the cache's cost.
+   */
+  readonly onTime: OnTimeSettings;
   /** Keys sharing one deadline, one worker, no-op and log handlers. */
   readonly burst: { readonly keys: number };
   /** One fixed-rate step per variant (replay on, replay off, stream handler), the leader alone. */
@@ -54,6 +60,40 @@ export interface BenchSettings {
     readonly stepsPerSecond: readonly number[];
     readonly stepS: number;
     readonly workers: number;
+  };
+}
+
+export interface OnTimeSettings {
+  /** Other volatile keys (1 h TTL) on the cluster, one measurement per size and variant. */
+  readonly backgroundSizes: readonly number[];
+  /** Probe keys sharing one deadline (PXAT) per measurement. */
+  readonly probes: number;
+  /** EXPIRY_SCAN_KEYS_PER_S of the bench's workers. */
+  readonly scanKeysPerS: number;
+  /** How long native Redis is waited for after the probes' deadline, at most. */
+  readonly nativeWaitS: number;
+  /** Background keys during the leader SIGKILL measurement (3 workers). */
+  readonly crashBackground: number;
+  /** The probes' deadlines spread over this long after the SIGKILL. */
+  readonly crashSpreadMs: number;
+  /** The cache-side cost: TTL writes a second, for this long, with and without tracking. */
+  readonly costWritesPerS: number;
+  readonly costDurationS: number;
+}
+
+/** 1,000,000 background keys: only with --full. */
+export const ON_TIME_FULL_SIZE = 1_000_000;
+
+function onTimeSettings(quick: boolean, full: boolean): OnTimeSettings {
+  return {
+    backgroundSizes: [0, 10_000, 100_000, ...(full ? [ON_TIME_FULL_SIZE] : [])],
+    probes: 1000,
+    scanKeysPerS: 20_000,
+    nativeWaitS: 60,
+    crashBackground: 10_000,
+    crashSpreadMs: 5000,
+    costWritesPerS: 10_000,
+    costDurationS: quick ? 5 : 10,
   };
 }
 
@@ -102,6 +142,7 @@ on 2 cores.
   --quick            short version of every benchmark (~6-8 minutes), for trying it out
   --only <list>      comma-separated subset of: ${SCENARIOS.join(', ')}
                      (the report keeps the sections of the existing file that this run did not measure)
+  --full             on-time: also 1,000,000 background volatile keys (adds ~5 minutes)
   --no-write         print only; do not write the report file
   --out <path>       report file (default docs/benchmarks.md)
   --dump <dir>       crash-loss diagnostics: per run, the lost keys and the workers' lines (not key.processed)
@@ -111,6 +152,7 @@ on 2 cores.
 export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
   let values: {
     quick?: boolean;
+    full?: boolean;
     only?: string;
     'no-write'?: boolean;
     out?: string;
@@ -124,6 +166,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
       allowPositionals: false,
       options: {
         quick: { type: 'boolean' },
+        full: { type: 'boolean' },
         only: { type: 'string' },
         'no-write': { type: 'boolean' },
         out: { type: 'string' },
@@ -163,6 +206,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
       replicasPerPrimary: 1,
       keyTtlMs: 1000,
       ...sizes,
+      onTime: onTimeSettings(quick, values.full === true),
     },
   };
 }

@@ -7,6 +7,7 @@ import type { CrashLossRate, ThreeWorkersReport } from './guarantees.ts';
 import type { HandoverReport } from './hand-over.ts';
 import { int } from './markdown.ts';
 import type { RateVariantReport } from './max-rate.ts';
+import { type LagFigures, ON_TIME_GOAL_P99_MS, type OnTimeReport } from './on-time-report.ts';
 
 /**
  * The charts of docs/benchmarks.md as vega-lite specs, built from a bench results object (the one
@@ -25,9 +26,10 @@ export interface BenchChartData {
   readonly handover?: { readonly ours?: HandoverReport; readonly seed?: HandoverReport } | undefined;
   readonly crashLoss?: readonly CrashLossRate[] | undefined;
   readonly threeWorkers?: ThreeWorkersReport | undefined;
+  readonly onTime?: OnTimeReport | undefined;
 }
 
-export type BenchChartName = 'hand-over' | 'crash-loss' | 'throughput' | 'latency';
+export type BenchChartName = 'hand-over' | 'crash-loss' | 'throughput' | 'latency' | 'on-time';
 
 export interface BenchChart {
   /** File name without `.svg`; also the chart's anchor in the report. */
@@ -531,6 +533,123 @@ function latencyChart(results: BenchChartData): BenchChart | undefined {
   });
 }
 
+/** The set-ups of the on-time chart, in its order. */
+export const ON_TIME_LABELS = {
+  native: 'native Redis (no worker)',
+  scan: 'on-time, loaded before the start (scan)',
+  event: 'on-time, loaded after (events)',
+} as const;
+
+export interface OnTimeRow {
+  readonly setUp: string;
+  /** The background size as text ("100,000"): the x axis is nominal. */
+  readonly backgroundKeys: string;
+  readonly quantile: 'p50' | 'p99';
+  readonly lagMs: number;
+  /** "318 / 1,000 delivered" */
+  readonly delivered: string;
+  readonly allDelivered: boolean;
+}
+
+/**
+ * Deadline -> handler (on-time) and deadline -> bare receipt (native) per background size, p50 and
+ * p99 of the probes that arrived. A log scale has no 0: a lag below 1 ms is drawn at 1 ms.
+ */
+export function onTimeRows(onTime: OnTimeReport): OnTimeRow[] {
+  const rows: OnTimeRow[] = [];
+  const push = (setUp: string, size: number, f: LagFigures) => {
+    for (const quantile of ['p50', 'p99'] as const) {
+      const lagMs = finite(quantile === 'p50' ? f.p50Ms : f.p99Ms);
+      if (lagMs === null) continue;
+      rows.push({
+        setUp,
+        backgroundKeys: int(size),
+        quantile,
+        lagMs: Math.max(lagMs, 1),
+        delivered: `${int(f.delivered)} / ${int(f.expected)} delivered`,
+        allDelivered: f.delivered >= f.expected,
+      });
+    }
+  };
+  for (const n of onTime.native) push(ON_TIME_LABELS.native, n.backgroundKeys, n.bare);
+  for (const r of onTime.runs) push(ON_TIME_LABELS[r.variant], r.backgroundKeys, r.handler);
+  return rows;
+}
+
+function onTimeChart(onTime: OnTimeReport): BenchChart | undefined {
+  const rows = onTimeRows(onTime);
+  if (rows.length === 0) return undefined;
+  const sizes = [...new Set([...onTime.native, ...onTime.runs].map((r) => r.backgroundKeys))].sort(
+    (a, b) => a - b,
+  );
+  const domain = [ON_TIME_LABELS.native, ON_TIME_LABELS.scan, ON_TIME_LABELS.event];
+  const goal = [{ goalMs: ON_TIME_GOAL_P99_MS, label: `goal p99 <= ${ON_TIME_GOAL_P99_MS} ms` }];
+  return {
+    name: 'on-time',
+    alt: 'Deadline to handler lag (p50, p99) per number of other volatile keys, on-time expiry beside native Redis',
+    spec: {
+      $schema: SCHEMA,
+      title: {
+        text: `Deadline -> handler: ${int(onTime.probes)} probes sharing one deadline`,
+        subtitle: [
+          'per number of other volatile keys on the cluster; log scale; of the probes that arrived',
+          `native: bare subscribers, no worker, waited <= ${onTime.nativeWaitS} s (labels: probes delivered)`,
+        ],
+      },
+      config: CONFIG,
+      width: 420,
+      height: 260,
+      layer: [
+        {
+          data: { values: goal },
+          mark: { type: 'rule', color: '#9d9d9d', strokeDash: [2, 2] },
+          encoding: { y: { field: 'goalMs', type: 'quantitative' } },
+        },
+        {
+          data: { values: goal },
+          mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: '#777', fontSize: 10 },
+          encoding: {
+            x: { datum: int(sizes[0] ?? 0), type: 'nominal' },
+            y: { field: 'goalMs', type: 'quantitative' },
+            text: { field: 'label' },
+          },
+        },
+        {
+          data: { values: rows as unknown as Record<string, unknown>[] },
+          encoding: {
+            x: {
+              field: 'backgroundKeys',
+              type: 'nominal',
+              title: 'other volatile keys on the cluster',
+              sort: sizes.map((size) => int(size)),
+              axis: { labelAngle: 0 },
+            },
+            xOffset: { field: 'setUp', type: 'nominal', sort: domain },
+            y: {
+              field: 'lagMs',
+              type: 'quantitative',
+              title: 'lag after the deadline (ms)',
+              scale: { type: 'log' },
+            },
+            color: { field: 'setUp', type: 'nominal', title: null, sort: domain, scale: { domain } },
+          },
+          layer: [
+            {
+              mark: { type: 'point', filled: true, size: 50, tooltip: { content: 'data' } },
+              encoding: { shape: { field: 'quantile', type: 'nominal', title: null, sort: ['p50', 'p99'] } },
+            },
+            {
+              transform: [{ filter: "datum.quantile === 'p99' && !datum.allDelivered" }],
+              mark: { type: 'text', dy: -10, fontSize: 9, color: '#555' },
+              encoding: { text: { field: 'delivered' } },
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 /**
  * A chart's SVG relative to the report `reportPath` (Markdown image links are relative to the page):
  * `docs/benchmarks.md` shows `benchmarks/<name>.svg`, the folder bench/bench-charts.ts writes.
@@ -551,6 +670,7 @@ export function benchChartSpecs(results: BenchChartData): BenchChart[] {
     results.crashLoss ? crashLossChart(results.crashLoss) : undefined,
     throughputChart(results),
     latencyChart(results),
+    results.onTime ? onTimeChart(results.onTime) : undefined,
   ];
   return charts.filter((c): c is BenchChart => c !== undefined);
 }

@@ -55,6 +55,17 @@ export interface WorkerMetrics {
   renewLatencySamples: number[];
 }
 
+/** One `expiry.scan_completed` line of a worker. */
+export interface ScanPass {
+  readonly workerId: string;
+  readonly nodeId: string;
+  readonly round: number;
+  readonly trackedKeys: number;
+  readonly durationMs: number;
+  /** When the bench read the line (wall-clock ms). */
+  readonly atMs: number;
+}
+
 export interface WorkerGroupOptions {
   readonly script: string;
   readonly count: number;
@@ -82,6 +93,10 @@ export class WorkerGroup {
   leadershipLosses = 0;
   /** Lines that were not complete JSON (a worker stopped in the middle of writing one). */
   truncatedLines = 0;
+  /** `expiry.scan_completed` lines (the first pass over each primary is the index's readiness signal). */
+  readonly scanPasses: ScanPass[] = [];
+  /** The latest `TrackedKeys` gauge of each worker (EMF, flushed every 10 s). */
+  readonly trackedKeys = new Map<string, number>();
   /** When each worker was spawned (wall-clock ms). */
   readonly spawnedAtMs = new Map<string, number>();
   private readonly supervisor: WorkerSupervisor;
@@ -150,6 +165,8 @@ export class WorkerGroup {
         arrivalMs: atMs,
         latencyMs: record.latencyMs,
         workerId: id,
+        deadlineMs: record.deadlineMs,
+        lagMs: record.lagMs,
       });
       return;
     }
@@ -162,6 +179,16 @@ export class WorkerGroup {
       // A planned close (shutdown, topology change) is logged at info; a lost stream at warn.
       if (record.event === 'subscription.down' && record.level === 'warn') this.subscriptionDrops++;
       if (record.event === 'leader.lost') this.leadershipLosses++;
+      if (record.event === 'expiry.scan_completed') {
+        this.scanPasses.push({
+          workerId: id,
+          nodeId: record.nodeId,
+          round: record.round,
+          trackedKeys: record.trackedKeys,
+          durationMs: record.durationMs,
+          atMs,
+        });
+      }
     }
     if (decoded.kind !== 'metrics') return;
     const documents = parseEmfLine(line);
@@ -178,6 +205,8 @@ export class WorkerGroup {
       };
       this.metrics.set(id, m);
     }
+    const tracked = numbers(fields.TrackedKeys).at(-1);
+    if (tracked !== undefined) this.trackedKeys.set(id, tracked);
     for (const v of numbers(fields.EventsReceived)) m.eventsReceived += v;
     for (const v of numbers(fields.EventsProcessed)) m.eventsProcessed += v;
     for (const v of numbers(fields.EventsShed)) m.eventsShed += v;

@@ -10,6 +10,7 @@ import { runHandover } from './hand-over.ts';
 import { BenchHarness, ROOT } from './harness.ts';
 import { describeMachine } from './machine-info.ts';
 import { runMaxRate } from './max-rate.ts';
+import { runOnTime } from './on-time.ts';
 import { type BenchResults, mergeReports, renderConsole, renderMarkdown } from './report.ts';
 
 /**
@@ -86,9 +87,11 @@ async function run(settings: BenchSettings): Promise<number> {
       ? await attempt('resources', () => runResources(harness, settings))
       : undefined;
     const burst = has('burst') ? await attempt('burst', () => runBurst(harness, settings)) : undefined;
+    const onTime = has('on-time') ? await attempt('on-time', () => runOnTime(harness, settings)) : undefined;
     results = {
       settings,
       burst,
+      onTime,
       crashLoss,
       cost,
       resources,

@@ -1,6 +1,6 @@
 import type { Summary } from '../local/runner/statistics.ts';
 import type { HandoverSummary } from './analysis.ts';
-import { type BenchSettings, SCENARIOS } from './bench-options.ts';
+import { type BenchSettings, ON_TIME_FULL_SIZE, SCENARIOS } from './bench-options.ts';
 import type { BurstVariant } from './burst.ts';
 import { burstConsole, burstLines } from './burst-report.ts';
 import {
@@ -22,6 +22,7 @@ import type { HandoverReport } from './hand-over.ts';
 import type { MachineInfo } from './machine-info.ts';
 import { int, ms, pct, table } from './markdown.ts';
 import type { RateVariantReport } from './max-rate.ts';
+import { type OnTimeReport, onTimeConsole, onTimeLines } from './on-time-report.ts';
 
 /** The benchmark report: a Markdown document (docs/benchmarks.md) and the console table. Pure. */
 
@@ -41,6 +42,7 @@ export interface BenchResults {
   readonly resources?: readonly ResourcesVariant[] | undefined;
   readonly threeWorkers?: ThreeWorkersReport | undefined;
   readonly burst?: readonly BurstVariant[] | undefined;
+  readonly onTime?: OnTimeReport | undefined;
 }
 
 export { mergeReports } from './markdown.ts';
@@ -257,6 +259,7 @@ function handoverLines(h: { ours?: HandoverReport; seed?: HandoverReport }): str
 function commandArgs(settings: BenchSettings): string {
   const args = [
     ...(settings.quick ? ['--quick'] : []),
+    ...(settings.onTime?.backgroundSizes.includes(ON_TIME_FULL_SIZE) ? ['--full'] : []),
     ...(settings.scenarios.length < SCENARIOS.length ? ['--only', settings.scenarios.join(',')] : []),
   ];
   return args.length > 0 ? ` -- ${args.join(' ')}` : '';
@@ -322,6 +325,7 @@ export function renderMarkdown(results: BenchResults): string {
   if (results.threeWorkers)
     lines.push(...threeWorkersLines(results.threeWorkers, results.settings.threeWorkers.stepS));
   if (results.burst) lines.push(...burstLines(results.burst));
+  if (results.onTime) lines.push(...withChart(onTimeLines(results.onTime), chart('on-time')));
   if (results.failures.length > 0) {
     lines.push('## Not measured', '', ...results.failures.map((f) => `- ${f}`), '');
   }
@@ -362,6 +366,7 @@ export function renderConsole(results: BenchResults): string[] {
   }
   rows.push(...guaranteesConsole(results));
   if (results.burst) rows.push(...burstConsole(results.burst));
+  if (results.onTime) rows.push(...onTimeConsole(results.onTime));
   for (const failure of results.failures) rows.push(['not measured', failure]);
   const width = Math.max(...rows.map((r) => r[0].length), 10);
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);

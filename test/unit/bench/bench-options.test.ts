@@ -34,6 +34,13 @@ describe('parseBenchArgs', () => {
     expect(() => settings(['--only', ''])).toThrow(BenchArgumentsError);
   });
 
+  it('measures on-time expiry at 0, 10,000 and 100,000 background keys, and 1,000,000 with --full', () => {
+    expect(settings([]).onTime.backgroundSizes).toEqual([0, 10_000, 100_000]);
+    expect(settings(['--full']).onTime.backgroundSizes).toEqual([0, 10_000, 100_000, 1_000_000]);
+    expect(settings(['--only', 'on-time']).scenarios).toEqual(['on-time']);
+    expect(settings([]).onTime).toMatchObject({ probes: 1000, nativeWaitS: 60, costWritesPerS: 10_000 });
+  });
+
   it('reads --no-write and --out, and answers --help', () => {
     expect(settings(['--no-write', '--out', 'x.md'])).toMatchObject({ write: false, out: 'x.md' });
     expect(parseBenchArgs(['-h'])).toEqual({ kind: 'help', text: BENCH_HELP });

@@ -1,0 +1,477 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Redis } from 'ioredis';
+import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
+import type { BenchSettings } from './bench-options.ts';
+import { cpuSeconds, parseVmRssKiB } from './cpu-usage.ts';
+import type { BenchHarness, Recorder, WorkerGroup } from './harness.ts';
+import {
+  commandCalls,
+  type LagFigures,
+  lagFigures,
+  type OnTimeCostVariant,
+  type OnTimeCrash,
+  type OnTimeMemory,
+  type OnTimeNativeRun,
+  type OnTimeReport,
+  type OnTimeRun,
+  type OnTimeVariant,
+  usedCpuSeconds,
+} from './on-time-report.ts';
+
+/**
+ * On-time expiry (issue 13, docs/precise-expiry.md) beside native Redis, in one run:
+ * - per background size (settings.onTime.backgroundSizes): native Redis (no worker, the bare
+ *   subscribers), then one worker with the background loaded before its start (scan path), then one
+ *   on an empty keyspace that the background is loaded into after it is ready (event path); each
+ *   time `probes` keys share one deadline;
+ * - the leader SIGKILL among 3 workers, probes due over the seconds after the kill;
+ * - memory per tracked key (event path, bench/heap-probe.mjs);
+ * - the cache-side cost of 10,000 TTL writes a second with and without tracking.
+ * notify-keyspace-events is `Egx` during the scenario (precise expiry needs `g`) and back to `Ex` after.
+ */
+
+const HEAP_PROBE = fileURLToPath(new URL('./heap-probe.mjs', import.meta.url));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const now = () => performance.timeOrigin + performance.now();
+const KEY_PATTERN = 'bench:ontime:*';
+const BACKGROUND_PREFIX = 'bench:ontime:bg:';
+const BACKGROUND_TTL_MS = 3_600_000;
+/** The probes' shared deadline, from their writing. */
+const PROBE_LEAD_MS = 3000;
+/** How long past the deadline a worker is waited for, at most. */
+const WORKER_WAIT_MS = 30_000;
+const WRITE_BATCH = 1000;
+const READY_BOUND_MS = 300_000;
+/** The lookups count as caught up once the PEXPIRETIME count stood still for this long. */
+const CATCH_UP_STALL_MS = 3000;
+const NOTIFY_TRACKING = 'Egx';
+const NOTIFY_NATIVE = 'Ex';
+
+interface Primaries {
+  readonly ids: readonly string[];
+  readonly clients: readonly { readonly port: number; readonly client: Redis }[];
+}
+
+export async function runOnTime(harness: BenchHarness, settings: BenchSettings): Promise<OnTimeReport> {
+  const s = settings.onTime;
+  const list = await harness.cluster.primaries();
+  const primaries: Primaries = {
+    ids: list.map((p) => p.id),
+    clients: list.map((p) => ({ port: p.port, client: harness.cluster.nodeClient(p.port) })),
+  };
+  const native: OnTimeNativeRun[] = [];
+  const runs: OnTimeRun[] = [];
+  const memory: OnTimeMemory[] = [];
+  const cost: OnTimeCostVariant[] = [];
+  let crash: OnTimeCrash | undefined;
+  await harness.cluster.configSetAll('notify-keyspace-events', NOTIFY_TRACKING);
+  try {
+    for (const size of s.backgroundSizes) {
+      await flush(primaries);
+      await writeKeys(harness, size, (i) => `${BACKGROUND_PREFIX}${i}`, ['PX', BACKGROUND_TTL_MS]);
+      native.push(await measureNative(harness, settings, size));
+      // The background is in place: a worker started now finds it by its scan.
+      runs.push(await measureWorker(harness, settings, primaries, size, 'scan', memory));
+      await flush(primaries);
+      runs.push(await measureWorker(harness, settings, primaries, size, 'event', memory));
+    }
+    await flush(primaries);
+    crash = await measureCrash(harness, settings, primaries);
+    await flush(primaries);
+    for (const tracking of [false, true]) {
+      await harness.cluster.configSetAll(
+        'notify-keyspace-events',
+        tracking ? NOTIFY_TRACKING : NOTIFY_NATIVE,
+      );
+      cost.push(await measureCost(harness, settings, primaries, tracking));
+      await flush(primaries);
+    }
+  } finally {
+    await harness.cluster.configSetAll('notify-keyspace-events', NOTIFY_NATIVE).catch(() => undefined);
+    await flush(primaries).catch(() => undefined);
+    for (const { client } of primaries.clients) client.disconnect();
+  }
+  return {
+    probes: s.probes,
+    scanKeysPerS: s.scanKeysPerS,
+    nativeWaitS: s.nativeWaitS,
+    native,
+    runs,
+    memory,
+    crash,
+    cost,
+  };
+}
+
+async function flush(primaries: Primaries): Promise<void> {
+  await Promise.all(primaries.clients.map(({ client }) => client.flushall()));
+}
+
+/** `count` keys set with `args` (PX ttl or PXAT deadline), pipelined through the generator client. */
+async function writeKeys(
+  harness: BenchHarness,
+  count: number,
+  keyOf: (i: number) => string,
+  args: ['PX' | 'PXAT', number],
+): Promise<void> {
+  for (let i = 0; i < count; i += WRITE_BATCH) {
+    const batch: Promise<unknown>[] = [];
+    for (let j = i; j < Math.min(count, i + WRITE_BATCH); j++)
+      batch.push(harness.client.set(keyOf(j), '1', args[0] as 'PX', args[1]));
+    await Promise.all(batch);
+  }
+}
+
+async function pexpiretimeCalls(primaries: Primaries): Promise<number> {
+  const infos = await Promise.all(primaries.clients.map(({ client }) => client.info('commandstats')));
+  return infos.reduce((total, info) => total + commandCalls(info, 'pexpiretime'), 0);
+}
+
+/** The probes' lags: deadline -> handler line, the line's lagMs, deadline -> bare receipt. */
+function probeLags(
+  recorder: Recorder,
+  expected: number,
+  deadlineOf: (key: string) => number,
+): {
+  handler: LagFigures;
+  workerLag: LagFigures;
+  workerReceipt: LagFigures;
+  bare: LagFigures;
+  duplicates: number;
+} {
+  const handler: number[] = [];
+  const receipt: number[] = [];
+  const own: number[] = [];
+  const bare: number[] = [];
+  let duplicates = 0;
+  for (const [key, record] of recorder.processed) {
+    handler.push(record.lineMs - deadlineOf(key));
+    if (record.lagMs !== undefined) own.push(record.lagMs);
+    if (record.latencyMs !== undefined) receipt.push(record.lineMs - record.latencyMs - deadlineOf(key));
+    duplicates += record.calls - 1;
+  }
+  for (const [key, atMs] of recorder.reference) bare.push(atMs - deadlineOf(key));
+  return {
+    handler: lagFigures(handler, expected),
+    workerLag: lagFigures(own, expected),
+    workerReceipt: lagFigures(receipt, expected),
+    bare: lagFigures(bare, expected),
+    duplicates,
+  };
+}
+
+async function waitFor(done: () => boolean, untilMs: number): Promise<void> {
+  while (!done() && Date.now() < untilMs) await sleep(100);
+}
+
+async function measureNative(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  size: number,
+): Promise<OnTimeNativeRun> {
+  const { probes, nativeWaitS } = settings.onTime;
+  harness.log(
+    `on-time: native Redis, ${probes} probes among ${size} volatile keys (wait <= ${nativeWaitS} s)`,
+  );
+  const prefix = `bench:ontime:native-${size}:`;
+  const recorder = harness.recorder(prefix);
+  try {
+    const deadlineMs = Math.round(Date.now() + PROBE_LEAD_MS);
+    await writeKeys(harness, probes, (i) => `${prefix}${i}`, ['PXAT', deadlineMs]);
+    await waitFor(() => recorder.reference.size >= probes, deadlineMs + nativeWaitS * 1000);
+    const bare = probeLags(recorder, probes, () => deadlineMs).bare;
+    harness.log(`  native: ${bare.delivered}/${probes}, p50 ${fmt(bare.p50Ms)}, p99 ${fmt(bare.p99Ms)}`);
+    return { backgroundKeys: size, bare, waitS: nativeWaitS };
+  } finally {
+    harness.release(recorder);
+  }
+}
+
+function workerEnv(settings: BenchSettings, heapOut: string | undefined): Record<string, string> {
+  return {
+    HANDLER: 'log',
+    LOG_LEVEL: 'info',
+    KEY_PATTERN,
+    PRECISE_EXPIRY: 'true',
+    EXPIRY_SCAN_KEYS_PER_S: String(settings.onTime.scanKeysPerS),
+    ...(heapOut
+      ? {
+          BENCH_HEAP_OUT: heapOut,
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(HEAP_PROBE).href}`.trim(),
+        }
+      : {}),
+  };
+}
+
+/** Waits for round 1 of every primary from every worker of the group; the largest index size then. */
+async function waitScanReady(group: WorkerGroup, primaries: Primaries, workers: number): Promise<number> {
+  const deadline = Date.now() + READY_BOUND_MS;
+  for (;;) {
+    const firsts = group.scanPasses.filter((p) => p.round === 1 && primaries.ids.includes(p.nodeId));
+    const perWorker = new Map<string, Set<string>>();
+    for (const p of firsts) perWorker.set(p.workerId, (perWorker.get(p.workerId) ?? new Set()).add(p.nodeId));
+    const ready = [...perWorker.values()].filter((nodes) => nodes.size >= primaries.ids.length).length;
+    if (ready >= workers) return Math.max(0, ...firsts.map((p) => p.trackedKeys));
+    if (Date.now() > deadline)
+      throw new Error(`no first scan pass over every primary within ${READY_BOUND_MS} ms`);
+    await sleep(100);
+  }
+}
+
+/** Loads the background after the workers are ready; waits until `workers` lookups per key were made. */
+async function loadAndCatchUp(
+  harness: BenchHarness,
+  primaries: Primaries,
+  size: number,
+  workers: number,
+): Promise<{ readyMs: number; lookups: number }> {
+  const before = await pexpiretimeCalls(primaries);
+  await writeKeys(harness, size, (i) => `${BACKGROUND_PREFIX}${i}`, ['PX', BACKGROUND_TTL_MS]);
+  const loadedAt = now();
+  let last = -1;
+  let lastChangeMs = Date.now();
+  for (;;) {
+    const lookups = (await pexpiretimeCalls(primaries)) - before;
+    if (lookups !== last) lastChangeMs = Date.now();
+    last = lookups;
+    if (
+      lookups >= size * workers ||
+      Date.now() - lastChangeMs > CATCH_UP_STALL_MS ||
+      Date.now() - loadedAt > READY_BOUND_MS
+    )
+      return { readyMs: now() - loadedAt, lookups };
+    await sleep(100);
+  }
+}
+
+async function readHeap(group: WorkerGroup, heapOut: string): Promise<{ heap?: number; rssKiB?: number }> {
+  const pid = group.pids()[0];
+  if (pid === undefined) return {};
+  rmSync(heapOut, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  const until = Date.now() + 5000;
+  await waitFor(() => existsSync(heapOut), until);
+  let rssKiB: number | undefined;
+  try {
+    rssKiB = parseVmRssKiB(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    rssKiB = undefined;
+  }
+  await sleep(50);
+  try {
+    const m = JSON.parse(readFileSync(heapOut, 'utf8')) as { heapUsed: number; external: number };
+    return { heap: m.heapUsed + m.external, ...(rssKiB === undefined ? {} : { rssKiB }) };
+  } catch {
+    return rssKiB === undefined ? {} : { rssKiB };
+  }
+}
+
+async function measureWorker(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  primaries: Primaries,
+  size: number,
+  variant: OnTimeVariant,
+  memory: OnTimeMemory[],
+): Promise<OnTimeRun> {
+  const { probes } = settings.onTime;
+  harness.log(`on-time (${variant}): ${probes} probes among ${size} volatile keys, 1 worker`);
+  const tag = `ontime-${variant}-${size}`;
+  const heapOut = variant === 'event' ? join(tmpdir(), `kl-bench-${tag}-${process.pid}.json`) : undefined;
+  const group = harness.workers({
+    script: WORKER_SCRIPT,
+    count: 1,
+    leaderName: `bench-${tag}-${Date.now()}`,
+    env: workerEnv(settings, heapOut),
+    replace: false,
+    idPrefix: `${tag}-`,
+  });
+  const prefix = `bench:ontime:${variant}-${size}:`;
+  const recorder = harness.recorder(prefix);
+  try {
+    await group.waitStable(60_000);
+    let readyMs: number | undefined;
+    let trackedAtProbes: number | undefined;
+    if (variant === 'scan') {
+      trackedAtProbes = await waitScanReady(group, primaries, 1);
+      const spawned = [...group.spawnedAtMs.values()][0];
+      const readyAt = Math.max(...group.scanPasses.filter((p) => p.round === 1).map((p) => p.atMs));
+      readyMs = spawned === undefined ? undefined : readyAt - spawned;
+    } else {
+      await waitScanReady(group, primaries, 1);
+      const before = heapOut ? await readHeap(group, heapOut) : {};
+      const caught = await loadAndCatchUp(harness, primaries, size, 1);
+      readyMs = caught.readyMs;
+      trackedAtProbes = caught.lookups;
+      const after = heapOut && size > 0 ? await readHeap(group, heapOut) : undefined;
+      if (after)
+        memory.push({
+          trackedKeys: size,
+          heapBeforeBytes: before.heap,
+          heapAfterBytes: after.heap,
+          rssBeforeKiB: before.rssKiB,
+          rssAfterKiB: after.rssKiB,
+        });
+    }
+    harness.log(`  ready in ${fmt(readyMs)}, index ${trackedAtProbes}`);
+    const deadlineMs = Math.round(Date.now() + PROBE_LEAD_MS);
+    await writeKeys(harness, probes, (i) => `${prefix}${i}`, ['PXAT', deadlineMs]);
+    await waitFor(
+      () => recorder.processed.size >= probes && recorder.reference.size >= probes,
+      deadlineMs + WORKER_WAIT_MS,
+    );
+    const lags = probeLags(recorder, probes, () => deadlineMs);
+    harness.log(
+      `  handler ${lags.handler.delivered}/${probes}, p50 ${fmt(lags.handler.p50Ms)}, p99 ${fmt(lags.handler.p99Ms)}, ` +
+        `max ${fmt(lags.handler.maxMs)}; worker receipt p50 ${fmt(lags.workerReceipt.p50Ms)} p99 ${fmt(lags.workerReceipt.p99Ms)}; ` +
+        `bare p50 ${fmt(lags.bare.p50Ms)} p99 ${fmt(lags.bare.p99Ms)}`,
+    );
+    return { backgroundKeys: size, variant, ...lags, readyMs, trackedAtProbes };
+  } finally {
+    harness.release(recorder);
+    await harness.stopWorkers(group);
+    if (heapOut) rmSync(heapOut, { force: true });
+  }
+}
+
+async function measureCrash(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  primaries: Primaries,
+): Promise<OnTimeCrash> {
+  const { probes, crashBackground, crashSpreadMs } = settings.onTime;
+  const workers = 3;
+  harness.log(
+    `on-time: leader SIGKILL, ${workers} workers, ${probes} probes due over the ${crashSpreadMs} ms after it`,
+  );
+  const group = harness.workers({
+    script: WORKER_SCRIPT,
+    count: workers,
+    leaderName: `bench-ontime-crash-${Date.now()}`,
+    env: workerEnv(settings, undefined),
+    replace: false,
+    idPrefix: 'ontime-crash-',
+  });
+  const prefix = 'bench:ontime:crash:';
+  const recorder = harness.recorder(prefix);
+  try {
+    const leader = await group.waitStable(60_000);
+    await waitScanReady(group, primaries, workers);
+    await loadAndCatchUp(harness, primaries, crashBackground, workers);
+    const killAtMs = Math.round(Date.now() + 1500);
+    const deadlineOf = (key: string) =>
+      killAtMs + Math.floor((Number(key.slice(prefix.length)) / probes) * crashSpreadMs);
+    // One deadline per probe (writeKeys takes one for all).
+    await Promise.all(
+      Array.from({ length: probes }, (_, i) =>
+        harness.client.set(`${prefix}${i}`, '1', 'PXAT', deadlineOf(`${prefix}${i}`)),
+      ),
+    );
+    await sleep(Math.max(0, killAtMs - Date.now()));
+    const before = group.handoverCount();
+    const signalAt = group.signal(leader.id, 'SIGKILL');
+    const next = await group.waitNewLeader(before, 30_000);
+    await waitFor(() => recorder.processed.size >= probes, killAtMs + crashSpreadMs + WORKER_WAIT_MS);
+    const lags = probeLags(recorder, probes, deadlineOf);
+    const gapMs = next ? next.acquiredAtMs - signalAt : undefined;
+    harness.log(
+      `  handler ${lags.handler.delivered}/${probes}, p50 ${fmt(lags.handler.p50Ms)}, p99 ${fmt(lags.handler.p99Ms)}, ` +
+        `max ${fmt(lags.handler.maxMs)}; gap ${fmt(gapMs)}`,
+    );
+    return {
+      workers,
+      backgroundKeys: crashBackground,
+      spreadMs: crashSpreadMs,
+      gapMs,
+      handler: lags.handler,
+      bare: lags.bare,
+      duplicates: lags.duplicates,
+    };
+  } finally {
+    harness.release(recorder);
+    await harness.stopWorkers(group);
+  }
+}
+
+async function measureCost(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  primaries: Primaries,
+  tracking: boolean,
+): Promise<OnTimeCostVariant> {
+  const { costWritesPerS, costDurationS } = settings.onTime;
+  const notify = tracking ? NOTIFY_TRACKING : NOTIFY_NATIVE;
+  harness.log(
+    `on-time cost (${tracking ? 'tracking' : 'no tracking'}): ${costWritesPerS} TTL writes/s for ${costDurationS} s`,
+  );
+  const tag = `ontime-cost-${tracking ? 'on' : 'off'}`;
+  const group = harness.workers({
+    script: WORKER_SCRIPT,
+    count: 1,
+    leaderName: `bench-${tag}-${Date.now()}`,
+    env: {
+      HANDLER: fileURLToPath(new URL('./noop-handler.ts', import.meta.url)),
+      LOG_LEVEL: 'warn',
+      KEY_PATTERN,
+      PRECISE_EXPIRY: String(tracking),
+      EXPIRY_SCAN_KEYS_PER_S: String(settings.onTime.scanKeysPerS),
+    },
+    replace: false,
+    idPrefix: `${tag}-`,
+  });
+  const generator = harness.generator(`bench:ontime:${tag}:`, costWritesPerS, settings.keyTtlMs);
+  try {
+    await group.waitLeaderRecord(60_000);
+    await sleep(2000);
+    await Promise.all(primaries.clients.map(({ client }) => client.call('CONFIG', 'RESETSTAT')));
+    const cpuBefore = await Promise.all(primaries.clients.map(({ client }) => client.info('cpu')));
+    const pid = group.pids()[0];
+    const workerBefore = pid === undefined ? undefined : cpuSeconds(pid);
+    const startedAt = now();
+    generator.start();
+    await sleep(costDurationS * 1000);
+    await generator.stop();
+    const durationS = (now() - startedAt) / 1000;
+    const workerAfter = pid === undefined ? undefined : cpuSeconds(pid);
+    const [stats, cpuAfter] = await Promise.all([
+      Promise.all(primaries.clients.map(({ client }) => client.info('commandstats'))),
+      Promise.all(primaries.clients.map(({ client }) => client.info('cpu'))),
+    ]);
+    const result: OnTimeCostVariant = {
+      tracking,
+      notify,
+      writesPerS: costWritesPerS,
+      written: generator.counts().sent,
+      durationS,
+      primaries: primaries.clients.map(({ port }, i) => {
+        const a = usedCpuSeconds(cpuBefore[i] ?? '');
+        const b = usedCpuSeconds(cpuAfter[i] ?? '');
+        const info = stats[i] ?? '';
+        return {
+          port,
+          pexpiretimeCalls: commandCalls(info, 'pexpiretime'),
+          scanCalls: commandCalls(info, 'scan'),
+          setCalls: commandCalls(info, 'set'),
+          cpuS: a === undefined || b === undefined ? undefined : b - a,
+        };
+      }),
+      workerCpuS:
+        workerBefore === undefined || workerAfter === undefined ? undefined : workerAfter - workerBefore,
+    };
+    harness.log(
+      `  written ${result.written}; PEXPIRETIME ${result.primaries.map((p) => p.pexpiretimeCalls).join('/')}; ` +
+        `primary CPU s ${result.primaries.map((p) => p.cpuS?.toFixed(2)).join('/')}`,
+    );
+    return result;
+  } finally {
+    await generator.stop();
+    await harness.stopWorkers(group);
+  }
+}
+
+function fmt(ms: number | undefined): string {
+  return ms === undefined ? '-' : `${Math.round(ms)} ms`;
+}
