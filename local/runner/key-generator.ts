@@ -4,11 +4,13 @@
  * computed from the clock, not from timer counts: a late timer catches up (up to `maxBurstMs` worth of
  * keys; beyond that the keys are skipped and counted, so an overloaded machine lowers the rate instead
  * of piling up a backlog). In-flight SETs are bounded for the same reason (a failover queues them).
+ * With `wallNow`, each key gets an absolute deadline (`SET ... PXAT wallNow() + ttlMs`) that `onSet`
+ * reports, so a watcher on the same clock can measure each expiry's lag from its deadline.
  */
 
-/** The one command the generator needs (an ioredis Cluster satisfies it). */
+/** The one command the generator needs (an ioredis Cluster satisfies it): PX ttl, or PXAT deadline. */
 export interface KeySetter {
-  set(key: string, value: string, px: 'PX', ttlMs: number): Promise<unknown>;
+  set(key: string, value: string, mode: 'PX' | 'PXAT', ms: number): Promise<unknown>;
 }
 
 export interface KeyGeneratorOptions {
@@ -21,8 +23,13 @@ export interface KeyGeneratorOptions {
   readonly tickMs?: number;
   readonly maxBurstMs?: number;
   readonly maxInFlight?: number;
-  /** After each successful SET (the runner counts keys per owning primary). */
-  readonly onSet?: (key: string) => void;
+  /**
+   * Wall-clock ms (the clock Redis compares deadlines with, on this machine). Set: keys are set with
+   * PXAT `wallNow() + ttlMs` and `onSet` gets that deadline. Unset: PX `ttlMs`, no deadline.
+   */
+  readonly wallNow?: () => number;
+  /** After each successful SET (the runner counts keys per owning primary); the deadline with `wallNow`. */
+  readonly onSet?: (key: string, deadlineMs: number | undefined) => void;
   /** First error of a run of errors, and each time the message changes. */
   readonly onError?: (error: Error) => void;
 }
@@ -122,11 +129,17 @@ export class KeyGenerator {
     for (let tries = 0; this.keyFilter && !this.keyFilter(key) && tries < MAX_FILTER_TRIES; tries++) {
       key = `${this.options.prefix}${++this.counter}`;
     }
-    const done: Promise<void> = this.options.client.set(key, '1', 'PX', this.options.ttlMs).then(
+    const { wallNow, ttlMs } = this.options;
+    const deadlineMs = wallNow ? Math.round(wallNow()) + ttlMs : undefined;
+    const sent =
+      deadlineMs === undefined
+        ? this.options.client.set(key, '1', 'PX', ttlMs)
+        : this.options.client.set(key, '1', 'PXAT', deadlineMs);
+    const done: Promise<void> = sent.then(
       () => {
         this.sentCount++;
         this.lastErrorMessage = undefined;
-        this.options.onSet?.(key);
+        this.options.onSet?.(key, deadlineMs);
       },
       (error: unknown) => {
         this.failedCount++;

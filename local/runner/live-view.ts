@@ -1,4 +1,14 @@
-import { cell, changeCell, clockTime, count, duration, primariesCell, roleCell } from './format.ts';
+import {
+  cell,
+  changeCell,
+  clockTime,
+  count,
+  duration,
+  expiryLagText,
+  primariesCell,
+  roleCell,
+  volatileText,
+} from './format.ts';
 import { formatMs, formatPercent } from './statistics.ts';
 import type { StatusSnapshot } from './status-model.ts';
 
@@ -100,6 +110,11 @@ export function renderLiveView(snapshot: StatusSnapshot, options: LiveViewOption
     `Rates: expected ${snapshot.rates.expected.toFixed(0)}/s   processed ${snapshot.rates.processed.toFixed(0)}/s   ` +
       `added latency (seen by this runner) p50 ${formatMs(snapshot.addedLatency.p50)} p99 ${formatMs(snapshot.addedLatency.p99)}   ` +
       `keys set ${count(snapshot.generator.sent)}${snapshot.generator.failed > 0 ? yellow(` (${count(snapshot.generator.failed)} failed)`) : ''}`,
+  );
+  const volatile = volatileText(snapshot);
+  lines.push(
+    `Expiry lag (deadline -> handler): ${expiryLagText(snapshot, '   ')}` +
+      (volatile ? `   ${volatile}` : ''),
   );
   lines.push('');
   lines.push(bold('Recent'));

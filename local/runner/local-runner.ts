@@ -18,6 +18,7 @@ import type { RunnerOptions } from './parse-args.ts';
 import { renderPlainBlock, renderSummaryLine } from './plain-view.ts';
 import { ReferenceSubscribers } from './reference-subscribers.ts';
 import { type Note, StatusModel, type StatusSnapshot } from './status-model.ts';
+import { VolatileKeys } from './volatile-keys.ts';
 import { preciseNow, WorkerSupervisor } from './worker-supervisor.ts';
 
 /**
@@ -80,6 +81,9 @@ export function scrubSecrets(text: string, secrets: readonly string[]): string {
 }
 
 export const DEMO_KEY_PREFIX = 'demo:';
+/** The `--volatile` background keys: names and TTL (docs/local-run.md, `--volatile`). */
+export const VOLATILE_KEY_PREFIX = 'volatile:';
+export const VOLATILE_KEY_TTL_MS = 3_600_000;
 export const WORKER_SCRIPT = fileURLToPath(new URL('../../worker/main.ts', import.meta.url));
 
 /** Rates `+` and `-` step through. */
@@ -117,6 +121,9 @@ export class LocalRunner {
   private reference: ReferenceSubscribers | undefined;
   private supervisor: WorkerSupervisor | undefined;
   private generator: KeyGenerator | undefined;
+  private volatile: VolatileKeys | undefined;
+  private volatileDeletion: Promise<void> | undefined;
+  private volatileLoaded = 0;
   private screen: LiveScreen | undefined;
   private viewTimer: NodeJS.Timeout | undefined;
   private forTimer: NodeJS.Timeout | undefined;
@@ -148,6 +155,7 @@ export class LocalRunner {
         replicasPerPrimary: options.replicasPerPrimary,
         leaderName: options.leaderName,
         security: securityLabel(this.users),
+        volatileKeys: options.volatileKeys,
       },
       isTrackedKey: (key) => key.startsWith(DEMO_KEY_PREFIX),
       notesKept: 10,
@@ -317,6 +325,9 @@ export class LocalRunner {
     await this.reference.start();
     this.checkStop();
 
+    if (o.volatileKeys > 0) await this.loadVolatileKeys(redis, client);
+    this.checkStop();
+
     this.supervisor = new WorkerSupervisor({
       script: WORKER_SCRIPT,
       cwd: this.io.cwd,
@@ -359,7 +370,12 @@ export class LocalRunner {
       prefix: DEMO_KEY_PREFIX,
       ttlMs: o.keyTtlMs,
       keysPerSecond: o.keysPerSecond,
-      onSet: (key) => this.model.keySet(this.reference?.ownerOf(key)),
+      // PXAT on the runner's wall clock: each key's deadline is known here (native expiry lag).
+      wallNow: preciseNow,
+      onSet: (key, deadlineMs) => {
+        this.model.keySet(this.reference?.ownerOf(key));
+        if (deadlineMs !== undefined) this.model.keyDeadline(key, deadlineMs);
+      },
       onError: (error) => this.model.note(`generator: SET failed: ${error.message}`, Date.now(), 'warn'),
     });
     this.generator.start();
@@ -371,6 +387,64 @@ export class LocalRunner {
     if (o.forSeconds !== undefined) {
       this.forTimer = setTimeout(() => this.requestStop('for-elapsed'), o.forSeconds * 1000);
     }
+  }
+
+  /** `--volatile N`: the background keys, set before the workers start (they find them with their scan). */
+  private async loadVolatileKeys(redis: RedisConnectionConfig, client: Cluster): Promise<void> {
+    const count = this.options.volatileKeys;
+    const volatile = new VolatileKeys({
+      count,
+      prefix: VOLATILE_KEY_PREFIX,
+      ttlMs: VOLATILE_KEY_TTL_MS,
+      discover: () =>
+        discoverTopology((command, ...args) => client.call(command, ...args), { preferTls: redis.tls }),
+      connect: (node) => {
+        const connection = createNodeClient(node, redis, { logger: this.logger, name: 'volatile' });
+        return {
+          exec: async (commands) => {
+            const pipeline = connection.pipeline();
+            for (const [name, ...args] of commands) pipeline.call(String(name), ...args);
+            const results = (await pipeline.exec()) ?? [];
+            return commands.map((_, i) => {
+              const [error, reply] = results[i] ?? [new Error('no reply'), undefined];
+              return error ?? reply;
+            });
+          },
+          close: () => connection.disconnect(),
+        };
+      },
+    });
+    this.volatile = volatile;
+    const startedMs = performance.now();
+    const { set, failed, firstError } = await volatile.load();
+    this.volatileLoaded = set;
+    this.model.volatileKeys({ loaded: set, left: undefined });
+    this.model.note(
+      `loaded ${set} volatile keys ${VOLATILE_KEY_PREFIX}1..${count} (TTL 1 h) in ${Math.round(performance.now() - startedMs)} ms` +
+        (failed > 0 ? `; ${failed} failed (${firstError})` : ''),
+      Date.now(),
+      failed > 0 ? 'warn' : 'info',
+    );
+  }
+
+  /** Deletes the `--volatile` keys (once: at the end of a run, or in the teardown of a failed one). */
+  private deleteVolatileKeys(): Promise<void> {
+    const volatile = this.volatile;
+    if (!volatile) return Promise.resolve();
+    this.volatileDeletion ??= volatile.deleteAll().then(
+      ({ deleted, left }) => {
+        this.model.volatileKeys({ loaded: this.volatileLoaded, left });
+        this.model.note(
+          `deleted ${deleted} volatile keys; ${left} left`,
+          Date.now(),
+          left > 0 ? 'warn' : 'info',
+        );
+      },
+      // Not a failure of the run: said, and the cluster (with the keys) is removed next anyway.
+      (error: unknown) =>
+        this.model.note(`deleting the volatile keys failed: ${describe(error)}`, Date.now(), 'warn'),
+    );
+    return this.volatileDeletion;
   }
 
   /** Waits for one leader and every worker subscribed to every primary (bounded; then goes on). */
@@ -507,6 +581,7 @@ export class LocalRunner {
       this.model.note(`generator stopped; waiting ${drainMs} ms for the last keys to expire`, Date.now());
       await sleep(drainMs);
     }
+    await this.deleteVolatileKeys();
     // Settle everything still pending: a key nobody processed by now counts as missing.
     this.model.settleAll();
     return this.model.snapshot(Date.now());
@@ -522,6 +597,7 @@ export class LocalRunner {
     if (this.forTimer) clearTimeout(this.forTimer);
     const steps: [string, () => Promise<void> | void][] = [
       ['generator', () => this.generator?.stop()],
+      ['volatile keys', () => this.deleteVolatileKeys()],
       ['workers', () => this.supervisor?.stop()],
       ['reference subscribers', () => this.reference?.stop()],
       ['runner client', () => (this.client ? closeQuietly(this.client) : undefined)],

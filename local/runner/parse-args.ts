@@ -29,6 +29,11 @@ export interface RunnerOptions {
    * users whose passwords are generated for this run.
    */
   readonly tls: boolean;
+  /**
+   * Background keys `volatile:<n>` with a 1 h TTL loaded before the workers start and deleted at the
+   * end (local/runner/volatile-keys.ts): volatile keys that slow Redis' native expiry. 0: none.
+   */
+  readonly volatileKeys: number;
 }
 
 export type ParsedCommandLine =
@@ -56,7 +61,11 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   handler: 'log',
   plainIntervalSeconds: 3,
   tls: false,
+  volatileKeys: 0,
 };
+
+/** Most background keys `--volatile` loads. */
+export const MAX_VOLATILE_KEYS = 1_000_000;
 
 /** Highest generator rate accepted (the reference measured ~30k SET/s as this machine's ceiling). */
 export const MAX_KEYS_PER_SECOND = 50_000;
@@ -81,6 +90,8 @@ Options:
   --interval <seconds>  seconds between status blocks with --plain (default ${DEFAULT_RUNNER_OPTIONS.plainIntervalSeconds})
   --tls                 TLS-only cluster, default user disabled; the workers and the check use ACL
                         users (worker, check) with passwords generated for this run, never printed
+  --volatile <n>        load n background keys volatile:<n> with a 1 h TTL before the workers start
+                        (they slow Redis' native expiry), delete them at the end (default 0, 0-${MAX_VOLATILE_KEYS})
   -h, --help            this text
 
 Keys in the live view:
@@ -119,6 +130,7 @@ const schema = z.object({
     .default(DEFAULT_RUNNER_OPTIONS.leaderName),
   handler: z.string().min(1, '--handler must not be empty').default(DEFAULT_RUNNER_OPTIONS.handler),
   interval: positiveSeconds('interval', 3600).default(DEFAULT_RUNNER_OPTIONS.plainIntervalSeconds),
+  volatile: wholeNumber('volatile', 0, MAX_VOLATILE_KEYS).default(DEFAULT_RUNNER_OPTIONS.volatileKeys),
   help: z.boolean().default(false),
 });
 
@@ -132,6 +144,7 @@ const STRING_OPTIONS = [
   'leader-name',
   'handler',
   'interval',
+  'volatile',
 ] as const;
 
 /** Parses `argv` (without node and script). Throws RunnerArgumentsError listing every problem. */
@@ -175,6 +188,7 @@ export function parseRunnerArgs(argv: readonly string[]): ParsedCommandLine {
       handler: v.handler,
       plainIntervalSeconds: v.interval,
       tls: v.tls,
+      volatileKeys: v.volatile,
     },
   };
 }

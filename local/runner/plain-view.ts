@@ -1,4 +1,12 @@
-import { changeCell, count, duration, primariesCell, roleCell } from './format.ts';
+import {
+  changeCell,
+  count,
+  duration,
+  expiryLagText,
+  primariesCell,
+  roleCell,
+  volatileText,
+} from './format.ts';
 import { formatMs, formatPercent } from './statistics.ts';
 import type { StatusSnapshot } from './status-model.ts';
 
@@ -26,6 +34,8 @@ export function renderPlainBlock(snapshot: StatusSnapshot): string[] {
       `| added latency p50 ${formatMs(snapshot.addedLatency.p50)} p99 ${formatMs(snapshot.addedLatency.p99)}` +
       (snapshot.settings.security ? ` | ${snapshot.settings.security}` : ''),
   );
+  const volatile = volatileText(snapshot);
+  lines.push(`  expiry lag: ${expiryLagText(snapshot, ' | ')}${volatile ? ` | ${volatile}` : ''}`);
   const known = snapshot.primaries.length;
   for (const row of snapshot.workers) {
     lines.push(
@@ -56,10 +66,23 @@ export function renderSummaryLine(snapshot: StatusSnapshot): string {
     handovers: snapshot.handovers.length,
     keysSet: snapshot.generator.sent,
     keysFailed: snapshot.generator.failed,
+    lagTracked: snapshot.expiryLag.tracked.count,
+    lagTrackedP50: lagField(snapshot.expiryLag.tracked.p50),
+    lagTrackedP99: lagField(snapshot.expiryLag.tracked.p99),
+    lagNative: snapshot.expiryLag.native.count,
+    lagNativeP50: lagField(snapshot.expiryLag.native.p50),
+    lagNativeP99: lagField(snapshot.expiryLag.native.p99),
+    volatileKeys: snapshot.volatileKeys?.loaded ?? 0,
+    volatileLeft: snapshot.volatileKeys?.left ?? '-',
   };
   return `summary: ${Object.entries(fields)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ')}`;
+}
+
+/** A lag in ms with one decimal, `-` when there is none. */
+function lagField(ms: number): string | number {
+  return Number.isNaN(ms) ? '-' : Math.round(ms * 10) / 10;
 }
 
 /** Parses a summary line back (for tests and scripts); undefined when `line` is not one. */

@@ -53,6 +53,12 @@ export function formatMs(value: number | undefined): string {
   return Math.abs(value) < 100 ? `${value.toFixed(1)} ms` : `${Math.round(value)} ms`;
 }
 
+/** A lag: like `formatMs` below 10 s, `12.3 s` above; `-` for NaN/undefined. */
+export function formatLag(value: number | undefined): string {
+  if (value === undefined || Number.isNaN(value)) return '-';
+  return Math.abs(value) < 10_000 ? formatMs(value) : `${(value / 1000).toFixed(1)} s`;
+}
+
 /** Ratio as a percentage with `digits` decimals; `-` when the denominator is 0. */
 export function formatPercent(numerator: number, denominator: number, digits = 1): string {
   if (denominator === 0) return '-';

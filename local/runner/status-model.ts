@@ -2,6 +2,7 @@ import { type DecodedLine, decodeLogLine, loggedErrorMessage } from '../../core/
 import type { LogRecord } from '../../core/log-events.ts';
 import { parseEmfLine } from '../../core/metrics.ts';
 import { EventLedger, type LedgerTotals } from './event-ledger.ts';
+import { ExpiryLag, type ExpiryLagSnapshot } from './expiry-lag.ts';
 import { quantile } from './statistics.ts';
 
 /**
@@ -78,9 +79,18 @@ export interface StatusSnapshot {
   readonly rates: { readonly expected: number; readonly processed: number };
   /** Line arrival at the runner minus reference receipt, recent matched keys (ms). */
   readonly addedLatency: { readonly p50: number; readonly p99: number; readonly samples: number };
+  /** Deadline -> handler of the generator's keys, tracked (the worker's `lagMs`) and native (expiry-lag.ts). */
+  readonly expiryLag: ExpiryLagSnapshot;
+  /** The `--volatile` background keys: loaded, and left after the deletion at the end (undefined before). */
+  readonly volatileKeys: VolatileKeysState | undefined;
   readonly handovers: readonly Handover[];
   readonly generator: { readonly sent: number; readonly failed: number };
   readonly notes: readonly Note[];
+}
+
+export interface VolatileKeysState {
+  readonly loaded: number;
+  readonly left: number | undefined;
 }
 
 export interface RunSettings {
@@ -91,6 +101,8 @@ export interface RunSettings {
   readonly leaderName: string;
   /** How clients authenticate, shown in the views, e.g. `TLS, ACL users worker/check`; unset: plain text, default user. */
   readonly security?: string | undefined;
+  /** `--volatile`: background keys with a 1 h TTL asked for (0 or unset: none). */
+  readonly volatileKeys?: number | undefined;
 }
 
 interface WorkerRecord {
@@ -156,6 +168,8 @@ export class StatusModel {
   private readonly workers = new Map<string, WorkerRecord>();
   private readonly primaries = new Map<string, { keysSet: number; published: number }>();
   private readonly ledger: EventLedger;
+  private readonly lag = new ExpiryLag();
+  private volatile: VolatileKeysState | undefined;
   private readonly notes: Note[] = [];
   private readonly handovers: Handover[] = [];
   private readonly history: { atMs: number; expected: number; processed: number }[] = [];
@@ -338,6 +352,7 @@ export class StatusModel {
       case 'key.processed': {
         worker.processed++;
         this.ledger.processed(record.key, atMs);
+        this.lag.processed(record.key, atMs, record.lagMs);
         return;
       }
       case 'handler.failed':
@@ -453,6 +468,16 @@ export class StatusModel {
     this.primary(node ?? '(unknown)').keysSet += count;
   }
 
+  /** The generator set `key` with this absolute deadline (wall ms, the clock of `atMs` everywhere here). */
+  keyDeadline(key: string, deadlineMs: number): void {
+    this.lag.keySet(key, deadlineMs);
+  }
+
+  /** The `--volatile` background keys: how many were loaded, and how many were left after deleting them. */
+  volatileKeys(state: VolatileKeysState): void {
+    this.volatile = state;
+  }
+
   /** Primaries the reference subscribers follow; rows for others are kept with their counts. */
   knownPrimaries(nodes: readonly string[]): void {
     for (const node of nodes) this.primary(node);
@@ -538,6 +563,8 @@ export class StatusModel {
         p99: quantile(latencies, 0.99),
         samples: latencies.length,
       },
+      expiryLag: this.lag.snapshot(nowMs),
+      volatileKeys: this.volatile,
       handovers: [...this.handovers],
       generator: this.generator,
       notes: [...this.notes],

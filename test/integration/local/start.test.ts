@@ -140,6 +140,56 @@ describe('npm start', () => {
     expect(existsSync(CLUSTER_FILE)).toBe(false);
   }, 150_000);
 
+  it('shows tracked expiry lag with --volatile 20000, and deletes the background keys at the end: nothing left', async () => {
+    const run = start('npm', [
+      'start',
+      '--',
+      '--plain',
+      '--for',
+      '5',
+      '--interval',
+      '2',
+      '--volatile',
+      '20000',
+    ]);
+    const { code } = await run.exited;
+    const output = run.output;
+    const lines = output.split('\n');
+
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/loaded 20000 volatile keys volatile:1\.\.20000 \(TTL 1 h\)/);
+    // The cluster publishes `expire` events (class g): the workers track the demo keys as they are set.
+    expect(output).toMatch(
+      /notify-keyspace-events (set on 6\/6 nodes \(.*now "[^"]*g[^"]*"|"[^"]*g[^"]*" on every node)/,
+    );
+    const lagLines = lines.filter((l) =>
+      /^ {2}expiry lag: tracked p50 \S+ ms p99 \S+ ms \(\d[\d,]* keys\) \| native /.test(l),
+    );
+    expect(lagLines.length, output).toBeGreaterThan(0);
+    expect(
+      lagLines.some((l) => /volatile keys 20,000 \(TTL 1 h\)/.test(l)),
+      output,
+    ).toBe(true);
+
+    const s = lines.map(parseSummaryLine).find((x) => x !== undefined) as Record<string, string>;
+    expect(s, output).toBeDefined();
+    expect(s.leaders, output).toBe('1');
+    // ~50 keys/s for 5 s, every one tracked through its `expire` event; lag bound generous (2 cores).
+    expect(Number(s.lagTracked), output).toBeGreaterThan(100);
+    expect(Number(s.lagTrackedP99), output).toBeLessThan(2000);
+    expect(s.volatileKeys, output).toBe('20000');
+    expect(s.volatileLeft, output).toBe('0');
+    expect(output).toMatch(/deleted 20000 volatile keys; 0 left/);
+
+    const folder = /folder (\S+);/.exec(output)?.[1];
+    expect(folder, output).toMatch(/kl-redis-cluster-/);
+    const pids = announcedPids(output);
+    expect(pids.length, output).toBeGreaterThanOrEqual(10);
+    expect(await leftovers(pids, folder as string)).toEqual([]);
+    expect(existsSync(folder as string)).toBe(false);
+    expect(existsSync(CLUSTER_FILE)).toBe(false);
+  }, 150_000);
+
   it('runs TLS-only with ACL users under --tls: one leader, keys processed, exit 0, no password printed, nothing left', async () => {
     const secretsFolder = mkdtempSync(join(tmpdir(), 'kl-start-tls-'));
     const secretsFile = join(secretsFolder, 'secrets.json');

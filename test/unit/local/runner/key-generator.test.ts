@@ -4,7 +4,7 @@ import { KeyGenerator, type KeySetter } from '../../../../local/runner/key-gener
 function fakeClient(outcome: () => 'ok' | Error = () => 'ok') {
   const keys: string[] = [];
   const client: KeySetter = {
-    set: vi.fn(async (key: string, _value: string, _px: 'PX', _ttl: number) => {
+    set: vi.fn(async (key: string, _value: string, _mode: 'PX' | 'PXAT', _ms: number) => {
       keys.push(key);
       const result = outcome();
       if (result instanceof Error) throw result;
@@ -35,6 +35,43 @@ describe('KeyGenerator', () => {
     expect(keys.slice(0, 3)).toEqual(['demo:1', 'demo:2', 'demo:3']);
     expect(client.set).toHaveBeenCalledWith('demo:1', '1', 'PX', 1000);
     expect(generator.counts()).toMatchObject({ sent: keys.length, failed: 0, inFlight: 0 });
+  });
+
+  it('with wallNow, sets each key with PXAT now + TTL and reports that deadline', async () => {
+    const { client } = fakeClient();
+    const deadlines: [string, number | undefined][] = [];
+    const generator = new KeyGenerator({
+      client,
+      prefix: 'demo:',
+      ttlMs: 1000,
+      keysPerSecond: 10,
+      now: () => Date.now(),
+      wallNow: () => Date.now() + 0.4,
+      onSet: (key, deadlineMs) => deadlines.push([key, deadlineMs]),
+    });
+    const startMs = Date.now();
+    generator.start();
+    await vi.advanceTimersByTimeAsync(100);
+    await generator.stop();
+    expect(deadlines).toEqual([['demo:1', startMs + 100 + 1000]]);
+    expect(client.set).toHaveBeenCalledWith('demo:1', '1', 'PXAT', startMs + 100 + 1000);
+  });
+
+  it('without wallNow, reports no deadline', async () => {
+    const { client } = fakeClient();
+    const deadlines: (number | undefined)[] = [];
+    const generator = new KeyGenerator({
+      client,
+      prefix: 'demo:',
+      ttlMs: 1000,
+      keysPerSecond: 10,
+      now: () => Date.now(),
+      onSet: (_key, deadlineMs) => deadlines.push(deadlineMs),
+    });
+    generator.start();
+    await vi.advanceTimersByTimeAsync(100);
+    await generator.stop();
+    expect(deadlines).toEqual([undefined]);
   });
 
   it('applies a new rate from the moment it is set, without a catch-up burst', async () => {

@@ -90,6 +90,14 @@ describe('parseRunnerArgs', () => {
     expect(found.join('\n')).toMatch(/--replicas must be <= 2/);
   });
 
+  it('reads --volatile (0 by default, at most 1,000,000)', () => {
+    expect(DEFAULT_RUNNER_OPTIONS.volatileKeys).toBe(0);
+    expect(options(['--volatile', '100000'])).toMatchObject({ volatileKeys: 100_000 });
+    expect(problems(['--volatile', '1000001'])).toEqual(['--volatile must be <= 1000000']);
+    expect(problems(['--volatile', 'many'])).toEqual(['--volatile must be a whole number']);
+    expect(HELP_TEXT).toContain('--volatile <n>');
+  });
+
   it('rejects unknown options, positionals and a missing value', () => {
     expect(problems(['--colour'])[0]).toMatch(/colour/);
     expect(problems(['start'])[0]).toMatch(/start/);

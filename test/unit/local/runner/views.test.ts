@@ -158,3 +158,72 @@ describe('security in the views (--tls)', () => {
     expect(renderPlainBlock(snap)[0]).not.toContain('TLS');
   });
 });
+
+describe('expiry lag and --volatile in the views', () => {
+  /** demo:1..4 tracked (lag 2, 4, 6, 8 ms from their lines), demo:5 native (19 s after its deadline). */
+  function lagSnapshot(volatileKeys: number, left: number | undefined) {
+    const m = new StatusModel({
+      startedAtMs: T0,
+      settings: {
+        keysPerSecond: 50,
+        keyTtlMs: 1000,
+        primaries: 3,
+        replicasPerPrimary: 1,
+        leaderName: 'local',
+        volatileKeys,
+      },
+      isTrackedKey: (key) => key.startsWith('demo:'),
+    });
+    if (volatileKeys > 0) m.volatileKeys({ loaded: volatileKeys, left });
+    m.workerSpawned('worker-1', 4000, T0);
+    for (let i = 1; i <= 5; i++) m.keyDeadline(`demo:${i}`, T0 + 1000);
+    for (let i = 1; i <= 4; i++) {
+      m.workerLine(
+        'worker-1',
+        line('key.processed', T0 + 1100, {
+          key: `demo:${i}`,
+          fencingToken: 1,
+          deadlineMs: T0 + 1000,
+          lagMs: 2 * i,
+        }),
+        T0 + 1100,
+      );
+    }
+    m.workerLine(
+      'worker-1',
+      line('key.processed', T0 + 20_000, { key: 'demo:5', fencingToken: 1 }),
+      T0 + 20_000,
+    );
+    return m.snapshot(T0 + 21_000);
+  }
+
+  it('the live view shows tracked and native lag, and the background keys', () => {
+    const text = renderLiveView(lagSnapshot(20_000, undefined), { columns: 250, color: false }).join('\n');
+    expect(text).toContain(
+      'Expiry lag (deadline -> handler): tracked p50 4.0 ms p99 8.0 ms (4 keys)   native p50 19.0 s p99 19.0 s (1 key)   volatile keys 20,000 (TTL 1 h)',
+    );
+    const without = renderLiveView(lagSnapshot(0, undefined), { columns: 250, color: false }).join('\n');
+    expect(without).not.toContain('volatile keys');
+  });
+
+  it('the plain block has an expiry lag line; the summary line the counts, percentiles and keys left', () => {
+    const snap = lagSnapshot(20_000, 0);
+    expect(renderPlainBlock(snap)[1]).toBe(
+      '  expiry lag: tracked p50 4.0 ms p99 8.0 ms (4 keys) | native p50 19.0 s p99 19.0 s (1 key) | volatile keys 20,000 (TTL 1 h), 0 left',
+    );
+    expect(parseSummaryLine(renderSummaryLine(snap))).toMatchObject({
+      lagTracked: '4',
+      lagTrackedP50: '4',
+      lagTrackedP99: '8',
+      lagNative: '1',
+      lagNativeP50: '19000',
+      lagNativeP99: '19000',
+      volatileKeys: '20000',
+      volatileLeft: '0',
+    });
+    expect(parseSummaryLine(renderSummaryLine(lagSnapshot(0, undefined)))).toMatchObject({
+      volatileKeys: '0',
+      volatileLeft: '-',
+    });
+  });
+});
