@@ -70,6 +70,8 @@ interface PrimaryScan {
   cursor: string;
   timer: NodeJS.Timeout | undefined;
   stopped: boolean;
+  /** The PEXPIRETIME check answered yes: only then is the primary scanned. */
+  supported: boolean;
   passKeys: number;
   passStartMs: number;
   passes: number;
@@ -86,7 +88,7 @@ export class KeyspaceScanner {
   /** Starts scanning the primaries given to `sync`. Idempotent. */
   start(): void {
     this.running = true;
-    for (const scan of this.scans.values()) if (scan.timer === undefined) this.schedule(scan, 0);
+    for (const scan of this.scans.values()) if (scan.supported && scan.timer === undefined) this.schedule(scan, 0);
   }
 
   /** Scans exactly these primaries: new ones from the start of a pass, gone ones stop. */
@@ -103,6 +105,7 @@ export class KeyspaceScanner {
         cursor: '0',
         timer: undefined,
         stopped: false,
+        supported: false,
         passKeys: 0,
         passStartMs: this.options.clock.monotonicMs(),
         passes: 0,
@@ -142,7 +145,9 @@ export class KeyspaceScanner {
           this.options.onUnsupported?.(scan.node);
           return;
         }
-        if (this.running) this.schedule(scan, 0);
+        scan.supported = true;
+        scan.passStartMs = this.options.clock.monotonicMs();
+        if (this.running && scan.timer === undefined) this.schedule(scan, 0);
       },
       (error: unknown) => {
         if (scan.stopped) return;
@@ -165,6 +170,9 @@ export class KeyspaceScanner {
   private async step(scan: PrimaryScan): Promise<void> {
     const stepCount = this.options.stepCount ?? KEYSPACE_SCANNER_DEFAULTS.stepCount;
     let scanned = 0;
+    // The first step of a pass starts it (the pass interval counts from here).
+    if (scan.cursor === '0' && scan.passKeys === 0) scan.passStartMs = this.options.clock.monotonicMs();
+    let completedPassStartMs: number | undefined;
     try {
       const [next, keys] = await scan.connection.scan(scan.cursor, stepCount, this.options.match);
       if (scan.stopped) return;
@@ -186,8 +194,8 @@ export class KeyspaceScanner {
         const now = this.options.clock.monotonicMs();
         scan.passes++;
         this.options.onPassComplete?.(scan.node.id, scan.passes, scan.passKeys, now - scan.passStartMs);
+        completedPassStartMs = scan.passStartMs;
         scan.passKeys = 0;
-        scan.passStartMs = now;
       }
     } catch (error) {
       if (scan.stopped) return;
@@ -197,11 +205,17 @@ export class KeyspaceScanner {
     }
     // Pace: this primary's share of keysPerS. An empty step (a sparse table) still costs a step's
     // worth, so an empty keyspace is not polled in a tight loop.
-    // A completed pass waits at least `passIntervalMs` before the next (a small keyspace is not
-    // rescanned in a loop).
-    const share = this.options.keysPerS / Math.max(1, this.scans.size);
+    // The next pass starts no sooner than `passIntervalMs` after the start of the one just completed
+    // (a small keyspace is not rescanned in a loop).
+    let scanning = 0;
+    for (const other of this.scans.values()) if (other.supported && !other.stopped) scanning++;
+    const share = this.options.keysPerS / Math.max(1, scanning);
     const pacedMs = (Math.max(scanned, stepCount / 10) / share) * 1000;
     const passIntervalMs = this.options.passIntervalMs ?? KEYSPACE_SCANNER_DEFAULTS.passIntervalMs;
-    this.schedule(scan, scan.cursor === '0' ? Math.max(pacedMs, passIntervalMs) : pacedMs);
+    const untilNextPassMs =
+      completedPassStartMs === undefined
+        ? 0
+        : completedPassStartMs + passIntervalMs - this.options.clock.monotonicMs();
+    this.schedule(scan, Math.max(pacedMs, untilNextPassMs));
   }
 }

@@ -51,6 +51,8 @@ export class PrimaryClocks {
   update(topology: Topology): void {
     if (this.closed) return;
     const owners: string[] = [];
+    // Slots of a shard without a live primary own nothing (not the index a renumbered list gives them).
+    this.ownerOfSlot.fill(-1);
     for (const shard of topology.shards) {
       const primary = shard.primary;
       if (primary === undefined || primary.health === 'failed') continue;

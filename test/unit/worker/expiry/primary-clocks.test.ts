@@ -193,12 +193,12 @@ describe('PrimaryClocks', () => {
     expect(times.calls).toEqual([]);
   });
 
-  // DEFECT (worker/expiry/primary-clocks.ts, `update`): the slot map is only written for the slots
+  // Was a defect, fixed (worker/expiry/primary-clocks.ts, `update`): the slot map is only written for the slots
   // of shards that have a live primary; the slots of a shard that lost its primary (between a failure
   // and the promotion) keep their old index into `owners`, and `owners` is renumbered, so those slots
   // now name whichever primary got that index: here shard A's slots are reported as owned by B, and
   // A's keys are touched with B's clock offset. `update` should reset the map (fill -1) first.
-  it.fails("a shard that lost its primary owns nothing in the next topology (not another primary's index)", async () => {
+  it("a shard that lost its primary owns nothing in the next topology (not another primary's index)", async () => {
     const times = new FakeTimes();
     times.offsets.set('a', 0);
     times.offsets.set('b', 900);
