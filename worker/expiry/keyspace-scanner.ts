@@ -88,7 +88,8 @@ export class KeyspaceScanner {
   /** Starts scanning the primaries given to `sync`. Idempotent. */
   start(): void {
     this.running = true;
-    for (const scan of this.scans.values()) if (scan.supported && scan.timer === undefined) this.schedule(scan, 0);
+    for (const scan of this.scans.values())
+      if (scan.supported && scan.timer === undefined) this.schedule(scan, 0);
   }
 
   /** Scans exactly these primaries: new ones from the start of a pass, gone ones stop. */
