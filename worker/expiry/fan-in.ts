@@ -64,19 +64,17 @@ export class FanIn {
     this.options.metrics.count('EventsReceived');
     if (!this.options.accepts(key)) return;
     const tracked = this.options.takeDeadline?.(key);
-    const event: ExpiryEvent = {
+    // One literal with every field (no spread: an object spread costs microseconds per event).
+    this.queued.push({
       key,
       node: node.address,
       nodeId: node.id,
       receivedAt: this.options.clock.wallMs(),
       receivedAtMono: this.options.clock.monotonicMs(),
       receivedIndex,
-    };
-    this.queued.push(
-      tracked === undefined
-        ? event
-        : { ...event, deadlineMs: tracked.deadlineMs, deadlineLocalMs: tracked.deadlineLocalMs },
-    );
+      deadlineMs: tracked?.deadlineMs,
+      deadlineLocalMs: tracked?.deadlineLocalMs,
+    });
     this.scheduled ??= setImmediate(() => this.runBatch());
   }
 
