@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { keySlot, SLOT_COUNT } from '../../core/key-slot.ts';
 import { EXPIRED_CHANNEL } from '../../core/keys.ts';
+import { SlotOwners } from '../../core/slot-owners.ts';
 import {
   liveNodes,
   livePrimaries,
@@ -38,7 +38,9 @@ interface Subscription {
 
 export class ReferenceSubscribers {
   private readonly subscriptions = new Map<string, Subscription>();
-  private slotOwners: (string | undefined)[] = new Array(SLOT_COUNT).fill(undefined);
+  private slotOwners = new SlotOwners({ shards: [] });
+  /** `host:port` of each of `slotOwners.primaries`, computed once per topology. */
+  private ownerAddresses: readonly string[] = [];
   private fingerprint = '';
   private primaryAddresses: string[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -66,7 +68,7 @@ export class ReferenceSubscribers {
 
   /** `host:port` of the primary that owned `key`'s slot at the last poll. */
   ownerOf(key: string): string | undefined {
-    return this.slotOwners[keySlot(key)];
+    return this.ownerAddresses[this.slotOwners.indexOf(key)];
   }
 
   /** Live primaries at the last change of the topology. */
@@ -83,14 +85,8 @@ export class ReferenceSubscribers {
     if (this.stopped) return;
     const topology = await this.options.discover();
     const fingerprint = primariesFingerprint(topology);
-    const owners: (string | undefined)[] = new Array(SLOT_COUNT).fill(undefined);
-    for (const shard of topology.shards) {
-      if (!shard.primary || shard.primary.health === 'failed') continue;
-      const address = nodeAddress(shard.primary);
-      for (const [first, last] of shard.slots)
-        for (let slot = first; slot <= last; slot++) owners[slot] = address;
-    }
-    this.slotOwners = owners;
+    this.slotOwners = new SlotOwners(topology);
+    this.ownerAddresses = this.slotOwners.primaries.map(nodeAddress);
     const primaries = livePrimaries(topology).map(nodeAddress);
     const live = liveNodes(topology);
     const nodesFingerprint = `${fingerprint}|${live.map(nodeAddress).sort().join(',')}`;

@@ -1,4 +1,4 @@
-import { keySlot, SLOT_COUNT } from '../../core/key-slot.ts';
+import { SlotOwners } from '../../core/slot-owners.ts';
 import type { ClusterNode, Topology } from '../../core/topology.ts';
 
 /**
@@ -113,13 +113,8 @@ export class VolatileKeys {
     const batchSize = this.options.batchSize ?? VOLATILE_KEYS_DEFAULTS.batchSize;
     const maxInFlight = this.options.maxInFlight ?? VOLATILE_KEYS_DEFAULTS.maxInFlight;
     const topology = await this.options.discover();
-    const primaries: ClusterNode[] = [];
-    const ownerOfSlot = new Int16Array(SLOT_COUNT).fill(-1);
-    for (const shard of topology.shards) {
-      if (shard.primary === undefined || shard.primary.health === 'failed') continue;
-      const index = primaries.push(shard.primary) - 1;
-      for (const [first, last] of shard.slots) ownerOfSlot.fill(index, first, last + 1);
-    }
+    const slots = new SlotOwners(topology);
+    const primaries = slots.primaries;
     const connections = primaries.map((node) => this.options.connect(node));
     const batches: Command[][] = primaries.map(() => []);
     const inFlight = new Set<Promise<void>>();
@@ -141,7 +136,7 @@ export class VolatileKeys {
     try {
       for (let n = 1; n <= count; n++) {
         const key = this.keyOf(n);
-        const index = ownerOfSlot[keySlot(key)] as number;
+        const index = slots.indexOf(key);
         if (index < 0) {
           onReply(new Error(`no primary owns the slot of ${key}`));
           continue;

@@ -1,6 +1,6 @@
 import type { Clock } from '../../core/clock.ts';
-import { keySlot, SLOT_COUNT } from '../../core/key-slot.ts';
 import type { Logger } from '../../core/logger.ts';
+import { SlotOwners } from '../../core/slot-owners.ts';
 import type { Topology } from '../../core/topology.ts';
 
 /**
@@ -38,9 +38,7 @@ interface Estimate {
 }
 
 export class PrimaryClocks {
-  /** Slot -> index into `owners` (-1: no owner known). */
-  private readonly ownerOfSlot = new Int16Array(SLOT_COUNT).fill(-1);
-  private owners: string[] = [];
+  private slots = new SlotOwners({ shards: [] });
   private readonly estimates = new Map<string, Estimate>();
   private readonly estimating = new Set<string>();
   private closed = false;
@@ -50,16 +48,8 @@ export class PrimaryClocks {
   /** Takes the slot map of a discovery; starts estimates for primaries new to it or due again. */
   update(topology: Topology): void {
     if (this.closed) return;
-    const owners: string[] = [];
-    // Slots of a shard without a live primary own nothing (not the index a renumbered list gives them).
-    this.ownerOfSlot.fill(-1);
-    for (const shard of topology.shards) {
-      const primary = shard.primary;
-      if (primary === undefined || primary.health === 'failed') continue;
-      const index = owners.push(primary.id) - 1;
-      for (const [first, last] of shard.slots) this.ownerOfSlot.fill(index, first, last + 1);
-    }
-    this.owners = owners;
+    this.slots = new SlotOwners(topology);
+    const owners = this.slots.primaries.map((primary) => primary.id);
     const now = this.options.clock.monotonicMs();
     const reestimateMs = this.options.reestimateMs ?? PRIMARY_CLOCKS_DEFAULTS.reestimateMs;
     for (const nodeId of owners) {
@@ -71,8 +61,7 @@ export class PrimaryClocks {
 
   /** The node id owning `key`'s slot in the last topology, or undefined. */
   ownerOf(key: Uint8Array | string): string | undefined {
-    const index = this.ownerOfSlot[keySlot(key)] as number;
-    return index < 0 ? undefined : this.owners[index];
+    return this.slots.ownerOf(key)?.id;
   }
 
   /** `primary clock - local clock` for the primary owning `key`, in ms (0 until estimated). */
@@ -96,7 +85,7 @@ export class PrimaryClocks {
     this.sample(nodeId).then(
       (estimate) => {
         this.estimating.delete(nodeId);
-        if (this.closed || !this.owners.includes(nodeId)) return;
+        if (this.closed || !this.slots.primaries.some((primary) => primary.id === nodeId)) return;
         const previous = this.estimates.get(nodeId);
         this.estimates.set(nodeId, estimate);
         if (previous === undefined || Math.abs(previous.offsetMs - estimate.offsetMs) >= 5) {
