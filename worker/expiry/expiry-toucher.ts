@@ -75,12 +75,19 @@ export class ExpiryToucher {
   private timerAtMs = Number.POSITIVE_INFINITY;
   private inFlight = 0;
   private running = false;
-  private readonly settings: Required<
-    Omit<ExpiryToucherOptions, 'index' | 'clock' | 'touch' | 'offsetForKey' | 'isLeader' | 'onOutcome'>
-  >;
+  private readonly settings: { readonly [K in keyof typeof EXPIRY_TOUCHER_DEFAULTS]: number };
 
   constructor(private readonly options: ExpiryToucherOptions) {
-    this.settings = { ...EXPIRY_TOUCHER_DEFAULTS, ...stripUndefined(options) };
+    const d = EXPIRY_TOUCHER_DEFAULTS;
+    this.settings = {
+      followerDelayMs: options.followerDelayMs ?? d.followerDelayMs,
+      minStepMs: options.minStepMs ?? d.minStepMs,
+      goneRetryMs: options.goneRetryMs ?? d.goneRetryMs,
+      goneRetryMaxMs: options.goneRetryMaxMs ?? d.goneRetryMaxMs,
+      goneAttempts: options.goneAttempts ?? d.goneAttempts,
+      batchSize: options.batchSize ?? d.batchSize,
+      maxBatchesInFlight: options.maxBatchesInFlight ?? d.maxBatchesInFlight,
+    };
     const { minStepMs, goneRetryMs, goneRetryMaxMs, goneAttempts, batchSize, maxBatchesInFlight } =
       this.settings;
     if (!(minStepMs >= 1)) throw new RangeError(`minStepMs must be >= 1, got ${minStepMs}`);
@@ -195,8 +202,4 @@ export class ExpiryToucher {
     const { goneRetryMs, goneRetryMaxMs } = this.settings;
     return Math.min(goneRetryMaxMs, goneRetryMs * 2 ** Math.min(attempts, 20));
   }
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
