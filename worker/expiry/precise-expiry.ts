@@ -73,6 +73,7 @@ export class PreciseExpiry {
     this.scanner = new KeyspaceScanner({
       connect: (node) => new RedisScanConnection(node, options.redis, logger),
       accepts: options.accepts,
+      isTracked: (key) => this.index.has(key.toString('latin1')),
       match: options.keyPattern === '*' ? undefined : options.keyPattern,
       onDeadline: (key, deadlineMs) => this.tracker.noteDeadline(key, deadlineMs),
       clock,

@@ -171,6 +171,16 @@ describe('KeyspaceScanner', () => {
     some.scanner.stop();
   });
 
+  it('keys the index already tracks are not looked up again', async () => {
+    const h = harness({ isTracked: (key) => key.toString() === 'app:tracked' });
+    const a = h.primary('a', ['app:tracked', 'app:new']);
+    h.scanner.start();
+    h.scanner.sync([node('a')]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(a.lookups.flat().map((k) => k.toString())).toEqual(['app:new']);
+    h.scanner.stop();
+  });
+
   it('a step whose keys are all filtered sends no lookup', async () => {
     const h = harness({ accepts: compileKeyFilter('app:*') });
     const a = h.primary('a', ['{kl:local}:lease', 'other:1']);
