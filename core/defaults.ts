@@ -126,6 +126,121 @@ export const PRECISE_EXPIRY_DEFAULTS = {
   expiryScanKeysPerS: 5000,
 } as const;
 
+/** The toucher (worker/expiry/expiry-toucher.ts): docs/precise-expiry.md, "Touch rules". */
+export const EXPIRY_TOUCHER_DEFAULTS = {
+  /**
+   * A follower's backstop touch comes this long after the leader's time.
+   * @default 500
+   */
+  followerDelayMs: 500,
+  /**
+   * Shortest delay before a key found alive is touched again (no spinning on a bad clock offset).
+   * @default 10
+   */
+  minStepMs: 10,
+  /**
+   * First delay after a touch found the key gone without its event, or failed (doubling from here).
+   * @default 250
+   */
+  goneRetryMs: 250,
+  /**
+   * Cap of the doubling retry delay.
+   * @default 2000
+   */
+  goneRetryMaxMs: 2000,
+  /**
+   * Touches of a key reported gone before it is dropped (a DEL sends no `expired`).
+   * @default 12
+   */
+  goneAttempts: 12,
+  /**
+   * Keys per touch batch.
+   * @default 1000
+   */
+  batchSize: 1000,
+  /**
+   * Touch batches in flight at most.
+   * @default 4
+   */
+  maxBatchesInFlight: 4,
+} as const;
+
+/** The tracker (worker/expiry/expiry-tracker.ts): lookups of the keys `expire` events name. */
+export const EXPIRY_TRACKER_DEFAULTS = {
+  /**
+   * Keys per PEXPIRETIME lookup batch.
+   * @default 1000
+   */
+  batchSize: 1000,
+  /**
+   * Lookup batches in flight at most.
+   * @default 4
+   */
+  maxBatchesInFlight: 4,
+  /**
+   * Keys waiting for a lookup at most; beyond it they are dropped, counted (the scan finds them).
+   * @default 100000
+   */
+  maxPending: 100_000,
+} as const;
+
+/** The keyspace scan (worker/expiry/keyspace-scanner.ts). */
+export const KEYSPACE_SCANNER_DEFAULTS = {
+  /**
+   * SCAN COUNT per step.
+   * @default 100
+   */
+  stepCount: 100,
+  /**
+   * Wait after a failed step.
+   * @default 1000
+   */
+  failureDelayMs: 1000,
+  /**
+   * Shortest time from the start of one pass over a primary to the start of the next.
+   * @default 10000
+   */
+  passIntervalMs: 10_000,
+} as const;
+
+/** Each primary's clock offset (worker/expiry/primary-clocks.ts). */
+export const PRIMARY_CLOCKS_DEFAULTS = {
+  /**
+   * TIME round trips per estimate; the shortest is kept.
+   * @default 3
+   */
+  samples: 3,
+  /**
+   * Every primary's offset is estimated again this often (drift).
+   * @default 60000
+   */
+  reestimateMs: 60_000,
+} as const;
+
+/** The probe of each primary's `expire` events (worker/expiry/expire-event-probe.ts). */
+export const EXPIRE_EVENT_PROBE_DEFAULTS = {
+  /**
+   * A primary silent this long is probed.
+   * @default 15000
+   */
+  silenceMs: 15_000,
+  /**
+   * Wait for the probe key's `expire` event.
+   * @default 5000
+   */
+  probeTimeoutMs: 5000,
+  /**
+   * The probe key's TTL (it vanishes by itself).
+   * @default 60000
+   */
+  probeTtlMs: 60_000,
+  /**
+   * How often the primaries are checked.
+   * @default 1000
+   */
+  checkIntervalMs: 1000,
+} as const;
+
 /** Replay across a change of leader (worker/replay/*). */
 export const REPLAY_DEFAULTS = {
   /**

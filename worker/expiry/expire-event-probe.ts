@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { EXPIRE_EVENT_PROBE_DEFAULTS } from '../../core/defaults.ts';
 import { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import { nodeAddress, type Topology } from '../../core/topology.ts';
@@ -37,13 +38,6 @@ export interface ExpireEventProbeOptions {
   /** How often the primaries are checked. @default 1000 */
   readonly checkIntervalMs?: number;
 }
-
-export const EXPIRE_EVENT_PROBE_DEFAULTS = {
-  silenceMs: 15_000,
-  probeTimeoutMs: 5000,
-  probeTtlMs: 60_000,
-  checkIntervalMs: 1000,
-} as const;
 
 interface Target {
   address: string;

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { EXPIRY_TOUCHER_DEFAULTS } from '../../core/defaults.ts';
 import type { DeadlineIndex, DueEntry } from './deadline-index.ts';
 
 /**
@@ -56,16 +57,6 @@ export interface ExpiryToucherOptions {
 }
 
 export type TouchOutcome = 'touched' | 'alive' | 'moved-deadline' | 'gone' | 'persisted' | 'error';
-
-export const EXPIRY_TOUCHER_DEFAULTS = {
-  followerDelayMs: 500,
-  minStepMs: 10,
-  goneRetryMs: 250,
-  goneRetryMaxMs: 2000,
-  goneAttempts: 12,
-  batchSize: 1000,
-  maxBatchesInFlight: 4,
-} as const;
 
 /** Redis expires a key once its clock is past the deadline: touch this long after it. */
 export const TOUCH_AFTER_DEADLINE_MS = 1;

@@ -1,3 +1,4 @@
+import { EXPIRY_TRACKER_DEFAULTS } from '../../core/defaults.ts';
 import type { DeadlineIndex } from './deadline-index.ts';
 import type { ExpiryToucher } from './expiry-toucher.ts';
 import type { KeyMatcher } from './key-pattern.ts';
@@ -39,12 +40,6 @@ export interface ExpiryTrackerOptions {
 }
 
 export type TrackOutcome = 'looked-up' | 'tracked' | 'untracked' | 'lookup-failed' | 'lookup-dropped';
-
-export const EXPIRY_TRACKER_DEFAULTS = {
-  batchSize: 1000,
-  maxBatchesInFlight: 4,
-  maxPending: 100_000,
-} as const;
 
 /** What `takeDeadline` tells the fan-in of a tracked key's expiry. */
 export interface TrackedDeadline {
@@ -104,6 +99,8 @@ export class ExpiryTracker {
 
   /** The fan-in's side: `key` expired. Ends its entry; its deadline when it was tracked. */
   takeDeadline(key: Buffer): TrackedDeadline | undefined {
+    // Every accepted `expired` event comes here: no string is made while nothing is tracked.
+    if (this.options.index.size === 0) return undefined;
     const text = key.toString('latin1');
     const deadlineMs = this.options.index.delete(text);
     if (deadlineMs === undefined) return undefined;

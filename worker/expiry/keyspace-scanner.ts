@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { KEYSPACE_SCANNER_DEFAULTS } from '../../core/defaults.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ClusterNode } from '../../core/topology.ts';
 import type { KeyMatcher } from './key-pattern.ts';
@@ -65,12 +66,6 @@ export interface KeyspaceScannerOptions {
   /** A pass over a primary completed (`pass` counts from 1 for each primary). */
   readonly onPassComplete?: (nodeId: string, pass: number, keysScanned: number, durationMs: number) => void;
 }
-
-export const KEYSPACE_SCANNER_DEFAULTS = {
-  stepCount: 100,
-  failureDelayMs: 1000,
-  passIntervalMs: 10_000,
-} as const;
 
 interface PrimaryScan {
   readonly node: ClusterNode;

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { PRIMARY_CLOCKS_DEFAULTS } from '../../core/defaults.ts';
 import type { Logger } from '../../core/logger.ts';
 import { SlotOwners } from '../../core/slot-owners.ts';
 import type { Topology } from '../../core/topology.ts';
@@ -28,8 +29,6 @@ export interface PrimaryClocksOptions {
   /** Re-estimate every primary this often. @default 60000 */
   readonly reestimateMs?: number;
 }
-
-export const PRIMARY_CLOCKS_DEFAULTS = { samples: 3, reestimateMs: 60_000 } as const;
 
 interface Estimate {
   readonly offsetMs: number;
