@@ -39,7 +39,59 @@ export interface HandlerEvent {
    * the deadline anew): README, "Event identity".
    */
   readonly deadlineMs?: number;
+  /**
+   * Value capture (docs/precise-expiry.md, "Values"): the key's value as it was at most
+   * EXPIRY_READ_AHEAD_MS before it expired, read by the leader on the key's primary. A write in that
+   * last window that left the TTL alone is not reflected; a TTL change in it cancels the read. User
+   * data: never logged, never in `key.processed`. Absent when `valueMissing` says why.
+   */
+  readonly value?: ExpiredValue;
+  /** Why `value` is absent (one of VALUE_MISSING_REASONS); absent when `value` is present. */
+  readonly valueMissing?: ValueMissingReason;
 }
+
+/**
+ * An expired key's value, binary-safe, in Redis's order (a hash's and a set's order is Redis's
+ * iteration order; a sorted set's is by score). Sorted-set scores are read as text and parsed, so
+ * they keep their double value (`inf`, `-inf` included).
+ */
+export type ExpiredValue =
+  | { readonly type: 'string'; readonly bytes: Buffer }
+  | { readonly type: 'hash'; readonly fields: readonly (readonly [Buffer, Buffer])[] }
+  | { readonly type: 'list'; readonly items: readonly Buffer[] }
+  | { readonly type: 'set'; readonly members: readonly Buffer[] }
+  | { readonly type: 'zset'; readonly members: readonly (readonly [Buffer, number])[] };
+
+export type ExpiredValueType = ExpiredValue['type'];
+
+/**
+ * Why an event comes without its value (a closed list; README "Values", docs/precise-expiry.md):
+ * - `capture-off`: CAPTURE_VALUES=false (or on-time expiry is off);
+ * - `not-tracked`: the key was not in this worker's deadline index (set during a gap, dropped for
+ *   capacity, a primary on native expiry): nobody knew when to read it;
+ * - `too-large`: over VALUE_MAX_BYTES (sizes are checked before anything is read);
+ * - `unsupported-type`: a stream, or a module type;
+ * - `ttl-changed`: the TTL moved after the read (the key was read again for the new deadline unless
+ *   too late), or the read found no TTL;
+ * - `read-late`: the read ran after the deadline (the key was gone, or the worker was behind);
+ * - `leader-changed`: the value was read by another worker (a new leader replays, or the read ran
+ *   under an earlier term);
+ * - `over-budget`: held values were at VALUE_BUDGET_BYTES when the read was due;
+ * - `read-failed`: the read's reply was an error (a connection, a timeout, CLUSTERDOWN).
+ */
+export const VALUE_MISSING_REASONS = [
+  'capture-off',
+  'not-tracked',
+  'too-large',
+  'unsupported-type',
+  'ttl-changed',
+  'read-late',
+  'leader-changed',
+  'over-budget',
+  'read-failed',
+] as const;
+
+export type ValueMissingReason = (typeof VALUE_MISSING_REASONS)[number];
 
 export interface HandlerContext {
   /** Fencing token of the leadership grant the call runs under; pass it to systems that can fence. */
