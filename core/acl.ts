@@ -209,7 +209,7 @@ export const PRECISE_EXPIRY_GRANTS: readonly AclGrant[] = [
   {
     command: 'pexpiretime',
     reason:
-      "on-time expiry: a key's deadline (the tracker's lookups and the scan's, expiry-tracker.ts, keyspace-scanner.ts) and the touch that makes a due key expire (expiry-toucher.ts); read-only, on keys matching KEY_PATTERN",
+      "on-time expiry: a key's deadline (the tracker's lookups and the scan's, expiry-tracker.ts, keyspace-scanner.ts) and the touch that makes a due key expire (expiry-toucher.ts), sent alone or in batches of one primary's keys (the key-deadlines script, node-deadlines.ts); read-only, on keys matching KEY_PATTERN",
   },
   {
     command: 'scan',

@@ -29,7 +29,10 @@ export interface ScanConnection {
     count: number,
     match: string | undefined,
   ): Promise<readonly [string, readonly Buffer[]]>;
-  /** PEXPIRETIME of each key on this node, pipelined; one result per key. */
+  /**
+   * PEXPIRETIME of each key on this node, in one command (the key-deadlines script) or pipelined;
+   * one result per key (an Error for a key the node does not serve).
+   */
   deadlines(keys: readonly Buffer[]): Promise<readonly (number | Error)[]>;
   /** `TIME` on this node: [seconds, microseconds] (primary-clocks.ts). */
   time(): Promise<readonly [string, string]>;
@@ -125,6 +128,17 @@ export class KeyspaceScanner {
     return scan === undefined
       ? Promise.reject(new Error(`no connection to ${nodeId}`))
       : scan.connection.time();
+  }
+
+  /**
+   * PEXPIRETIME of `keys` on the primary `nodeId` through its scan connection (the toucher's and the
+   * tracker's batches, node-deadlines.ts); rejects when it has none.
+   */
+  deadlinesOn(nodeId: string, keys: readonly Buffer[]): Promise<readonly (number | Error)[]> {
+    const scan = this.scans.get(nodeId);
+    return scan === undefined
+      ? Promise.reject(new Error(`no connection to ${nodeId}`))
+      : scan.connection.deadlines(keys);
   }
 
   /** Stops every scan and closes the connections. */

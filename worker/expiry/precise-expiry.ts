@@ -13,6 +13,7 @@ import { ExpiryToucher } from './expiry-toucher.ts';
 import { ExpiryTracker, type TrackedDeadline } from './expiry-tracker.ts';
 import type { KeyMatcher } from './key-pattern.ts';
 import { KeyspaceScanner } from './keyspace-scanner.ts';
+import { nodeDeadlines } from './node-deadlines.ts';
 import { PrimaryClocks } from './primary-clocks.ts';
 import { RedisScanConnection } from './scan-connection.ts';
 
@@ -69,7 +70,13 @@ export class PreciseExpiry {
   constructor(private readonly options: PreciseExpiryOptions) {
     const { clock, logger, leadership } = options;
     this.index = new DeadlineIndex({ maxKeys: options.maxKeys });
-    const deadlines = clusterDeadlines(options.cluster);
+    // Lookups and touches: one key-deadlines call per primary on its scan connection, the Cluster
+    // client key by key for whatever that could not answer (node-deadlines.ts).
+    const deadlines = nodeDeadlines({
+      ownerOf: (key) => this.clocks.ownerOf(key),
+      onNode: (nodeId, keys) => this.scanner.deadlinesOn(nodeId, keys),
+      fallback: clusterDeadlines(options.cluster),
+    });
     this.scanner = new KeyspaceScanner({
       connect: (node) => new RedisScanConnection(node, options.redis, logger),
       accepts: options.accepts,

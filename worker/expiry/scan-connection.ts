@@ -1,8 +1,10 @@
-import type { Redis } from 'ioredis';
+import { type Redis, ReplyError } from 'ioredis';
 import type { RedisConnectionConfig } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { createNodeClient } from '../../core/redis-client.ts';
 import type { ClusterNode } from '../../core/topology.ts';
+import { keyDeadlines } from '../scripts/key-deadlines.ts';
+import { scriptsOn } from '../scripts/registry.ts';
 import type { ScanConnection } from './keyspace-scanner.ts';
 
 /**
@@ -35,7 +37,18 @@ export class RedisScanConnection implements ScanConnection {
     return [next.toString(), keys];
   }
 
+  /**
+   * One `key-deadlines` script call for every key (worker/scripts/key-deadlines.ts); when it fails
+   * with an error reply (a key of a slot this node no longer serves fails the whole call), the keys
+   * are looked up again one by one, pipelined, so only the moved keys answer an error (MOVED).
+   */
   async deadlines(keys: readonly Buffer[]): Promise<readonly (number | Error)[]> {
+    if (keys.length === 0) return [];
+    try {
+      return await scriptsOn(this.client).run(keyDeadlines, [], keys);
+    } catch (error) {
+      if (!(error instanceof ReplyError)) throw error;
+    }
     const pipeline = this.client.pipeline();
     for (const key of keys) pipeline.pexpiretime(key);
     const results = (await pipeline.exec()) ?? [];

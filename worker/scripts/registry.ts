@@ -1,7 +1,8 @@
-import type { ChainableCommander, Cluster } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { coveragePublish } from './coverage-publish.ts';
 import { coverageRelease } from './coverage-release.ts';
 import { epochRaise } from './epoch-raise.ts';
+import { keyDeadlines } from './key-deadlines.ts';
 import { leaseAcquire } from './lease-acquire.ts';
 import { leaseExtend } from './lease-extend.ts';
 import { leaseRelease } from './lease-release.ts';
@@ -24,7 +25,11 @@ export const SCRIPTS: readonly RedisScript<unknown>[] = [
   coverageRelease,
   outboxAppend,
   outboxTrim,
+  keyDeadlines,
 ];
+
+/** A Cluster client, or a connection to one node (scripts that name no keys run where they are sent). */
+export type ScriptClient = Cluster | Redis;
 
 export type ScriptArg = string | Buffer | number;
 
@@ -48,7 +53,7 @@ type QueueCommand = (...keysAndArgs: ScriptArg[]) => ChainableCommander;
  * (`script.mapError`, else the error as it came).
  */
 export class ScriptRunner {
-  constructor(private readonly client: Cluster) {}
+  constructor(private readonly client: ScriptClient) {}
 
   /** Runs `script` with `keys` (exactly `numberOfKeys` of them) and `args`; the typed result. */
   async run<Result>(
@@ -98,7 +103,7 @@ const runners = new WeakMap<object, ScriptRunner>();
  * The runner of `client`, defining every script on it the first time (one `defineCommand` per
  * script and client, whoever asks first; nothing is sent to Redis until a script runs).
  */
-export function scriptsOn(client: Cluster): ScriptRunner {
+export function scriptsOn(client: ScriptClient): ScriptRunner {
   let runner = runners.get(client);
   if (runner === undefined) {
     const host = client as unknown as ScriptHost;

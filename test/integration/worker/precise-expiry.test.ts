@@ -1,8 +1,14 @@
 import type { Cluster } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisConnectionConfig } from '../../../core/config.ts';
 import { keySlot } from '../../../core/key-slot.ts';
+import { silentLogger } from '../../../core/logger.ts';
 import { LocalRedisCluster } from '../../../local/cluster.ts';
-import { randomSuffix, testClient, timeOf, WorkerProcess, workerEnv } from './helpers.ts';
+import { RedisScanConnection } from '../../../worker/expiry/scan-connection.ts';
+import { keyDeadlines } from '../../../worker/scripts/key-deadlines.ts';
+import { scriptsOn } from '../../../worker/scripts/registry.ts';
+import { keysInRanges, randomSuffix, testClient, timeOf, WorkerProcess, workerEnv } from './helpers.ts';
 
 /**
  * On-time expiry (docs/precise-expiry.md): with BACKGROUND_KEYS volatile keys on one primary, Redis'
@@ -118,6 +124,64 @@ describe('on-time expiry: every probe within 2 s of its deadline among 20,000 vo
     for (const line of lines) {
       expect(line.deadlineMs).toBe(deadlineOf.get(line.key as string));
       expect(typeof line.lagMs).toBe('number');
+    }
+  });
+
+  it('a primary answers a batch of its keys of many slots in one call; a due key expires and is published', async () => {
+    const [primary, other] = await cluster.primaries();
+    if (primary === undefined || other === undefined) throw new Error('3 primaries expected');
+    const redis: RedisConnectionConfig = {
+      nodes: cluster.seeds,
+      tls: false,
+      tlsCaFile: undefined,
+      username: undefined,
+      password: undefined,
+    };
+    const node = {
+      id: primary.id,
+      host: '127.0.0.1',
+      port: primary.port,
+      role: 'primary',
+      health: 'online',
+    } as const;
+    const connection = new RedisScanConnection(node, redis, silentLogger);
+    const subscriber = new Redis({ port: primary.port, ...cluster.clientOptions() });
+    try {
+      // Keys of many slots of this primary (cross-slot on purpose), one of another primary's; outside
+      // the first test's KEY_PATTERN, so its worker (still running) never touches them.
+      const batchPrefix = `pe-batch-${randomSuffix()}`;
+      const own = keysInRanges(`${batchPrefix}:own`, primary.slots, 20);
+      expect(new Set(own.map((key) => keySlot(key))).size).toBeGreaterThan(10);
+      const [foreign] = keysInRanges(`${batchPrefix}:foreign`, other.slots, 1);
+      const deadlineMs = Date.now() + 300;
+      for (const key of own) await client.set(key, '1', 'PXAT', deadlineMs);
+      await client.set(foreign as string, '1', 'PX', 60_000);
+      const alive = await connection.deadlines(own.map((key) => Buffer.from(key)));
+      expect(alive).toEqual(own.map(() => deadlineMs));
+      // The script itself answers for keys of many slots (not only the per-key fallback).
+      expect(await scriptsOn(subscriber).run(keyDeadlines, [], own)).toEqual(own.map(() => deadlineMs));
+
+      const expired: string[] = [];
+      subscriber.on('message', (_channel, key) => expired.push(key));
+      await subscriber.subscribe('__keyevent@0__:expired');
+      await new Promise((resolve) => setTimeout(resolve, deadlineMs - Date.now() + 5));
+      const due = await connection.deadlines(own.map((key) => Buffer.from(key)));
+      expect(due).toEqual(own.map(() => -2));
+      // Published by the lookups themselves: Redis' own cycle samples 20 keys per 100 ms among 20,000.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(new Set(expired)).toEqual(new Set(own));
+
+      // A key this node does not serve fails the script; the keys are looked up one by one instead,
+      // and only that key answers an error (MOVED), for the Cluster client to follow.
+      const mixed = await connection.deadlines([
+        Buffer.from(foreign as string),
+        Buffer.from(own[0] as string),
+      ]);
+      expect(mixed[0]).toBeInstanceOf(Error);
+      expect(mixed[1]).toBe(-2);
+    } finally {
+      connection.close();
+      subscriber.disconnect();
     }
   });
 });

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { WORKER_GRANTS } from '../../../../core/acl.ts';
+import { workerGrants } from '../../../../core/acl.ts';
 import { outboxAppend } from '../../../../worker/scripts/outbox-append.ts';
 import { outboxTrim } from '../../../../worker/scripts/outbox-trim.ts';
 import { SCRIPTS, scriptsOn } from '../../../../worker/scripts/registry.ts';
@@ -10,9 +10,9 @@ import { FencedTokenError, ScriptReplyError } from '../../../../worker/scripts/s
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../../../..');
 
-/** The header comment (`--[[ ... ]]`) a script starts with, or undefined. */
+/** The header comment (`--[[ ... ]]`) a script starts with (after its `#!lua` flags line), or undefined. */
 function headerOf(lua: string): string | undefined {
-  return /^--\[\[([\s\S]*?)\]\]\n/.exec(lua)?.[1];
+  return /^(?:#!lua[^\n]*\n)?--\[\[([\s\S]*?)\]\]\n/.exec(lua)?.[1];
 }
 
 /** Indexes `i` of `NAME[i]` in `text`, sorted, unique. */
@@ -69,8 +69,8 @@ describe('the script registry (worker/scripts/)', () => {
     },
   );
 
-  it("grants the worker's ACL every command a script runs", () => {
-    const granted = new Set(WORKER_GRANTS.map((g) => g.command));
+  it("grants the worker's ACL every command a script runs (with precise expiry: key-deadlines runs only then)", () => {
+    const granted = new Set(workerGrants(true).map((g) => g.command));
     const used = new Set(SCRIPTS.flatMap((s) => commandsOf(s.lua)));
     expect(used.size).toBeGreaterThan(10);
     for (const command of used) expect(granted.has(command), command).toBe(true);

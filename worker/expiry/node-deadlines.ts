@@ -1,0 +1,69 @@
+/**
+ * PEXPIRETIME of a batch of keys, one command per primary (the tracker's lookups and the toucher's
+ * touches, expiry-tracker.ts, expiry-toucher.ts): the keys are grouped by the primary owning their
+ * slot in the last topology (`ownerOf`), and each group goes to that primary's own connection as one
+ * `key-deadlines` script call (worker/scripts/key-deadlines.ts, through `onNode`). A thousand touches
+ * then cost the worker one command per primary instead of a thousand Cluster commands (about 40 µs
+ * each on this machine, most of a burst's time: docs/precise-expiry.md, "Touches"), and reach Redis
+ * within a millisecond of each other.
+ *
+ * Fallback, key by key: a key without a known owner, a group whose call failed (no connection, a
+ * timeout, or an error reply: the slot moved and the node serves it no more) and every key answered
+ * with an error go to `fallback`, the Cluster client's PEXPIRETIME of each key (cluster-deadlines.ts),
+ * which routes each key to its slot's current primary and follows MOVED and ASK. One result per key,
+ * in order; never rejects.
+ */
+export interface NodeDeadlinesOptions {
+  /** The node id owning `key`'s slot in the last topology (primary-clocks.ts `ownerOf`), or undefined. */
+  readonly ownerOf: (key: Buffer) => string | undefined;
+  /** PEXPIRETIME of `keys` on the primary `nodeId` (its scan connection); one result per key. */
+  readonly onNode: (nodeId: string, keys: readonly Buffer[]) => Promise<readonly (number | Error)[]>;
+  /** PEXPIRETIME of each key through the Cluster client. */
+  readonly fallback: (keys: readonly Buffer[]) => Promise<readonly (number | Error)[]>;
+}
+
+export type KeyDeadlines = (keys: readonly Buffer[]) => Promise<readonly (number | Error)[]>;
+
+export function nodeDeadlines(options: NodeDeadlinesOptions): KeyDeadlines {
+  const { ownerOf, onNode, fallback } = options;
+  return async (keys) => {
+    const results: (number | Error)[] = new Array(keys.length);
+    const groups = new Map<string | undefined, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const owner = ownerOf(keys[i] as Buffer);
+      const group = groups.get(owner);
+      if (group === undefined) groups.set(owner, [i]);
+      else group.push(i);
+    }
+    const retry: number[] = groups.get(undefined) ?? [];
+    await Promise.all(
+      [...groups]
+        .filter((entry): entry is [string, number[]] => entry[0] !== undefined)
+        .map(async ([nodeId, indexes]) => {
+          let replies: readonly (number | Error)[] | undefined;
+          try {
+            replies = await onNode(
+              nodeId,
+              indexes.map((i) => keys[i] as Buffer),
+            );
+          } catch {
+            replies = undefined;
+          }
+          for (let j = 0; j < indexes.length; j++) {
+            const reply = replies?.[j];
+            const i = indexes[j] as number;
+            if (typeof reply === 'number') results[i] = reply;
+            else retry.push(i);
+          }
+        }),
+    );
+    if (retry.length > 0) {
+      const replies = await fallback(retry.map((i) => keys[i] as Buffer)).catch((error: unknown) =>
+        retry.map(() => (error instanceof Error ? error : new Error(String(error)))),
+      );
+      for (let j = 0; j < retry.length; j++)
+        results[retry[j] as number] = replies[j] ?? new Error('no PEXPIRETIME reply');
+    }
+    return results;
+  };
+}
