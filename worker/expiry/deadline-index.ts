@@ -6,7 +6,7 @@
  *
  * Layout, chosen for memory (docs/precise-expiry.md, "Memory per tracked key"): a Map from the key
  * (a latin1 string: one char per byte, so any binary key maps 1:1) to a small integer, the entry's
- * slot in parallel typed arrays (deadline, touch time, attempts), and a binary min-heap of
+ * slot in parallel typed arrays (deadline, scheduled time, attempts, read-ahead flag), and a binary min-heap of
  * (touch time, slot) pairs with lazy deletion: a reschedule pushes a new pair and leaves the old one,
  * which is recognised as stale when popped (its time no longer equals the slot's) and skipped. The
  * heap is rebuilt from the live entries when stale pairs outnumber them, so it never holds more than
@@ -36,6 +36,11 @@ export interface DueEntry {
   readonly deadlineMs: number;
   /** Touches already made for this deadline without the key expiring (0 for the first touch). */
   readonly attempts: number;
+  /**
+   * True when this is the entry's read-ahead time (value capture, value-capture.ts), not its touch:
+   * the caller reads the value (or not, on a follower) and schedules the touch with `advance`.
+   */
+  readonly readAhead: boolean;
 }
 
 export type SetResult = 'added' | 'updated' | 'unchanged' | 'refused';
@@ -48,6 +53,8 @@ export class DeadlineIndex {
   private deadlines = new Float64Array(INITIAL_CAPACITY);
   private touchAts = new Float64Array(INITIAL_CAPACITY);
   private attemptCounts = new Uint8Array(INITIAL_CAPACITY);
+  /** 1 while the entry's scheduled time is its read-ahead (value capture), 0 for its touch. */
+  private readAheads = new Uint8Array(INITIAL_CAPACITY);
   private freeSlots: number[] = [];
   private heapTimes = new Float64Array(INITIAL_CAPACITY);
   private heapSlots = new Int32Array(INITIAL_CAPACITY);
@@ -85,16 +92,20 @@ export class DeadlineIndex {
 
   /**
    * Tracks `key` with `deadlineMs` (primary clock), due to be touched at `touchAtMs` (local wall
-   * clock). An existing entry with the same deadline keeps its schedule (`unchanged`); a new deadline
-   * replaces the old one and resets the attempts (`updated`).
+   * clock), and first handed out at `readAtMs` for its value's read-ahead when that is given (and
+   * earlier than the touch). An existing entry with the same deadline keeps its schedule
+   * (`unchanged`); a new deadline replaces the old one, resets the attempts and schedules the
+   * read-ahead again (`updated`).
    */
-  set(key: string, deadlineMs: number, touchAtMs: number): SetResult {
+  set(key: string, deadlineMs: number, touchAtMs: number, readAtMs?: number): SetResult {
+    const readAhead = readAtMs !== undefined && readAtMs < touchAtMs;
     const existing = this.slotOf.get(key);
     if (existing !== undefined) {
       if (this.deadlines[existing] === deadlineMs) return 'unchanged';
       this.deadlines[existing] = deadlineMs;
       this.attemptCounts[existing] = 0;
-      this.schedule(existing, touchAtMs);
+      this.readAheads[existing] = readAhead ? 1 : 0;
+      this.schedule(existing, readAhead ? (readAtMs as number) : touchAtMs);
       return 'updated';
     }
     if (this.slotOf.size >= this.maxKeys) {
@@ -109,9 +120,22 @@ export class DeadlineIndex {
     this.keys[slot] = key;
     this.deadlines[slot] = deadlineMs;
     this.attemptCounts[slot] = 0;
+    this.readAheads[slot] = readAhead ? 1 : 0;
     this.slotOf.set(key, slot);
-    this.schedule(slot, touchAtMs);
+    this.schedule(slot, readAhead ? (readAtMs as number) : touchAtMs);
     return 'added';
+  }
+
+  /**
+   * After its read-ahead: schedules the first touch of `key` at `touchAtMs` (no attempt counted).
+   * False when the key is not tracked.
+   */
+  advance(key: string, touchAtMs: number): boolean {
+    const slot = this.slotOf.get(key);
+    if (slot === undefined) return false;
+    this.readAheads[slot] = 0;
+    this.schedule(slot, touchAtMs);
+    return true;
   }
 
   /**
@@ -122,6 +146,7 @@ export class DeadlineIndex {
     const slot = this.slotOf.get(key);
     if (slot === undefined) return false;
     this.attemptCounts[slot] = Math.min(255, (this.attemptCounts[slot] as number) + 1);
+    this.readAheads[slot] = 0;
     this.schedule(slot, touchAtMs);
     return true;
   }
@@ -158,6 +183,7 @@ export class DeadlineIndex {
         key: this.keys[slot] as string,
         deadlineMs: this.deadlines[slot] as number,
         attempts: this.attemptCounts[slot] as number,
+        readAhead: this.readAheads[slot] === 1,
       });
     }
     return due;
@@ -186,6 +212,9 @@ export class DeadlineIndex {
       const attempts = new Uint8Array(capacity);
       attempts.set(this.attemptCounts);
       this.attemptCounts = attempts;
+      const readAheads = new Uint8Array(capacity);
+      readAheads.set(this.readAheads);
+      this.readAheads = readAheads;
     }
     return slot;
   }

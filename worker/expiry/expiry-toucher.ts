@@ -54,6 +54,20 @@ export interface ExpiryToucherOptions {
   readonly maxBatchesInFlight?: number;
   /** Outcomes, for metrics: touched (sent), dropped because gone or persisted, errors. */
   readonly onOutcome?: (outcome: TouchOutcome, count: number) => void;
+  /** Value capture's read-ahead before the touch (value-capture.ts). @default none: no read-ahead */
+  readonly readAhead?: ReadAheadStage;
+}
+
+/**
+ * A stage before the touch (value capture, issue 14): an entry is first handed out at its read-ahead
+ * time, then scheduled for its touch. On the leader the stage reads the entries' values; a follower
+ * reads nothing and only moves each entry on to its (backstop) touch.
+ */
+export interface ReadAheadStage {
+  /** Local wall-clock time to read `key`'s value before its touch at `touchAtMs`, or undefined for none. */
+  readAtFor(key: string, deadlineMs: number, touchAtMs: number): number | undefined;
+  /** Leader only: entries at their read-ahead time (`nowMs`, local wall clock), in deadline order. */
+  read(entries: readonly DueEntry[], nowMs: number): void;
 }
 
 export type TouchOutcome = 'touched' | 'alive' | 'moved-deadline' | 'gone' | 'persisted' | 'error';
@@ -97,6 +111,11 @@ export class ExpiryToucher {
     return deadlineMs + TOUCH_AFTER_DEADLINE_MS - this.options.offsetForKey(key);
   }
 
+  /** When the read-ahead stage reads `key` before its touch at `touchAtMs`; undefined without one. */
+  readAtFor(key: string, deadlineMs: number, touchAtMs: number): number | undefined {
+    return this.options.readAhead?.readAtFor(key, deadlineMs, touchAtMs);
+  }
+
   /** Starts touching. Idempotent. */
   start(): void {
     this.running = true;
@@ -132,13 +151,36 @@ export class ExpiryToucher {
     this.timer = undefined;
     this.timerAtMs = Number.POSITIVE_INFINITY;
     if (!this.running) return;
-    const dueBeforeMs = this.options.clock.wallMs() - this.roleDelayMs();
+    const nowMs = this.options.clock.wallMs();
+    const dueBeforeMs = nowMs - this.roleDelayMs();
+    const isLeader = this.options.isLeader();
     while (this.inFlight < this.settings.maxBatchesInFlight) {
       const due = this.options.index.takeDue(dueBeforeMs, this.settings.batchSize);
       if (due.length === 0) break;
-      this.send(due);
+      const touches = this.passReadAheads(due, isLeader, nowMs);
+      if (touches.length > 0) this.send(touches);
     }
     this.arm();
+  }
+
+  /**
+   * The read-ahead entries of `due` go to the stage (leader) and on to their touch, scheduled now (a
+   * touch already due is taken again by the same `fire`); the touches are returned.
+   */
+  private passReadAheads(due: DueEntry[], isLeader: boolean, nowMs: number): DueEntry[] {
+    const stage = this.options.readAhead;
+    if (stage === undefined || !due.some((entry) => entry.readAhead)) return due;
+    const touches: DueEntry[] = [];
+    const reads: DueEntry[] = [];
+    for (const entry of due) {
+      if (!entry.readAhead) touches.push(entry);
+      else {
+        if (isLeader) reads.push(entry);
+        this.options.index.advance(entry.key, this.touchAtFor(entry.key, entry.deadlineMs));
+      }
+    }
+    if (reads.length > 0) stage.read(reads, nowMs);
+    return touches;
   }
 
   private send(due: readonly DueEntry[]): void {

@@ -115,7 +115,14 @@ export class ExpiryTracker {
   }
 
   private track(key: string, deadlineMs: number): void {
-    const result = this.options.index.set(key, deadlineMs, this.options.toucher.touchAtFor(key, deadlineMs));
+    const { toucher } = this.options;
+    const touchAtMs = toucher.touchAtFor(key, deadlineMs);
+    const result = this.options.index.set(
+      key,
+      deadlineMs,
+      touchAtMs,
+      toucher.readAtFor(key, deadlineMs, touchAtMs),
+    );
     if (result === 'added' || result === 'updated') this.options.onOutcome?.('tracked', 1);
   }
 
