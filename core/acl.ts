@@ -221,6 +221,33 @@ export const PRECISE_EXPIRY_GRANTS: readonly AclGrant[] = [
     reason:
       'on-time expiry: whether the engine knows PEXPIRETIME (scan-connection.ts; Redis < 7.0 falls back)',
   },
+  {
+    command: 'evalsha_ro',
+    reason:
+      'read-only scripts (key-deadlines, value-read): EVALSHA declares its keys read-write, which %R~ on KEY_PATTERN refuses',
+  },
+  { command: 'eval_ro', reason: 'the same scripts, when a node answers NOSCRIPT' },
+];
+
+/**
+ * The worker's further commands with CAPTURE_VALUES (worker/expiry/value-reader.ts and the read-only
+ * script worker/scripts/value-read.ts), on keys matching KEY_PATTERN, read-only (`%R~`). GET,
+ * HGETALL and PEXPIRETIME are granted above; the script runs through EVALSHA_RO / EVAL_RO.
+ */
+export const VALUE_CAPTURE_GRANTS: readonly AclGrant[] = [
+  { command: 'type', reason: "inside value-read: the key's type" },
+  { command: 'strlen', reason: "inside value-read: a string's size before it is read" },
+  { command: 'hlen', reason: "inside value-read: a hash's field count before it is read" },
+  { command: 'llen', reason: "inside value-read: a list's length before it is read" },
+  { command: 'scard', reason: "inside value-read: a set's size before it is read" },
+  { command: 'zcard', reason: "inside value-read: a sorted set's size before it is read" },
+  {
+    command: 'memory|usage',
+    reason: "inside value-read: a bound on a collection's bytes before it is read",
+  },
+  { command: 'lrange', reason: 'inside value-read: a list within the bounds' },
+  { command: 'smembers', reason: 'inside value-read: a set within the bounds' },
+  { command: 'zrange', reason: 'inside value-read: a sorted set within the bounds, with scores' },
 ];
 
 /** The scheduled check's commands (it uses plain node connections, no Cluster client). */
@@ -253,9 +280,15 @@ function accessString(keyRules: readonly string[], channels: readonly string[], 
   );
 }
 
-/** The worker's commands in this mode: WORKER_GRANTS, then PRECISE_EXPIRY_GRANTS with precise expiry. */
-export function workerGrants(preciseExpiry: boolean): readonly AclGrant[] {
-  return preciseExpiry ? [...WORKER_GRANTS, ...PRECISE_EXPIRY_GRANTS] : WORKER_GRANTS;
+/**
+ * The worker's commands in this mode: WORKER_GRANTS, then PRECISE_EXPIRY_GRANTS with precise expiry,
+ * then VALUE_CAPTURE_GRANTS when values are captured too (the default with precise expiry).
+ */
+export function workerGrants(preciseExpiry: boolean, captureValues = preciseExpiry): readonly AclGrant[] {
+  if (!preciseExpiry) return WORKER_GRANTS;
+  return captureValues
+    ? [...WORKER_GRANTS, ...PRECISE_EXPIRY_GRANTS, ...VALUE_CAPTURE_GRANTS]
+    : [...WORKER_GRANTS, ...PRECISE_EXPIRY_GRANTS];
 }
 
 /**

@@ -25,7 +25,9 @@ function indexes(text: string, name: 'KEYS' | 'ARGV'): number[] {
 function commandsOf(lua: string): string[] {
   const calls = [...lua.matchAll(/redis\.call\('([A-Z]+)'(?:, '([A-Z]+)')?/g)];
   return calls.map(([, command, sub]) =>
-    command === 'XINFO' && sub ? `xinfo|${sub.toLowerCase()}` : (command as string).toLowerCase(),
+    (command === 'XINFO' || command === 'MEMORY') && sub
+      ? `${command.toLowerCase()}|${sub.toLowerCase()}`
+      : (command as string).toLowerCase(),
   );
 }
 
@@ -69,7 +71,7 @@ describe('the script registry (worker/scripts/)', () => {
     },
   );
 
-  it("grants the worker's ACL every command a script runs (with precise expiry: key-deadlines runs only then)", () => {
+  it("grants the worker's ACL every command a script runs (key-deadlines and value-read run only with precise expiry)", () => {
     const granted = new Set(workerGrants(true).map((g) => g.command));
     const used = new Set(SCRIPTS.flatMap((s) => commandsOf(s.lua)));
     expect(used.size).toBeGreaterThan(10);
