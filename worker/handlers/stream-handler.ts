@@ -10,7 +10,7 @@ import { scriptsOn } from '../scripts/registry.ts';
 import { FencedTokenError } from '../scripts/script-errors.ts';
 import type { ExpiryHandler } from './expiry-handler.ts';
 import { UnsettledHandlerError } from './handler-errors.ts';
-import { encodeOutboxValue, outboxValueBytes } from './outbox-value.ts';
+import { encodeOutboxValue } from './outbox-value.ts';
 
 /**
  * The built-in `stream` handler (HANDLER=stream): a durable outbox. Each event the leader handles is
@@ -352,10 +352,8 @@ export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandle
     ];
     if (event.deadlineMs !== undefined) fields.push('deadlineMs', String(event.deadlineMs));
     if (event.value !== undefined) {
-      // Measured before it is encoded: a value over the bound is never copied.
-      const valueBytes = outboxValueBytes(event.value);
-      if (valueBytes <= settings.maxValueBytes)
-        fields.push('valueType', event.value.type, 'value', encodeOutboxValue(event.value, valueBytes));
+      const encoded = encodeOutboxValue(event.value, settings.maxValueBytes);
+      if (encoded !== undefined) fields.push('valueType', event.value.type, 'value', encoded);
       else fields.push('valueMissing', 'too-large');
     } else if (event.valueMissing !== undefined) fields.push('valueMissing', event.valueMissing);
     let streamId = '';
