@@ -65,3 +65,30 @@ export function volatileText(snapshot: StatusSnapshot): string | undefined {
   if (!snapshot.settings.volatileKeys || !state) return undefined;
   return `volatile keys ${count(state.loaded)} (TTL 1 h)${state.left !== undefined ? `, ${count(state.left)} left` : ''}`;
 }
+
+/** `512 B`, `4.0 KiB`, `1.2 MiB`; `-` for NaN. */
+export function formatBytes(bytes: number): string {
+  if (Number.isNaN(bytes)) return '-';
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/**
+ * `captured 12 (string 10, hash 2) size p50 40 B max 1.2 KiB | missing 3 (not-tracked 2, read-late 1)`,
+ * with `separator` between the two halves: counts, types and sizes of the values the handler got,
+ * never contents. `none reported ...` while no line has a value field.
+ */
+export function valuesText(snapshot: StatusSnapshot, separator: string): string {
+  const v = snapshot.values;
+  if (v.captured === 0 && v.missing === 0)
+    return v.unreported > 0 ? 'none reported (no value capture on the key.processed lines)' : '-';
+  const list = (entries: readonly (readonly [string, number])[]) =>
+    entries.map(([name, n]) => `${name} ${count(n)}`).join(', ');
+  const captured =
+    `captured ${count(v.captured)}` +
+    (v.captured > 0
+      ? ` (${list(v.byType)}) size p50 ${formatBytes(v.bytesP50)} max ${formatBytes(v.bytesMax)}`
+      : '');
+  return `${captured}${separator}missing ${count(v.missing)}${v.missing > 0 ? ` (${list(v.byReason)})` : ''}`;
+}

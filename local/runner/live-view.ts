@@ -7,6 +7,7 @@ import {
   expiryLagText,
   primariesCell,
   roleCell,
+  valuesText,
   volatileText,
 } from './format.ts';
 import { formatMs, formatPercent } from './statistics.ts';
@@ -116,6 +117,7 @@ export function renderLiveView(snapshot: StatusSnapshot, options: LiveViewOption
     `Expiry lag (deadline -> handler): ${expiryLagText(snapshot, '   ')}` +
       (volatile ? `   ${volatile}` : ''),
   );
+  lines.push(`Values (sizes, never contents): ${valuesText(snapshot, '   ')}`);
   lines.push('');
   lines.push(bold('Recent'));
   for (const note of snapshot.notes) {

@@ -5,6 +5,7 @@ import {
   expiryLagText,
   primariesCell,
   roleCell,
+  valuesText,
   volatileText,
 } from './format.ts';
 import { formatMs, formatPercent } from './statistics.ts';
@@ -36,6 +37,7 @@ export function renderPlainBlock(snapshot: StatusSnapshot): string[] {
   );
   const volatile = volatileText(snapshot);
   lines.push(`  expiry lag: ${expiryLagText(snapshot, ' | ')}${volatile ? ` | ${volatile}` : ''}`);
+  lines.push(`  values: ${valuesText(snapshot, ' | ')}`);
   const known = snapshot.primaries.length;
   for (const row of snapshot.workers) {
     lines.push(
@@ -72,6 +74,8 @@ export function renderSummaryLine(snapshot: StatusSnapshot): string {
     lagNative: snapshot.expiryLag.native.count,
     lagNativeP50: lagField(snapshot.expiryLag.native.p50),
     lagNativeP99: lagField(snapshot.expiryLag.native.p99),
+    valuesCaptured: snapshot.values.captured,
+    valuesMissing: snapshot.values.missing,
     volatileKeys: snapshot.volatileKeys?.loaded ?? 0,
     volatileLeft: snapshot.volatileKeys?.left ?? '-',
   };

@@ -4,6 +4,7 @@ import { parseEmfLine } from '../../core/metrics.ts';
 import { EventLedger, type LedgerTotals } from './event-ledger.ts';
 import { ExpiryLag, type ExpiryLagSnapshot } from './expiry-lag.ts';
 import { quantile } from './statistics.ts';
+import { ValueStats, type ValueStatsSnapshot } from './value-stats.ts';
 
 /**
  * What `npm start` shows, built only from what can be observed from outside the workers: their JSON
@@ -81,6 +82,8 @@ export interface StatusSnapshot {
   readonly addedLatency: { readonly p50: number; readonly p99: number; readonly samples: number };
   /** Deadline -> handler of the generator's keys, tracked (the worker's `lagMs`) and native (expiry-lag.ts). */
   readonly expiryLag: ExpiryLagSnapshot;
+  /** Values the handler calls got (`key.processed` value fields): counts, types, sizes; value-stats.ts. */
+  readonly values: ValueStatsSnapshot;
   /** The `--volatile` background keys: loaded, and left after the deletion at the end (undefined before). */
   readonly volatileKeys: VolatileKeysState | undefined;
   readonly handovers: readonly Handover[];
@@ -169,6 +172,7 @@ export class StatusModel {
   private readonly primaries = new Map<string, { keysSet: number; published: number }>();
   private readonly ledger: EventLedger;
   private readonly lag = new ExpiryLag();
+  private readonly values = new ValueStats();
   private volatile: VolatileKeysState | undefined;
   private readonly notes: Note[] = [];
   private readonly handovers: Handover[] = [];
@@ -353,6 +357,7 @@ export class StatusModel {
         worker.processed++;
         this.ledger.processed(record.key, atMs);
         this.lag.processed(record.key, atMs, record.lagMs);
+        this.values.processed(record.valueType, record.valueBytes, record.valueMissing);
         return;
       }
       case 'handler.failed':
@@ -564,6 +569,7 @@ export class StatusModel {
         samples: latencies.length,
       },
       expiryLag: this.lag.snapshot(nowMs),
+      values: this.values.snapshot(),
       volatileKeys: this.volatile,
       handovers: [...this.handovers],
       generator: this.generator,

@@ -10,6 +10,7 @@ import { scriptsOn } from '../scripts/registry.ts';
 import { FencedTokenError } from '../scripts/script-errors.ts';
 import type { ExpiryHandler } from './expiry-handler.ts';
 import { UnsettledHandlerError } from './handler-errors.ts';
+import { encodeOutboxValue } from './outbox-value.ts';
 
 /**
  * The built-in `stream` handler (HANDLER=stream): a durable outbox. Each event the leader handles is
@@ -20,7 +21,13 @@ import { UnsettledHandlerError } from './handler-errors.ts';
  * Entry fields: `id` (`<nodeId>:<seq>`: dedupe on it; a replayed expiry carries the previous leader's
  * id when the successor's window aligned with its mark, see HandlerEvent.id),
  * `key` (the key's exact bytes), `node`, `nodeId`, `seq`, `fencingToken`, `receivedAt` (ms since the
- * epoch), `replayed` (`1` when a new leader appended it from its replay window).
+ * epoch), `replayed` (`1` when a new leader appended it from its replay window); then, when the event
+ * has them, `deadlineMs` (the key's deadline in its primary's clock, ms since the epoch), and either
+ * `valueType` and `value` (the captured value, encoded as outbox-value.ts says: binary-safe, one
+ * field) or `valueMissing` (why there is none, one of VALUE_MISSING_REASONS). Bound: a value whose
+ * encoding is over `maxValueBytes` is not carried; its entry says `valueMissing` `too-large`
+ * instead, as for a value capture refused (VALUE_MAX_BYTES). Values are user data: the stream's
+ * readers see them (docs/security.md, "Values"); nothing of a value is logged or put in an error.
  *
  * Fenced writes: a Lua script keeps the highest fencing token that appended to a partition in
  * `{kl:<name>:o<p>}:fence` (same slot) and refuses an append with a lower token (FencedAppendError),
@@ -33,9 +40,10 @@ import { UnsettledHandlerError } from './handler-errors.ts';
  * in flight together share WAITs (ReplicaAckBatcher). An unconfirmed append (WAIT answered 0, or the round trip
  * failed) is tried again up to `appendAttempts` times in all; a retry first looks for the entry it may
  * already have written (by the stream id the earlier attempt got, else by the event `id` among the
- * newest `dedupeLookback` entries) and appends only when it is not there, so a retry adds a second
- * copy only when the first is gone (lost in a failover, or already read and trimmed) or lies deeper
- * than the lookback; consumers dedupe by `id` in any case. Still unconfirmed after the last attempt:
+ * newest `dedupeLookback` entries, reading at most `dedupeLookbackBytes` of them: entries carry
+ * values) and appends only when it is not there, so a retry adds a second copy only when the first
+ * is gone (lost in a failover, or already read and trimmed) or lies deeper than the lookback;
+ * consumers dedupe by `id` in any case. Still unconfirmed after the last attempt:
  * the call throws OutboxUnconfirmedError, an UnsettledHandlerError, so the event stays unsettled and
  * the successor replays it. A cluster with no replica at all (ioredis knows none) cannot confirm
  * anything: appends are then settled without WAIT, warned once (`outbox.unreplicated`) and counted
@@ -251,10 +259,25 @@ export interface StreamHandlerOptions {
    */
   readonly dedupeLookback?: number;
   /**
+   * Bytes of entries (every field and value counted) a retry reads at most while it looks for its
+   * earlier copy by event id: the lookback stops at `dedupeLookback` entries or at this, whichever
+   * comes first, so entries that carry values cannot make one script read megabytes on a primary.
+   * @default 4194304
+   */
+  readonly dedupeLookbackBytes?: number;
+  /**
    * A trim runs on a partition after every this many confirmed appends to it.
    * @default 100
    */
   readonly trimEveryAppends?: number;
+  /**
+   * Bound of a captured value in an entry, in bytes of its encoding (the `value` field,
+   * outbox-value.ts). Over it the entry carries `valueMissing` `too-large` instead of the value. The
+   * default is 4 x VALUE_MAX_BYTES' default: a value capture accepted at its default fits, unless it
+   * holds tens of thousands of elements of a few bytes (each element costs its length's digits + 2).
+   * @default 262144
+   */
+  readonly maxValueBytes?: number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
@@ -264,7 +287,9 @@ export const OUTBOX_DEFAULTS = {
   appendAttempts: 3,
   retryDelayMs: 50,
   dedupeLookback: 256,
+  dedupeLookbackBytes: 4 * 1024 * 1024,
   trimEveryAppends: 100,
+  maxValueBytes: 256 * 1024,
 } as const;
 
 export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandler {
@@ -274,7 +299,9 @@ export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandle
     appendAttempts: options.appendAttempts ?? OUTBOX_DEFAULTS.appendAttempts,
     retryDelayMs: options.retryDelayMs ?? OUTBOX_DEFAULTS.retryDelayMs,
     dedupeLookback: options.dedupeLookback ?? OUTBOX_DEFAULTS.dedupeLookback,
+    dedupeLookbackBytes: options.dedupeLookbackBytes ?? OUTBOX_DEFAULTS.dedupeLookbackBytes,
     trimEveryAppends: options.trimEveryAppends ?? OUTBOX_DEFAULTS.trimEveryAppends,
+    maxValueBytes: options.maxValueBytes ?? OUTBOX_DEFAULTS.maxValueBytes,
   };
   const { redis, keys, logger, metrics } = options;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -305,7 +332,7 @@ export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandle
     const partition = outboxPartition(event.keyBytes);
     const stream = keys.outbox(partition);
     const fence = keys.outboxFence(partition);
-    const fields = [
+    const fields: (string | Buffer)[] = [
       'id',
       event.id,
       'key',
@@ -323,6 +350,12 @@ export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandle
       'replayed',
       event.replayed ? '1' : '0',
     ];
+    if (event.deadlineMs !== undefined) fields.push('deadlineMs', String(event.deadlineMs));
+    if (event.value !== undefined) {
+      const encoded = encodeOutboxValue(event.value, settings.maxValueBytes);
+      if (encoded !== undefined) fields.push('valueType', event.value.type, 'value', encoded);
+      else fields.push('valueMissing', 'too-large');
+    } else if (event.valueMissing !== undefined) fields.push('valueMissing', event.valueMissing);
     let streamId = '';
     let lastProblem: unknown;
     for (let attempt = 1; attempt <= settings.appendAttempts; attempt++) {
@@ -334,12 +367,13 @@ export function createStreamHandler(options: StreamHandlerOptions): ExpiryHandle
       }
       const requireAck = redis.hasReplicas();
       const lookback = attempt === 1 ? 0 : settings.dedupeLookback;
+      const lookbackBytes = attempt === 1 ? 0 : settings.dedupeLookbackBytes;
       let reply: AppendReply;
       try {
         reply = await redis.append(
           stream,
           fence,
-          [String(ctx.fencingToken), String(lookback), streamId, ...fields],
+          [String(ctx.fencingToken), String(lookback), streamId, String(lookbackBytes), ...fields],
           requireAck ? settings.replicaAckTimeoutMs : undefined,
         );
       } catch (error) {

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySlot } from '../../../core/key-slot.ts';
 import { KeyspaceKeys } from '../../../core/keys.ts';
 import { LocalRedisCluster } from '../../../local/cluster.ts';
-import type { HandlerContext, HandlerEvent } from '../../../worker/handlers/expiry-handler.ts';
+import type { ExpiredValue, HandlerContext, HandlerEvent } from '../../../worker/handlers/expiry-handler.ts';
 import { UnsettledHandlerError } from '../../../worker/handlers/handler-errors.ts';
+import { decodeOutboxValue } from '../../../worker/handlers/outbox-value.ts';
 import {
   clusterOutboxRedis,
   createStreamHandler,
@@ -12,6 +13,8 @@ import {
   type StreamHandlerOptions,
 } from '../../../worker/handlers/stream-handler.ts';
 import { MarkStore } from '../../../worker/replay/mark-store.ts';
+import { outboxAppend } from '../../../worker/scripts/outbox-append.ts';
+import { scriptsOn } from '../../../worker/scripts/registry.ts';
 import { captureLogger, captureMetrics } from '../../unit/worker/support/fakes.ts';
 import { randomSuffix, testClient } from './helpers.ts';
 
@@ -20,6 +23,8 @@ import { randomSuffix, testClient } from './helpers.ts';
  * only once WAIT saw a replica take it; with the replica frozen it is left unsettled after its retries
  * (one copy in the stream, not one per attempt); trimming never drops entries a consumer group has
  * not read without counting them, and without any group the length bound's drops are counted too.
+ * Issue 14: entries carry the deadline and the captured value, byte-identical after the round trip, and
+ * a retry's search for its earlier copy stops at its byte bound among entries that carry values.
  */
 
 /** Bound of each WAIT in these tests: short, so the unconfirmed case stays quick. */
@@ -245,6 +250,87 @@ describe('sequence 9: stream outbox durability and trimming', () => {
     const lines = events('outbox.trimmed_unread');
     expect(lines.reduce((sum, l) => sum + Number(l.count), 0)).toBe(APPENDED - length);
     expect(lines.every((l) => l.reason === 'no-consumer-group')).toBe(true);
+  });
+
+  it('issue 14: the deadline and a value of each type arrive in the stream byte-identical, a missing one as its reason', async () => {
+    const leaderName = `ov-${randomSuffix()}`;
+    const keys = new KeyspaceKeys(leaderName);
+    const { handler } = handlerFor(leaderName);
+    const key = `ov:${randomSuffix()}`;
+    const stream = keys.outbox(outboxPartition(Buffer.from(key)));
+    const binary = Buffer.from([0x00, 0xff, 0x2c, 0x3a, 0x0d, 0x0a]);
+    const values: ExpiredValue[] = [
+      { type: 'string', bytes: binary },
+      { type: 'string', bytes: Buffer.alloc(0) },
+      {
+        type: 'hash',
+        fields: [
+          [binary, Buffer.alloc(0)],
+          [Buffer.from('qty'), Buffer.from('3')],
+        ],
+      },
+      { type: 'list', items: [Buffer.from('1:a,'), binary, Buffer.alloc(0)] },
+      { type: 'set', members: [binary, Buffer.from('m')] },
+      {
+        type: 'zset',
+        members: [
+          [binary, Number.NEGATIVE_INFINITY],
+          [Buffer.from('b'), -0],
+          [Buffer.from('c'), 1 / 3],
+          [Buffer.from('d'), Number.POSITIVE_INFINITY],
+        ],
+      },
+    ];
+    const deadlineMs = Date.now() - 5;
+    for (const [seq, value] of values.entries())
+      await handler({ ...event(key, seq), deadlineMs, value }, ctx(1));
+    await handler({ ...event(key, values.length), valueMissing: 'not-tracked' }, ctx(1));
+
+    const entries = (await client.xrangeBuffer(stream, '-', '+')) as [Buffer, Buffer[]][];
+    const byName = entries.map(([, fields]) => {
+      const entry = new Map<string, Buffer>();
+      for (let i = 0; i < fields.length; i += 2) entry.set(String(fields[i]), fields[i + 1] as Buffer);
+      return entry;
+    });
+    expect(byName).toHaveLength(values.length + 1);
+    for (const [seq, value] of values.entries()) {
+      const entry = byName[seq] as Map<string, Buffer>;
+      expect(String(entry.get('id'))).toBe(`node-it:${seq}`);
+      expect(Number(String(entry.get('deadlineMs')))).toBe(deadlineMs);
+      expect(String(entry.get('valueType'))).toBe(value.type);
+      expect(decodeOutboxValue(value.type, entry.get('value') as Buffer)).toEqual(value);
+    }
+    const last = byName[values.length] as Map<string, Buffer>;
+    expect(String(last.get('valueMissing'))).toBe('not-tracked');
+    expect([...last.keys()].filter((name) => name === 'value' || name === 'deadlineMs')).toEqual([]);
+  });
+
+  it("issue 14: a retry's search for its copy reads 16 entries at a time and stops at its byte bound", async () => {
+    const leaderName = `ol-${randomSuffix()}`;
+    const keys = new KeyspaceKeys(leaderName);
+    const { handler } = handlerFor(leaderName);
+    const key = `ol:${randomSuffix()}`;
+    const stream = keys.outbox(outboxPartition(Buffer.from(key)));
+    const fence = keys.outboxFence(outboxPartition(Buffer.from(key)));
+    const VALUE_BYTES = 10_000;
+    // The entry looked for, then 40 newer ones that each carry a 10 kB value (three XREVRANGE pages).
+    await handler(event(key, 0), ctx(1));
+    const big: ExpiredValue = { type: 'string', bytes: Buffer.alloc(VALUE_BYTES, 0x61) };
+    for (let seq = 1; seq <= 40; seq++) await handler({ ...event(key, seq), value: big }, ctx(1));
+    const retry = (lookbackBytes: number) =>
+      scriptsOn(outboxClient).run(
+        outboxAppend,
+        [stream, fence],
+        ['1', '256', '', String(lookbackBytes), 'id', 'node-it:0', 'key', key],
+      );
+    const [[firstId]] = (await client.xrange(stream, '-', '+', 'COUNT', 1)) as [[string, string[]]];
+    // Within the byte bound: found below the 40 entries, nothing appended.
+    expect(await retry(41 * (VALUE_BYTES + 200))).toEqual({ streamId: firstId, appended: false });
+    expect(await client.xlen(stream)).toBe(41);
+    // A bound of 20 entries' bytes: the search stops after two pages (32 entries), short of it, and appends.
+    const appended = await retry(20 * VALUE_BYTES);
+    expect(appended.appended).toBe(true);
+    expect(await copiesOf(stream, 'node-it:0')).toBe(2);
   });
 });
 

@@ -227,3 +227,63 @@ describe('expiry lag and --volatile in the views', () => {
     });
   });
 });
+
+describe('captured values in the views (sizes, never contents)', () => {
+  function valuesSnapshot(withValues: boolean) {
+    const m = new StatusModel({
+      startedAtMs: T0,
+      settings: {
+        keysPerSecond: 50,
+        keyTtlMs: 1000,
+        primaries: 3,
+        replicasPerPrimary: 1,
+        leaderName: 'local',
+      },
+      isTrackedKey: (key) => key.startsWith('demo:'),
+    });
+    m.workerSpawned('worker-1', 4000, T0);
+    const fields = withValues
+      ? [
+          { valueType: 'string' as const, valueBytes: 12 },
+          { valueType: 'string' as const, valueBytes: 40 },
+          { valueType: 'hash' as const, valueBytes: 2048 },
+          { valueMissing: 'not-tracked' as const },
+          { valueMissing: 'read-late' as const },
+          { valueMissing: 'not-tracked' as const },
+        ]
+      : [{}, {}];
+    for (const [i, value] of fields.entries())
+      m.workerLine(
+        'worker-1',
+        line('key.processed', T0 + 100 + i, { key: `demo:${i}`, fencingToken: 1, ...value }),
+        T0 + 100 + i,
+      );
+    return m.snapshot(T0 + 1000);
+  }
+
+  it('the live view shows the count per type, the sizes, and the missing ones per reason', () => {
+    const text = renderLiveView(valuesSnapshot(true), { columns: 250, color: false }).join('\n');
+    expect(text).toContain(
+      'Values (sizes, never contents): captured 3 (string 2, hash 1) size p50 40 B max 2.0 KiB   missing 3 (not-tracked 2, read-late 1)',
+    );
+  });
+
+  it('the plain block has a values line, the summary the counts; lines without value fields say so', () => {
+    const snap = valuesSnapshot(true);
+    expect(renderPlainBlock(snap)).toContain(
+      '  values: captured 3 (string 2, hash 1) size p50 40 B max 2.0 KiB | missing 3 (not-tracked 2, read-late 1)',
+    );
+    expect(parseSummaryLine(renderSummaryLine(snap))).toMatchObject({
+      valuesCaptured: '3',
+      valuesMissing: '3',
+    });
+    const none = valuesSnapshot(false);
+    expect(renderPlainBlock(none)).toContain(
+      '  values: none reported (no value capture on the key.processed lines)',
+    );
+    expect(parseSummaryLine(renderSummaryLine(none))).toMatchObject({
+      valuesCaptured: '0',
+      valuesMissing: '0',
+    });
+  });
+});

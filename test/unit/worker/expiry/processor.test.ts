@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { LogLine, LogRecord } from '../../../../core/log-events.ts';
+import { createLogger } from '../../../../core/logger.ts';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
 import {
   type DoneListener,
@@ -7,6 +9,7 @@ import {
   type ProcessorOptions,
 } from '../../../../worker/expiry/processor.ts';
 import type {
+  ExpiredValue,
   ExpiryHandler,
   HandlerContext,
   HandlerEvent,
@@ -16,6 +19,7 @@ import {
   HandlerTimeoutError,
   UnsettledHandlerError,
 } from '../../../../worker/handlers/handler-errors.ts';
+import { decodeStrict } from '../../../support/log-capture.ts';
 import { captureLogger, captureMetrics, FakeLeadership, fakeClock } from '../support/fakes.ts';
 
 const T0 = 1_700_000_000_000;
@@ -206,6 +210,46 @@ describe('Processor', () => {
     expect(nativeLine?.deadlineMs).toBeUndefined();
     expect(nativeLine?.lagMs).toBeUndefined();
     expect(totals().ExpiryLagMs).toBe(1); // one sample: the native event has no deadline
+  });
+
+  it('value capture: the handler gets value or valueMissing as they came; key.processed only the size or the reason', async () => {
+    const seen: HandlerEvent[] = [];
+    // Raw lines (each also decoded strictly against the catalog), to search them as text.
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', write: (line) => void lines.push(line) });
+    const { processor, leadership } = setup({ handler: (e) => void seen.push(e), logger });
+    leadership.lead(7, T0 + 10_000);
+    const value: ExpiredValue = {
+      type: 'hash',
+      fields: [
+        [Buffer.from('cart-item'), Buffer.from('VALUE-MARK-1')],
+        [Buffer.from([0xff, 0x00]), Buffer.alloc(0)],
+      ],
+    };
+    const [withValue, withValueMeta] = numbered('with-value');
+    const [without, withoutMeta] = numbered('without');
+    processor.offer({ ...withValue, value }, withValueMeta);
+    processor.offer({ ...without, valueMissing: 'over-budget' }, withoutMeta);
+    processor.offer(...numbered('neither'));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(seen.map((e) => [e.key, e.value, e.valueMissing])).toEqual([
+      ['with-value', value, undefined],
+      ['without', undefined, 'over-budget'],
+      ['neither', undefined, undefined],
+    ]);
+    expect(seen[0]?.value).toBe(value); // the very object: the handler gets the exact bytes
+    const processed = lines
+      .map(decodeStrict)
+      .filter((r): r is LogLine<'key.processed'> & LogRecord => r.event === 'key.processed');
+    expect(processed.map((l) => [l.key, l.valueType, l.valueBytes, l.valueMissing])).toEqual([
+      ['with-value', 'hash', 9 + 12 + 2 + 0, undefined], // payload bytes (expiredValueSize)
+      ['without', undefined, undefined, 'over-budget'],
+      ['neither', undefined, undefined, undefined],
+    ]);
+    // Nothing of the contents, in any encoding.
+    const text = lines.join('\n');
+    for (const secret of ['VALUE-MARK-1', 'cart-item', Buffer.from('VALUE-MARK-1').toString('base64')])
+      expect(text).not.toContain(secret);
   });
 
   // Contract change (one gate policy): the queued events are held, no longer dropped (`gated` is gone).

@@ -1,8 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { KeyspaceKeys } from '../../../../core/keys.ts';
 import { silentLogger } from '../../../../core/logger.ts';
-import type { HandlerContext } from '../../../../worker/handlers/expiry-handler.ts';
+import type {
+  ExpiredValue,
+  HandlerContext,
+  HandlerEvent,
+} from '../../../../worker/handlers/expiry-handler.ts';
 import { UnsettledHandlerError } from '../../../../worker/handlers/handler-errors.ts';
+import { decodeOutboxValue } from '../../../../worker/handlers/outbox-value.ts';
 import {
   type AppendReply,
   createStreamHandler,
@@ -18,7 +23,7 @@ import {
 import { FencedTokenError } from '../../../../worker/scripts/script-errors.ts';
 import { captureLogger, captureMetrics } from '../support/fakes.ts';
 
-const event = (keyBytes: Buffer) => ({
+const event = (keyBytes: Buffer): HandlerEvent => ({
   id: 'node-a:7',
   key: keyBytes.toString(),
   keyBytes,
@@ -96,6 +101,7 @@ describe('stream handler (outbox)', () => {
           '42',
           '0', // first attempt: no lookup of an earlier copy
           '',
+          '0',
           'id',
           'node-a:7',
           'key',
@@ -160,10 +166,10 @@ describe('stream handler (outbox)', () => {
     const call = handler(event(Buffer.from('k')), ctx(9));
     await expect(call).rejects.toBeInstanceOf(OutboxUnconfirmedError);
     await expect(call).rejects.toBeInstanceOf(UnsettledHandlerError);
-    expect(appends.map(([, , args]) => args.slice(0, 3))).toEqual([
-      ['9', '0', ''],
-      ['9', '64', '5-1'],
-      ['9', '64', '5-1'],
+    expect(appends.map(([, , args]) => args.slice(0, 4))).toEqual([
+      ['9', '0', '', '0'],
+      ['9', '64', '5-1', '4194304'],
+      ['9', '64', '5-1', '4194304'],
     ]);
     expect(totals()).toMatchObject({ OutboxAppendsUnconfirmed: 1 });
   });
@@ -177,11 +183,11 @@ describe('stream handler (outbox)', () => {
         async () => ({ script: { streamId: '8-0', appended: false }, acked: 1 }),
       ],
     });
-    const { handler, totals } = setup(redis, { dedupeLookback: 64 });
+    const { handler, totals } = setup(redis, { dedupeLookback: 64, dedupeLookbackBytes: 1000 });
     await handler(event(Buffer.from('k')), ctx(9));
-    expect(appends.map(([, , args]) => args.slice(0, 3))).toEqual([
-      ['9', '0', ''],
-      ['9', '64', ''],
+    expect(appends.map(([, , args]) => args.slice(0, 4))).toEqual([
+      ['9', '0', '', '0'],
+      ['9', '64', '', '1000'],
     ]);
     expect(totals().OutboxAppendsUnconfirmed ?? 0).toBe(0);
   });
@@ -255,5 +261,116 @@ describe('stream handler (outbox)', () => {
     await handler(event(Buffer.from('k')), ctx(1));
     expect(appends).toHaveLength(2);
     expect(sleep).toHaveBeenCalledWith(70);
+  });
+});
+
+describe('stream handler: deadline and values (issue 14)', () => {
+  /** The entry's fields as name -> value (the args after token, lookback, stream id, lookback bytes). */
+  function entryOf(args: readonly (string | Buffer)[]): Map<string, string | Buffer> {
+    const fields = args.slice(4);
+    const entry = new Map<string, string | Buffer>();
+    for (let i = 0; i < fields.length; i += 2) entry.set(String(fields[i]), fields[i + 1] as string | Buffer);
+    expect(entry.size * 2).toBe(fields.length); // no field twice
+    return entry;
+  }
+
+  async function appendOf(handlerEvent: HandlerEvent, overrides: Partial<StreamHandlerOptions> = {}) {
+    const { redis, appends } = fakeRedis({});
+    const { handler } = setup(redis, overrides);
+    await handler(handlerEvent, ctx(1));
+    expect(appends).toHaveLength(1);
+    return { entry: entryOf(appends[0]?.[2] ?? []) };
+  }
+
+  const tracked = (value: Pick<HandlerEvent, 'value' | 'valueMissing'>): HandlerEvent => ({
+    ...event(Buffer.from('cart:1')),
+    deadlineMs: 1_700_000_000_123,
+    ...value,
+  });
+
+  it("carries the deadline and a string value's exact bytes (not copied), after the identity fields", async () => {
+    const bytes = Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x2c, 0x3a]);
+    const { entry } = await appendOf(tracked({ value: { type: 'string', bytes } }));
+    expect([...entry.keys()]).toEqual([
+      'id',
+      'key',
+      'node',
+      'nodeId',
+      'seq',
+      'fencingToken',
+      'receivedAt',
+      'replayed',
+      'deadlineMs',
+      'valueType',
+      'value',
+    ]);
+    expect(entry.get('deadlineMs')).toBe('1700000000123');
+    expect(entry.get('valueType')).toBe('string');
+    expect(entry.get('value')).toBe(bytes);
+  });
+
+  it('carries a collection as one binary field of netstrings that decodes back to the same value', async () => {
+    const value: ExpiredValue = {
+      type: 'zset',
+      members: [
+        [Buffer.from([0xff, 0x2c]), Number.NEGATIVE_INFINITY],
+        [Buffer.alloc(0), 1.5],
+        [Buffer.from('m'), Number.POSITIVE_INFINITY],
+      ],
+    };
+    const { entry } = await appendOf(tracked({ value }));
+    const field = entry.get('value') as Buffer;
+    expect(
+      field.equals(
+        Buffer.concat([
+          Buffer.from('2:'),
+          Buffer.from([0xff, 0x2c]),
+          Buffer.from(',4:-inf,0:,3:1.5,1:m,3:inf,'),
+        ]),
+      ),
+    ).toBe(true);
+    expect(decodeOutboxValue(String(entry.get('valueType')), field)).toEqual(value);
+  });
+
+  it("an event without a value carries its reason; one without either carries neither; an untracked key's entry has no deadline", async () => {
+    const missing = await appendOf(tracked({ valueMissing: 'read-late' }));
+    expect(missing.entry.get('valueMissing')).toBe('read-late');
+    expect(missing.entry.has('value')).toBe(false);
+    expect(missing.entry.has('valueType')).toBe(false);
+    const bare = await appendOf(event(Buffer.from('k')));
+    expect([...bare.entry.keys()]).not.toEqual(expect.arrayContaining(['deadlineMs']));
+    expect([...bare.entry.keys()].filter((k) => k.startsWith('value'))).toEqual([]);
+  });
+
+  it('the bound: a value whose encoding is over maxValueBytes is not carried, the entry says too-large; at the bound it is', async () => {
+    // 3 items of 1 byte: 3 x "1:x," = 12 bytes encoded.
+    const value: ExpiredValue = { type: 'list', items: ['a', 'b', 'c'].map((c) => Buffer.from(c)) };
+    const at = await appendOf(tracked({ value }), { maxValueBytes: 12 });
+    expect(String(at.entry.get('value'))).toBe('1:a,1:b,1:c,');
+    const over = await appendOf(tracked({ value }), { maxValueBytes: 11 });
+    expect(over.entry.get('valueMissing')).toBe('too-large');
+    expect(over.entry.has('value')).toBe(false);
+    expect(over.entry.has('valueType')).toBe(false);
+  });
+
+  it('writes nothing of a value to its logs, on success or failure', async () => {
+    const marker = 'VALUE-SECRET-outbox-7f3a';
+    const value: ExpiredValue = { type: 'hash', fields: [[Buffer.from('token'), Buffer.from(marker)]] };
+    const unconfirmed = async () => confirmed('2-0', 0);
+    const { redis } = fakeRedis({
+      replies: [async () => confirmed('1-0', 1), unconfirmed, unconfirmed, unconfirmed],
+      trim: async () => {
+        throw new Error('NOPERM');
+      },
+    });
+    const { handler, records, events } = setup(redis, { trimEveryAppends: 1 });
+    await handler(tracked({ value }), ctx(1)); // appended; its trim fails and is logged
+    expect(events('outbox.trim_failed')).toHaveLength(1);
+    const error = await Promise.resolve(handler(tracked({ value }), ctx(1))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OutboxUnconfirmedError);
+    expect(JSON.stringify(records)).not.toContain(marker);
+    expect(`${String(error)} ${JSON.stringify(error)} ${String((error as Error).cause)}`).not.toContain(
+      marker,
+    );
   });
 });

@@ -132,12 +132,12 @@ describe('the script registry (worker/scripts/)', () => {
     } as unknown as Cluster;
     const scripts = scriptsOn(client);
     const error = await scripts
-      .run(outboxAppend, ['s', 'f'], ['1', '0', '', 'id', 'x'])
+      .run(outboxAppend, ['s', 'f'], ['1', '0', '', '0', 'id', 'x'])
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FencedTokenError);
     expect((error as FencedTokenError).cause).toBe(fenced);
     reply = moved;
-    await expect(scripts.run(outboxAppend, ['s', 'f'], ['1', '0', '', 'id', 'x'])).rejects.toBe(moved);
+    await expect(scripts.run(outboxAppend, ['s', 'f'], ['1', '0', '', '0', 'id', 'x'])).rejects.toBe(moved);
     expect(outboxAppend.parse(['1-0', 0])).toEqual({ streamId: '1-0', appended: false });
     expect(() => outboxAppend.parse(['1-0', 2])).toThrow(ScriptReplyError);
   });
