@@ -374,4 +374,9 @@ export const VALUE_CAPTURE_DEFAULTS = {
    * @default 1000
    */
   sweepIntervalMs: 1000,
+  /**
+   * `values.missing` lines per reason are written at most this often, with the count since the last one.
+   * @default 10000
+   */
+  missingLogIntervalMs: 10_000,
 } as const;
