@@ -76,18 +76,21 @@ export type SettleResult = 'value' | 'reason' | 'over-budget' | 'discarded';
 
 /**
  * Charged per entry, beyond the key's bytes: the Map entry, the entry object, the `{ value }` object
- * and the value's own object, the key string's header. Measured (node 20, `--expose-gc`, 100,000
- * entries): about 180-190 bytes besides the value's Buffers.
+ * and the value's own object, the key string's header. Measured (node 20, `--expose-gc`): 180-230
+ * bytes besides the value's Buffers, depending on how full the Map's table is (50,000 to 100,000
+ * entries); the upper end is charged, so the budget errs high.
  */
-export const ENTRY_OVERHEAD_BYTES = 192;
+export const ENTRY_OVERHEAD_BYTES = 224;
 
 /**
  * Charged per element, beyond its payload bytes, by type. Measured as above: a Buffer copied out of a
  * reply costs about 105 bytes on its own (object and backing-store record), plus 8 for its slot in an
  * array; a hash field is a [Buffer, Buffer] pair (two Buffers and a 2-element array, ~265 bytes), a
- * sorted-set member a [Buffer, number] pair (~180 bytes). With these, the charge of values of every
- * type measured within -2 % .. +7 % of the heap they took (strings of 50 B and 4 KiB, lists, sets,
- * hashes and sorted sets of 10 elements, a list of 1,000 one-byte items).
+ * sorted-set member a [Buffer, number] pair (~180 bytes). With these, the charge of 50,000 values of
+ * each shape measured within -2 % .. +12 % of the heap they took (strings of 50 B and 4 KiB; lists,
+ * sets, hashes and sorted sets of 10 elements; lists of 1,000 one-byte items), and 100,000 strings of
+ * 100 B within 2 %. A Buffer made by Buffer.alloc (its own ArrayBuffer, not a slice of the pool)
+ * costs about 100 bytes more than charged: the reader copies with Buffer.from.
  */
 export const ELEMENT_OVERHEAD_BYTES: Readonly<Record<ExpiredValueType, number>> = {
   string: 112,
