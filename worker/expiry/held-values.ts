@@ -41,7 +41,10 @@ import { type ExpiredValueSize, expiredValueSize } from './expired-value.ts';
  * a sweep, and the released values are counted (`onReleased`). One timer, armed for the earliest
  * release but at most once per `sweepIntervalMs`, unref'd, stopped while the store is empty; a sweep
  * walks every entry (O(n), at most once per `sweepIntervalMs`). An entry may be released up to
- * `sweepIntervalMs` late; a `take` before the sweep still gets it.
+ * `sweepIntervalMs` late; a `take` before the sweep still gets it. The default bound is long (60 s)
+ * on purpose: memory stays within the budget whatever it is; it only decides how long a value whose
+ * event never comes (a DEL in the read-ahead window) keeps its room, and it must outlast the wait of
+ * an event behind a backlog when values are taken at the call's start.
  *
  * Values are user data: nothing here logs them or puts them in an error.
  */
