@@ -2,6 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import {
+  EXPIRY_TOUCHER_DEFAULTS,
   HEALTH_DEFAULTS,
   KEY_FILTER_DEFAULTS,
   LEASE_DEFAULTS,
@@ -10,6 +11,7 @@ import {
   PROCESSOR_DEFAULTS,
   REPLAY_DEFAULTS,
   SHARED_DEFAULTS,
+  VALUE_CAPTURE_DEFAULTS,
 } from './defaults.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 import { isValidLeaderName } from './keys.ts';
@@ -110,6 +112,23 @@ export interface WorkerConfig extends SharedConfig, LeaseTimings {
   readonly expiryTrackMaxKeys: number;
   /** Keys the keyspace scan reads per second, all primaries together (EXPIRY_SCAN_KEYS_PER_S). @default 5000 */
   readonly expiryScanKeysPerS: number;
+  /**
+   * Value capture, as it takes effect: CAPTURE_VALUES and PRECISE_EXPIRY both true (values are read
+   * just before the deadlines that on-time expiry tracks; without it nobody knows when to read, and
+   * every event says `capture-off`). PRECISE_EXPIRY=false turns capture off without an error, so
+   * turning on-time expiry off needs one variable, not two.
+   * @default true
+   */
+  readonly captureValues: boolean;
+  /** How long before a tracked key's deadline the leader reads its value (EXPIRY_READ_AHEAD_MS). @default 20 */
+  readonly expiryReadAheadMs: number;
+  /** A value over this many payload bytes is not read, `too-large` (VALUE_MAX_BYTES). @default 65536 */
+  readonly valueMaxBytes: number;
+  /**
+   * Bytes held values and reads in flight take at most, as worker/expiry/held-values.ts charges them
+   * (VALUE_BUDGET_BYTES). @default 67108864 (64 MiB)
+   */
+  readonly valueBudgetBytes: number;
 }
 
 export type NotifyMode = 'auto' | 'config' | 'parameter-group';
@@ -158,6 +177,10 @@ export const ENV_DEFAULTS = {
   PRECISE_EXPIRY: PRECISE_EXPIRY_DEFAULTS.preciseExpiry,
   EXPIRY_TRACK_MAX_KEYS: PRECISE_EXPIRY_DEFAULTS.expiryTrackMaxKeys,
   EXPIRY_SCAN_KEYS_PER_S: PRECISE_EXPIRY_DEFAULTS.expiryScanKeysPerS,
+  CAPTURE_VALUES: VALUE_CAPTURE_DEFAULTS.captureValues,
+  EXPIRY_READ_AHEAD_MS: VALUE_CAPTURE_DEFAULTS.expiryReadAheadMs,
+  VALUE_MAX_BYTES: VALUE_CAPTURE_DEFAULTS.valueMaxBytes,
+  VALUE_BUDGET_BYTES: VALUE_CAPTURE_DEFAULTS.valueBudgetBytes,
   NOTIFY_MODE: NOTIFY_CHECK_DEFAULTS.notifyMode,
   CANARY_TIMEOUT_MS: NOTIFY_CHECK_DEFAULTS.canaryTimeoutMs,
 } as const;
@@ -178,20 +201,20 @@ export interface ParseOptions {
 
 const emptyToUndefined = (value: unknown) => (value === '' ? undefined : value);
 
-const integerMs = (name: string, min: number, fallback: number) =>
+const integerMs = (
+  name: string,
+  min: number,
+  fallback: number,
+  max = 3_600_000,
+  maxMessage = `${name} must be <= 3600000 (1 h)`,
+) =>
   z.preprocess(
     emptyToUndefined,
     z
       .string()
       .regex(/^\d+$/, `${name} must be a whole number of milliseconds`)
       .transform(Number)
-      .pipe(
-        z
-          .number()
-          .int()
-          .min(min, `${name} must be >= ${min}`)
-          .max(3_600_000, `${name} must be <= 3600000 (1 h)`),
-      )
+      .pipe(z.number().int().min(min, `${name} must be >= ${min}`).max(max, maxMessage))
       .default(fallback),
   );
 
@@ -205,6 +228,18 @@ const integer = (name: string, min: number, max: number, fallback: number) =>
       .pipe(z.number().int().min(min, `${name} must be >= ${min}`).max(max, `${name} must be <= ${max}`))
       .default(fallback),
   );
+
+/** Largest VALUE_MAX_BYTES: the read script blocks its primary (which may hold the lease) while it reads. */
+export const VALUE_MAX_BYTES_LIMIT = 1_048_576;
+/** Largest VALUE_BUDGET_BYTES (4 GiB). */
+export const VALUE_BUDGET_BYTES_LIMIT = 4 * 1024 * 1024 * 1024;
+/**
+ * EXPIRY_READ_AHEAD_MS stays below the follower's backstop delay (EXPIRY_TOUCHER_DEFAULTS.followerDelayMs):
+ * a follower's backstop touch of a key comes that long after the leader's time for it, so when the
+ * leader's time moves earlier by the read-ahead, the backstop still lands after the deadline (a
+ * touch before it does nothing), and the value is never older than that delay.
+ */
+export const EXPIRY_READ_AHEAD_MAX_MS = EXPIRY_TOUCHER_DEFAULTS.followerDelayMs - 1;
 
 const PROCESSED_LOG_MESSAGE = `PROCESSED_LOG must be all, failures or sample:N (N a whole number 1-${PROCESSED_LOG_MAX_SAMPLE_EVERY})`;
 
@@ -319,6 +354,21 @@ const workerSchema = sharedSchema.extend({
     1,
     1_000_000,
     ENV_DEFAULTS.EXPIRY_SCAN_KEYS_PER_S,
+  ),
+  CAPTURE_VALUES: booleanFlag('CAPTURE_VALUES', ENV_DEFAULTS.CAPTURE_VALUES),
+  EXPIRY_READ_AHEAD_MS: integerMs(
+    'EXPIRY_READ_AHEAD_MS',
+    1,
+    ENV_DEFAULTS.EXPIRY_READ_AHEAD_MS,
+    EXPIRY_READ_AHEAD_MAX_MS,
+    `EXPIRY_READ_AHEAD_MS must be <= ${EXPIRY_READ_AHEAD_MAX_MS}: below the follower's backstop delay (${EXPIRY_TOUCHER_DEFAULTS.followerDelayMs} ms), so a follower's backstop touch still comes after the deadline`,
+  ),
+  VALUE_MAX_BYTES: integer('VALUE_MAX_BYTES', 1, VALUE_MAX_BYTES_LIMIT, ENV_DEFAULTS.VALUE_MAX_BYTES),
+  VALUE_BUDGET_BYTES: integer(
+    'VALUE_BUDGET_BYTES',
+    1024,
+    VALUE_BUDGET_BYTES_LIMIT,
+    ENV_DEFAULTS.VALUE_BUDGET_BYTES,
   ),
 });
 
@@ -468,6 +518,30 @@ export function leaseTimingIssues(t: LeaseTimings): ConfigIssue[] {
   return issues;
 }
 
+/**
+ * The value capture rules across fields (that each is in range is checked per variable):
+ * - VALUE_MAX_BYTES <= VALUE_BUDGET_BYTES: a value the size check lets through must be able to fit in
+ *   the budget, else values between the two would be read for nothing, every time, and the two
+ *   settings contradict each other.
+ * Not rules: CAPTURE_VALUES=true with PRECISE_EXPIRY=false is not an error (capture is then off:
+ * WorkerConfig.captureValues); the capture variables are checked even while capture is off, so a
+ * wrong value is found before someone turns capture on.
+ */
+function valueCaptureIssues(v: { VALUE_MAX_BYTES?: number; VALUE_BUDGET_BYTES?: number }): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (
+    v.VALUE_MAX_BYTES !== undefined &&
+    v.VALUE_BUDGET_BYTES !== undefined &&
+    v.VALUE_MAX_BYTES > v.VALUE_BUDGET_BYTES
+  ) {
+    issues.push({
+      variable: 'VALUE_MAX_BYTES',
+      message: `VALUE_MAX_BYTES (${v.VALUE_MAX_BYTES}) must be <= VALUE_BUDGET_BYTES (${v.VALUE_BUDGET_BYTES}): a value the size check lets through must fit in the budget of held values`,
+    });
+  }
+  return issues;
+}
+
 function parseHandler(value: string, cwd: string, issues: ConfigIssue[]): HandlerSpec {
   if (value === 'log' || value === 'stream') return { kind: value };
   const path = isAbsolute(value) ? value : resolve(cwd, value);
@@ -547,6 +621,7 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
       message: `REPLAY_WINDOW_MS (${v.REPLAY_WINDOW_MS}) must exceed twice the worst hand-over gap, 2 x (LEASE_TTL_MS + LEASE_RETRY_MS) = ${2 * (LEASE_TTL_MS + LEASE_RETRY_MS)}, or be 0 for no replay`,
     });
   }
+  issues.push(...valueCaptureIssues(v));
   const handler =
     v.HANDLER === undefined ? undefined : parseHandler(v.HANDLER, options.cwd ?? process.cwd(), issues);
   if (issues.length > 0) throw new ConfigError(issues);
@@ -570,6 +645,10 @@ export function parseWorkerConfig(env: Env, options: ParseOptions = {}): WorkerC
     preciseExpiry: f.PRECISE_EXPIRY,
     expiryTrackMaxKeys: f.EXPIRY_TRACK_MAX_KEYS,
     expiryScanKeysPerS: f.EXPIRY_SCAN_KEYS_PER_S,
+    captureValues: f.CAPTURE_VALUES && f.PRECISE_EXPIRY,
+    expiryReadAheadMs: f.EXPIRY_READ_AHEAD_MS,
+    valueMaxBytes: f.VALUE_MAX_BYTES,
+    valueBudgetBytes: f.VALUE_BUDGET_BYTES,
   };
 }
 

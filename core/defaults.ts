@@ -329,14 +329,66 @@ export const NOTIFY_CHECK_DEFAULTS = {
   canaryTimeoutMs: 3000,
 } as const;
 
+/**
+ * Value capture (issue 14; worker/expiry/held-values.ts and the read-ahead): the leader reads a
+ * tracked key's value just before its deadline and holds it until the key's `expired` event.
+ */
+export const VALUE_CAPTURE_DEFAULTS = {
+  /**
+   * CAPTURE_VALUES: read each tracked key's value before it expires and hand it to the handler.
+   * Needs on-time expiry: with PRECISE_EXPIRY=false capture is off whatever this says.
+   * @default true
+   */
+  captureValues: true,
+  /**
+   * EXPIRY_READ_AHEAD_MS: how long before a tracked key's deadline the leader reads its value (the
+   * value is the key's value as it was at most this long before it expired).
+   * @default 20
+   */
+  expiryReadAheadMs: 20,
+  /**
+   * VALUE_MAX_BYTES: a value over this many payload bytes is not read (`too-large`).
+   * @default 65536
+   */
+  valueMaxBytes: 65_536,
+  /**
+   * VALUE_BUDGET_BYTES: bytes held values and reads in flight may take at most, as charged by
+   * held-values.ts (payload plus a per-element and per-entry overhead). 64 MiB: an eighth of the
+   * CDK stack's 512 MiB worker task, room for about 1,000 values at VALUE_MAX_BYTES or about 150,000
+   * of 100 bytes (measured: a 100,000-key batch of 100-byte values is held whole, 44 MiB of heap; one
+   * of 64 KiB values holds 1,018 of them and 98,982 uncharged `over-budget` reasons, 79 MiB, not 6 GB).
+   * @default 67108864
+   */
+  valueBudgetBytes: 64 * 1024 * 1024,
+  /**
+   * A held value whose `expired` event has not come this long after its deadline (local clock) is
+   * released, counted. Long on purpose: memory is bounded by the budget whatever this is; it only
+   * decides how long a value whose event never comes (a DEL in the read-ahead window) keeps its
+   * room, and it must outlast the wait of an event behind a backlog (the value is taken when its
+   * handler call starts).
+   * @default 60000
+   */
+  holdTimeoutMs: 60_000,
+  /**
+   * Shortest time between two sweeps of the held values for released ones (one timer, never one per key).
+   * @default 1000
+   */
+  sweepIntervalMs: 1000,
+  /**
+   * `values.missing` lines per reason are written at most this often, with the count since the last one.
+   * @default 10000
+   */
+  missingLogIntervalMs: 10_000,
+} as const;
+
 /** Reading an expiring key's value (worker/expiry/value-reader.ts, worker/scripts/value-read.ts). */
 export const VALUE_READ_DEFAULTS = {
   /**
-   * VALUE_MAX_BYTES: a value with more payload bytes (a string's length; the sum of every field and
+   * VALUE_MAX_BYTES (VALUE_CAPTURE_DEFAULTS.valueMaxBytes): a value with more payload bytes (a string's length; the sum of every field and
    * value, item or member, 8 per score) is not read (`too-large`).
    * @default 65536
    */
-  maxBytes: 65536,
+  maxBytes: VALUE_CAPTURE_DEFAULTS.valueMaxBytes,
   /**
    * A hash, list, set or sorted set with more fields, items or members is not read (`too-large`):
    * empty items cost no payload bytes but each costs the primary a copy (about 0.2 us), so the bytes

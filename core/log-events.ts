@@ -336,6 +336,20 @@ export const LOG_EVENTS = {
     fields: { node: str, nodeId: str, reason: oneOf('no-pexpiretime') },
   },
 
+  // Value capture (worker/expiry/held-values.ts and the read-ahead). Counts and sizes only: never a
+  // value's contents, at any level.
+  'values.missing': {
+    writers: worker,
+    levels: ['warn', 'info'],
+    // reason: one of VALUE_MISSING_REASONS (worker/handlers/expiry-handler.ts), never `capture-off`.
+    fields: { count: num, reason: str, intervalMs: num },
+  },
+  'values.released': {
+    writers: worker,
+    levels: ['warn'],
+    fields: { count: num, bytes: num, holdTimeoutMs: num },
+  },
+
   // Replay (worker/replay/replay-coordinator.ts)
   'replay.completed': {
     writers: worker,

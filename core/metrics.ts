@@ -3,7 +3,8 @@
  * the worker (ECS, awslogs driver) and the Lambda. Chosen over Powertools Metrics because the worker
  * is a long-running process, not an invocation: it aggregates between flushes on its own timer, and
  * the same code runs in both places and in tests without Lambda context. Namespace from
- * METRICS_NAMESPACE, one dimension set `[["LeaderName"]]` (README.md, "Metrics", lists the names).
+ * METRICS_NAMESPACE, one dimension set `[["LeaderName"]]` (README.md, "Metrics", lists the names),
+ * except the counters of METRIC_BREAKDOWNS, which are also broken down by one more dimension (`countBy`).
  */
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds' | 'None' | 'Count/Second';
 
@@ -36,6 +37,17 @@ export const WORKER_METRICS = [
   'TrackedKeys',
   /** Gauge: primaries this worker leaves to Redis' own (late) expiry: no PEXPIRETIME there (on-time expiry). */
   'NativeExpiryPrimaries',
+  /** Handler calls whose event carried the key's value (value capture; the leader only). */
+  'ValuesCaptured',
+  /**
+   * Handler calls whose event came without a value, also by `Reason` (one of VALUE_MISSING_REASONS,
+   * worker/handlers/expiry-handler.ts): written with `countBy`.
+   */
+  'ValuesMissing',
+  /** Held values released because their key's `expired` event did not come in time (worker/expiry/held-values.ts). */
+  'ValuesReleased',
+  /** Gauge: bytes of held values plus reads in flight, as charged against VALUE_BUDGET_BYTES. */
+  'HeldValueBytes',
 ] as const;
 
 export const LAMBDA_METRICS = [
@@ -51,6 +63,27 @@ export const LAMBDA_METRICS = [
 ] as const;
 
 export type MetricName = (typeof WORKER_METRICS)[number] | (typeof LAMBDA_METRICS)[number];
+
+/**
+ * Counters that are also broken down by one more dimension (metric -> the dimension's name). Each is
+ * written with `countBy` only. In a flush with counts, one document per dimension value carries the
+ * value's sum under two dimension sets, `[LeaderName]` and `[LeaderName, <dimension>]`, so CloudWatch
+ * keeps the total and the breakdown from the same numbers (and a reader summing the documents gets the
+ * total); in a flush without any, the total is written as 0 with the other counters, when declared.
+ */
+export const METRIC_BREAKDOWNS = {
+  ValuesMissing: 'Reason',
+} as const satisfies Partial<Record<MetricName, string>>;
+
+export type BrokenDownMetric = keyof typeof METRIC_BREAKDOWNS;
+
+/**
+ * Distinct dimension values of one metric per flush; further values are counted under `other`. The
+ * callers pass values from closed lists (VALUE_MISSING_REASONS: 9), so this only guards the CloudWatch
+ * bill (one custom metric per value) against a bug.
+ */
+export const MAX_BREAKDOWN_VALUES = 20;
+export const OVERFLOW_BREAKDOWN_VALUE = 'other';
 
 /** EMF allows at most 100 values per metric per document. */
 const MAX_VALUES_PER_METRIC = 100;
@@ -79,6 +112,8 @@ interface Series {
   samples?: number[];
   /** Samples offered since the last flush (reservoir sampling denominator). */
   seen?: number;
+  /** Counters of METRIC_BREAKDOWNS: the sum per dimension value since the last flush. */
+  breakdown?: Map<string, number>;
 }
 
 function roundSample(value: number): number {
@@ -109,9 +144,24 @@ export class EmfMetrics {
   }
 
   /** Adds to a counter (flushed as the sum since the last flush; 0 when declared and untouched). */
-  count(name: MetricName, value = 1): void {
+  count(name: Exclude<MetricName, BrokenDownMetric>, value = 1): void {
     const s = this.get(name, 'Count');
     s.sum = (s.sum ?? 0) + value;
+  }
+
+  /**
+   * Adds to a counter of METRIC_BREAKDOWNS under one value of its dimension (`Reason` of
+   * `ValuesMissing`); the total is the sum over the values.
+   */
+  countBy(name: BrokenDownMetric, dimensionValue: string, value = 1): void {
+    const s = this.get(name, 'Count');
+    s.sum = (s.sum ?? 0) + value;
+    s.breakdown ??= new Map();
+    const key =
+      s.breakdown.has(dimensionValue) || s.breakdown.size < MAX_BREAKDOWN_VALUES
+        ? dimensionValue
+        : OVERFLOW_BREAKDOWN_VALUE;
+    s.breakdown.set(key, (s.breakdown.get(key) ?? 0) + value);
   }
 
   /** Sets a gauge (flushed as its latest value). */
@@ -151,8 +201,13 @@ export class EmfMetrics {
     const scalar: Record<string, number> = {};
     const scalarDefs: { Name: string; Unit: MetricUnit }[] = [];
     const distributions: { name: string; unit: MetricUnit; values: number[] }[] = [];
+    const breakdowns: { name: BrokenDownMetric; unit: MetricUnit; sums: Map<string, number> }[] = [];
     for (const [name, s] of this.series) {
-      if (s.samples !== undefined) {
+      if (s.breakdown !== undefined && s.breakdown.size > 0) {
+        breakdowns.push({ name: name as BrokenDownMetric, unit: s.unit, sums: s.breakdown });
+        s.breakdown = new Map();
+        s.sum = 0;
+      } else if (s.samples !== undefined) {
         if (s.samples.length === 0) continue;
         distributions.push({ name, unit: s.unit, values: s.samples });
         s.samples = [];
@@ -167,6 +222,15 @@ export class EmfMetrics {
       }
     }
     if (scalarDefs.length > 0) this.writeDocument(scalarDefs, scalar);
+    for (const b of breakdowns) {
+      const dimension = METRIC_BREAKDOWNS[b.name];
+      for (const [dimensionValue, sum] of b.sums) {
+        this.writeDocument([{ Name: b.name, Unit: b.unit }], { [dimension]: dimensionValue, [b.name]: sum }, [
+          ['LeaderName'],
+          ['LeaderName', dimension],
+        ]);
+      }
+    }
     for (const d of distributions) {
       for (let i = 0; i < d.values.length; i += MAX_VALUES_PER_METRIC) {
         this.writeDocument([{ Name: d.name, Unit: d.unit }], {
@@ -176,14 +240,16 @@ export class EmfMetrics {
     }
   }
 
-  private writeDocument(defs: { Name: string; Unit: MetricUnit }[], values: Record<string, unknown>): void {
+  private writeDocument(
+    defs: { Name: string; Unit: MetricUnit }[],
+    values: Record<string, unknown>,
+    dimensions: readonly (readonly string[])[] = [['LeaderName']],
+  ): void {
     this.write(
       JSON.stringify({
         _aws: {
           Timestamp: this.now(),
-          CloudWatchMetrics: [
-            { Namespace: this.options.namespace, Dimensions: [['LeaderName']], Metrics: defs },
-          ],
+          CloudWatchMetrics: [{ Namespace: this.options.namespace, Dimensions: dimensions, Metrics: defs }],
         },
         LeaderName: this.options.leaderName,
         ...values,

@@ -50,6 +50,13 @@ describe('configuration defaults', () => {
       HEALTH_PORT: config.healthPort,
       REPLAY_WINDOW_MS: config.replayWindowMs,
       REPLAY_MAX_EVENTS: config.replayMaxEvents,
+      PRECISE_EXPIRY: config.preciseExpiry,
+      EXPIRY_TRACK_MAX_KEYS: config.expiryTrackMaxKeys,
+      EXPIRY_SCAN_KEYS_PER_S: config.expiryScanKeysPerS,
+      CAPTURE_VALUES: config.captureValues,
+      EXPIRY_READ_AHEAD_MS: config.expiryReadAheadMs,
+      VALUE_MAX_BYTES: config.valueMaxBytes,
+      VALUE_BUDGET_BYTES: config.valueBudgetBytes,
     }).toEqual({
       LEADER_NAME: ENV_DEFAULTS.LEADER_NAME,
       LOG_LEVEL: ENV_DEFAULTS.LOG_LEVEL,
@@ -64,6 +71,13 @@ describe('configuration defaults', () => {
       HEALTH_PORT: ENV_DEFAULTS.HEALTH_PORT,
       REPLAY_WINDOW_MS: ENV_DEFAULTS.REPLAY_WINDOW_MS,
       REPLAY_MAX_EVENTS: ENV_DEFAULTS.REPLAY_MAX_EVENTS,
+      PRECISE_EXPIRY: ENV_DEFAULTS.PRECISE_EXPIRY,
+      EXPIRY_TRACK_MAX_KEYS: ENV_DEFAULTS.EXPIRY_TRACK_MAX_KEYS,
+      EXPIRY_SCAN_KEYS_PER_S: ENV_DEFAULTS.EXPIRY_SCAN_KEYS_PER_S,
+      CAPTURE_VALUES: ENV_DEFAULTS.CAPTURE_VALUES,
+      EXPIRY_READ_AHEAD_MS: ENV_DEFAULTS.EXPIRY_READ_AHEAD_MS,
+      VALUE_MAX_BYTES: ENV_DEFAULTS.VALUE_MAX_BYTES,
+      VALUE_BUDGET_BYTES: ENV_DEFAULTS.VALUE_BUDGET_BYTES,
     });
     expect(config.handler).toEqual({ kind: ENV_DEFAULTS.HANDLER });
   });

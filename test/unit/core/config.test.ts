@@ -3,12 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  EXPIRY_READ_AHEAD_MAX_MS,
   leaseTimingIssues,
   PROCESSED_LOG_MAX_SAMPLE_EVERY,
   parseNodeList,
   parseReportConfig,
   parseWorkerConfig,
+  VALUE_BUDGET_BYTES_LIMIT,
+  VALUE_MAX_BYTES_LIMIT,
 } from '../../../core/config.ts';
+import { EXPIRY_TOUCHER_DEFAULTS } from '../../../core/defaults.ts';
 import { ConfigError } from '../../../core/errors.ts';
 
 function issuesOf(fn: () => unknown) {
@@ -168,6 +172,112 @@ describe('PROCESSED_LOG', () => {
       parseWorkerConfig({ REDIS_NODES: '127.0.0.1:7000', PROCESSED_LOG: 'sample:0', LOG_LEVEL: 'loud' }),
     );
     expect(issues.map((i) => i.variable).sort()).toEqual(['LOG_LEVEL', 'PROCESSED_LOG']);
+  });
+});
+
+describe('value capture', () => {
+  const parse = (env: Record<string, string>) => parseWorkerConfig({ REDIS_NODES: '127.0.0.1:7000', ...env });
+
+  it('defaults: capture on, read 20 ms ahead, values up to 64 KiB, a budget of 64 MiB', () => {
+    expect(parse({})).toMatchObject({
+      captureValues: true,
+      expiryReadAheadMs: 20,
+      valueMaxBytes: 65_536,
+      valueBudgetBytes: 64 * 1024 * 1024,
+    });
+    expect(
+      parse({ CAPTURE_VALUES: '', EXPIRY_READ_AHEAD_MS: '', VALUE_MAX_BYTES: '', VALUE_BUDGET_BYTES: '' }),
+    ).toMatchObject({ captureValues: true, expiryReadAheadMs: 20 });
+  });
+
+  it('parses the four variables', () => {
+    expect(
+      parse({
+        CAPTURE_VALUES: 'false',
+        EXPIRY_READ_AHEAD_MS: '50',
+        VALUE_MAX_BYTES: '1024',
+        VALUE_BUDGET_BYTES: '1048576',
+      }),
+    ).toMatchObject({
+      captureValues: false,
+      expiryReadAheadMs: 50,
+      valueMaxBytes: 1024,
+      valueBudgetBytes: 1_048_576,
+    });
+    expect(parse({ CAPTURE_VALUES: '0' }).captureValues).toBe(false);
+    expect(parse({ CAPTURE_VALUES: '1' }).captureValues).toBe(true);
+  });
+
+  it('PRECISE_EXPIRY=false turns capture off, without an error, whatever CAPTURE_VALUES says', () => {
+    expect(parse({ PRECISE_EXPIRY: 'false' }).captureValues).toBe(false);
+    expect(parse({ PRECISE_EXPIRY: 'false', CAPTURE_VALUES: 'true' })).toMatchObject({
+      preciseExpiry: false,
+      captureValues: false,
+    });
+  });
+
+  it('EXPIRY_READ_AHEAD_MS stays below the follower backstop delay', () => {
+    expect(EXPIRY_READ_AHEAD_MAX_MS).toBe(EXPIRY_TOUCHER_DEFAULTS.followerDelayMs - 1);
+    expect(parse({ EXPIRY_READ_AHEAD_MS: String(EXPIRY_READ_AHEAD_MAX_MS) }).expiryReadAheadMs).toBe(
+      EXPIRY_READ_AHEAD_MAX_MS,
+    );
+    const issues = issuesOf(() =>
+      parse({ EXPIRY_READ_AHEAD_MS: String(EXPIRY_TOUCHER_DEFAULTS.followerDelayMs) }),
+    );
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.variable).toBe('EXPIRY_READ_AHEAD_MS');
+    expect(issues[0]?.message).toMatch(/follower's backstop delay \(500 ms\)/);
+  });
+
+  it.each([
+    ['CAPTURE_VALUES', 'yes'],
+    ['EXPIRY_READ_AHEAD_MS', '0'],
+    ['EXPIRY_READ_AHEAD_MS', '1.5'],
+    ['EXPIRY_READ_AHEAD_MS', '-1'],
+    ['VALUE_MAX_BYTES', '0'],
+    ['VALUE_MAX_BYTES', String(VALUE_MAX_BYTES_LIMIT + 1)],
+    ['VALUE_MAX_BYTES', '64k'],
+    ['VALUE_BUDGET_BYTES', '1023'],
+    ['VALUE_BUDGET_BYTES', String(VALUE_BUDGET_BYTES_LIMIT + 1)],
+  ])('rejects %s=%j with one issue naming it', (variable, value) => {
+    const issues = issuesOf(() => parse({ [variable]: value }));
+    expect(issues.map((i) => i.variable)).toEqual([variable]);
+  });
+
+  it('VALUE_MAX_BYTES must fit in VALUE_BUDGET_BYTES', () => {
+    expect(parse({ VALUE_MAX_BYTES: '4096', VALUE_BUDGET_BYTES: '4096' }).valueMaxBytes).toBe(4096);
+    const issues = issuesOf(() => parse({ VALUE_MAX_BYTES: '4097', VALUE_BUDGET_BYTES: '4096' }));
+    expect(issues.map((i) => i.variable)).toEqual(['VALUE_MAX_BYTES']);
+    expect(issues[0]?.message).toBe(
+      'VALUE_MAX_BYTES (4097) must be <= VALUE_BUDGET_BYTES (4096): a value the size check lets through must fit in the budget of held values',
+    );
+    // The default VALUE_MAX_BYTES against a small budget is caught too.
+    expect(issuesOf(() => parse({ VALUE_BUDGET_BYTES: '4096' })).map((i) => i.variable)).toEqual([
+      'VALUE_MAX_BYTES',
+    ]);
+  });
+
+  it('is checked while capture is off, and reported with every other problem', () => {
+    const issues = issuesOf(() =>
+      parse({
+        CAPTURE_VALUES: 'false',
+        VALUE_MAX_BYTES: '9000',
+        VALUE_BUDGET_BYTES: '8192',
+        EXPIRY_READ_AHEAD_MS: 'soon',
+        LOG_LEVEL: 'loud',
+      }),
+    );
+    expect(issues.map((i) => i.variable).sort()).toEqual([
+      'EXPIRY_READ_AHEAD_MS',
+      'LOG_LEVEL',
+      'VALUE_MAX_BYTES',
+    ]);
+  });
+
+  it('the Lambda ignores them (its configuration has none)', () => {
+    expect(parseReportConfig({ REDIS_NODES: 'h:1', VALUE_MAX_BYTES: 'nonsense' })).not.toHaveProperty(
+      'valueMaxBytes',
+    );
   });
 });
 

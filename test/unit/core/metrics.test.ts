@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { EmfMetrics, parseEmfLine, WORKER_METRICS } from '../../../core/metrics.ts';
+import {
+  EmfMetrics,
+  MAX_BREAKDOWN_VALUES,
+  METRIC_BREAKDOWNS,
+  OVERFLOW_BREAKDOWN_VALUE,
+  parseEmfLine,
+  WORKER_METRICS,
+} from '../../../core/metrics.ts';
+import { VALUE_MISSING_REASONS } from '../../../worker/handlers/expiry-handler.ts';
 
 describe('EmfMetrics', () => {
   it('writes EMF documents with namespace, the LeaderName dimension and the values', () => {
@@ -74,5 +82,85 @@ describe('parseEmfLine', () => {
   it('ignores ordinary log lines', () => {
     expect(parseEmfLine('{"event":"x"}')).toBeUndefined();
     expect(parseEmfLine('not json')).toBeUndefined();
+  });
+});
+
+describe('counters broken down by one more dimension (ValuesMissing by Reason)', () => {
+  function capture() {
+    const lines: string[] = [];
+    const metrics = new EmfMetrics({
+      namespace: 'KL',
+      leaderName: 'blue',
+      write: (l) => lines.push(l),
+      now: () => 5,
+    });
+    return { metrics, docs: () => lines.splice(0).map((l) => JSON.parse(l)) };
+  }
+
+  it('writes one document per value, under [LeaderName] and [LeaderName, Reason], beside the plain counters', () => {
+    const { metrics, docs } = capture();
+    metrics.declareCounters(['ValuesMissing', 'ValuesCaptured']);
+    metrics.count('ValuesCaptured', 7);
+    metrics.countBy('ValuesMissing', 'over-budget', 3);
+    metrics.countBy('ValuesMissing', 'too-large');
+    metrics.countBy('ValuesMissing', 'over-budget');
+    metrics.flush();
+    const [scalar, ...reasons] = docs();
+    // The total is not also in the scalar document: summing documents never counts a miss twice.
+    expect(scalar).toMatchObject({ ValuesCaptured: 7 });
+    expect(scalar).not.toHaveProperty('ValuesMissing');
+    expect(reasons).toEqual([
+      {
+        _aws: {
+          Timestamp: 5,
+          CloudWatchMetrics: [
+            {
+              Namespace: 'KL',
+              Dimensions: [['LeaderName'], ['LeaderName', 'Reason']],
+              Metrics: [{ Name: 'ValuesMissing', Unit: 'Count' }],
+            },
+          ],
+        },
+        LeaderName: 'blue',
+        Reason: 'over-budget',
+        ValuesMissing: 4,
+      },
+      expect.objectContaining({ Reason: 'too-large', ValuesMissing: 1 }),
+    ]);
+    // parseEmfLine reads both dimension sets (the CDK check of emitted metrics uses it).
+    const parsed = parseEmfLine(JSON.stringify(reasons[0]));
+    expect(parsed?.[0]?.dimensions).toEqual([['LeaderName'], ['LeaderName', 'Reason']]);
+  });
+
+  it('a quiet flush writes the declared total as 0 with the other counters, and no breakdown', () => {
+    const { metrics, docs } = capture();
+    metrics.declareCounters(['ValuesMissing']);
+    metrics.countBy('ValuesMissing', 'read-late');
+    metrics.flush();
+    expect(docs()).toHaveLength(1);
+    metrics.flush();
+    const quiet = docs();
+    expect(quiet).toHaveLength(1);
+    expect(quiet[0]).toMatchObject({ ValuesMissing: 0 });
+    expect(quiet[0]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['LeaderName']]);
+    expect(quiet[0]).not.toHaveProperty('Reason');
+  });
+
+  it('bounds the distinct values per flush: the rest is counted under "other"', () => {
+    const { metrics, docs } = capture();
+    for (let i = 0; i < MAX_BREAKDOWN_VALUES + 5; i++) metrics.countBy('ValuesMissing', `r${i}`, 2);
+    metrics.countBy('ValuesMissing', 'r0');
+    metrics.flush();
+    const written = docs();
+    expect(written).toHaveLength(MAX_BREAKDOWN_VALUES + 1);
+    const byReason = Object.fromEntries(written.map((d) => [d.Reason, d.ValuesMissing]));
+    expect(byReason.r0).toBe(3);
+    expect(byReason[OVERFLOW_BREAKDOWN_VALUE]).toBe(10);
+    expect(written.reduce((sum, d) => sum + d.ValuesMissing, 0)).toBe(2 * (MAX_BREAKDOWN_VALUES + 5) + 1);
+  });
+
+  it('every reason fits under the bound, and only catalogued metrics are broken down', () => {
+    expect(VALUE_MISSING_REASONS.length).toBeLessThan(MAX_BREAKDOWN_VALUES);
+    for (const name of Object.keys(METRIC_BREAKDOWNS)) expect(WORKER_METRICS).toContain(name);
   });
 });

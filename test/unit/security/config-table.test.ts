@@ -80,6 +80,14 @@ const WORKER_ROWS: Row[] = [
   ['REPLAY_WINDOW_MS', 'negative', { REPLAY_WINDOW_MS: '-1' }],
   ['REPLAY_WINDOW_MS', 'shorter than twice the hand-over gap', { REPLAY_WINDOW_MS: '1000' }],
   ['REPLAY_MAX_EVENTS', 'below the bound', { REPLAY_MAX_EVENTS: '5' }],
+  ['CAPTURE_VALUES', 'not a boolean', { CAPTURE_VALUES: 'on' }],
+  ['EXPIRY_READ_AHEAD_MS', 'zero', { EXPIRY_READ_AHEAD_MS: '0' }],
+  ['EXPIRY_READ_AHEAD_MS', 'not below the follower backstop delay', { EXPIRY_READ_AHEAD_MS: '500' }],
+  ['VALUE_MAX_BYTES', 'zero', { VALUE_MAX_BYTES: '0' }],
+  ['VALUE_MAX_BYTES', 'above the bound', { VALUE_MAX_BYTES: '1048577' }],
+  ['VALUE_MAX_BYTES', 'over the budget', { VALUE_MAX_BYTES: '65536', VALUE_BUDGET_BYTES: '65535' }],
+  ['VALUE_BUDGET_BYTES', 'below the bound', { VALUE_BUDGET_BYTES: '1023' }],
+  ['VALUE_BUDGET_BYTES', 'not a number', { VALUE_BUDGET_BYTES: '64MiB' }],
 ];
 
 const REPORT_ROWS: Row[] = [
@@ -125,6 +133,10 @@ describe('parseWorkerConfig refuses every bad variable', () => {
         HEALTH_PORT: '65536',
         REPLAY_WINDOW_MS: '-1',
         REPLAY_MAX_EVENTS: '5',
+        CAPTURE_VALUES: 'on',
+        EXPIRY_READ_AHEAD_MS: '500',
+        VALUE_MAX_BYTES: '0',
+        VALUE_BUDGET_BYTES: '1023',
       }),
     );
     expect(new Set(issues.map((i) => i.variable))).toEqual(
@@ -148,6 +160,10 @@ describe('parseWorkerConfig refuses every bad variable', () => {
         'HEALTH_PORT',
         'REPLAY_WINDOW_MS',
         'REPLAY_MAX_EVENTS',
+        'CAPTURE_VALUES',
+        'EXPIRY_READ_AHEAD_MS',
+        'VALUE_MAX_BYTES',
+        'VALUE_BUDGET_BYTES',
       ]),
     );
   });
