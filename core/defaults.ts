@@ -379,6 +379,18 @@ export const VALUE_CAPTURE_DEFAULTS = {
    * @default 10000
    */
   missingLogIntervalMs: 10_000,
+  /**
+   * Reads per ms a batch of keys sharing one deadline is planned at (value-capture.ts): the k-th key
+   * of a 10 ms slice of deadlines is read k / readsPerMs ms earlier than EXPIRY_READ_AHEAD_MS. 20 (20,000
+   * reads/s) is below what one worker's client read here: ~25,000 hashes of 20 fields or ~50,000 small
+   * strings a second (value-reader.ts).
+   * @default 20
+   */
+  readsPerMs: 20,
+  /** A batch's read-ahead is at most this much longer than EXPIRY_READ_AHEAD_MS (100,000 keys at 20/ms). @default 5000 */
+  maxLeadMs: 5000,
+  /** Width of the slices of deadlines whose keys are counted together for a batch's read-ahead. @default 10 */
+  bucketMs: 10,
 } as const;
 
 /** Reading an expiring key's value (worker/expiry/value-reader.ts, worker/scripts/value-read.ts). */

@@ -13,7 +13,7 @@ import { FanIn } from './expiry/fan-in.ts';
 import { compileKeyFilter, type KeyMatcher } from './expiry/key-pattern.ts';
 import { nodeSubscriberFactory } from './expiry/node-subscriber.ts';
 import { PreciseExpiry } from './expiry/precise-expiry.ts';
-import { Processor } from './expiry/processor.ts';
+import { CAPTURE_OFF, Processor } from './expiry/processor.ts';
 import { SubscriberPool } from './expiry/subscriber-pool.ts';
 import { TopologyWatcher } from './expiry/topology-watcher.ts';
 import { loadHandler } from './handlers/load-handler.ts';
@@ -184,17 +184,6 @@ async function startWorker(p: Process): Promise<RunningWorker> {
 
   // The gate reads the grant the elector (built last) publishes here.
   const leadership = new LeadershipState();
-  const processor = new Processor({
-    handler: handler.handler,
-    leadership,
-    clock,
-    logger,
-    metrics,
-    concurrency: config.handlerConcurrency,
-    queueCapacity: config.handlerQueueCapacity,
-    handlerTimeoutMs: config.handlerTimeoutMs,
-    processedLog: config.processedLog,
-  });
   // The one key filter, before anything keeps an event or a deadline: what no handler may see takes
   // no window memory and no index entry.
   const accepts = compileKeyFilter(config.keyPattern);
@@ -208,6 +197,19 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   // a lease renewal).
   const precise = config.preciseExpiry ? createPreciseExpiry(p, accepts, leadership) : undefined;
   if (precise) pool.onTtlSet((node, key) => precise.expiry.onTtlSet(node.id, key));
+  const processor = new Processor({
+    handler: handler.handler,
+    leadership,
+    clock,
+    logger,
+    metrics,
+    concurrency: config.handlerConcurrency,
+    queueCapacity: config.handlerQueueCapacity,
+    handlerTimeoutMs: config.handlerTimeoutMs,
+    processedLog: config.processedLog,
+    // Value capture (CAPTURE_VALUES): each call takes its value (or why there is none) when it starts.
+    takeValue: precise ? (event) => precise.expiry.takeValue(event) : () => CAPTURE_OFF,
+  });
   // The one owner of "this worker missed events of a primary": coverage, gaps per primary (remembered
   // for REPLAY_WINDOW_MS), suspensions, and the election's canLead / shouldStepDown.
   const coverage = new CoverageRegistry({
@@ -391,6 +393,15 @@ function createPreciseExpiry(
     metrics,
     maxKeys: config.expiryTrackMaxKeys,
     scanKeysPerS: config.expiryScanKeysPerS,
+    ...(config.captureValues
+      ? {
+          capture: {
+            readAheadMs: config.expiryReadAheadMs,
+            maxBytes: config.valueMaxBytes,
+            budgetBytes: config.valueBudgetBytes,
+          },
+        }
+      : {}),
   });
   return { expiry, cluster };
 }

@@ -1,5 +1,3 @@
-import type { ExpiredValue, ValueMissingReason } from '../handlers/expiry-handler.ts';
-
 /**
  * One `expired` notification as the fan-in hands it on: the key's exact bytes, which primary
  * published it, and when this worker received it. It carries no identity: an event's `seq` and `id`
@@ -27,18 +25,4 @@ export interface ExpiryEvent {
   readonly deadlineMs?: number;
   /** The same instant in this worker's wall clock, by its estimate of the primary's clock offset. */
   readonly deadlineLocalMs?: number;
-  /**
-   * Value capture (issue 14; docs/precise-expiry.md, "Values"): the key's value as the leader read it
-   * just before the deadline. Set by the fan-in on the leader when the event arrives, never later, so
-   * the event object is complete when the replay window takes it: the value rides the event through
-   * the window (and counts in its memory for as long as the window keeps the event) to the processor,
-   * which hands it to the handler as it is (HandlerEvent.value). User data: never logged, never in
-   * an error or `key.processed` (which carries its size only: worker/expiry/expired-value.ts).
-   */
-  readonly value?: ExpiredValue;
-  /**
-   * Why `value` is absent, set by the fan-in on the leader like `value` (at most one of the two is
-   * set); passed on to the handler (HandlerEvent.valueMissing) and `key.processed` as it is.
-   */
-  readonly valueMissing?: ValueMissingReason;
 }

@@ -1,6 +1,7 @@
 import type { Cluster } from 'ioredis';
 import type { Clock } from '../../core/clock.ts';
 import type { RedisConnectionConfig } from '../../core/config.ts';
+import { VALUE_CAPTURE_DEFAULTS } from '../../core/defaults.ts';
 import type { KeyspaceKeys } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
@@ -9,13 +10,19 @@ import type { LeadershipView } from '../leader/leadership.ts';
 import { clusterDeadlines } from './cluster-deadlines.ts';
 import { DeadlineIndex } from './deadline-index.ts';
 import { ExpireEventProbe } from './expire-event-probe.ts';
-import { ExpiryToucher } from './expiry-toucher.ts';
+import type { ExpiryEvent } from './expiry-event.ts';
+import { ExpiryToucher, TOUCH_AFTER_DEADLINE_MS } from './expiry-toucher.ts';
 import { ExpiryTracker, type TrackedDeadline } from './expiry-tracker.ts';
+import { HeldValues } from './held-values.ts';
 import type { KeyMatcher } from './key-pattern.ts';
 import { KeyspaceScanner } from './keyspace-scanner.ts';
 import { nodeDeadlines } from './node-deadlines.ts';
 import { PrimaryClocks } from './primary-clocks.ts';
+import { CAPTURE_OFF, type CapturedValue } from './processor.ts';
 import { RedisScanConnection } from './scan-connection.ts';
+import { ValueCapture } from './value-capture.ts';
+import { ValueCaptureReporter } from './value-capture-reporter.ts';
+import { ValueReader } from './value-reader.ts';
 
 /**
  * On-time expiry (issue 13, docs/precise-expiry.md), built from its stages: the deadline index
@@ -53,6 +60,18 @@ export interface PreciseExpiryOptions {
   readonly scanKeysPerS: number;
   /** How often the TrackedKeys gauge is published. @default 1000 */
   readonly gaugeIntervalMs?: number;
+  /**
+   * Value capture (CAPTURE_VALUES, issue 14; value-capture.ts): the settings; absent when values are
+   * not captured (events then say `capture-off`). @default none
+   */
+  readonly capture?: {
+    /** EXPIRY_READ_AHEAD_MS. */
+    readonly readAheadMs: number;
+    /** VALUE_MAX_BYTES. */
+    readonly maxBytes: number;
+    /** VALUE_BUDGET_BYTES. */
+    readonly budgetBytes: number;
+  };
 }
 
 export class PreciseExpiry {
@@ -64,6 +83,9 @@ export class PreciseExpiry {
   private readonly probe: ExpireEventProbe;
   /** Primaries without PEXPIRETIME. */
   private readonly nativePrimaries = new Set<string>();
+  private readonly capture:
+    | { readonly stage: ValueCapture; readonly held: HeldValues; readonly reporter: ValueCaptureReporter }
+    | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -119,12 +141,14 @@ export class PreciseExpiry {
     });
     this.clocks = new PrimaryClocks({ clock, logger, readTime: (nodeId) => this.scanner.time(nodeId) });
     const offsetForKey = (key: string) => this.clocks.offsetForKey(key);
+    this.capture = options.capture && this.createCapture(options.capture, offsetForKey);
     this.toucher = new ExpiryToucher({
       index: this.index,
       clock,
       touch: deadlines,
       offsetForKey,
       isLeader: () => leadership.current(clock.monotonicMs()) !== undefined,
+      ...(this.capture ? { readAhead: this.capture.stage } : {}),
     });
     this.tracker = new ExpiryTracker({
       index: this.index,
@@ -133,6 +157,46 @@ export class PreciseExpiry {
       lookup: deadlines,
       offsetForKey,
     });
+  }
+
+  private createCapture(
+    settings: NonNullable<PreciseExpiryOptions['capture']>,
+    offsetForKey: (key: string) => number,
+  ) {
+    const { clock, logger, metrics } = this.options;
+    const reporter = new ValueCaptureReporter({
+      logger,
+      metrics,
+      holdTimeoutMs: VALUE_CAPTURE_DEFAULTS.holdTimeoutMs,
+    });
+    const held = new HeldValues({
+      budgetBytes: settings.budgetBytes,
+      clock,
+      offsetForKey,
+      onReleased: (count, bytes) => reporter.released(count, bytes),
+    });
+    const stage = new ValueCapture({
+      reader: new ValueReader({ cluster: this.options.cluster, maxBytes: settings.maxBytes }),
+      held,
+      clock,
+      touchAtFor: (key, deadlineMs) => deadlineMs + TOUCH_AFTER_DEADLINE_MS - offsetForKey(key),
+      trackedDeadlineOf: (key) => this.index.deadlineOf(key),
+      readAheadMs: settings.readAheadMs,
+      maxBytes: settings.maxBytes,
+    });
+    return { stage, held, reporter };
+  }
+
+  /**
+   * The processor's side (Processor `takeValue`), when `event`'s handler call starts: its value, or
+   * why there is none; counted (ValuesCaptured, ValuesMissing by reason).
+   */
+  takeValue(event: ExpiryEvent): CapturedValue {
+    const capture = this.capture;
+    if (capture === undefined) return CAPTURE_OFF;
+    const outcome = capture.stage.take(event.key.toString('latin1'), event.deadlineMs, event.deadlineLocalMs);
+    capture.reporter.handedOut(outcome);
+    return outcome;
   }
 
   /** NativeExpiryPrimaries: primaries without PEXPIRETIME, or found publishing no `expire` events. */
@@ -167,8 +231,10 @@ export class PreciseExpiry {
       if (!primaries.some((p) => p.id === id)) this.nativePrimaries.delete(id);
   }
 
-  /** The role changed: the toucher's timing depends on it. */
+  /** The role changed: the toucher's timing depends on it, and only a leader holds values. */
   leadershipChanged(): void {
+    const { leadership, clock } = this.options;
+    this.capture?.stage.leadershipChanged(leadership.current(clock.monotonicMs()) !== undefined);
     this.toucher.arm();
   }
 
@@ -196,5 +262,7 @@ export class PreciseExpiry {
     this.probe.stop();
     this.tracker.close();
     this.clocks.close();
+    this.capture?.held.close();
+    this.capture?.reporter.close();
   }
 }

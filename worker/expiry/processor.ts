@@ -3,7 +3,13 @@ import type { ProcessedLogPolicy } from '../../core/config.ts';
 import { PROCESSOR_DEFAULTS } from '../../core/defaults.ts';
 import type { LineLogger, Logger } from '../../core/logger.ts';
 import type { EmfMetrics } from '../../core/metrics.ts';
-import type { ExpiryHandler, HandlerContext, HandlerEvent } from '../handlers/expiry-handler.ts';
+import type {
+  ExpiredValue,
+  ExpiryHandler,
+  HandlerContext,
+  HandlerEvent,
+  ValueMissingReason,
+} from '../handlers/expiry-handler.ts';
 import {
   HandlerAbortedError,
   HandlerTimeoutError,
@@ -95,7 +101,21 @@ export interface ProcessorOptions {
    * @default { mode: 'all' }
    */
   readonly processedLog?: ProcessedLogPolicy;
+  /**
+   * Value capture (worker/expiry/value-capture.ts through precise-expiry.ts `takeValue`): the event's
+   * value, or why there is none, taken when its handler call starts, so that held values stay within
+   * VALUE_BUDGET_BYTES while their events wait in the queue. @default none (events carry neither)
+   */
+  readonly takeValue?: (event: ExpiryEvent) => CapturedValue;
 }
+
+/** What `takeValue` gives a call: the value, or why there is none. */
+export type CapturedValue =
+  | { readonly value: ExpiredValue; readonly valueMissing?: undefined }
+  | { readonly value?: undefined; readonly valueMissing: ValueMissingReason };
+
+/** The outcome of every call while values are not captured (CAPTURE_VALUES=false or PRECISE_EXPIRY=false). */
+export const CAPTURE_OFF: CapturedValue = { valueMissing: 'capture-off' };
 
 interface Queued {
   readonly event: ExpiryEvent;
@@ -142,6 +162,8 @@ interface Call {
   abandoned: boolean;
   /** Deadline -> handler call, for a tracked key (on-time expiry); undefined otherwise. */
   lagMs: number | undefined;
+  /** Value capture's outcome for the call (takeValue); undefined without capture. */
+  captured: CapturedValue | undefined;
 }
 
 /** The call's signal, created on first use and aborted at once if the call was aborted before. */
@@ -318,6 +340,7 @@ export class Processor {
       finished: false,
       abandoned: false,
       lagMs: undefined,
+      captured: this.options.takeValue?.(event),
     };
     this.watchGrant(grant.signal);
     this.inFlight.add(call);
@@ -333,8 +356,8 @@ export class Processor {
       receivedAt: event.receivedAt,
       replayed: meta.replayed,
       deadlineMs: event.deadlineMs,
-      value: event.value,
-      valueMissing: event.valueMissing,
+      value: call.captured?.value,
+      valueMissing: call.captured?.valueMissing,
     };
     if (event.deadlineLocalMs !== undefined) {
       // Deadline -> handler, in this worker's wall clock (the deadline converted by the offset estimate).
@@ -451,7 +474,8 @@ export class Processor {
       // The record is built only when it is written (LOG_LEVEL=warn: thousands a second saved).
       if (this.logsProcessedCall() && this.options.logger.isEnabled('info')) {
         // A captured value's type and size only, never its contents (docs/security.md, "Values").
-        const valueSize = event.value === undefined ? undefined : expiredValueSize(event.value);
+        const captured = call.captured;
+        const valueSize = captured?.value === undefined ? undefined : expiredValueSize(captured.value);
         // Built field by field: an object spread here cost ~4-7 µs per event on Node 20 (measured),
         // a third of the whole per-event cost of the processor.
         this.options.logger.info('key.processed', {
@@ -467,7 +491,7 @@ export class Processor {
           lagMs: call.lagMs,
           valueType: valueSize?.type,
           valueBytes: valueSize?.bytes,
-          valueMissing: event.valueMissing,
+          valueMissing: captured?.valueMissing,
         });
       }
     } else {

@@ -144,14 +144,29 @@ describe('worker access string', () => {
       for (const t of tokens)
         expect(t).not.toMatch(/^(reset|allkeys|allchannels|allcommands|nopass|>|<|#|\+@)/);
     }
-    // Precise expiry adds exactly its reads: PEXPIRETIME, SCAN, TIME, COMMAND INFO.
-    expect(parse(worker).commands).toEqual([
+    // Precise expiry adds exactly its reads: PEXPIRETIME, SCAN, TIME, COMMAND INFO, the read-only
+    // script calls; value capture (on by default with it) the commands the value-read script runs.
+    const onTime = ['pexpiretime', 'scan', 'time', 'command|info', 'evalsha_ro', 'eval_ro'];
+    const capture = [
+      'type',
+      'strlen',
+      'hlen',
+      'llen',
+      'scard',
+      'zcard',
+      'memory|usage',
+      'lrange',
+      'smembers',
+      'zrange',
+    ];
+    expect(parse(worker).commands).toEqual([...WORKER_GRANTS.map((g) => g.command), ...onTime, ...capture]);
+    expect(workerGrants(true, false).map((g) => g.command)).toEqual([
       ...WORKER_GRANTS.map((g) => g.command),
-      'pexpiretime',
-      'scan',
-      'time',
-      'command|info',
+      ...onTime,
     ]);
+    // Nothing that writes a user key: every capture command is a read.
+    for (const command of capture)
+      expect(['set', 'del', 'hset', 'lpush', 'sadd', 'zadd']).not.toContain(command);
     expect(parse(workerNative).commands).not.toContain('scan');
     expect(parse(workerNative).commands).not.toContain('pexpiretime');
   });

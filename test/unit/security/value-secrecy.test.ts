@@ -81,7 +81,13 @@ function worker(
     concurrency: 4,
     handlerTimeoutMs,
     queueCapacity: 100,
+    // Value capture's hand-out at the call's start (precise-expiry.ts takeValue in the worker).
+    takeValue: (event) => {
+      const value = values.get(event.key.toString());
+      return value === undefined ? { valueMissing: 'not-tracked' } : { value };
+    },
   });
+  const values = new Map<string, ExpiredValue>();
   let seq = 0;
   const offer = (value: ExpiredValue, replayed = false) => {
     seq++;
@@ -94,8 +100,8 @@ function worker(
       receivedIndex: seq,
       deadlineMs: T0 - 5,
       deadlineLocalMs: T0 - 5,
-      value,
     };
+    values.set(event.key.toString(), value);
     const meta: EventMeta = { seq, replayed };
     expect(processor.offer(event, meta)).toBe('queued');
   };

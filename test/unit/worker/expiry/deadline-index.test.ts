@@ -41,7 +41,9 @@ describe('DeadlineIndex', () => {
     expect(index.deadlineOf('k')).toBe(T0 + 500);
     // The old pair is stale: nothing is due at the old time.
     expect(keysOf(index, T0 + 100)).toEqual([]);
-    expect(index.takeDue(T0 + 501, 10)).toEqual([{ key: 'k', deadlineMs: T0 + 500, attempts: 0 }]);
+    expect(index.takeDue(T0 + 501, 10)).toEqual([
+      { key: 'k', deadlineMs: T0 + 500, attempts: 0, readAhead: false },
+    ]);
   });
 
   it('an entry in flight is not handed out twice, even by a stale pair, until rescheduled', () => {
@@ -51,7 +53,9 @@ describe('DeadlineIndex', () => {
     expect(keysOf(index, T0 + 50)).toEqual(['k']);
     expect(keysOf(index, T0 + 50)).toEqual([]);
     expect(index.retryAt('k', T0 + 60)).toBe(true);
-    expect(index.takeDue(T0 + 60, 10)).toEqual([{ key: 'k', deadlineMs: T0 + 20, attempts: 1 }]);
+    expect(index.takeDue(T0 + 60, 10)).toEqual([
+      { key: 'k', deadlineMs: T0 + 20, attempts: 1, readAhead: false },
+    ]);
     expect(index.retryAt('gone', T0 + 60)).toBe(false);
   });
 

@@ -3,6 +3,7 @@ import type { LogLine, LogRecord } from '../../../../core/log-events.ts';
 import { createLogger } from '../../../../core/logger.ts';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
 import {
+  type CapturedValue,
   type DoneListener,
   type EventMeta,
   Processor,
@@ -212,12 +213,17 @@ describe('Processor', () => {
     expect(totals().ExpiryLagMs).toBe(1); // one sample: the native event has no deadline
   });
 
-  it('value capture: the handler gets value or valueMissing as they came; key.processed only the size or the reason', async () => {
+  it('value capture: the handler gets value or valueMissing as takeValue gave them at the call start; key.processed only the size or the reason', async () => {
     const seen: HandlerEvent[] = [];
     // Raw lines (each also decoded strictly against the catalog), to search them as text.
     const lines: string[] = [];
     const logger = createLogger({ level: 'debug', write: (line) => void lines.push(line) });
-    const { processor, leadership } = setup({ handler: (e) => void seen.push(e), logger });
+    const captured = new Map<string, CapturedValue>();
+    const { processor, leadership } = setup({
+      handler: (e) => void seen.push(e),
+      logger,
+      takeValue: (event) => captured.get(event.key.toString()) as CapturedValue,
+    });
     leadership.lead(7, T0 + 10_000);
     const value: ExpiredValue = {
       type: 'hash',
@@ -228,8 +234,10 @@ describe('Processor', () => {
     };
     const [withValue, withValueMeta] = numbered('with-value');
     const [without, withoutMeta] = numbered('without');
-    processor.offer({ ...withValue, value }, withValueMeta);
-    processor.offer({ ...without, valueMissing: 'over-budget' }, withoutMeta);
+    captured.set('with-value', { value });
+    captured.set('without', { valueMissing: 'over-budget' });
+    processor.offer(withValue, withValueMeta);
+    processor.offer(without, withoutMeta);
     processor.offer(...numbered('neither'));
     await vi.advanceTimersByTimeAsync(10);
     expect(seen.map((e) => [e.key, e.value, e.valueMissing])).toEqual([
