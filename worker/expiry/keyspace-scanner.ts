@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock.ts';
 import { KEYSPACE_SCANNER_DEFAULTS } from '../../core/defaults.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ClusterNode } from '../../core/topology.ts';
+import type { DEFERRED, ValueReadReply } from '../scripts/value-read.ts';
 import type { KeyMatcher } from './key-pattern.ts';
 
 /**
@@ -36,6 +37,8 @@ export interface ScanConnection {
   deadlines(keys: readonly Buffer[]): Promise<readonly (number | Error)[]>;
   /** `TIME` on this node: [seconds, microseconds] (primary-clocks.ts). */
   time(): Promise<readonly [string, string]>;
+  /** values-read with `args` on this node (value capture's batches, value-reader.ts). */
+  readValues(args: readonly (Buffer | number)[]): Promise<readonly (ValueReadReply | typeof DEFERRED)[]>;
   close(): void;
 }
 
@@ -139,6 +142,17 @@ export class KeyspaceScanner {
     return scan === undefined
       ? Promise.reject(new Error(`no connection to ${nodeId}`))
       : scan.connection.deadlines(keys);
+  }
+
+  /** values-read on the primary `nodeId` through its scan connection; rejects when it has none. */
+  readValuesOn(
+    nodeId: string,
+    args: readonly (Buffer | number)[],
+  ): Promise<readonly (ValueReadReply | typeof DEFERRED)[]> {
+    const scan = this.scans.get(nodeId);
+    return scan === undefined
+      ? Promise.reject(new Error(`no connection to ${nodeId}`))
+      : scan.connection.readValues(args);
   }
 
   /** Stops every scan and closes the connections. */

@@ -176,7 +176,14 @@ export class PreciseExpiry {
       onReleased: (count, bytes) => reporter.released(count, bytes),
     });
     const stage = new ValueCapture({
-      reader: new ValueReader({ cluster: this.options.cluster, maxBytes: settings.maxBytes }),
+      reader: new ValueReader({
+        cluster: this.options.cluster,
+        maxBytes: settings.maxBytes,
+        nodes: {
+          ownerOf: (key) => this.clocks.ownerOf(key),
+          read: (nodeId, args) => this.scanner.readValuesOn(nodeId, args),
+        },
+      }),
       held,
       clock,
       touchAtFor: (key, deadlineMs) => deadlineMs + TOUCH_AFTER_DEADLINE_MS - offsetForKey(key),

@@ -5,6 +5,7 @@ import { createNodeClient } from '../../core/redis-client.ts';
 import type { ClusterNode } from '../../core/topology.ts';
 import { keyDeadlines } from '../scripts/key-deadlines.ts';
 import { scriptsOn } from '../scripts/registry.ts';
+import { type DEFERRED, type ValueReadReply, valuesRead } from '../scripts/value-read.ts';
 import type { ScanConnection } from './keyspace-scanner.ts';
 
 /**
@@ -56,6 +57,10 @@ export class RedisScanConnection implements ScanConnection {
       const [error, reply] = results[i] ?? [new Error('no reply'), undefined];
       return error ?? (typeof reply === 'number' ? reply : new Error('unexpected PEXPIRETIME reply'));
     });
+  }
+
+  readValues(args: readonly (Buffer | number)[]): Promise<readonly (ValueReadReply | typeof DEFERRED)[]> {
+    return scriptsOn(this.client).runBuffer(valuesRead, [], args);
   }
 
   async time(): Promise<readonly [string, string]> {

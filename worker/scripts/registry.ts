@@ -13,7 +13,7 @@ import { outboxAppend } from './outbox-append.ts';
 import { outboxTrim } from './outbox-trim.ts';
 import type { RedisScript } from './redis-script.ts';
 import { setIfNotOlder } from './set-if-not-older.ts';
-import { valueRead } from './value-read.ts';
+import { valueRead, valuesRead } from './value-read.ts';
 
 /**
  * Every Lua script the worker runs (the list is in docs/worker.md, "Lua scripts"). bench/ keeps the
@@ -31,6 +31,7 @@ export const SCRIPTS: readonly RedisScript<unknown>[] = [
   outboxTrim,
   keyDeadlines,
   valueRead,
+  valuesRead,
 ];
 
 /** A Cluster client, or a connection to one node (scripts that name no keys run where they are sent). */

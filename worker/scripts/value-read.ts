@@ -25,6 +25,65 @@ export type ValueReadReply =
     };
 
 const NAME = 'value-read';
+
+/**
+ * One key's read, shared by value-read (one key) and values-read (a batch of one primary's keys):
+ * returns the reply table and the number of elements it read (0 for a string or nothing read).
+ */
+const READ_ONE = `local function readOne(key, maxBytes, limitBytes, maxElements)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then return {kind, -2, 'gone'} end
+  local deadline = redis.call('PEXPIRETIME', key)
+  if deadline == -1 then return {kind, deadline, 'no-ttl'} end
+
+  local function verdict(bytes)
+    if bytes > maxBytes then return 'too-large' end
+    if bytes > limitBytes then return 'over-budget' end
+    return 'ok'
+  end
+
+  if kind == 'string' then
+    local status = verdict(redis.call('STRLEN', key))
+    if status ~= 'ok' then return {kind, deadline, status} end
+    return {kind, deadline, status, redis.call('GET', key)}
+  end
+
+  local count
+  if kind == 'hash' then count = redis.call('HLEN', key)
+  elseif kind == 'list' then count = redis.call('LLEN', key)
+  elseif kind == 'set' then count = redis.call('SCARD', key)
+  elseif kind == 'zset' then count = redis.call('ZCARD', key)
+  else return {kind, deadline, 'unsupported-type'} end
+  if count > maxElements or (kind == 'zset' and count * 8 > maxBytes) then
+    return {kind, deadline, 'too-large'}
+  end
+  local memory = redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')
+  if memory > 2 * maxBytes + 2 * #key + 256 * count + 65536 then return {kind, deadline, 'too-large'} end
+
+  local elements
+  if kind == 'hash' then elements = redis.call('HGETALL', key)
+  elseif kind == 'list' then elements = redis.call('LRANGE', key, 0, -1)
+  elseif kind == 'set' then elements = redis.call('SMEMBERS', key)
+  else elements = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES') end
+  local reply = {kind, deadline, 'ok'}
+  local bytes = 0
+  if kind == 'zset' then
+    for i = 1, #elements, 2 do
+      bytes = bytes + #elements[i] + 8
+      reply[i + 3] = elements[i]
+      reply[i + 4] = elements[i + 1]
+    end
+  else
+    for i = 1, #elements do
+      bytes = bytes + #elements[i]
+      reply[i + 3] = elements[i]
+    end
+  end
+  local status = verdict(bytes)
+  if status ~= 'ok' then return {kind, deadline, status}, count end
+  return reply, count
+end
+`;
 /** Redis' TYPE names of the five types a value is read for. */
 const VALUE_TYPES: ReadonlySet<string> = new Set(['string', 'hash', 'list', 'set', 'zset']);
 const REFUSED: ReadonlySet<string> = new Set(['too-large', 'over-budget', 'unsupported-type']);
@@ -69,63 +128,69 @@ export const valueRead: RedisScript<ValueReadReply> = {
     payload     only with ok: string {bytes}; hash {field, value, ...}; list {item, ...}; set
                 {member, ...}; zset {member, score, ...} by score, each score as text (%.17g, inf)
 ]]
-local key = KEYS[1]
-local maxBytes = tonumber(ARGV[1])
-local limitBytes = math.min(tonumber(ARGV[2]), maxBytes)
-local maxElements = tonumber(ARGV[3])
-local kind = redis.call('TYPE', key)['ok']
-if kind == 'none' then return {kind, -2, 'gone'} end
-local deadline = redis.call('PEXPIRETIME', key)
-if deadline == -1 then return {kind, deadline, 'no-ttl'} end
-
-local function verdict(bytes)
-  if bytes > maxBytes then return 'too-large' end
-  if bytes > limitBytes then return 'over-budget' end
-  return 'ok'
-end
-
-if kind == 'string' then
-  local status = verdict(redis.call('STRLEN', key))
-  if status ~= 'ok' then return {kind, deadline, status} end
-  return {kind, deadline, status, redis.call('GET', key)}
-end
-
-local count
-if kind == 'hash' then count = redis.call('HLEN', key)
-elseif kind == 'list' then count = redis.call('LLEN', key)
-elseif kind == 'set' then count = redis.call('SCARD', key)
-elseif kind == 'zset' then count = redis.call('ZCARD', key)
-else return {kind, deadline, 'unsupported-type'} end
-if count > maxElements or (kind == 'zset' and count * 8 > maxBytes) then
-  return {kind, deadline, 'too-large'}
-end
-local memory = redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')
-if memory > 2 * maxBytes + 2 * #key + 256 * count + 65536 then return {kind, deadline, 'too-large'} end
-
-local elements
-if kind == 'hash' then elements = redis.call('HGETALL', key)
-elseif kind == 'list' then elements = redis.call('LRANGE', key, 0, -1)
-elseif kind == 'set' then elements = redis.call('SMEMBERS', key)
-else elements = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES') end
-local reply = {kind, deadline, 'ok'}
-local bytes = 0
-if kind == 'zset' then
-  for i = 1, #elements, 2 do
-    bytes = bytes + #elements[i] + 8
-    reply[i + 3] = elements[i]
-    reply[i + 4] = elements[i + 1]
-  end
-else
-  for i = 1, #elements do
-    bytes = bytes + #elements[i]
-    reply[i + 3] = elements[i]
-  end
-end
-local status = verdict(bytes)
-if status ~= 'ok' then return {kind, deadline, status} end
-return reply
+${READ_ONE}return (readOne(KEYS[1], tonumber(ARGV[1]), math.min(tonumber(ARGV[2]), tonumber(ARGV[1])), tonumber(ARGV[3])))
 `,
   parse: parseValueRead,
+};
+
+/** A batch's entry for a key the call did not get to (its element budget was spent): read it again. */
+export const DEFERRED = { status: 'deferred' } as const;
+
+/** Keys per values-read call at most (the caller's chunks). */
+export const VALUES_READ_MAX_KEYS = 100;
+
+/**
+ * Value capture's reads of a batch of one primary's keys in one call (worker/expiry/value-reader.ts):
+ * the same read as value-read for each key (the same bounds per key), with the keys in ARGV (a
+ * script's declared keys must share one slot; `allow-cross-slot-keys` lets it read any slot this node
+ * serves). Bounded per call as one read of value-read is: once the keys read so far hold maxElements
+ * elements, the call stops and answers `deferred` for the rest, which the caller sends again; a call
+ * reads at most VALUES_READ_MAX_KEYS keys. A key of a slot the node does not serve fails the whole call
+ * (an error reply): the caller reads those keys one by one with value-read through the Cluster client.
+ * Replies as value-read's, one per key, in order.
+ */
+export const valuesRead: RedisScript<readonly (ValueReadReply | typeof DEFERRED)[]> = {
+  name: 'values-read',
+  command: 'klValuesRead',
+  numberOfKeys: 0,
+  lua: `#!lua flags=no-writes,allow-cross-slot-keys
+--[[
+  Reads the type, deadline and value of each key of a batch, all served by this node, as value-read
+  does for one (see there: sizes are checked before anything is read). Its work is bounded by
+  ARGV[2] elements in all (plus one key's), and by ${VALUES_READ_MAX_KEYS} keys.
+
+  ARGV[1] maxBytes: a value whose payload is larger is not read (VALUE_MAX_BYTES)
+  ARGV[2] maxElements: per key as in value-read, and for the whole call
+  ARGV[3] the first key
+  ARGV[4] its limitBytes (the room the caller's budget gives this read, <= maxBytes)
+  ARGV[5...] further key, limitBytes pairs
+
+  Returns one reply per key, in order: value-read's {type, pexpiretime, status, payload...}, or
+  {'', -2, 'deferred'} for a key not read because the call's element budget was spent.
+]]
+${READ_ONE}local maxBytes = tonumber(ARGV[1])
+local maxElements = tonumber(ARGV[2])
+local replies = {}
+local elementsRead = 0
+for i = 3, #ARGV, 2 do
+  if elementsRead >= maxElements then
+    replies[#replies + 1] = {'', -2, 'deferred'}
+  else
+    local reply, count = readOne(ARGV[i], maxBytes, math.min(tonumber(ARGV[i + 1]), maxBytes), maxElements)
+    elementsRead = elementsRead + (count or 0)
+    replies[#replies + 1] = reply
+  end
+end
+return replies
+`,
+  parse: (reply) => {
+    if (!Array.isArray(reply)) throw new ScriptReplyError('values-read', describeShape(reply));
+    return reply.map((entry: unknown) =>
+      Array.isArray(entry) && entry.length === 3 && text(entry[2]) === 'deferred' && text(entry[0]) === ''
+        ? DEFERRED
+        : parseValueRead(entry),
+    );
+  },
 };
 
 function parseValueRead(reply: unknown): ValueReadReply {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workerAccessString } from '../../../core/acl.ts';
 import type { RedisConnectionConfig } from '../../../core/config.ts';
 import { VALUE_READ_DEFAULTS } from '../../../core/defaults.ts';
+import { keySlot } from '../../../core/key-slot.ts';
 import { silentLogger } from '../../../core/logger.ts';
 import { closeQuietly, createClusterClient } from '../../../core/redis-client.ts';
 import { LocalRedisCluster } from '../../../local/cluster.ts';
@@ -11,6 +12,7 @@ import { expiredValueSize } from '../../../worker/expiry/expired-value.ts';
 import { ValueReader, type ValueReadResult } from '../../../worker/expiry/value-reader.ts';
 import type { ExpiredValue } from '../../../worker/handlers/expiry-handler.ts';
 import { scriptsOn } from '../../../worker/scripts/registry.ts';
+import { valuesRead } from '../../../worker/scripts/value-read.ts';
 import { randomSuffix, testClient } from './helpers.ts';
 
 /**
@@ -251,6 +253,51 @@ describe('value reader on a real cluster (worker ACL, read-only)', () => {
       { kind: 'gone' },
       { kind: 'missing', deadlineMs, reason: 'unsupported-type' },
     ]);
+  });
+
+  it('batched per primary (values-read on its own connection): the same results as one by one, deferred keys and a wrongly routed batch included', async () => {
+    const primaries = await cluster.primaries();
+    const nodes = new Map(primaries.map((p) => [p.id, cluster.nodeClient(p.port, { user: READER.name })]));
+    const ownerOf = (key: Buffer) =>
+      primaries.find((p) => p.slots.some(([first, last]) => keySlot(key) >= first && keySlot(key) <= last))
+        ?.id;
+    const calls: string[] = [];
+    let misroute: Buffer | undefined;
+    const batched = new ValueReader({
+      cluster: readerCluster,
+      ...SMALL,
+      nodes: {
+        // One key is sent to another primary: its whole call fails and its keys are read one by one.
+        ownerOf: (key) =>
+          key === misroute ? primaries.find((p) => p.id !== ownerOf(key))?.id : ownerOf(key),
+        read: (nodeId, args) => {
+          calls.push(nodeId);
+          return scriptsOn(nodes.get(nodeId) as Redis).runBuffer(valuesRead, [], args);
+        },
+      },
+    });
+    try {
+      const deadlineMs = deadlineIn(60_000);
+      // Collections of up to SMALL.maxElements elements: a call's element budget (the same number)
+      // is spent after a few of them, so the rest are deferred and sent again.
+      const samples = fc.sample(fc.tuple(valueArb, keyTailArb), { numRuns: 80, seed: 41 });
+      const keys = samples.map(([, tail]) => freshKey(tail));
+      await Promise.all(samples.map(([value], i) => write(client, keys[i] as Buffer, value, deadlineMs)));
+      misroute = keys[7];
+      const limits = keys.map(() => 40);
+      const [one, many] = await Promise.all([small.read(keys, limits), batched.read(keys, limits)]);
+      expect(many.map((r) => observed(r as ValueReadResult))).toEqual(
+        one.map((r) => observed(r as ValueReadResult)),
+      );
+      expect(many.map((r) => observed(r as ValueReadResult))).toEqual(
+        samples.map(([value]) => expected(value, deadlineMs, SMALL, 40)),
+      );
+      // Fewer calls than keys, more than primaries (deferred keys are sent again).
+      expect(calls.length).toBeGreaterThan(primaries.length);
+      expect(calls.length).toBeLessThan(keys.length);
+    } finally {
+      for (const node of nodes.values()) node.disconnect();
+    }
   });
 
   it('the default bounds: 65,536 payload bytes are read, 65,537 are too large, for every type; 8,192 elements and one more', async () => {

@@ -63,6 +63,10 @@ class FakeScanConnection implements ScanConnection {
     return ['1700000000', '500000'];
   }
 
+  async readValues(): Promise<readonly never[]> {
+    throw new Error('not used by the scanner');
+  }
+
   close(): void {
     this.closed = true;
   }
