@@ -3,11 +3,50 @@ import { describe, expect, it } from 'vitest';
 import { keySlot } from '../../../../core/key-slot.ts';
 import { isReadOnly, scriptsOn } from '../../../../worker/scripts/registry.ts';
 import { ScriptReplyError } from '../../../../worker/scripts/script-errors.ts';
-import { parseScore, valueRead } from '../../../../worker/scripts/value-read.ts';
+import { DEFERRED, parseScore, valueRead, valuesRead } from '../../../../worker/scripts/value-read.ts';
 
 const b = (text: string) => Buffer.from(text);
 const SECRET = 'session-token-4f1c';
 const DEADLINE = 1_800_000_000_123;
+
+describe('values-read: the parser of a batch', () => {
+  it("one value-read reply per key, in order, and `deferred` for the keys the call's element budget left", () => {
+    expect(
+      valuesRead.parse([
+        [b('string'), DEADLINE, b('ok'), b('v')],
+        [b(''), -2, b('deferred')],
+        [b('none'), -2, b('gone')],
+      ]),
+    ).toEqual([
+      {
+        status: 'ok',
+        type: 'string',
+        deadlineMs: DEADLINE,
+        value: { type: 'string', bytes: b('v') },
+        bytes: 1,
+      },
+      DEFERRED,
+      { status: 'gone' },
+    ]);
+    expect(valuesRead.parse([])).toEqual([]);
+  });
+
+  it('a reply outside the contract is a ScriptReplyError, naming no contents', () => {
+    expect(() => valuesRead.parse(b(SECRET))).toThrow(ScriptReplyError);
+    expect(() => valuesRead.parse([[b('string'), DEADLINE, b('ok')]])).toThrow(ScriptReplyError);
+    try {
+      valuesRead.parse([[b('string'), 'x', b('ok'), b(SECRET)]]);
+    } catch (error) {
+      expect(String((error as Error).message)).not.toContain(SECRET);
+    }
+  });
+
+  it('reads while writes are paused and across slots of its node', () => {
+    expect(isReadOnly(valuesRead)).toBe(true);
+    expect(valuesRead.lua.split('\n')[0]).toBe('#!lua flags=no-writes,allow-cross-slot-keys');
+    expect(valuesRead.numberOfKeys).toBe(0);
+  });
+});
 
 describe('value-read: the parser', () => {
   it('gone and no-ttl carry no payload', () => {
