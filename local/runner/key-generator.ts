@@ -131,10 +131,12 @@ export class KeyGenerator {
     }
     const { wallNow, ttlMs } = this.options;
     const deadlineMs = wallNow ? Math.round(wallNow()) + ttlMs : undefined;
+    // A small session-like value, so value capture has something to show (its size, never its text).
+    const value = `{"session":${this.counter},"cart":["item-${this.counter % 97}"]}`;
     const sent =
       deadlineMs === undefined
-        ? this.options.client.set(key, '1', 'PX', ttlMs)
-        : this.options.client.set(key, '1', 'PXAT', deadlineMs);
+        ? this.options.client.set(key, value, 'PX', ttlMs)
+        : this.options.client.set(key, value, 'PXAT', deadlineMs);
     const done: Promise<void> = sent.then(
       () => {
         this.sentCount++;

@@ -33,7 +33,7 @@ describe('KeyGenerator', () => {
     expect(keys.length).toBeGreaterThanOrEqual(99);
     expect(keys.length).toBeLessThanOrEqual(100);
     expect(keys.slice(0, 3)).toEqual(['demo:1', 'demo:2', 'demo:3']);
-    expect(client.set).toHaveBeenCalledWith('demo:1', '1', 'PX', 1000);
+    expect(client.set).toHaveBeenCalledWith('demo:1', '{"session":1,"cart":["item-1"]}', 'PX', 1000);
     expect(generator.counts()).toMatchObject({ sent: keys.length, failed: 0, inFlight: 0 });
   });
 
@@ -54,7 +54,12 @@ describe('KeyGenerator', () => {
     await vi.advanceTimersByTimeAsync(100);
     await generator.stop();
     expect(deadlines).toEqual([['demo:1', startMs + 100 + 1000]]);
-    expect(client.set).toHaveBeenCalledWith('demo:1', '1', 'PXAT', startMs + 100 + 1000);
+    expect(client.set).toHaveBeenCalledWith(
+      'demo:1',
+      '{"session":1,"cart":["item-1"]}',
+      'PXAT',
+      startMs + 100 + 1000,
+    );
   });
 
   it('without wallNow, reports no deadline', async () => {
