@@ -178,7 +178,8 @@ describe('DeadlineIndex', () => {
 
     it('the flag survives the arrays growing and a reused slot starts without it', () => {
       const index = new DeadlineIndex({ maxKeys: 10_000 });
-      for (let i = 0; i < 3000; i++) index.set(`k${i}`, T0 + 100, T0 + 101, i % 2 === 0 ? T0 + 81 : undefined);
+      for (let i = 0; i < 3000; i++)
+        index.set(`k${i}`, T0 + 100, T0 + 101, i % 2 === 0 ? T0 + 81 : undefined);
       const reads = index.takeDue(T0 + 81, 10_000);
       expect(reads).toHaveLength(1500);
       expect(reads.every((entry) => entry.readAhead && Number(entry.key.slice(1)) % 2 === 0)).toBe(true);

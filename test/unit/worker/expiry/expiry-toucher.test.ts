@@ -278,7 +278,9 @@ describe('ExpiryToucher', () => {
       h.track('k', T0 + 1000);
       expect(vi.getTimerCount()).toBe(1);
       vi.advanceTimersToNextTimer(); // exactly one timer callback
-      expect(readAhead.reads.map((r) => [r.entries.map((e) => e.key), r.nowMs])).toEqual([[['k'], T0 + 1005]]);
+      expect(readAhead.reads.map((r) => [r.entries.map((e) => e.key), r.nowMs])).toEqual([
+        [['k'], T0 + 1005],
+      ]);
       expect(h.batches).toEqual([{ keys: ['k'], atMs: T0 + 1005 }]);
     });
 

@@ -22,7 +22,12 @@ interface Harness {
   /** Deadlines the fake index tracks, per key. */
   tracked: Map<string, number>;
   /** Each read: its keys (latin1), limits and the function that answers it. */
-  reads: { keys: string[]; limits: number[]; answer: (reply: ReadReply) => void; fail: (e: unknown) => void }[];
+  reads: {
+    keys: string[];
+    limits: number[];
+    answer: (reply: ReadReply) => void;
+    fail: (e: unknown) => void;
+  }[];
   /** Hands `key` (tracked with `deadlineMs`) to the stage at `nowMs`. */
   read(entries: [key: string, deadlineMs: number][], nowMs?: number): void;
 }
@@ -210,7 +215,8 @@ describe('ValueCapture', () => {
       await vi.advanceTimersByTimeAsync(0);
       expect(h.held.reservedBytes).toBe(0);
       expect(h.capture.take('a', d, d)).toEqual({ value: str('v') });
-      for (const key of ['b', 'c', 'd']) expect(h.capture.take(key, d, d), key).toEqual({ valueMissing: 'read-failed' });
+      for (const key of ['b', 'c', 'd'])
+        expect(h.capture.take(key, d, d), key).toEqual({ valueMissing: 'read-failed' });
     });
 
     it('a reply for a key no longer tracked with that deadline is dropped, and its room given back', async () => {
@@ -249,7 +255,9 @@ describe('ValueCapture', () => {
       // Leading since T0 (the harness): a read due at T0 + 80 was this worker's.
       expect(h.capture.take('a', T0 + 100, T0 + 100)).toEqual({ valueMissing: 'read-late' });
       // Due exactly when it started leading: still its read.
-      expect(h.capture.take('b', T0 + READ_AHEAD_MS, T0 + READ_AHEAD_MS)).toEqual({ valueMissing: 'read-late' });
+      expect(h.capture.take('b', T0 + READ_AHEAD_MS, T0 + READ_AHEAD_MS)).toEqual({
+        valueMissing: 'read-late',
+      });
       // Due before it led (a previous leader's event, replayed): not its read.
       expect(h.capture.take('c', T0 + READ_AHEAD_MS - 1, T0 + READ_AHEAD_MS - 1)).toEqual({
         valueMissing: 'leader-changed',
@@ -268,7 +276,9 @@ describe('ValueCapture', () => {
       h.capture.leadershipChanged(true);
       vi.setSystemTime(T0 + 2000);
       h.capture.leadershipChanged(true); // still leading: the start stays T0 + 1000
-      expect(h.capture.take('b', T0 + 1000 + READ_AHEAD_MS, undefined)).toEqual({ valueMissing: 'read-late' });
+      expect(h.capture.take('b', T0 + 1000 + READ_AHEAD_MS, undefined)).toEqual({
+        valueMissing: 'read-late',
+      });
       expect(h.capture.take('c', T0 + 999 + READ_AHEAD_MS, undefined)).toEqual({
         valueMissing: 'leader-changed',
       });
