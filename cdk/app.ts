@@ -12,7 +12,7 @@ import { App, Duration, type Environment, Tags, Validations } from 'aws-cdk-lib'
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { z } from 'zod';
-import { PRECISE_EXPIRY_DEFAULTS } from '../core/defaults.ts';
+import { PRECISE_EXPIRY_DEFAULTS, VALUE_CAPTURE_DEFAULTS } from '../core/defaults.ts';
 import { KeyspaceLeaderStack, type KeyspaceLeaderStackProps } from './keyspace-leader-stack.ts';
 import { DEFAULT_METRICS_NAMESPACE } from './metric-names.ts';
 
@@ -42,6 +42,7 @@ export const CONTEXT_KEYS = [
   'scheduleRateMinutes',
   'latencyP99ThresholdMs',
   'preciseExpiry',
+  'captureValues',
   'expiryLagAlarmMs',
   'alarmEmail',
   'logRetentionDays',
@@ -63,6 +64,15 @@ const integer = (min: number, max: number, fallback: number) =>
     )
     .default(fallback);
 const text = (pattern: RegExp, message: string) => z.string().trim().regex(pattern, message);
+/** A boolean, or the strings true/false in any case (`-c key=false` arrives as a string). */
+const flag = (fallback: boolean) =>
+  z
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+      z.union([z.boolean(), z.enum(['true', 'false'])]),
+    )
+    .transform((v) => v === true || v === 'true')
+    .default(fallback);
 
 const contextSchema = z
   .object({
@@ -98,13 +108,10 @@ const contextSchema = z
     scheduleRateMinutes: integer(1, 60, 1),
     latencyP99ThresholdMs: integer(1, 3_600_000, 1000),
     // PRECISE_EXPIRY of the workers and the Lambda, and the parameter group's Egx (Ex when false).
-    preciseExpiry: z
-      .preprocess(
-        (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
-        z.union([z.boolean(), z.enum(['true', 'false'])]),
-      )
-      .transform((v) => v === true || v === 'true')
-      .default(PRECISE_EXPIRY_DEFAULTS.preciseExpiry),
+    preciseExpiry: flag(PRECISE_EXPIRY_DEFAULTS.preciseExpiry),
+    // CAPTURE_VALUES of the workers: values read before expiry and handed to the handler (needs
+    // preciseExpiry; with preciseExpiry=false capture is off whatever this says, as in the worker).
+    captureValues: flag(VALUE_CAPTURE_DEFAULTS.captureValues),
     expiryLagAlarmMs: integer(1, 3_600_000, 1000),
     alarmEmail: z.email().optional(),
     logRetentionDays: integer(1, 3653, 30).refine(
@@ -221,6 +228,7 @@ export function stackPropsFromContext(context: AppContext, env: NodeJS.ProcessEn
     logRetention: context.logRetentionDays as logs.RetentionDays,
     latencyP99ThresholdMs: context.latencyP99ThresholdMs,
     preciseExpiry: context.preciseExpiry,
+    captureValues: context.captureValues,
     expiryLagAlarmMs: context.expiryLagAlarmMs,
     ...(context.alarmEmail === undefined ? {} : { alarmEmail: context.alarmEmail }),
   };

@@ -54,6 +54,13 @@ export interface KeyspaceLeaderStackProps extends StackProps {
    * (`Egx`, else `Ex`): one value for all three.
    */
   readonly preciseExpiry: boolean;
+  /**
+   * CAPTURE_VALUES of the workers (value capture; effective only with `preciseExpiry`). The other
+   * capture settings (EXPIRY_READ_AHEAD_MS, VALUE_MAX_BYTES, VALUE_BUDGET_BYTES) keep the worker's
+   * defaults, as EXPIRY_TRACK_MAX_KEYS and EXPIRY_SCAN_KEYS_PER_S do: the budget's default is sized
+   * for the task's fixed 512 MiB (docs/deploy.md).
+   */
+  readonly captureValues: boolean;
   /** The ExpiryLagMs p99 alarm's bound (ms). */
   readonly expiryLagAlarmMs: number;
   readonly alarmEmail?: string;
@@ -138,6 +145,7 @@ export class KeyspaceLeaderStack extends Stack {
       handler: props.worker.handler,
       processedLog: props.worker.processedLog,
       preciseExpiry: props.preciseExpiry,
+      captureValues: props.captureValues,
       logRetention: props.logRetention,
     });
 

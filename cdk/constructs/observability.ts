@@ -8,7 +8,13 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { type CustomMetricName, LEADER_NAME_DIMENSION } from '../metric-names.ts';
+import { VALUE_CAPTURE_DEFAULTS } from '../../core/defaults.ts';
+import {
+  type CustomMetricName,
+  LEADER_NAME_DIMENSION,
+  METRIC_BREAKDOWNS,
+  VALUE_MISSING_REASONS,
+} from '../metric-names.ts';
 
 export interface ObservabilityProps {
   readonly leaderName: string;
@@ -32,6 +38,12 @@ export interface ObservabilityProps {
 const WORKER_PERIOD = Duration.minutes(1);
 /** Handler failures and shed events: count over five minutes, page on the first one. */
 const EVENT_ALARM_PERIOD = Duration.minutes(5);
+/**
+ * Value reads failing (ValuesMissing, Reason read-failed): in this many consecutive EVENT_ALARM_PERIODs.
+ * A failover or a network blip fails the reads of a minute or two; failures through three periods are
+ * a cause that stays (an access string without the capture commands, a primary that refuses the script).
+ */
+const VALUE_READ_FAILED_PERIODS = 3;
 
 /** The operator's first screen (dashboard), the alarms and the encrypted SNS topic they notify. */
 export class Observability extends Construct {
@@ -47,6 +59,7 @@ export class Observability extends Construct {
     readonly eventsShed: cw.Alarm;
     readonly duplicateWorkerId: cw.Alarm;
     readonly configMismatch: cw.Alarm;
+    readonly valueReadFailures: cw.Alarm;
     readonly lambdaErrors: cw.Alarm;
   };
   /** The dashboard's console URL (a token). */
@@ -67,6 +80,24 @@ export class Observability extends Construct {
         metricName,
         dimensionsMap: { [LEADER_NAME_DIMENSION]: props.leaderName },
         statistic,
+        period,
+        ...(label === undefined ? {} : { label }),
+      });
+
+    /** ValuesMissing of one Reason (the breakdown's dimension; core/metrics.ts METRIC_BREAKDOWNS). */
+    const valuesMissingFor = (
+      reason: (typeof VALUE_MISSING_REASONS)[number],
+      period: Duration,
+      label?: string,
+    ): cw.Metric =>
+      new cw.Metric({
+        namespace: props.metricsNamespace,
+        metricName: 'ValuesMissing',
+        dimensionsMap: {
+          [LEADER_NAME_DIMENSION]: props.leaderName,
+          [METRIC_BREAKDOWNS.ValuesMissing]: reason,
+        },
+        statistic: 'Sum',
         period,
         ...(label === undefined ? {} : { label }),
       });
@@ -232,6 +263,22 @@ export class Observability extends Construct {
           treatMissingData: cw.TreatMissingData.NOT_BREACHING,
         }),
       ),
+      valueReadFailures: withActions(
+        new cw.Alarm(this, 'ValueReadFailuresAlarm', {
+          alarmDescription:
+            `Value capture: reads of expiring keys' values failed in ${VALUE_READ_FAILED_PERIODS} consecutive ` +
+            'five-minute periods (ValuesMissing, Reason read-failed): handlers get their events without values. ' +
+            'A failover fails a minute or two of reads; this lasts: check the worker access string (the ' +
+            'value-read commands), the primaries (CLUSTERDOWN, timeouts) and values.missing logs.',
+          metric: valuesMissingFor('read-failed', EVENT_ALARM_PERIOD),
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: VALUE_READ_FAILED_PERIODS,
+          datapointsToAlarm: VALUE_READ_FAILED_PERIODS,
+          // A Reason is written only in a period it was counted in: no data is no failure.
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
       lambdaErrors: withActions(
         new cw.Alarm(this, 'NotifyCheckErrorsAlarm', {
           alarmDescription:
@@ -281,7 +328,8 @@ export class Observability extends Construct {
           `## keyspace-leader \`${props.leaderName}\``,
           'Healthy: **LeaderPresent = 1**, **IsLeader (sum) = 1**, **PrimariesVerified = PrimariesTotal**, ' +
             `**expiry lag p99 < ${props.expiryLagAlarmMs} ms**, NativeExpiryPrimaries = 0, ` +
-            'SubscribedPrimaries (min over workers) = PrimariesTotal, EventsShed and HandlerFailures = 0. ' +
+            'SubscribedPrimaries (min over workers) = PrimariesTotal, EventsShed and HandlerFailures = 0, ' +
+            'ValuesMissing read-failed = 0. ' +
             'A rising fencing token means leadership changed hands.',
         ].join('\n\n'),
         width: 8,
@@ -394,6 +442,34 @@ export class Observability extends Construct {
         ],
         leftYAxis: { min: 0 },
         width: 12,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Values (CAPTURE_VALUES): handler calls with and without the value, held values released',
+        left: [
+          custom('ValuesCaptured', 'Sum', WORKER_PERIOD, 'calls with the value'),
+          custom('ValuesMissing', 'Sum', WORKER_PERIOD, 'calls without it (all reasons)'),
+          custom('ValuesReleased', 'Sum', WORKER_PERIOD, 'held values released (event never came)'),
+        ],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Values missing by reason (over-budget, read-late, read-failed: this system fell short)',
+        left: VALUE_MISSING_REASONS.map((reason) => valuesMissingFor(reason, WORKER_PERIOD, reason)),
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Held value bytes (the leader): held values + reads in flight, within VALUE_BUDGET_BYTES',
+        left: [custom('HeldValueBytes', 'Maximum', WORKER_PERIOD, 'held + reserved bytes (fullest worker)')],
+        leftYAxis: { min: 0 },
+        // The stack leaves VALUE_BUDGET_BYTES at the worker's default.
+        leftAnnotations: [
+          { value: VALUE_CAPTURE_DEFAULTS.valueBudgetBytes, label: 'VALUE_BUDGET_BYTES (default)' },
+        ],
+        width: 8,
       }),
     );
     this.dashboard.addWidgets(

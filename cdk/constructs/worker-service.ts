@@ -53,6 +53,8 @@ export interface WorkerServiceProps {
   readonly processedLog: string;
   /** PRECISE_EXPIRY of the worker (on-time expiry; the Lambda gets the same value). */
   readonly preciseExpiry: boolean;
+  /** CAPTURE_VALUES of the worker (value capture; off whatever this says when `preciseExpiry` is). */
+  readonly captureValues: boolean;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -91,7 +93,7 @@ export class WorkerService extends Construct {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret configuration (REDIS_NODES, REDIS_TLS, LEADER_NAME, ' +
-        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, PROCESSED_LOG, PRECISE_EXPIRY, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
+        'METRICS_NAMESPACE, LOG_LEVEL, HANDLER, PROCESSED_LOG, PRECISE_EXPIRY, CAPTURE_VALUES, HEALTH_PORT, and with RBAC the user name REDIS_USERNAME); the ' +
         'password (AUTH token or RBAC password) is injected from Secrets Manager as an ECS secret (REDIS_PASSWORD).',
     });
 
@@ -116,6 +118,7 @@ export class WorkerService extends Construct {
         HANDLER: props.handler,
         PROCESSED_LOG: props.processedLog,
         PRECISE_EXPIRY: String(props.preciseExpiry),
+        CAPTURE_VALUES: String(props.captureValues),
         HEALTH_PORT: String(WORKER_HEALTH_PORT),
         ...(props.redisUsername === undefined ? {} : { REDIS_USERNAME: props.redisUsername }),
       },

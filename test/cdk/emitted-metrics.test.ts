@@ -6,7 +6,11 @@
  *    expiry and exits 0 on SIGTERM within the ECS stop timeout.
  * 2. Run the notify-check logic once (ECS answered by aws-sdk-client-mock, so its ECS metrics exist).
  * 3. Every custom metric the synthesized dashboards and alarms reference -- namespace, name and
- *    dimension names and values -- must appear in the EMF documents of 1 and 2.
+ *    dimension names and values -- must appear in the EMF documents of 1 and 2. A breakdown's value
+ *    (ValuesMissing by Reason: the dashboard shows every reason of the closed list, an alarm one) is
+ *    the exception: one run meets only some reasons, so such a reference needs the metric emitted
+ *    under the same dimension names with some value of that dimension (the run expires a stream, whose
+ *    value is never read), and its own value in the closed list.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -14,6 +18,7 @@ import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/clie
 import { mockClient } from 'aws-sdk-client-mock';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METRIC_BREAKDOWNS, VALUE_MISSING_REASONS } from '../../cdk/metric-names.ts';
 import { referencedMetrics } from '../../cdk/referenced-metrics.ts';
 import { parseReportConfig } from '../../core/config.ts';
 import { KeyspaceKeys } from '../../core/keys.ts';
@@ -34,6 +39,14 @@ let cluster: LocalRedisCluster | undefined;
 let worker: ChildProcess | undefined;
 const workerLines: Record<string, unknown>[] = [];
 const emitted = new Set<string>();
+/** As `emitted`, with a breakdown's dimension value replaced by ANY_VALUE. */
+const emittedShapes = new Set<string>();
+const ANY_VALUE = '*';
+const BREAKDOWNS: Readonly<Record<string, string>> = METRIC_BREAKDOWNS;
+/** The closed list of each breakdown's dimension values. */
+const BREAKDOWN_VALUES: Readonly<Record<string, readonly string[]>> = {
+  ValuesMissing: VALUE_MISSING_REASONS,
+};
 
 function signature(namespace: string, name: string, dimensions: Record<string, string>): string {
   const dims = Object.entries(dimensions)
@@ -47,7 +60,12 @@ function collectEmf(line: string): void {
   for (const doc of parseEmfLine(line) ?? []) {
     for (const dimensionSet of doc.dimensions) {
       const dims = Object.fromEntries(dimensionSet.map((d) => [d, String(doc.fields[d])]));
-      for (const metric of doc.metrics) emitted.add(signature(doc.namespace, metric.name, dims));
+      for (const metric of doc.metrics) {
+        emitted.add(signature(doc.namespace, metric.name, dims));
+        const dimension = BREAKDOWNS[metric.name];
+        if (dimension !== undefined && dimension in dims)
+          emittedShapes.add(signature(doc.namespace, metric.name, { ...dims, [dimension]: ANY_VALUE }));
+      }
     }
   }
 }
@@ -125,6 +143,25 @@ describe('the bundled worker (the image entry point, without Docker)', () => {
       10_000,
       'key.processed from every primary',
     );
+    // A stream: its value is never read, so its call counts ValuesMissing under a Reason.
+    const streamKey = 'bundle:stream';
+    const streamClient = new Cluster((cluster as LocalRedisCluster).seeds, {
+      redisOptions: (cluster as LocalRedisCluster).clientOptions(),
+    });
+    streamClient.on('error', () => {});
+    try {
+      await streamClient.xadd(streamKey, '*', 'field', 'value');
+      await streamClient.pexpire(streamKey, 300);
+    } finally {
+      streamClient.disconnect();
+    }
+    await waitFor(
+      () => workerLines.some((l) => l.event === 'key.processed' && l.key === streamKey),
+      10_000,
+      'key.processed of the stream',
+    );
+    const streamLine = workerLines.find((l) => l.event === 'key.processed' && l.key === streamKey);
+    expect(VALUE_MISSING_REASONS).toContain(streamLine?.valueMissing);
 
     // LeaseRenewLatencyMs exists once the leader renewed: wait for the record's renewedAt to move on.
     const recordClient = new Cluster((cluster as LocalRedisCluster).seeds, {
@@ -204,9 +241,23 @@ describe('dashboards and alarms', () => {
     // AWS-provided namespaces (AWS/ElastiCache, AWS/Lambda, ECS/ContainerInsights) are not ours to emit.
     const custom = referencedMetrics(json).filter((m) => m.namespace === NAMESPACE);
     expect(custom.length).toBeGreaterThanOrEqual(10);
+    const covered = (m: (typeof custom)[number]): boolean => {
+      if (emitted.has(signature(m.namespace, m.metricName, m.dimensions))) return true;
+      const dimension = BREAKDOWNS[m.metricName];
+      const value = dimension === undefined ? undefined : m.dimensions[dimension];
+      if (dimension === undefined || value === undefined) return false;
+      return (
+        (BREAKDOWN_VALUES[m.metricName] ?? []).includes(value) &&
+        emittedShapes.has(signature(m.namespace, m.metricName, { ...m.dimensions, [dimension]: ANY_VALUE }))
+      );
+    };
     const missing = custom
-      .map((m) => signature(m.namespace, m.metricName, m.dimensions as Record<string, string>))
-      .filter((s) => !emitted.has(s));
+      .filter((m) => !covered(m))
+      .map((m) => signature(m.namespace, m.metricName, m.dimensions));
     expect(missing, `emitted: ${[...emitted].join(' ')}`).toEqual([]);
+    // The value capture metrics are among those checked (the worker runs with CAPTURE_VALUES on).
+    expect(custom.map((m) => m.metricName)).toEqual(
+      expect.arrayContaining(['ValuesCaptured', 'ValuesMissing', 'ValuesReleased', 'HeldValueBytes']),
+    );
   });
 });

@@ -8,7 +8,13 @@ import { Token, Validations } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_METRICS_NAMESPACE, LEADER_NAME_DIMENSION, METRIC_NAMES } from '../../cdk/metric-names.ts';
+import {
+  DEFAULT_METRICS_NAMESPACE,
+  LEADER_NAME_DIMENSION,
+  METRIC_BREAKDOWNS,
+  METRIC_NAMES,
+  VALUE_MISSING_REASONS,
+} from '../../cdk/metric-names.ts';
 import { referencedMetrics } from '../../cdk/referenced-metrics.ts';
 import { type CfnProps, resourcesOfType, type Synthesized, synthesize } from './synth.ts';
 
@@ -279,6 +285,7 @@ describe('worker service', () => {
       HANDLER: 'log',
       PROCESSED_LOG: 'all',
       PRECISE_EXPIRY: 'true',
+      CAPTURE_VALUES: 'true',
       HEALTH_PORT: '8081',
     });
   });
@@ -547,12 +554,31 @@ describe('dashboard', () => {
     expect(later).toContain('NativeExpiryPrimaries');
   });
 
-  it('uses the namespace and exactly the one dimension LeaderName for every custom metric', () => {
+  it('uses the namespace and the one dimension LeaderName for every custom metric (a breakdown: plus its own)', () => {
     const custom = referencedMetrics(s.json).filter((m) => m.namespace === DEFAULT_METRICS_NAMESPACE);
     expect(custom.length).toBeGreaterThan(0);
-    for (const m of custom) expect(m.dimensions).toEqual({ [LEADER_NAME_DIMENSION]: 'default' });
+    const breakdowns: Record<string, string> = METRIC_BREAKDOWNS;
+    for (const m of custom) {
+      const { [LEADER_NAME_DIMENSION]: leaderName, ...others } = m.dimensions;
+      expect(leaderName, m.metricName).toBe('default');
+      if (Object.keys(others).length === 0) continue;
+      // ValuesMissing by Reason: only that dimension, only values of the closed list.
+      const dimension = breakdowns[m.metricName];
+      expect(dimension, `${m.metricName} has no breakdown`).toBeDefined();
+      expect(Object.keys(others)).toEqual([dimension]);
+      expect(VALUE_MISSING_REASONS).toContain(others[dimension as string]);
+    }
     const unknown = custom.filter((m) => !(METRIC_NAMES as readonly string[]).includes(m.metricName));
     expect(unknown).toEqual([]);
+  });
+
+  it('shows ValuesMissing once per reason of the closed list, beside the total, and HeldValueBytes', () => {
+    const missing = dashboardMetrics().filter((m) => m.metricName === 'ValuesMissing');
+    const reasons = missing.map((m) => m.dimensions[METRIC_BREAKDOWNS.ValuesMissing]);
+    expect(reasons.filter((r) => r !== undefined).sort()).toEqual([...VALUE_MISSING_REASONS].sort());
+    expect(reasons).toContain(undefined); // the total, under LeaderName alone
+    for (const name of ['ValuesCaptured', 'ValuesReleased', 'HeldValueBytes'])
+      expect(dashboardMetrics().map((m) => m.metricName)).toContain(name);
   });
 
   it('shows ElastiCache engine CPU, Reclaimed and connections for every member node', () => {
@@ -592,11 +618,11 @@ describe('alarms', () => {
         ),
     );
 
-  it('notifies an encrypted SNS topic from all nine alarms, on alarm and on recovery', () => {
+  it('notifies an encrypted SNS topic from all ten alarms, on alarm and on recovery', () => {
     const [topicId, topic] = only(s.json, 'AWS::SNS::Topic');
     expect(topic.KmsMasterKeyId).toBeDefined();
     s.template.resourceCountIs('AWS::SNS::Subscription', 0);
-    expect(alarms()).toHaveLength(9);
+    expect(alarms()).toHaveLength(10);
     for (const alarm of alarms()) {
       expect(alarm.AlarmActions).toEqual([ref(topicId)]);
       expect(alarm.OKActions).toEqual([ref(topicId)]);
@@ -668,6 +694,24 @@ describe('alarms', () => {
       });
     }
     expect(alarmOn('Errors')).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1, Statistic: 'Sum' });
+  });
+
+  it('fires when value reads failed in three consecutive five-minute periods, no data not breaching', () => {
+    const alarm = alarms().find((a) => a.MetricName === 'ValuesMissing');
+    expect(alarm).toMatchObject({
+      Dimensions: expect.arrayContaining([
+        { Name: LEADER_NAME_DIMENSION, Value: 'default' },
+        { Name: 'Reason', Value: 'read-failed' },
+      ]),
+      Statistic: 'Sum',
+      Period: 300,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarm?.Dimensions).toHaveLength(2);
   });
 
   it('sequence 11: fires on the first minute with a duplicate WORKER_ID or a configuration mismatch', () => {

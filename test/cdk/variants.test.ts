@@ -34,6 +34,7 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
       logRetentionDays: '90',
       processedLog: 'sample:100',
       preciseExpiry: 'false',
+      captureValues: 'false',
       expiryLagAlarmMs: '300',
     });
   });
@@ -50,6 +51,18 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
         Match.objectLike({ Environment: Match.arrayWith([{ Name: 'PRECISE_EXPIRY', Value: 'false' }]) }),
       ],
     });
+  });
+
+  it('captureValues=false: CAPTURE_VALUES=false for the workers (the Lambda does not read values)', () => {
+    s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({ Environment: Match.arrayWith([{ Name: 'CAPTURE_VALUES', Value: 'false' }]) }),
+      ],
+    });
+    const lambdaEnv = resourcesOfType(s.json, 'AWS::Lambda::Function').map(
+      ([, p]) => (p.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {},
+    );
+    for (const env of lambdaEnv) expect(env).not.toHaveProperty('CAPTURE_VALUES');
   });
 
   it('uses expiryLagAlarmMs as the bound of the ExpiryLagMs p99 alarm', () => {
@@ -233,15 +246,22 @@ describe('invalid context', () => {
     );
   });
 
-  it('accepts preciseExpiry as a boolean or true/false and expiryLagAlarmMs as a positive integer', () => {
+  it('accepts preciseExpiry and captureValues as booleans or true/false and expiryLagAlarmMs as a positive integer', () => {
     for (const value of [true, false, 'true', 'false', 'TRUE'])
       expect(problemsOf({ preciseExpiry: value })).toEqual([]);
     expect(problemsOf({ preciseExpiry: 'yes' })).toEqual([expect.stringMatching(/^preciseExpiry: /)]);
     expect(problemsOf({ expiryLagAlarmMs: '0' })).toEqual([expect.stringMatching(/^expiryLagAlarmMs: /)]);
+    for (const value of [true, false, 'true', 'False'])
+      expect(problemsOf({ captureValues: value })).toEqual([]);
+    expect(problemsOf({ captureValues: 'off' })).toEqual([expect.stringMatching(/^captureValues: /)]);
     expect(stackPropsFromContext(readContext(new App({ context: {} })), {})).toMatchObject({
       preciseExpiry: true,
+      captureValues: true,
       expiryLagAlarmMs: 1000,
     });
+    expect(
+      stackPropsFromContext(readContext(new App({ context: { captureValues: 'FALSE' } })), {}).captureValues,
+    ).toBe(false);
     expect(
       stackPropsFromContext(readContext(new App({ context: { preciseExpiry: 'false' } })), {}).preciseExpiry,
     ).toBe(false);

@@ -16,7 +16,7 @@ import type { DeadlineIndex, DueEntry } from './deadline-index.ts';
  *   `goneRetryMs`, doubling up to `goneRetryMaxMs`, at most `goneAttempts` times (a key deleted by
  *   DEL or renamed sends no `expired`: then it is dropped, counted `gone`);
  * - `-1`, the TTL was removed (a SET without TTL, PERSIST): dropped, counted `persisted`;
- * - another deadline (the TTL moved): rescheduled for it;
+ * - another deadline (the TTL moved): rescheduled for it (with its read-ahead, when there is a stage);
  * - the same deadline (alive: this worker's estimate of the primary's clock was early): touched again
  *   at the deadline by the estimate or after `minStepMs`, whichever is later (never spinning);
  * - an error (connection, CLUSTERDOWN, a timeout): touched again after `goneRetryMs`.
@@ -220,7 +220,10 @@ export class ExpiryToucher {
         if (reply !== -2) count('error');
         index.retryAt(entry.key, now + this.retryDelayMs(entry.attempts));
       } else if (reply !== entry.deadlineMs) {
-        index.set(entry.key, reply, this.touchAtFor(entry.key, reply));
+        // As the tracker does: the new deadline gets its read-ahead too (its `expire` event, if it
+        // comes after this, finds the same deadline tracked and changes nothing).
+        const touchAtMs = this.touchAtFor(entry.key, reply);
+        index.set(entry.key, reply, touchAtMs, this.readAtFor(entry.key, reply, touchAtMs));
         count('moved-deadline');
       } else {
         index.retryAt(entry.key, Math.max(now + this.settings.minStepMs, this.touchAtFor(entry.key, reply)));

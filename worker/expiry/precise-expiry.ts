@@ -37,6 +37,9 @@ import { ValueReader } from './value-reader.ts';
  *
  * Metrics: `TrackedKeys` (gauge, every `gaugeIntervalMs`), `NativeExpiryPrimaries` (gauge: primaries
  * without PEXPIRETIME, left to native expiry); `ExpiryLagMs` is the processor's (deadline -> handler).
+ * With value capture: `HeldValueBytes` (gauge with TrackedKeys: held values plus reads in flight, as
+ * charged against VALUE_BUDGET_BYTES; 0 on a follower), `ValuesCaptured`, `ValuesMissing` by `Reason`
+ * and `ValuesReleased` (value-capture-reporter.ts; declared, so quiet flushes write 0).
  */
 export interface PreciseExpiryOptions {
   /** A Cluster client of its own, with auto-pipelining (core/redis-client.ts `autoPipelining`). */
@@ -164,6 +167,10 @@ export class PreciseExpiry {
     offsetForKey: (key: string) => number,
   ) {
     const { clock, logger, metrics } = this.options;
+    // Written as 0 in quiet flushes (ValuesMissing: its total; a Reason appears once counted), so a
+    // quiet period shows as 0, not as missing data. Declared only with capture on: no data then says
+    // capture is off (CAPTURE_VALUES=false), not that nothing expired.
+    metrics.declareCounters(['ValuesCaptured', 'ValuesMissing', 'ValuesReleased']);
     const reporter = new ValueCaptureReporter({
       logger,
       metrics,
@@ -253,10 +260,14 @@ export class PreciseExpiry {
     this.probe.start();
     const { metrics } = this.options;
     metrics.gauge('NativeExpiryPrimaries', 0, 'Count');
-    this.gaugeTimer = setInterval(
-      () => metrics.gauge('TrackedKeys', this.index.size, 'Count'),
-      this.options.gaugeIntervalMs ?? 1000,
-    );
+    const publishGauges = () => {
+      metrics.gauge('TrackedKeys', this.index.size, 'Count');
+      // What the budget (VALUE_BUDGET_BYTES) bounds: held values plus the room of reads in flight.
+      const held = this.capture?.held;
+      if (held) metrics.gauge('HeldValueBytes', held.heldBytes + held.reservedBytes, 'None');
+    };
+    publishGauges();
+    this.gaugeTimer = setInterval(publishGauges, this.options.gaugeIntervalMs ?? 1000);
     this.gaugeTimer.unref();
   }
 

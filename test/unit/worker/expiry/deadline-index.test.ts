@@ -89,6 +89,106 @@ describe('DeadlineIndex', () => {
     expect(Buffer.from(entry?.key ?? '', 'latin1').equals(bytes)).toBe(true);
   });
 
+  describe('read-ahead (value capture)', () => {
+    it('an entry with a read-ahead is handed out at it, flagged, and advance schedules its touch', () => {
+      const index = new DeadlineIndex({ maxKeys: 100 });
+      expect(index.set('k', T0 + 100, T0 + 101, T0 + 81)).toBe('added');
+      expect(index.nextTouchAtMs()).toBe(T0 + 81);
+      expect(keysOf(index, T0 + 80)).toEqual([]);
+      expect(index.takeDue(T0 + 81, 10)).toEqual([
+        { key: 'k', deadlineMs: T0 + 100, attempts: 0, readAhead: true },
+      ]);
+      // In flight until advanced: not handed out again.
+      expect(index.nextTouchAtMs()).toBeUndefined();
+      expect(index.advance('k', T0 + 101)).toBe(true);
+      expect(index.nextTouchAtMs()).toBe(T0 + 101);
+      expect(keysOf(index, T0 + 100)).toEqual([]);
+      // The touch: no attempt counted by the read-ahead, and no longer flagged.
+      expect(index.takeDue(T0 + 101, 10)).toEqual([
+        { key: 'k', deadlineMs: T0 + 100, attempts: 0, readAhead: false },
+      ]);
+      expect(index.advance('untracked', T0 + 101)).toBe(false);
+    });
+
+    it('a retry after a touch is a touch again, not a read-ahead', () => {
+      const index = new DeadlineIndex({ maxKeys: 100 });
+      index.set('k', T0 + 100, T0 + 101, T0 + 81);
+      index.takeDue(T0 + 81, 10);
+      index.advance('k', T0 + 101);
+      index.takeDue(T0 + 101, 10);
+      index.retryAt('k', T0 + 200);
+      expect(index.takeDue(T0 + 200, 10)).toEqual([
+        { key: 'k', deadlineMs: T0 + 100, attempts: 1, readAhead: false },
+      ]);
+    });
+
+    it('a new deadline re-arms the read-ahead, whatever stage the entry was in; the same deadline does not', () => {
+      const index = new DeadlineIndex({ maxKeys: 100 });
+      index.set('k', T0 + 100, T0 + 101, T0 + 81);
+      index.takeDue(T0 + 81, 10);
+      index.advance('k', T0 + 101);
+      // The same deadline again (another lookup): the touch stays scheduled, no second read-ahead.
+      expect(index.set('k', T0 + 100, T0 + 101, T0 + 81)).toBe('unchanged');
+      expect(index.nextTouchAtMs()).toBe(T0 + 101);
+      // The TTL moved before the touch: read ahead again for the new deadline.
+      expect(index.set('k', T0 + 500, T0 + 501, T0 + 481)).toBe('updated');
+      expect(index.nextTouchAtMs()).toBe(T0 + 481);
+      expect(keysOf(index, T0 + 480)).toEqual([]);
+      expect(index.takeDue(T0 + 481, 10)).toEqual([
+        { key: 'k', deadlineMs: T0 + 500, attempts: 0, readAhead: true },
+      ]);
+      // Moved again while the read-ahead is in flight (taken, not yet advanced).
+      expect(index.set('k', T0 + 900, T0 + 901, T0 + 881)).toBe('updated');
+      expect(index.takeDue(T0 + 881, 10)).toEqual([
+        { key: 'k', deadlineMs: T0 + 900, attempts: 0, readAhead: true },
+      ]);
+      // Moved after a touch and a retry: attempts reset, the read-ahead comes again.
+      index.advance('k', T0 + 901);
+      index.takeDue(T0 + 901, 10);
+      index.retryAt('k', T0 + 950);
+      expect(index.set('k', T0 + 2000, T0 + 2001, T0 + 1981)).toBe('updated');
+      expect(index.takeDue(T0 + 1981, 10)).toEqual([
+        { key: 'k', deadlineMs: T0 + 2000, attempts: 0, readAhead: true },
+      ]);
+    });
+
+    it('a new deadline without a read-ahead clears the flag of a pending one', () => {
+      const index = new DeadlineIndex({ maxKeys: 100 });
+      index.set('k', T0 + 100, T0 + 101, T0 + 81);
+      expect(index.set('k', T0 + 500, T0 + 501)).toBe('updated');
+      expect(keysOf(index, T0 + 500)).toEqual([]);
+      expect(index.takeDue(T0 + 501, 10)).toEqual([
+        { key: 'k', deadlineMs: T0 + 500, attempts: 0, readAhead: false },
+      ]);
+    });
+
+    it('a read-ahead at or after the touch time is none: the entry is handed out once, for its touch', () => {
+      const index = new DeadlineIndex({ maxKeys: 100 });
+      index.set('at', T0 + 100, T0 + 101, T0 + 101);
+      index.set('after', T0 + 100, T0 + 101, T0 + 150);
+      index.set('before', T0 + 100, T0 + 101, T0 + 100.5);
+      expect(index.nextTouchAtMs()).toBe(T0 + 100.5);
+      expect(index.takeDue(T0 + 101, 10)).toEqual([
+        { key: 'before', deadlineMs: T0 + 100, attempts: 0, readAhead: true },
+        { key: 'at', deadlineMs: T0 + 100, attempts: 0, readAhead: false },
+        { key: 'after', deadlineMs: T0 + 100, attempts: 0, readAhead: false },
+      ]);
+      expect(keysOf(index, T0 + 1000)).toEqual([]);
+    });
+
+    it('the flag survives the arrays growing and a reused slot starts without it', () => {
+      const index = new DeadlineIndex({ maxKeys: 10_000 });
+      for (let i = 0; i < 3000; i++)
+        index.set(`k${i}`, T0 + 100, T0 + 101, i % 2 === 0 ? T0 + 81 : undefined);
+      const reads = index.takeDue(T0 + 81, 10_000);
+      expect(reads).toHaveLength(1500);
+      expect(reads.every((entry) => entry.readAhead && Number(entry.key.slice(1)) % 2 === 0)).toBe(true);
+      for (const entry of reads) index.delete(entry.key);
+      index.set('new', T0 + 100, T0 + 101);
+      expect(index.takeDue(T0 + 101, 10_000).every((entry) => !entry.readAhead)).toBe(true);
+    });
+  });
+
   describe('capacity', () => {
     it('drops the farthest deadlines first, counted, to make room for a nearer one', () => {
       const dropped: number[] = [];

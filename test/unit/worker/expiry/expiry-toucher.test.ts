@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DeadlineIndex } from '../../../../worker/expiry/deadline-index.ts';
-import { ExpiryToucher, type ExpiryToucherOptions } from '../../../../worker/expiry/expiry-toucher.ts';
+import { DeadlineIndex, type DueEntry } from '../../../../worker/expiry/deadline-index.ts';
+import {
+  ExpiryToucher,
+  type ExpiryToucherOptions,
+  type ReadAheadStage,
+} from '../../../../worker/expiry/expiry-toucher.ts';
 import { fakeClock } from '../support/fakes.ts';
 
 const T0 = 1_700_000_000_000;
@@ -43,7 +47,8 @@ function harness(overrides: Partial<ExpiryToucherOptions> & { offsetMs?: number 
     replies,
     leader,
     track(key, deadlineMs) {
-      index.set(key, deadlineMs, toucher.touchAtFor(key, deadlineMs));
+      const touchAtMs = toucher.touchAtFor(key, deadlineMs);
+      index.set(key, deadlineMs, touchAtMs, toucher.readAtFor(key, deadlineMs, touchAtMs));
       toucher.arm();
     },
   };
@@ -196,6 +201,104 @@ describe('ExpiryToucher', () => {
     }
     expect(sent).toEqual([10, 10, 10, 5]);
     expect(h.index.size).toBe(0);
+  });
+
+  describe('with a read-ahead stage', () => {
+    const READ_AHEAD_MS = 20;
+
+    /** A stage that reads READ_AHEAD_MS before the touch and records what it was handed, and when. */
+    function stage(): ReadAheadStage & { reads: { entries: DueEntry[]; nowMs: number; atMs: number }[] } {
+      const reads: { entries: DueEntry[]; nowMs: number; atMs: number }[] = [];
+      return {
+        reads,
+        readAtFor: (_key, _deadlineMs, touchAtMs) => touchAtMs - READ_AHEAD_MS,
+        read: (entries, nowMs) => reads.push({ entries: [...entries], nowMs, atMs: Date.now() }),
+      };
+    }
+
+    it('the leader hands each entry to the stage at its read-ahead, then touches it at its touch time', async () => {
+      const readAhead = stage();
+      const h = harness({ readAhead, minStepMs: 10 });
+      h.replies.set('k', -1);
+      for (let i = 0; i < 3; i++) h.track(`b${i}`, T0 + 1000);
+      h.track('k', T0 + 2000);
+      await vi.advanceTimersByTimeAsync(1001 - READ_AHEAD_MS - 1);
+      expect(readAhead.reads).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(readAhead.reads).toHaveLength(1);
+      expect(readAhead.reads[0]?.entries.sort((a, b) => a.key.localeCompare(b.key))).toEqual(
+        ['b0', 'b1', 'b2'].map((key) => ({ key, deadlineMs: T0 + 1000, attempts: 0, readAhead: true })),
+      );
+      expect([readAhead.reads[0]?.nowMs, readAhead.reads[0]?.atMs]).toEqual([T0 + 981, T0 + 981]);
+      expect(h.batches).toEqual([]); // a read-ahead is not a touch
+      await vi.advanceTimersByTimeAsync(19);
+      expect(h.batches).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      // Keys sharing a touch time come in any order.
+      expect(h.batches.map((b) => [[...b.keys].sort(), b.atMs])).toEqual([[['b0', 'b1', 'b2'], T0 + 1001]]);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(readAhead.reads.map((r) => [r.entries.length, r.atMs])).toEqual([
+        [3, T0 + 981],
+        [1, T0 + 1981],
+      ]);
+      expect(h.batches.map((b) => [b.keys, b.atMs])).toContainEqual([['k'], T0 + 2001]);
+    });
+
+    it('a follower does not read: it moves each entry on to its backstop touch, followerDelayMs late', async () => {
+      const readAhead = stage();
+      const h = harness({ readAhead });
+      h.leader.value = false;
+      h.track('k', T0 + 1000);
+      await vi.advanceTimersByTimeAsync(1001 + FOLLOWER_DELAY_MS - 1);
+      expect(h.batches).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(h.batches).toEqual([{ keys: ['k'], atMs: T0 + 1001 + FOLLOWER_DELAY_MS }]);
+      expect(readAhead.reads).toEqual([]);
+    });
+
+    it('a follower that becomes leader before its read-ahead was taken reads it', async () => {
+      const readAhead = stage();
+      const h = harness({ readAhead });
+      h.leader.value = false;
+      h.track('k', T0 + 1000);
+      await vi.advanceTimersByTimeAsync(990);
+      h.leader.value = true;
+      h.toucher.arm();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(readAhead.reads.map((r) => [r.entries.map((e) => e.key), r.nowMs])).toEqual([[['k'], T0 + 990]]);
+      await vi.advanceTimersByTimeAsync(11);
+      expect(h.batches).toEqual([{ keys: ['k'], atMs: T0 + 1001 }]);
+    });
+
+    it('an entry whose read-ahead comes after its touch time is touched in the same fire', () => {
+      const readAhead = stage();
+      const h = harness({ readAhead });
+      // Tracked 5 ms before its deadline (a late lookup): its read-ahead and its touch are both past.
+      vi.setSystemTime(T0 + 1005);
+      h.track('k', T0 + 1000);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersToNextTimer(); // exactly one timer callback
+      expect(readAhead.reads.map((r) => [r.entries.map((e) => e.key), r.nowMs])).toEqual([
+        [['k'], T0 + 1005],
+      ]);
+      expect(h.batches).toEqual([{ keys: ['k'], atMs: T0 + 1005 }]);
+    });
+
+    it('a deadline moved by a touch reply is read ahead again for its new deadline', async () => {
+      const readAhead = stage();
+      const h = harness({ readAhead });
+      h.replies.set('k', T0 + 5000); // the TTL moved; the touch sees it before the `expire` event's lookup
+      h.track('k', T0 + 1000);
+      await vi.advanceTimersByTimeAsync(1001);
+      expect(h.index.deadlineOf('k')).toBe(T0 + 5000);
+      h.replies.set('k', -1);
+      await vi.advanceTimersByTimeAsync(4000);
+      expect(readAhead.reads.map((r) => [r.entries.map((e) => e.deadlineMs), r.atMs])).toEqual([
+        [[T0 + 1000], T0 + 981],
+        [[T0 + 5000], T0 + 4981],
+      ]);
+      expect(h.batches.map((b) => b.atMs)).toEqual([T0 + 1001, T0 + 5001]);
+    });
   });
 
   it('stop() leaves no timer', async () => {

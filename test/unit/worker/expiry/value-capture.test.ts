@@ -1,0 +1,306 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DueEntry } from '../../../../worker/expiry/deadline-index.ts';
+import { expiredValueSize } from '../../../../worker/expiry/expired-value.ts';
+import { HeldValues, heldValueCharge } from '../../../../worker/expiry/held-values.ts';
+import { ValueCapture, type ValueCaptureOptions } from '../../../../worker/expiry/value-capture.ts';
+import type { ValueReadResult } from '../../../../worker/expiry/value-reader.ts';
+import type { ExpiredValue } from '../../../../worker/handlers/expiry-handler.ts';
+import { fakeClock } from '../support/fakes.ts';
+
+/** A multiple of every bucket width used here, so slices start at T0. */
+const T0 = 1_700_000_000_000;
+const READ_AHEAD_MS = 20;
+const MAX_BYTES = 1000;
+/** The fake primary's clock equals the local one: a deadline's touch is 1 ms after it. */
+const touchAtFor = (_key: string, deadlineMs: number) => deadlineMs + 1;
+
+type ReadReply = readonly (ValueReadResult | Error)[];
+
+interface Harness {
+  capture: ValueCapture;
+  held: HeldValues;
+  /** Deadlines the fake index tracks, per key. */
+  tracked: Map<string, number>;
+  /** Each read: its keys (latin1), limits and the function that answers it. */
+  reads: {
+    keys: string[];
+    limits: number[];
+    answer: (reply: ReadReply) => void;
+    fail: (e: unknown) => void;
+  }[];
+  /** Hands `key` (tracked with `deadlineMs`) to the stage at `nowMs`. */
+  read(entries: [key: string, deadlineMs: number][], nowMs?: number): void;
+}
+
+function harness(overrides: Partial<ValueCaptureOptions> & { budgetBytes?: number } = {}): Harness {
+  const held = new HeldValues({
+    budgetBytes: overrides.budgetBytes ?? 100_000,
+    clock: fakeClock,
+    offsetForKey: () => 0,
+  });
+  const tracked = new Map<string, number>();
+  const reads: Harness['reads'] = [];
+  const capture = new ValueCapture({
+    reader: {
+      read: (keys, limits) =>
+        new Promise((resolve, reject) =>
+          reads.push({
+            keys: keys.map((k) => k.toString('latin1')),
+            limits: [...limits],
+            answer: resolve,
+            fail: reject,
+          }),
+        ),
+    },
+    held,
+    clock: fakeClock,
+    touchAtFor,
+    trackedDeadlineOf: (key) => tracked.get(key),
+    readAheadMs: READ_AHEAD_MS,
+    maxBytes: MAX_BYTES,
+    ...overrides,
+  });
+  capture.leadershipChanged(true);
+  return {
+    capture,
+    held,
+    tracked,
+    reads,
+    read(entries, nowMs = Date.now()) {
+      const due: DueEntry[] = entries.map(([key, deadlineMs]) => {
+        tracked.set(key, deadlineMs);
+        return { key, deadlineMs, attempts: 0, readAhead: true };
+      });
+      capture.read(due, nowMs);
+    },
+  };
+}
+
+const str = (text: string): ExpiredValue => ({ type: 'string', bytes: Buffer.from(text) });
+const valueResult = (deadlineMs: number, value: ExpiredValue): ValueReadResult => ({
+  kind: 'value',
+  deadlineMs,
+  value,
+  bytes: expiredValueSize(value).bytes,
+});
+
+describe('ValueCapture', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  describe('readAtFor', () => {
+    it('reads readAheadMs before the touch, the k-th key of a slice k / readsPerMs earlier still', () => {
+      const { capture } = harness({ readsPerMs: 2, bucketMs: 10 });
+      const touchAt = T0 + 1000;
+      expect(capture.readAtFor('a', touchAt - 1, touchAt)).toBe(touchAt - READ_AHEAD_MS);
+      expect(capture.readAtFor('b', touchAt - 1, touchAt)).toBe(touchAt - READ_AHEAD_MS - 0.5);
+      expect(capture.readAtFor('c', touchAt - 1, touchAt)).toBe(touchAt - READ_AHEAD_MS - 1);
+      // Another touch time of the same 10 ms slice shares its count ...
+      expect(capture.readAtFor('d', touchAt + 8, touchAt + 9)).toBe(touchAt + 9 - READ_AHEAD_MS - 1.5);
+      // ... the next slice has its own.
+      expect(capture.readAtFor('e', touchAt + 9, touchAt + 10)).toBe(touchAt + 10 - READ_AHEAD_MS);
+      expect(capture.readAtFor('f', touchAt + 9, touchAt + 10)).toBe(touchAt + 10 - READ_AHEAD_MS - 0.5);
+    });
+
+    it('the lead of a batch is at most maxLeadMs', () => {
+      const { capture } = harness({ readsPerMs: 1, maxLeadMs: 3 });
+      const touchAt = T0 + 5000;
+      const readAts = Array.from({ length: 6 }, (_, i) => capture.readAtFor(`k${i}`, touchAt - 1, touchAt));
+      expect(readAts.map((at) => touchAt - READ_AHEAD_MS - at)).toEqual([0, 1, 2, 3, 3, 3]);
+    });
+
+    it("a slice's count restarts when another slice takes its table slot", () => {
+      const { capture } = harness({ readsPerMs: 1, bucketMs: 10 });
+      const touchAt = T0 + 1000;
+      // 65,536 slices of 10 ms later: the same slot of the fixed table.
+      const reused = touchAt + 65_536 * 10;
+      expect(capture.readAtFor('a', touchAt - 1, touchAt)).toBe(touchAt - READ_AHEAD_MS);
+      expect(capture.readAtFor('b', touchAt - 1, touchAt)).toBe(touchAt - READ_AHEAD_MS - 1);
+      expect(capture.readAtFor('c', reused - 1, reused)).toBe(reused - READ_AHEAD_MS);
+      expect(capture.readAtFor('d', reused - 1, reused)).toBe(reused - READ_AHEAD_MS - 1);
+      // The first slice's count was lost with its slot: it starts again.
+      expect(capture.readAtFor('e', touchAt - 1, touchAt)).toBe(touchAt - READ_AHEAD_MS);
+      // A neighbouring slot kept its own count meanwhile.
+      expect(capture.readAtFor('f', touchAt + 9, touchAt + 10)).toBe(touchAt + 10 - READ_AHEAD_MS);
+    });
+
+    it('rejects settings it cannot plan with', () => {
+      expect(() => harness({ readAheadMs: -1 })).toThrow(RangeError);
+      expect(() => harness({ readsPerMs: 0 })).toThrow(RangeError);
+      expect(() => harness({ bucketMs: 0 })).toThrow(RangeError);
+      expect(() => harness({ maxBytes: 0 })).toThrow(RangeError);
+    });
+  });
+
+  describe('read', () => {
+    it('a read due at or after the touch time is not sent: read-late', () => {
+      const h = harness();
+      const deadline = T0 + 100;
+      h.read([['at', deadline]], touchAtFor('at', deadline));
+      h.read([['after', deadline]], touchAtFor('after', deadline) + 5);
+      h.read([['before', deadline]], touchAtFor('before', deadline) - 1);
+      expect(h.reads.map((r) => r.keys)).toEqual([['before']]);
+      expect(h.held.take('at', deadline)).toEqual({ valueMissing: 'read-late' });
+      expect(h.held.take('after', deadline)).toEqual({ valueMissing: 'read-late' });
+    });
+
+    it('a key that finds no room is not read: over-budget; the others are read with the room granted', () => {
+      const h = harness({ budgetBytes: MAX_BYTES + 600 });
+      const deadline = T0 + 100;
+      h.read([
+        ['a', deadline],
+        ['b', deadline],
+        ['c', deadline],
+      ]);
+      expect(h.reads).toHaveLength(1);
+      expect(h.reads[0]?.keys).toEqual(['a', 'b']);
+      expect(h.reads[0]?.limits).toEqual([MAX_BYTES, 600]);
+      expect(h.held.take('c', deadline)).toEqual({ valueMissing: 'over-budget' });
+      expect(h.held.reservedBytes).toBe(MAX_BYTES + 600);
+    });
+
+    it("maps each of the reader's outcomes", async () => {
+      const h = harness();
+      const d = T0 + 100;
+      const value = str('cart:3 items');
+      const cases: [string, ValueReadResult | Error, unknown][] = [
+        ['value', valueResult(d, value), { value }],
+        ['value-moved', valueResult(d + 500, value), { valueMissing: 'ttl-changed' }],
+        ['no-ttl', { kind: 'no-ttl' }, { valueMissing: 'ttl-changed' }],
+        ['gone', { kind: 'gone' }, { valueMissing: 'read-late' }],
+        ['error', new Error('CLUSTERDOWN'), { valueMissing: 'read-failed' }],
+        ['too-large', { kind: 'missing', deadlineMs: d, reason: 'too-large' }, { valueMissing: 'too-large' }],
+        [
+          'unsupported',
+          { kind: 'missing', deadlineMs: d, reason: 'unsupported-type' },
+          { valueMissing: 'unsupported-type' },
+        ],
+        [
+          'over-budget',
+          { kind: 'missing', deadlineMs: d, reason: 'over-budget' },
+          { valueMissing: 'over-budget' },
+        ],
+        [
+          'missing-moved',
+          { kind: 'missing', deadlineMs: d + 500, reason: 'too-large' },
+          { valueMissing: 'ttl-changed' },
+        ],
+      ];
+      h.read(cases.map(([key]) => [key, d]));
+      h.reads[0]?.answer(cases.map(([, result]) => result));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.held.reservedBytes).toBe(0);
+      expect(h.held.heldBytes).toBe(heldValueCharge('value'.length, expiredValueSize(value)));
+      for (const [key, , expected] of cases) expect(h.capture.take(key, d, d), key).toEqual(expected);
+      expect(h.held.heldBytes).toBe(0);
+    });
+
+    it('a reply short of a result for a key, or a rejected read, is read-failed', async () => {
+      const h = harness();
+      const d = T0 + 100;
+      h.read([
+        ['a', d],
+        ['b', d],
+      ]);
+      h.reads[0]?.answer([valueResult(d, str('v'))]);
+      h.read([
+        ['c', d],
+        ['d', d],
+      ]);
+      h.reads[1]?.fail('connection reset');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.held.reservedBytes).toBe(0);
+      expect(h.capture.take('a', d, d)).toEqual({ value: str('v') });
+      for (const key of ['b', 'c', 'd'])
+        expect(h.capture.take(key, d, d), key).toEqual({ valueMissing: 'read-failed' });
+    });
+
+    it('a reply for a key no longer tracked with that deadline is dropped, and its room given back', async () => {
+      const h = harness();
+      const d = T0 + 100;
+      h.read([
+        ['expired', d],
+        ['moved', d],
+        ['kept', d],
+      ]);
+      expect(h.held.reservedBytes).toBe(3 * MAX_BYTES);
+      h.tracked.delete('expired'); // its event came first
+      h.tracked.set('moved', d + 500); // its TTL moved: the index tracks another deadline
+      h.reads[0]?.answer([valueResult(d, str('a')), valueResult(d, str('b')), valueResult(d, str('c'))]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.held.size).toBe(1);
+      expect(h.held.take('expired')).toBeUndefined();
+      expect(h.held.take('moved')).toBeUndefined();
+      expect(h.held.take('kept', d)).toEqual({ value: str('c') });
+      expect([h.held.reservedBytes, h.held.heldBytes]).toEqual([0, 0]);
+    });
+  });
+
+  describe('take', () => {
+    it('an event without a deadline is not-tracked, whatever is held', async () => {
+      const h = harness();
+      h.read([['k', T0 + 100]]);
+      h.reads[0]?.answer([valueResult(T0 + 100, str('v'))]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.capture.take('k', undefined, undefined)).toEqual({ valueMissing: 'not-tracked' });
+      expect(h.capture.take('k', T0 + 100, T0 + 100)).toEqual({ value: str('v') });
+    });
+
+    it('nothing held: read-late if this worker led when the read was due, else leader-changed', () => {
+      const h = harness();
+      // Leading since T0 (the harness): a read due at T0 + 80 was this worker's.
+      expect(h.capture.take('a', T0 + 100, T0 + 100)).toEqual({ valueMissing: 'read-late' });
+      // Due exactly when it started leading: still its read.
+      expect(h.capture.take('b', T0 + READ_AHEAD_MS, T0 + READ_AHEAD_MS)).toEqual({
+        valueMissing: 'read-late',
+      });
+      // Due before it led (a previous leader's event, replayed): not its read.
+      expect(h.capture.take('c', T0 + READ_AHEAD_MS - 1, T0 + READ_AHEAD_MS - 1)).toEqual({
+        valueMissing: 'leader-changed',
+      });
+      // The local time of the deadline decides, not the primary's.
+      expect(h.capture.take('d', T0 + 100, T0 + 10)).toEqual({ valueMissing: 'leader-changed' });
+      // Without a local time, the primary's deadline stands in for it.
+      expect(h.capture.take('e', T0 + 100, undefined)).toEqual({ valueMissing: 'read-late' });
+    });
+
+    it('a follower never had the read: leader-changed; leading again counts from the new start', () => {
+      const h = harness();
+      h.capture.leadershipChanged(false);
+      expect(h.capture.take('a', T0 + 100, T0 + 100)).toEqual({ valueMissing: 'leader-changed' });
+      vi.setSystemTime(T0 + 1000);
+      h.capture.leadershipChanged(true);
+      vi.setSystemTime(T0 + 2000);
+      h.capture.leadershipChanged(true); // still leading: the start stays T0 + 1000
+      expect(h.capture.take('b', T0 + 1000 + READ_AHEAD_MS, undefined)).toEqual({
+        valueMissing: 'read-late',
+      });
+      expect(h.capture.take('c', T0 + 999 + READ_AHEAD_MS, undefined)).toEqual({
+        valueMissing: 'leader-changed',
+      });
+    });
+  });
+
+  describe('leadershipChanged(false)', () => {
+    it('drops every held value; a read in flight then holds nothing and gives its room back', async () => {
+      const h = harness();
+      const d = T0 + 100;
+      h.read([['held', d]]);
+      h.reads[0]?.answer([valueResult(d, str('v'))]);
+      await vi.advanceTimersByTimeAsync(0);
+      h.read([['inflight', d]]);
+      expect(h.held.size).toBe(1);
+      h.capture.leadershipChanged(false);
+      expect([h.held.size, h.held.heldBytes]).toEqual([0, 0]);
+      h.reads[1]?.answer([valueResult(d, str('w'))]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect([h.held.size, h.held.reservedBytes]).toEqual([0, 0]);
+      expect(h.capture.take('held', d, d)).toEqual({ valueMissing: 'leader-changed' });
+      expect(h.capture.take('inflight', d, d)).toEqual({ valueMissing: 'leader-changed' });
+    });
+  });
+});
