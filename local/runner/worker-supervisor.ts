@@ -88,16 +88,7 @@ export class WorkerSupervisor {
     const id = `${this.options.idPrefix ?? 'worker-'}${this.nextIndex++}`;
     const child = spawn(
       process.execPath,
-      [
-        ...(process.env.KL_WORKER_CPU_PROF
-          ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${process.env.KL_WORKER_CPU_PROF}`]
-          : []),
-        '--import',
-        this.loaderUrl,
-        '--import',
-        pathToFileURL(PARENT_WATCH_SCRIPT).href,
-        this.options.script,
-      ],
+      ['--import', this.loaderUrl, '--import', pathToFileURL(PARENT_WATCH_SCRIPT).href, this.options.script],
       {
         cwd: this.options.cwd,
         env: { ...process.env, ...this.options.env, WORKER_ID: id, KL_PARENT_WATCH: 'stdin' },
