@@ -115,14 +115,11 @@ export class ExpiryTracker {
   }
 
   private track(key: string, deadlineMs: number): void {
-    const { toucher } = this.options;
+    const { toucher, index } = this.options;
+    // Unchanged: nothing to schedule (and no read-ahead planned twice: a batch's plan counts keys).
+    if (index.deadlineOf(key) === deadlineMs) return;
     const touchAtMs = toucher.touchAtFor(key, deadlineMs);
-    const result = this.options.index.set(
-      key,
-      deadlineMs,
-      touchAtMs,
-      toucher.readAtFor(key, deadlineMs, touchAtMs),
-    );
+    const result = index.set(key, deadlineMs, touchAtMs, toucher.readAtFor(key, deadlineMs, touchAtMs));
     if (result === 'added' || result === 'updated') this.options.onOutcome?.('tracked', 1);
   }
 

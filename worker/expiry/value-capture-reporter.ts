@@ -9,7 +9,9 @@ import type { HeldOutcome } from './held-values.ts';
  * `ValuesCaptured` or `ValuesMissing` by `Reason` at once; `values.missing` (count, reason) is
  * logged for the first miss of a reason after a quiet period, then at most once per `intervalMs` per
  * reason with the count since the last line, so a sustained over-budget is visible without a log
- * storm. `capture-off` is counted but never logged (it is the configuration, not an event). Released
+ * storm. `capture-off` is the configuration, not an event: the worker never reports it here (with
+ * capture off there is no reporter; precise-expiry.ts answers `capture-off` itself), and if it came it
+ * would be counted but never logged. Released
  * held values count `ValuesReleased` and are logged at once (held-values.ts calls `onReleased` at most
  * once per sweep). Counts and sizes only: a value's contents never reach this class.
  */

@@ -110,4 +110,34 @@ describe('ExpiryTracker', () => {
     expect(h.outcomes['lookup-failed']).toBe(1);
     expect(h.index.size).toBe(0);
   });
+
+  it("plans a key's read-ahead once per deadline: a lookup that finds the same deadline plans nothing", () => {
+    const index = new DeadlineIndex({ maxKeys: 100 });
+    const planned: string[] = [];
+    const toucher = new ExpiryToucher({
+      index,
+      clock: fakeClock,
+      touch: async (keys) => keys.map(() => -2),
+      offsetForKey: () => 0,
+      isLeader: () => true,
+      readAhead: {
+        readAtFor: (key, _deadlineMs, touchAtMs) => {
+          planned.push(key);
+          return touchAtMs - 20;
+        },
+        read: () => {},
+      },
+    });
+    const tracker = new ExpiryTracker({
+      index,
+      toucher,
+      accepts: compileKeyFilter('user:*'),
+      lookup: async (keys) => keys.map(() => T0 + 5000),
+      offsetForKey: () => 0,
+    });
+    tracker.noteDeadline('user:a', T0 + 5000);
+    tracker.noteDeadline('user:a', T0 + 5000); // the scan, or a second lookup: the same deadline
+    tracker.noteDeadline('user:a', T0 + 6000); // a new deadline: planned again
+    expect(planned).toEqual(['user:a', 'user:a']);
+  });
 });
