@@ -20,9 +20,9 @@ export type CustomMetricName = MetricName;
 /** Every custom metric name the stack references, worker first, then Lambda. */
 export const METRIC_NAMES: readonly CustomMetricName[] = [...WORKER_METRIC_NAMES, ...LAMBDA_METRIC_NAMES];
 
+export { VALUE_MISSING_REASONS } from '../core/captured-values.ts';
 /**
  * Counters also broken down by one more dimension (core/metrics.ts METRIC_BREAKDOWNS), with the closed
- * list of that dimension's values: ValuesMissing by Reason (worker/handlers/expiry-handler.ts).
+ * list of that dimension's values: ValuesMissing by Reason (core/captured-values.ts).
  */
 export { METRIC_BREAKDOWNS } from '../core/metrics.ts';
-export { VALUE_MISSING_REASONS } from '../worker/handlers/expiry-handler.ts';

@@ -1,3 +1,4 @@
+import { EXPIRED_VALUE_TYPES, VALUE_MISSING_REASONS } from './captured-values.ts';
 import type { LogLevel } from './config.ts';
 
 /**
@@ -258,24 +259,10 @@ export const LOG_EVENTS = {
       deadlineMs: opt(num),
       lagMs: opt(num),
       // Value capture (issue 14): a captured value's type and payload bytes, never its contents
-      // (docs/security.md, "Values"); or why the event came without one. The lists are
-      // worker/handlers/expiry-handler.ts's (core/ does not import worker/): a reason added there and
-      // not here fails to compile in the processor.
-      valueType: opt(oneOf('string', 'hash', 'list', 'set', 'zset')),
+      // (docs/security.md, "Values"); or why the event came without one.
+      valueType: opt(oneOf(...EXPIRED_VALUE_TYPES)),
       valueBytes: opt(num),
-      valueMissing: opt(
-        oneOf(
-          'capture-off',
-          'not-tracked',
-          'too-large',
-          'unsupported-type',
-          'ttl-changed',
-          'read-late',
-          'leader-changed',
-          'over-budget',
-          'read-failed',
-        ),
-      ),
+      valueMissing: opt(oneOf(...VALUE_MISSING_REASONS)),
     },
   },
   'handler.failed': {

@@ -1,3 +1,4 @@
+import type { ValueMissingReason } from '../../core/captured-values.ts';
 import type { LineLogger } from '../../core/logger.ts';
 
 /**
@@ -64,34 +65,13 @@ export type ExpiredValue =
 
 export type ExpiredValueType = ExpiredValue['type'];
 
-/**
- * Why an event comes without its value (a closed list; README "Values", docs/precise-expiry.md):
- * - `capture-off`: CAPTURE_VALUES=false (or on-time expiry is off);
- * - `not-tracked`: the key was not in this worker's deadline index (set during a gap, dropped for
- *   capacity, a primary on native expiry): nobody knew when to read it;
- * - `too-large`: over VALUE_MAX_BYTES (sizes are checked before anything is read);
- * - `unsupported-type`: a stream, or a module type;
- * - `ttl-changed`: the TTL moved after the read (the key was read again for the new deadline unless
- *   too late), or the read found no TTL;
- * - `read-late`: the read ran after the deadline (the key was gone, or the worker was behind);
- * - `leader-changed`: the value was read by another worker (a new leader replays, or the read ran
- *   under an earlier term);
- * - `over-budget`: held values were at VALUE_BUDGET_BYTES when the read was due;
- * - `read-failed`: the read's reply was an error (a connection, a timeout, CLUSTERDOWN).
- */
-export const VALUE_MISSING_REASONS = [
-  'capture-off',
-  'not-tracked',
-  'too-large',
-  'unsupported-type',
-  'ttl-changed',
-  'read-late',
-  'leader-changed',
-  'over-budget',
-  'read-failed',
-] as const;
-
-export type ValueMissingReason = (typeof VALUE_MISSING_REASONS)[number];
+/** The five types a value is captured for (Redis' TYPE names). */
+/** Why an event comes without its value: a closed list, kept in core/ (the log catalog and the CDK read it too). */
+export {
+  EXPIRED_VALUE_TYPES,
+  VALUE_MISSING_REASONS,
+  type ValueMissingReason,
+} from '../../core/captured-values.ts';
 
 export interface HandlerContext {
   /** Fencing token of the leadership grant the call runs under; pass it to systems that can fence. */
