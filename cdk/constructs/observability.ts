@@ -45,6 +45,11 @@ const EVENT_ALARM_PERIOD = Duration.minutes(5);
  */
 const VALUE_READ_FAILED_PERIODS = 3;
 
+/** A graph of counts or gauges: its y axis starts at 0, so a flat line near the top is not read as a swing. */
+function zeroBasedGraph(title: string, left: cw.IMetric[], width: number): cw.GraphWidget {
+  return new cw.GraphWidget({ title, left, leftYAxis: { min: 0 }, width });
+}
+
 /** The operator's first screen (dashboard), the alarms and the encrypted SNS topic they notify. */
 export class Observability extends Construct {
   readonly dashboard: cw.Dashboard;
@@ -376,9 +381,9 @@ export class Observability extends Construct {
         leftYAxis: { min: 0 },
         width: 8,
       }),
-      new cw.GraphWidget({
-        title: 'Workers running',
-        left: [
+      zeroBasedGraph(
+        'Workers running',
+        [
           custom('WorkersRunning', 'Maximum', checkPeriod, 'workers running (ECS, by Lambda)'),
           custom('LeaderTaskRunning', 'Minimum', checkPeriod, 'leader task running'),
           new cw.Metric({
@@ -390,20 +395,18 @@ export class Observability extends Construct {
             label: 'running tasks (Container Insights)',
           }),
         ],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
+        8,
+      ),
     );
     this.dashboard.addWidgets(
-      new cw.GraphWidget({
-        title: 'Events per second',
-        left: [
+      zeroBasedGraph(
+        'Events per second',
+        [
           perSecond('received', eventsReceived, 'received/s (all workers)'),
           perSecond('processed', eventsProcessed, 'processed/s (leader)'),
         ],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
+        8,
+      ),
       new cw.GraphWidget({
         title: 'Processing latency and lease renewal latency (ms)',
         left: [latencyP50, latencyP99],
@@ -413,26 +416,20 @@ export class Observability extends Construct {
         leftAnnotations: [{ value: props.latencyP99ThresholdMs, label: 'p99 alarm threshold' }],
         width: 8,
       }),
-      new cw.GraphWidget({
-        title: 'Handler failures and events shed',
-        left: [handlerFailures, eventsShed],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
+      zeroBasedGraph('Handler failures and events shed', [handlerFailures, eventsShed], 8),
     );
     this.dashboard.addWidgets(
-      new cw.GraphWidget({
-        title: 'On-time expiry: keys in the deadline index',
-        left: [
+      zeroBasedGraph(
+        'On-time expiry: keys in the deadline index',
+        [
           custom('TrackedKeys', 'Maximum', WORKER_PERIOD, 'tracked keys (fullest worker)'),
           custom('TrackedKeys', 'Minimum', WORKER_PERIOD, 'tracked keys (emptiest worker)'),
         ],
-        leftYAxis: { min: 0 },
-        width: 12,
-      }),
-      new cw.GraphWidget({
-        title: 'On-time expiry: primaries left to native (late) expiry (0 when healthy)',
-        left: [
+        12,
+      ),
+      zeroBasedGraph(
+        'On-time expiry: primaries left to native (late) expiry (0 when healthy)',
+        [
           custom(
             'NativeExpiryPrimaries',
             'Maximum',
@@ -440,27 +437,24 @@ export class Observability extends Construct {
             'primaries without on-time expiry (worst worker)',
           ),
         ],
-        leftYAxis: { min: 0 },
-        width: 12,
-      }),
+        12,
+      ),
     );
     this.dashboard.addWidgets(
-      new cw.GraphWidget({
-        title: 'Values (CAPTURE_VALUES): handler calls with and without the value, held values released',
-        left: [
+      zeroBasedGraph(
+        'Values (CAPTURE_VALUES): handler calls with and without the value, held values released',
+        [
           custom('ValuesCaptured', 'Sum', WORKER_PERIOD, 'calls with the value'),
           custom('ValuesMissing', 'Sum', WORKER_PERIOD, 'calls without it (all reasons)'),
           custom('ValuesReleased', 'Sum', WORKER_PERIOD, 'held values released (event never came)'),
         ],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
-      new cw.GraphWidget({
-        title: 'Values missing by reason (over-budget, read-late, read-failed: this system fell short)',
-        left: VALUE_MISSING_REASONS.map((reason) => valuesMissingFor(reason, WORKER_PERIOD, reason)),
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
+        8,
+      ),
+      zeroBasedGraph(
+        'Values missing by reason (over-budget, read-late, read-failed: this system fell short)',
+        VALUE_MISSING_REASONS.map((reason) => valuesMissingFor(reason, WORKER_PERIOD, reason)),
+        8,
+      ),
       new cw.GraphWidget({
         title: 'Held value bytes (the leader): held values + reads in flight, within VALUE_BUDGET_BYTES',
         left: [custom('HeldValueBytes', 'Maximum', WORKER_PERIOD, 'held + reserved bytes (fullest worker)')],
@@ -473,9 +467,9 @@ export class Observability extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      new cw.GraphWidget({
-        title: 'Outbox (HANDLER=stream): unconfirmed appends, unread entries trimmed',
-        left: [
+      zeroBasedGraph(
+        'Outbox (HANDLER=stream): unconfirmed appends, unread entries trimmed',
+        [
           custom(
             'OutboxAppendsUnconfirmed',
             'Sum',
@@ -490,31 +484,28 @@ export class Observability extends Construct {
             'entries trimmed before a group read them',
           ),
         ],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
+        8,
+      ),
     );
     this.dashboard.addWidgets(
-      new cw.GraphWidget({
-        title: 'Primaries subscribed and verified',
-        left: [
+      zeroBasedGraph(
+        'Primaries subscribed and verified',
+        [
           primariesTotal,
           primariesVerified,
           custom('SubscribedPrimaries', 'Minimum', WORKER_PERIOD, 'subscribed (worst worker)'),
           custom('SubscribedPrimaries', 'Maximum', WORKER_PERIOD, 'subscribed (best worker)'),
         ],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
-      new cw.GraphWidget({
-        title: 'notify-keyspace-events configuration',
-        left: [
+        8,
+      ),
+      zeroBasedGraph(
+        'notify-keyspace-events configuration',
+        [
           custom('NodesConfigured', 'Minimum', checkPeriod, 'nodes configured'),
           custom('NodesDrifted', 'Maximum', checkPeriod, 'nodes drifted (repaired)'),
         ],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
+        8,
+      ),
       new cw.GraphWidget({
         title: 'notify-check Lambda',
         left: [
@@ -542,24 +533,13 @@ export class Observability extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      new cw.GraphWidget({
-        title: 'ElastiCache EngineCPUUtilization (%) per node',
-        left: cache('EngineCPUUtilization', 'Average'),
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
-      new cw.GraphWidget({
-        title: 'ElastiCache Reclaimed (expired keys) per node',
-        left: cache('Reclaimed', 'Sum'),
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
-      new cw.GraphWidget({
-        title: 'ElastiCache CurrConnections per node',
-        left: cache('CurrConnections', 'Maximum'),
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
+      zeroBasedGraph(
+        'ElastiCache EngineCPUUtilization (%) per node',
+        cache('EngineCPUUtilization', 'Average'),
+        8,
+      ),
+      zeroBasedGraph('ElastiCache Reclaimed (expired keys) per node', cache('Reclaimed', 'Sum'), 8),
+      zeroBasedGraph('ElastiCache CurrConnections per node', cache('CurrConnections', 'Maximum'), 8),
     );
     this.dashboard.addWidgets(
       new cw.GraphWidget({
