@@ -4,7 +4,7 @@
  * slot in the last topology (`ownerOf`), and each group goes to that primary's own connection as one
  * `key-deadlines` script call (worker/scripts/key-deadlines.ts, through `onNode`). A thousand touches
  * then cost the worker one command per primary instead of a thousand Cluster commands (about 40 µs
- * each on this machine, most of a burst's time: docs/precise-expiry.md, "Touches"), and reach Redis
+ * each on this machine, most of a burst's time: docs/precise-expiry.md, "Touch rules"), and reach Redis
  * within a millisecond of each other.
  *
  * Fallback, key by key: a key without a known owner, a group whose call failed (no connection, a

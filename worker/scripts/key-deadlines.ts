@@ -5,7 +5,7 @@ import { ScriptReplyError } from './script-errors.ts';
  * On-time expiry's lookups and touches in one command per primary (worker/expiry/node-deadlines.ts):
  * PEXPIRETIME of many keys of one primary, whatever their slots. A due key is expired by the lookup
  * and its `expired` event published, exactly as a PEXPIRETIME sent alone would (checked on 7.0,
- * docs/precise-expiry.md, "Touches"); during CLIENT PAUSE WRITE it answers -2 without deleting, as
+ * docs/precise-expiry.md, "Touch rules"); during CLIENT PAUSE WRITE it answers -2 without deleting, as
  * PEXPIRETIME does.
  *
  * The keys go in ARGV, not KEYS: a script's declared keys must share one slot (CROSSSLOT otherwise),
