@@ -5,7 +5,8 @@ import { keySlot } from '../../../core/key-slot.ts';
 import { KeyspaceKeys } from '../../../core/keys.ts';
 import type { NotifyCheckReport } from '../../../lambdas/notify-check/report.ts';
 import { LocalRedisCluster } from '../../../local/cluster.ts';
-import { randomSuffix, testClient, WorkerProcess } from '../worker/helpers.ts';
+import { decodeOutboxValue } from '../../../worker/handlers/outbox-value.ts';
+import { randomSuffix, readOutbox, testClient, WorkerProcess } from '../worker/helpers.ts';
 import {
   aclLog,
   type CommandRun,
@@ -32,6 +33,21 @@ const USERS = {
   workerApp: { name: 'kl-worker-app', password: randomPassword('worker-app') },
 };
 const PASSWORDS = Object.values(USERS).map((u) => u.password);
+/**
+ * A value the worker captures (issue 14): user data, which must reach the handler (the outbox) and
+ * nothing the worker prints (README "Values"). Searched for as text and as the encodings a careless
+ * log line would give it (hex, base64, a JSON-serialised Buffer's byte list).
+ */
+/** The sec-worker's EXPIRY_READ_AHEAD_MS, and the TTL of the keys holding the secret value. */
+const SECRET_READ_AHEAD_MS = 200;
+const SECRET_TTL_MS = 400;
+const VALUE_SECRET = `VALUE-SECRET-${randomSuffix()}${randomSuffix()}`;
+const VALUE_SECRET_FORMS = [
+  VALUE_SECRET,
+  Buffer.from(VALUE_SECRET).toString('hex'),
+  Buffer.from(VALUE_SECRET).toString('base64'),
+  Buffer.from(VALUE_SECRET).join(','),
+];
 
 let cluster: LocalRedisCluster;
 let admin: Cluster;
@@ -94,12 +110,26 @@ describe('least-privilege users on a TLS-only cluster', () => {
         LEADER_NAME: leaderName,
         HANDLER: 'stream',
         WORKER_ID: 'sec-worker',
+        // Value capture's read of the secret keys (below) is this worker's first on each primary
+        // (EVALSHA_RO meets NOSCRIPT, then EVAL_RO): measured at 13-28 ms over TLS on this 2-core
+        // machine, longer than the default 20 ms read-ahead, and a read answered after the handler
+        // call started is dropped (read-late). The read-ahead gives it room; what runs is the same.
+        EXPIRY_READ_AHEAD_MS: String(SECRET_READ_AHEAD_MS),
       }),
     );
     const acquired = await worker.waitForEvent('leader.acquired', 30_000);
     const prefix = `app-${randomSuffix()}`;
     const expiring = Array.from({ length: 30 }, (_, i) => `${prefix}:${i}`);
-    await Promise.all(expiring.map((key) => admin.set(key, '1', 'PX', 100)));
+    // Two more hold the secret value: a string and a hash (the value-read script under this ACL),
+    // with a TTL past the read-ahead, so that they are read at their read-ahead time.
+    const secretString = `${prefix}:secret-string`;
+    const secretHash = `${prefix}:secret-hash`;
+    await Promise.all([
+      ...expiring.map((key) => admin.set(key, '1', 'PX', 100)),
+      admin.set(secretString, VALUE_SECRET, 'PX', SECRET_TTL_MS),
+      admin.hset(secretHash, 'token', VALUE_SECRET).then(() => admin.pexpire(secretHash, SECRET_TTL_MS)),
+    ]);
+    expiring.push(secretString, secretHash);
     await worker.waitFor(
       (w) => {
         const done = new Set(w.events('key.processed').map((l) => l.key));
@@ -119,6 +149,33 @@ describe('least-privilege users on a TLS-only cluster', () => {
     for (let p = 0; p < 16; p++) appended += await admin.xlen(keys.outbox(p));
     expect(appended).toBeGreaterThanOrEqual(expiring.length);
     expect(Number(await admin.get(keys.outboxFence(0)))).toBeLessThanOrEqual(Number(acquired.fencingToken));
+    // Value capture ran under this user (%R~* and the read-only script, core/acl.ts): the secret
+    // values reached the handler, in the outbox; key.processed has only their type and size.
+    const handed = new Map<string, unknown>();
+    for (const entry of await readOutbox(admin, leaderName)) {
+      const key = entry.fields.get('key')?.toString('latin1') ?? '';
+      const valueType = entry.fields.get('valueType')?.toString('latin1');
+      const value = entry.fields.get('value');
+      if (key === secretString || key === secretHash)
+        handed.set(
+          key,
+          valueType !== undefined && value !== undefined
+            ? decodeOutboxValue(valueType, value)
+            : { valueMissing: entry.fields.get('valueMissing')?.toString('latin1') },
+        );
+    }
+    expect(handed.get(secretString)).toEqual({ type: 'string', bytes: Buffer.from(VALUE_SECRET) });
+    expect(handed.get(secretHash)).toEqual({
+      type: 'hash',
+      fields: [[Buffer.from('token'), Buffer.from(VALUE_SECRET)]],
+    });
+    const sizes = new Map(
+      worker
+        .events('key.processed')
+        .map((l) => [l.key as string, [l.valueType, l.valueBytes, l.valueMissing]] as const),
+    );
+    expect(sizes.get(secretString)).toEqual(['string', VALUE_SECRET.length, undefined]);
+    expect(sizes.get(secretHash)).toEqual(['hash', 'token'.length + VALUE_SECRET.length, undefined]);
   });
 
   it('the check without CONFIG rights reports the leader and the primaries, and CONFIG as not enforceable', async () => {
@@ -157,10 +214,13 @@ describe('least-privilege users on a TLS-only cluster', () => {
     expect(entries.some((e) => e.username === USERS.check.name)).toBe(true);
   });
 
-  it('printed no password anywhere (worker and report, stdout and stderr)', () => {
+  it('printed no password and no captured value anywhere (worker and report, stdout and stderr)', () => {
     const output = printed.join('\n');
     expect(output.length).toBeGreaterThan(1000);
     for (const password of PASSWORDS) expect(output).not.toContain(password);
+    // The worker's lines are in `printed` (JSON of every line it wrote, its EMF documents, stderr).
+    expect(output).toContain('sec-worker');
+    for (const form of VALUE_SECRET_FORMS) expect(output).not.toContain(form);
   });
 });
 

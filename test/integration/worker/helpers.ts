@@ -3,8 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
 import { keySlot } from '../../../core/key-slot.ts';
+import { KeyspaceKeys } from '../../../core/keys.ts';
 import { decodeLogLine } from '../../../core/log-decoder.ts';
 import type { LocalRedisCluster } from '../../../local/cluster.ts';
+import { OUTBOX_PARTITIONS } from '../../../worker/handlers/stream-handler.ts';
 
 /** Helpers for worker integration tests: workers run as child processes, read through their stdout. */
 
@@ -262,4 +264,29 @@ export class KeyWriter {
     clearInterval(this.timer);
     await Promise.all(this.pending);
   }
+}
+
+/** One entry of the stream outbox (HANDLER=stream; docs/worker.md, "Entry format"). */
+export interface OutboxEntry {
+  readonly stream: string;
+  readonly streamId: string;
+  /** The entry's fields by name, each value as its exact bytes. */
+  readonly fields: ReadonlyMap<string, Buffer>;
+}
+
+/** Every entry of `leaderName`'s outbox, all partitions, each partition in stream order. */
+export async function readOutbox(client: Cluster, leaderName: string): Promise<OutboxEntry[]> {
+  const keys = new KeyspaceKeys(leaderName);
+  const entries: OutboxEntry[] = [];
+  for (let p = 0; p < OUTBOX_PARTITIONS; p++) {
+    const stream = keys.outbox(p);
+    const page = (await client.xrangeBuffer(stream, '-', '+')) as [Buffer, Buffer[]][];
+    for (const [id, values] of page) {
+      const fields = new Map<string, Buffer>();
+      for (let i = 0; i + 1 < values.length; i += 2)
+        fields.set((values[i] as Buffer).toString('latin1'), values[i + 1] as Buffer);
+      entries.push({ stream, streamId: id.toString('latin1'), fields });
+    }
+  }
+  return entries;
 }
