@@ -1,4 +1,5 @@
 import { median, type Summary, summarize } from '../local/runner/statistics.ts';
+import type { ExpiredValueType, ValueMissingReason } from '../worker/handlers/expiry-handler.ts';
 
 /**
  * The pure arithmetic of the benchmarks: matching what the bare subscribers received against what the
@@ -17,6 +18,10 @@ export interface ProcessedRecord {
   /** A tracked key's deadline (primary's clock) and the worker's deadline -> handler lag (on-time expiry). */
   readonly deadlineMs?: number | undefined;
   readonly lagMs?: number | undefined;
+  /** Value capture (issue 14): the captured value's type and payload bytes, or why there was none. */
+  readonly valueType?: ExpiredValueType | undefined;
+  readonly valueBytes?: number | undefined;
+  readonly valueMissing?: ValueMissingReason | undefined;
   calls: number;
 }
 

@@ -167,6 +167,9 @@ export class WorkerGroup {
         workerId: id,
         deadlineMs: record.deadlineMs,
         lagMs: record.lagMs,
+        valueType: record.valueType,
+        valueBytes: record.valueBytes,
+        valueMissing: record.valueMissing,
       });
       return;
     }

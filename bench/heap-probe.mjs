@@ -10,8 +10,11 @@ if (out) {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc');
   process.on('SIGUSR2', () => {
+    const startedMs = performance.now();
     gc();
     gc();
-    writeFileSync(out, JSON.stringify({ ...process.memoryUsage(), atMs: Date.now() }));
+    // gcMs: how long the two collections blocked the worker's loop (the reading's own cost).
+    const gcMs = performance.now() - startedMs;
+    writeFileSync(out, JSON.stringify({ ...process.memoryUsage(), gcMs, atMs: Date.now() }));
   });
 }

@@ -1,5 +1,7 @@
 import { summarize } from '../local/runner/statistics.ts';
-import { int, table } from './markdown.ts';
+import type { ExpiredValueType } from '../worker/handlers/expiry-handler.ts';
+import type { ProcessedRecord } from './analysis.ts';
+import { int, pct, table } from './markdown.ts';
 
 /**
  * The figures of bench/on-time.ts, their report section and console rows, and the parsing of the
@@ -30,6 +32,82 @@ export function meetsOnTimeGoal(f: LagFigures): boolean {
   );
 }
 
+/**
+ * The probes' values (issue 14): strings of `stringBytes`, and every `hashEvery`-th probe a hash of
+ * `hashFields` fields `f0`.. with values of `hashValueBytes` (payload: the fields' and values' lengths).
+ */
+export interface ProbeValues {
+  readonly stringBytes: number;
+  readonly hashEvery: number;
+  readonly hashFields: number;
+  readonly hashValueBytes: number;
+}
+
+export const PROBE_VALUES: ProbeValues = {
+  stringBytes: 100,
+  hashEvery: 10,
+  hashFields: 10,
+  hashValueBytes: 10,
+};
+
+/** Payload bytes of a probe hash (expired-value.ts: the sum of every field's and value's length). */
+export function probeHashBytes(v: ProbeValues): number {
+  let bytes = 0;
+  for (let j = 0; j < v.hashFields; j++) bytes += `f${j}`.length + v.hashValueBytes;
+  return bytes;
+}
+
+/** What the bench writes as probe `index`'s value: a hash for every `hashEvery`-th, else a string. */
+export function probeValueOf(v: ProbeValues, index: number): WrittenValue {
+  return index % v.hashEvery === v.hashEvery - 1
+    ? { type: 'hash', bytes: probeHashBytes(v) }
+    : { type: 'string', bytes: v.stringBytes };
+}
+
+/** A probe's value as the bench wrote it: its type and payload bytes (worker/expiry/expired-value.ts). */
+export interface WrittenValue {
+  readonly type: ExpiredValueType;
+  readonly bytes: number;
+}
+
+/** What the probes' `key.processed` lines said of their values (issue 14: value capture). */
+export interface ValueFigures {
+  /** Probes whose line arrived. */
+  readonly delivered: number;
+  /** Lines with a value of the type and payload bytes written. */
+  readonly captured: number;
+  /** Lines with a value of another type or size than written (0 expected). */
+  readonly mismatched: number;
+  /** Lines without a value, by their `valueMissing` reason (`none`: the line gave no reason either). */
+  readonly missing: Readonly<Record<string, number>>;
+}
+
+/** The value figures of `lines` (key -> its first line), against what was written for each key. */
+export function valueFigures(
+  lines: ReadonlyMap<string, Pick<ProcessedRecord, 'valueType' | 'valueBytes' | 'valueMissing'>>,
+  writtenOf: (key: string) => WrittenValue,
+): ValueFigures {
+  let captured = 0;
+  let mismatched = 0;
+  const missing: Record<string, number> = {};
+  for (const [key, line] of lines) {
+    if (line.valueType !== undefined) {
+      const written = writtenOf(key);
+      if (line.valueType === written.type && line.valueBytes === written.bytes) captured++;
+      else mismatched++;
+    } else {
+      const reason = line.valueMissing ?? 'none';
+      missing[reason] = (missing[reason] ?? 0) + 1;
+    }
+  }
+  return { delivered: lines.size, captured, mismatched, missing };
+}
+
+/** captured / delivered (NaN when nothing was delivered). */
+export function capturedShare(v: ValueFigures): number {
+  return v.delivered > 0 ? v.captured / v.delivered : Number.NaN;
+}
+
 /** Native Redis: no worker; the bare subscribers' receipt of the probes' `expired`. */
 export interface OnTimeNativeRun {
   readonly backgroundKeys: number;
@@ -57,6 +135,12 @@ export interface OnTimeRun {
   /** The index size when the probes were written (scan: the last round-1 line; event: lookups made). */
   readonly trackedAtProbes: number | undefined;
   readonly duplicates: number;
+  /** The probes' values as their lines carried them (CAPTURE_VALUES default: on). */
+  readonly values: ValueFigures;
+  /** Value reads the primaries ran from the probes' writing to their last line (`cmdstat_type`). */
+  readonly valueReads: number;
+  /** Of those, the reads that found the key with its TTL (the script's STRLEN / HLEN.. calls). */
+  readonly valueReadsFound: number;
 }
 
 /** Heap and RSS of a worker at 0 and at `trackedKeys` tracked keys (event path, after a full GC). */
@@ -87,6 +171,50 @@ export interface OnTimeCrash {
   readonly handler: LagFigures;
   readonly bare: LagFigures;
   readonly duplicates: number;
+  readonly values: ValueFigures;
+  readonly valueReads: number;
+  readonly valueReadsFound: number;
+}
+
+/** One reading of the held-values run: the worker's memory and the value reads made so far. */
+export interface HeldReading {
+  /** heapUsed + external after two full GCs, bytes. */
+  readonly heapBytes: number | undefined;
+  readonly rssKiB: number | undefined;
+  /** How long the reading's two GCs blocked the worker's loop. */
+  readonly gcMs: number | undefined;
+  /** Value reads made by then, all primaries (`cmdstat_type`: only the value-read script calls TYPE). */
+  readonly valueReads: number;
+  /** When the reading was asked, ms after the shared deadline (negative: before it). */
+  readonly atFromDeadlineMs: number;
+}
+
+/** One worker, `keys` keys with values of `valueBytes` sharing one deadline (issue 14: the memory budget). */
+export interface OnTimeHeldValues {
+  readonly keys: number;
+  readonly valueBytes: number;
+  /** The deadline, ms after the first PEXPIREAT of the batch. */
+  readonly leadMs: number;
+  /** The lookups caught up this long before the deadline (undefined: not within the wait). */
+  readonly caughtUpBeforeDeadlineMs: number | undefined;
+  /** The worker ready, the keys written without a TTL (nothing tracked). */
+  readonly empty: HeldReading;
+  /** Every key tracked (the lookups caught up), before the batch's read-ahead. */
+  readonly tracked: HeldReading;
+  /** Just before the deadline: the values read so far held. */
+  readonly held: HeldReading;
+  /** Right after the last handled event: the values handed out. */
+  readonly after: HeldReading;
+  /** HELD_SETTLE_MS later (after the held values' sweep). */
+  readonly settled: HeldReading;
+  /** Deadline -> the keys' `key.processed` lines (max: the last handled event). */
+  readonly handler: LagFigures;
+  readonly values: ValueFigures;
+}
+
+/** Heap bytes per value held between the `tracked` and the `held` readings. */
+export function heapPerHeldValue(h: OnTimeHeldValues): number | undefined {
+  return bytesPerKey(h.tracked.heapBytes, h.held.heapBytes, h.held.valueReads - h.tracked.valueReads);
 }
 
 /** One primary's figures during a cost run. */
@@ -95,12 +223,20 @@ export interface PrimaryCost {
   readonly pexpiretimeCalls: number;
   readonly scanCalls: number;
   readonly setCalls: number;
+  /** EVALSHA_RO calls: the key-deadlines script (lookups, touches) and the value-read script. */
+  readonly evalshaRoCalls: number;
+  /** Microseconds spent in EVALSHA_RO calls (`cmdstat_evalsha_ro` usec). */
+  readonly evalshaRoUsec: number;
+  /** Value reads (`cmdstat_type`: only the value-read script calls TYPE). */
+  readonly valueReads: number;
   /** used_cpu_sys + used_cpu_user delta, seconds. */
   readonly cpuS: number | undefined;
 }
 
 export interface OnTimeCostVariant {
   readonly tracking: boolean;
+  /** CAPTURE_VALUES of the worker (capture takes effect with tracking only). */
+  readonly capture: boolean;
   readonly notify: string;
   readonly writesPerS: number;
   readonly written: number;
@@ -111,18 +247,26 @@ export interface OnTimeCostVariant {
 
 export interface OnTimeReport {
   readonly probes: number;
+  readonly probeValues: ProbeValues;
   readonly scanKeysPerS: number;
   readonly nativeWaitS: number;
   readonly native: readonly OnTimeNativeRun[];
   readonly runs: readonly OnTimeRun[];
   readonly memory: readonly OnTimeMemory[];
   readonly crash?: OnTimeCrash | undefined;
+  readonly held?: OnTimeHeldValues | undefined;
   readonly cost: readonly OnTimeCostVariant[];
 }
 
 /** `calls` of `cmdstat_<command>` in INFO commandstats text (0 when the command was not called). */
 export function commandCalls(info: string, command: string): number {
   const match = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info);
+  return match?.[1] === undefined ? 0 : Number(match[1]);
+}
+
+/** `usec` of `cmdstat_<command>` in INFO commandstats text (0 when the command was not called). */
+export function commandUsec(info: string, command: string): number {
+  const match = new RegExp(`^cmdstat_${command}:calls=\\d+,usec=(\\d+)`, 'm').exec(info);
   return match?.[1] === undefined ? 0 : Number(match[1]);
 }
 
@@ -191,7 +335,8 @@ export function onTimeLines(r: OnTimeReport): string[] {
     '',
     `Per size, the cluster holds that many other volatile keys (\`bench:ontime:bg:<n>\`, 1 h TTL, loaded with ` +
       `pipelines, spread over the 3 primaries by their slots), then ${int(r.probes)} probe keys are written with ` +
-      "one shared deadline (`SET k 1 PXAT <deadline>`, 3 s ahead). Native: no worker, the bare subscribers' " +
+      `one shared deadline, 3 s ahead, and a value (\`SET k <${int(r.probeValues.stringBytes)} bytes> PXAT <deadline>\`; ` +
+      `every ${ordinal(r.probeValues.hashEvery)} a hash of ${r.probeValues.hashFields} fields, \`HSET\` then \`PEXPIREAT\`). Native: no worker, the bare subscribers' ` +
       `receipt of each probe's \`expired\` (waited for at most ${r.nativeWaitS} s). On-time: one worker ` +
       '(PRECISE_EXPIRY=true, HANDLER=log, it leads alone), `EXPIRY_SCAN_KEYS_PER_S` ' +
       `${int(r.scanKeysPerS)}; lag = the probe's deadline to its \`key.processed\` line's \`time\` (ms ` +
@@ -220,6 +365,7 @@ export function onTimeLines(r: OnTimeReport): string[] {
     `Goal (issue 13): every probe delivered with p99 <= ${ON_TIME_GOAL_P99_MS} ms at every size, both paths: **${met ? 'met' : 'NOT met'}**.`,
     '',
   ];
+  lines.push(...valueLines(r));
   const ready = r.runs.map(
     (run) =>
       `${int(run.backgroundKeys)} ${run.variant}: ${msText(run.readyMs)} (index ${run.trackedAtProbes === undefined ? '-' : int(run.trackedAtProbes)})`,
@@ -272,18 +418,22 @@ export function onTimeLines(r: OnTimeReport): string[] {
       '',
     );
   }
+  if (r.held) lines.push(...heldLines(r.held));
   if (r.cost.length > 0) {
     const rows = r.cost.map((v) => {
       const perPrimary = v.primaries.map((p) =>
         p.cpuS === undefined ? '-' : `${((p.cpuS / v.durationS) * 100).toFixed(1)}%`,
       );
       return [
-        v.tracking ? 'tracking (PRECISE_EXPIRY=true)' : 'no tracking (PRECISE_EXPIRY=false)',
+        costSetUp(v),
         v.notify,
         `${int(v.written)} (${int(v.written / v.durationS)}/s)`,
         v.primaries.map((p) => int(p.pexpiretimeCalls / v.durationS)).join(' / '),
+        v.primaries.map((p) => int(p.evalshaRoCalls / v.durationS)).join(' / '),
+        v.primaries.map((p) => int(p.valueReads / v.durationS)).join(' / '),
         v.primaries.map((p) => int(p.scanCalls)).join(' / '),
         perPrimary.join(' / '),
+        cpuPerThousand(v),
         v.workerCpuS === undefined ? '-' : `${((v.workerCpuS / v.durationS) * 100).toFixed(0)}%`,
       ];
     });
@@ -291,7 +441,11 @@ export function onTimeLines(r: OnTimeReport): string[] {
     lines.push(
       `Cost on the cache: one worker, ${int(first?.writesPerS ?? 0)} TTL writes a second (\`SET k v PX 1000\`, so as many ` +
         `expiries) for ${(first?.durationS ?? 0).toFixed(1)} s, per primary (\`INFO commandstats\` after \`CONFIG RESETSTAT\`, ` +
-        '`INFO cpu` used_cpu_sys + used_cpu_user delta, as a share of one core; a primary also runs its replica link):',
+        '`INFO cpu` used_cpu_sys + used_cpu_user delta, as a share of one core; a primary also runs its replica link). ' +
+        'The worker runs its lookups and touches (the key-deadlines script) and its value reads (the value-read ' +
+        'script) as EVALSHA_RO; PEXPIRETIME counts the calls inside both scripts; value reads = `cmdstat_type` ' +
+        '(only the value-read script calls TYPE). Capture: CAPTURE_VALUES (on by default) with PRECISE_EXPIRY=true; ' +
+        'the keys are `SET k 1 PX 1000`, so each read is of a 1-byte string:',
       '',
       ...table(
         [
@@ -299,28 +453,219 @@ export function onTimeLines(r: OnTimeReport): string[] {
           'notify-keyspace-events',
           'keys written',
           'PEXPIRETIME/s per primary',
+          'EVALSHA_RO/s per primary',
+          'value reads/s per primary',
           'SCAN calls per primary',
           'primary CPU per primary',
+          'primary CPU per 1,000 expiries (all)',
           'worker CPU',
         ],
         rows,
       ),
       '',
     );
-    const on = r.cost.find((v) => v.tracking);
     const off = r.cost.find((v) => !v.tracking);
-    const cpuOn = on ? sum(on.primaries.map((p) => p.cpuS)) : undefined;
-    const cpuOff = off ? sum(off.primaries.map((p) => p.cpuS)) : undefined;
-    if (on && off && cpuOn !== undefined && cpuOff !== undefined && on.written > 0 && off.written > 0)
+    // Tracking alone: without capture (a run of an older worker, before CAPTURE_VALUES, counts as one).
+    const on = r.cost.find((v) => v.tracking && !v.capture);
+    const capture = r.cost.find((v) => v.tracking && v.capture);
+    const cpuOn = on ? cpuPerWrite(on) : undefined;
+    const cpuOff = off ? cpuPerWrite(off) : undefined;
+    if (on && cpuOn !== undefined && cpuOff !== undefined)
       lines.push(
-        `Primary CPU per 1,000 TTL writes, all primaries: ${((cpuOff / off.written) * 1e6).toFixed(1)} ms without tracking, ` +
-          `${((cpuOn / on.written) * 1e6).toFixed(1)} ms with (x${(cpuOn / on.written / (cpuOff / off.written)).toFixed(2)}); ` +
-          `PEXPIRETIME per TTL write: ${(on.primaries.reduce((t, p) => t + p.pexpiretimeCalls, 0) / on.written).toFixed(2)} ` +
+        `Primary CPU per 1,000 TTL writes, all primaries: ${(cpuOff * 1e6).toFixed(1)} ms without tracking, ` +
+          `${(cpuOn * 1e6).toFixed(1)} ms with (x${(cpuOn / cpuOff).toFixed(2)}); ` +
+          `PEXPIRETIME per TTL write: ${(total(on, (p) => p.pexpiretimeCalls) / on.written).toFixed(2)} ` +
           '(one lookup per `expire` event, one touch per expiry).',
         '',
       );
+    const cpuCapture = capture ? cpuPerWrite(capture) : undefined;
+    if (capture && on && capture.written > 0 && on.written > 0) {
+      const reads = total(capture, (p) => p.valueReads);
+      const extraCalls =
+        total(capture, (p) => p.evalshaRoCalls) / capture.written -
+        total(on, (p) => p.evalshaRoCalls) / on.written;
+      const usecPerCall = (v: OnTimeCostVariant): number => {
+        const calls = total(v, (p) => p.evalshaRoCalls);
+        return calls > 0 ? total(v, (p) => p.evalshaRoUsec) / calls : Number.NaN;
+      };
+      // The time in EVALSHA_RO of the capture run beyond what the lookups and touches took without it.
+      const readUsec =
+        reads > 0
+          ? (total(capture, (p) => p.evalshaRoUsec) -
+              (total(on, (p) => p.evalshaRoUsec) / on.written) * capture.written) /
+            reads
+          : Number.NaN;
+      lines.push(
+        `Value capture (tracking with CAPTURE_VALUES=true against tracking with CAPTURE_VALUES=false): ` +
+          `${(reads / capture.written).toFixed(2)} value reads per TTL write, ` +
+          `${extraCalls >= 0 ? '+' : ''}${extraCalls.toFixed(2)} EVALSHA_RO per TTL write; time inside EVALSHA_RO ` +
+          `(\`cmdstat_evalsha_ro\` usec) ${usecPerCall(on).toFixed(1)} µs per call without capture, ` +
+          `${usecPerCall(capture).toFixed(1)} µs with, about ${Number.isNaN(readUsec) ? '-' : readUsec.toFixed(1)} µs per read; ` +
+          'primary CPU per 1,000 TTL writes, all primaries: ' +
+          `${cpuOn === undefined ? '-' : `${(cpuOn * 1e6).toFixed(1)} ms`} without capture, ` +
+          `${cpuCapture === undefined ? '-' : `${(cpuCapture * 1e6).toFixed(1)} ms`} with` +
+          (cpuOn !== undefined && cpuCapture !== undefined ? ` (x${(cpuCapture / cpuOn).toFixed(2)})` : '') +
+          `; worker CPU ${workerCpuText(on)} without, ${workerCpuText(capture)} with.`,
+        '',
+      );
+    }
   }
   return lines;
+}
+
+const ordinal = (n: number): string => {
+  const suffix =
+    n % 10 === 1 && n % 100 !== 11
+      ? 'st'
+      : n % 10 === 2 && n % 100 !== 12
+        ? 'nd'
+        : n % 10 === 3 && n % 100 !== 13
+          ? 'rd'
+          : 'th';
+  return `${n}${suffix}`;
+};
+
+function costSetUp(v: OnTimeCostVariant): string {
+  if (!v.tracking) return 'no tracking (PRECISE_EXPIRY=false)';
+  return v.capture
+    ? 'tracking and capture (CAPTURE_VALUES=true)'
+    : 'tracking, no capture (CAPTURE_VALUES=false)';
+}
+
+const total = (v: OnTimeCostVariant, of: (p: PrimaryCost) => number): number =>
+  v.primaries.reduce((t, p) => t + of(p), 0);
+
+/** Primary CPU seconds per TTL write, all primaries (undefined without a CPU figure or writes). */
+function cpuPerWrite(v: OnTimeCostVariant): number | undefined {
+  const cpu = sum(v.primaries.map((p) => p.cpuS));
+  return cpu === undefined || v.written <= 0 ? undefined : cpu / v.written;
+}
+
+function cpuPerThousand(v: OnTimeCostVariant): string {
+  const perWrite = cpuPerWrite(v);
+  return perWrite === undefined ? '-' : `${(perWrite * 1e6).toFixed(1)} ms`;
+}
+
+const workerCpuText = (v: OnTimeCostVariant): string =>
+  v.workerCpuS === undefined ? '-' : `${((v.workerCpuS / v.durationS) * 100).toFixed(0)}%`;
+
+/** `read-late 3, leader-changed 2`, most frequent first; '-' for none. */
+export function missingText(missing: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(missing).filter(([, n]) => n > 0);
+  if (entries.length === 0) return '-';
+  return entries
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([reason, n]) => `${reason} ${int(n)}`)
+    .join(', ');
+}
+
+function valueCells(v: ValueFigures, reads: number, found: number): string[] {
+  return [
+    int(v.delivered),
+    `${int(reads)} (${int(found)})`,
+    int(v.captured),
+    pct(capturedShare(v), 2),
+    int(v.mismatched),
+    missingText(v.missing),
+  ];
+}
+
+function valueLines(r: OnTimeReport): string[] {
+  const rows: string[][] = [];
+  for (const run of [...r.runs].sort((a, b) => a.backgroundKeys - b.backgroundKeys))
+    rows.push([
+      int(run.backgroundKeys),
+      run.variant === 'scan' ? 'on-time (scan)' : 'on-time (events)',
+      ...valueCells(run.values, run.valueReads, run.valueReadsFound),
+    ]);
+  if (r.crash)
+    rows.push([
+      int(r.crash.backgroundKeys),
+      `leader SIGKILL (${r.crash.workers} workers)`,
+      ...valueCells(r.crash.values, r.crash.valueReads, r.crash.valueReadsFound),
+    ]);
+  if (rows.length === 0) return [];
+  const v = r.probeValues;
+  return [
+    `Values (issue 14; CAPTURE_VALUES on, the default; EXPIRY_READ_AHEAD_MS 20, the default): the probes above carry ` +
+      `values, strings of ${int(v.stringBytes)} bytes and every ${ordinal(v.hashEvery)} a hash of ${v.hashFields} fields ` +
+      `(${int(probeHashBytes(v))} payload bytes). Captured: the probe's \`key.processed\` line carried \`valueType\` and ` +
+      '`valueBytes` equal to what was written (the line never carries the contents); other type or size: a value ' +
+      "that is not the probe's (0 expected); without a value: the line's `valueMissing` reasons. Leader SIGKILL: " +
+      'only the leader reads values, so the probes whose read-ahead fell in the gap arrive without theirs. ' +
+      "Value reads run: the primaries' `cmdstat_type` from the probes' writing to their last line (only the " +
+      'value-read script calls TYPE); found the key: those that found it alive with its TTL (the script then sizes ' +
+      'it with STRLEN or HLEN, which nothing else calls). A `read-late` is a read not sent because its touch ' +
+      'was already due, a read that found the key expired (reads run but not found), or a reply that came after ' +
+      'the handler call had started (found but not captured).',
+    '',
+    ...table(
+      [
+        'other volatile keys',
+        'set-up',
+        'lines',
+        'value reads run (found the key)',
+        'with their value',
+        'captured / lines',
+        'other type or size',
+        'without a value (reasons)',
+      ],
+      rows,
+    ),
+    '',
+  ];
+}
+
+const signedMs = (value: number): string => (value < 0 ? `-${msText(-value)}` : `+${msText(value)}`);
+
+function heldLines(h: OnTimeHeldValues): string[] {
+  const reading = (name: string, x: HeldReading): string[] => [
+    name,
+    signedMs(x.atFromDeadlineMs),
+    int(x.valueReads),
+    mib(x.heapBytes),
+    mib(kib(x.rssKiB)),
+    msText(x.gcMs),
+  ];
+  const perValue = heapPerHeldValue(h);
+  const rssPerValue = bytesPerKey(
+    kib(h.tracked.rssKiB),
+    kib(h.held.rssKiB),
+    h.held.valueReads - h.tracked.valueReads,
+  );
+  return [
+    `## Held values: ${int(h.keys)} keys sharing one deadline, one worker`,
+    '',
+    `One worker (PRECISE_EXPIRY=true, CAPTURE_VALUES=true, HANDLER=log, it leads alone; VALUE_BUDGET_BYTES default), ` +
+      `${int(h.keys)} keys with strings of ${int(h.valueBytes)} bytes, written without a TTL, then given one shared ` +
+      `deadline (\`PEXPIREAT\`, ${(h.leadMs / 1000).toFixed(0)} s after the first): the leader tracks them (one lookup per ` +
+      '`expire` event) and reads the batch ahead of its deadline at about 20 reads/ms, the last read 20 ms ' +
+      'before it, the first up to 5 s before (VALUE_CAPTURE_DEFAULTS readsPerMs, maxLeadMs), and holds each value until ' +
+      "its key's `expired` event is handled. Memory: `process.memoryUsage()` after two full GCs (bench/heap-probe.mjs, " +
+      "SIGUSR2; heap = heapUsed + external) and the worker's VmRSS; value reads so far: the primaries' `cmdstat_type` " +
+      "(only the value-read script calls TYPE). The reading just before the deadline is asked after the batch's " +
+      "last reads were due: its GCs block the worker's loop, so its touches, and the drain, wait that long.",
+    '',
+    ...table(
+      ['reading', 'asked at (from the deadline)', 'value reads so far', 'heap', 'RSS', "the reading's GCs"],
+      [
+        reading('worker ready, keys without a TTL', h.empty),
+        reading('every key tracked (lookups caught up)', h.tracked),
+        reading('just before the deadline (values held)', h.held),
+        reading('right after the last handled event', h.after),
+        reading("the same, after the held values' sweep", h.settled),
+      ],
+    ),
+    '',
+    `Heap per held value (tracked -> just before the deadline, per value read in between): ${bytesText(perValue)} ` +
+      `(payload ${int(h.valueBytes)} B), RSS ${bytesText(rssPerValue)}. Captured: ${int(h.values.captured)} of ` +
+      `${int(h.values.delivered)} events handled (${pct(capturedShare(h.values), 2)}; other type or size ` +
+      `${int(h.values.mismatched)}; without a value: ${missingText(h.values.missing)}). Deadline -> handled: p50 ` +
+      `${msText(h.handler.p50Ms)}, p99 ${msText(h.handler.p99Ms)}, the last handled event ${msText(h.handler.maxMs)} ` +
+      `(${int(h.handler.delivered)} of ${int(h.handler.expected)} handled). The lookups caught up ` +
+      `${h.caughtUpBeforeDeadlineMs === undefined ? '(not within the wait)' : `${msText(h.caughtUpBeforeDeadlineMs)} before the deadline`}.`,
+    '',
+  ];
 }
 
 const kib = (value: number | undefined): number | undefined =>
@@ -345,10 +690,22 @@ export function onTimeConsole(r: OnTimeReport): [string, string][] {
       `on-time memory at ${int(m.trackedKeys)} keys`,
       `heap ${bytesText(bytesPerKey(m.heapBeforeBytes, m.heapAfterBytes, m.trackedKeys))}/key, RSS ${bytesText(bytesPerKey(kib(m.rssBeforeKiB), kib(m.rssAfterKiB), m.trackedKeys))}/key`,
     ]);
+  for (const run of r.runs)
+    rows.push([
+      `on-time values ${int(run.backgroundKeys)} keys: ${run.variant}`,
+      `captured ${int(run.values.captured)}/${int(run.values.delivered)} (${pct(capturedShare(run.values), 2)}), without: ${missingText(run.values.missing)}`,
+    ]);
+  if (r.held) {
+    const h = r.held;
+    rows.push([
+      `on-time held values (${int(h.keys)} keys)`,
+      `heap ${bytesText(heapPerHeldValue(h))}/value, captured ${pct(capturedShare(h.values), 2)}, last handled ${msText(h.handler.maxMs)} after the deadline`,
+    ]);
+  }
   for (const v of r.cost)
     rows.push([
-      `on-time cost (${v.tracking ? 'tracking' : 'no tracking'})`,
-      `PEXPIRETIME/s ${v.primaries.map((p) => int(p.pexpiretimeCalls / v.durationS)).join('/')}, primary CPU s ${v.primaries.map((p) => (p.cpuS === undefined ? '-' : p.cpuS.toFixed(2))).join('/')}`,
+      `on-time cost (${v.tracking ? (v.capture ? 'tracking, capture' : 'tracking, no capture') : 'no tracking'})`,
+      `PEXPIRETIME/s ${v.primaries.map((p) => int(p.pexpiretimeCalls / v.durationS)).join('/')}, EVALSHA_RO/s ${v.primaries.map((p) => int(p.evalshaRoCalls / v.durationS)).join('/')}, primary CPU s ${v.primaries.map((p) => (p.cpuS === undefined ? '-' : p.cpuS.toFixed(2))).join('/')}, ${cpuPerThousand(v)} per 1,000 expiries`,
     ]);
   return rows;
 }

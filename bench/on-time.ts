@@ -3,22 +3,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
+import { VALUE_CAPTURE_DEFAULTS } from '../core/defaults.ts';
 import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import type { BenchSettings } from './bench-options.ts';
 import { cpuSeconds, parseVmRssKiB } from './cpu-usage.ts';
 import type { BenchHarness, Recorder, WorkerGroup } from './harness.ts';
 import {
   commandCalls,
+  commandUsec,
+  type HeldReading,
   type LagFigures,
   lagFigures,
   type OnTimeCostVariant,
   type OnTimeCrash,
+  type OnTimeHeldValues,
   type OnTimeMemory,
   type OnTimeNativeRun,
   type OnTimeReport,
   type OnTimeRun,
   type OnTimeVariant,
+  PROBE_VALUES,
+  probeValueOf,
   usedCpuSeconds,
+  valueFigures,
 } from './on-time-report.ts';
 
 /**
@@ -29,7 +36,12 @@ import {
  *   time `probes` keys share one deadline;
  * - the leader SIGKILL among 3 workers, probes due over the seconds after the kill;
  * - memory per tracked key (event path, bench/heap-probe.mjs);
- * - the cache-side cost of 10,000 TTL writes a second with and without tracking.
+ * - held values (issue 14): one worker, HELD_KEYS keys with values sharing one deadline, its memory
+ *   before the deadline (the batch's values read ahead and held) and after, the share captured;
+ * - the cache-side cost of 10,000 TTL writes a second without tracking, with tracking alone, and with
+ *   tracking and value capture.
+ * The probes carry values (PROBE_VALUES: strings, every tenth a hash); each run reports the share of
+ * probes whose `key.processed` line carried the value written (the line has its type and size only).
  * notify-keyspace-events is `Egx` during the scenario (precise expiry needs `g`) and back to `Ex` after.
  */
 
@@ -48,6 +60,23 @@ const READY_BOUND_MS = 300_000;
 /** The lookups count as caught up once the PEXPIRETIME count stood still for this long. */
 const CATCH_UP_STALL_MS = 3000;
 const NOTIFY_TRACKING = 'Egx';
+/** The held-values run: keys sharing one deadline, and their strings' length. */
+const HELD_KEYS = 100_000;
+const HELD_VALUE_BYTES = 100;
+/**
+ * The held-values batch's deadline, from its first PEXPIREAT: the PEXPIREATs (~1-2 s), the lookups
+ * (~3 s at 100,000 keys) and the batch's read-ahead (up to VALUE_CAPTURE_DEFAULTS.maxLeadMs, 5 s) fit.
+ */
+const HELD_LEAD_MS = 12_000;
+/**
+ * The `held` reading is asked this long before the deadline: after the batch's last reads were due
+ * (EXPIRY_READ_AHEAD_MS, 20 ms, before it), so the reading's GCs, which block the worker's loop for
+ * tens of ms, delay its touches (counted in the drain, and shown) but no read: reads due during the
+ * block would come due together, each reserving VALUE_MAX_BYTES of the budget while in flight.
+ */
+const HELD_READING_BEFORE_MS = 15;
+/** The `settled` reading: this long after the last handled event (held values are swept every 1 s). */
+const HELD_SETTLE_MS = 2500;
 const NOTIFY_NATIVE = 'Ex';
 
 interface Primaries {
@@ -67,6 +96,7 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
   const memory: OnTimeMemory[] = [];
   const cost: OnTimeCostVariant[] = [];
   let crash: OnTimeCrash | undefined;
+  let held: OnTimeHeldValues | undefined;
   await harness.cluster.configSetAll('notify-keyspace-events', NOTIFY_TRACKING);
   try {
     for (const size of s.backgroundSizes) {
@@ -81,12 +111,18 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
     await flush(primaries);
     crash = await measureCrash(harness, settings, primaries);
     await flush(primaries);
-    for (const tracking of [false, true]) {
+    held = await measureHeldValues(harness, settings, primaries);
+    await flush(primaries);
+    for (const [tracking, capture] of [
+      [false, false],
+      [true, false],
+      [true, true],
+    ] as const) {
       await harness.cluster.configSetAll(
         'notify-keyspace-events',
         tracking ? NOTIFY_TRACKING : NOTIFY_NATIVE,
       );
-      cost.push(await measureCost(harness, settings, primaries, tracking));
+      cost.push(await measureCost(harness, settings, primaries, tracking, capture));
       await flush(primaries);
     }
   } finally {
@@ -96,12 +132,14 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
   }
   return {
     probes: s.probes,
+    probeValues: PROBE_VALUES,
     scanKeysPerS: s.scanKeysPerS,
     nativeWaitS: s.nativeWaitS,
     native,
     runs,
     memory,
     crash,
+    held,
     cost,
   };
 }
@@ -117,17 +155,74 @@ async function writeKeys(
   keyOf: (i: number) => string,
   args: ['PX' | 'PXAT', number],
 ): Promise<void> {
+  await writeBatched(count, (i) => harness.client.set(keyOf(i), '1', args[0] as 'PX', args[1]));
+}
+
+/** `write(i)` for i in [0, count), WRITE_BATCH at a time (the generator client pipelines them). */
+async function writeBatched(count: number, write: (i: number) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < count; i += WRITE_BATCH) {
     const batch: Promise<unknown>[] = [];
-    for (let j = i; j < Math.min(count, i + WRITE_BATCH); j++)
-      batch.push(harness.client.set(keyOf(j), '1', args[0] as 'PX', args[1]));
+    for (let j = i; j < Math.min(count, i + WRITE_BATCH); j++) batch.push(write(j));
     await Promise.all(batch);
   }
 }
 
+/**
+ * The probes, `count` keys sharing `prefix`, each with its value (PROBE_VALUES): a string `SET k v
+ * PXAT <deadline>`, or a hash (HSET, then PEXPIREAT: its `expire` event has the deadline).
+ */
+async function writeProbes(
+  harness: BenchHarness,
+  count: number,
+  prefix: string,
+  deadlineOf: (i: number) => number,
+): Promise<void> {
+  const text = (bytes: number) => 'v'.repeat(bytes);
+  const string = text(PROBE_VALUES.stringBytes);
+  const fields: string[] = [];
+  for (let j = 0; j < PROBE_VALUES.hashFields; j++) fields.push(`f${j}`, text(PROBE_VALUES.hashValueBytes));
+  await writeBatched(count, (i) => {
+    const key = `${prefix}${i}`;
+    return probeValueOf(PROBE_VALUES, i).type === 'hash'
+      ? Promise.all([harness.client.hset(key, ...fields), harness.client.pexpireat(key, deadlineOf(i))])
+      : harness.client.set(key, string, 'PXAT', deadlineOf(i));
+  });
+}
+
+/** The value written for probe key `key` under `prefix` (writeProbes). */
+function probeValueOfKey(prefix: string) {
+  return (key: string) => probeValueOf(PROBE_VALUES, Number(key.slice(prefix.length)));
+}
+
+async function commandStats(primaries: Primaries): Promise<string[]> {
+  return Promise.all(primaries.clients.map(({ client }) => client.info('commandstats')));
+}
+
+const totalCalls = (infos: readonly string[], command: string): number =>
+  infos.reduce((total, info) => total + commandCalls(info, command), 0);
+
 async function pexpiretimeCalls(primaries: Primaries): Promise<number> {
-  const infos = await Promise.all(primaries.clients.map(({ client }) => client.info('commandstats')));
-  return infos.reduce((total, info) => total + commandCalls(info, 'pexpiretime'), 0);
+  return totalCalls(await commandStats(primaries), 'pexpiretime');
+}
+
+/** Value reads run so far, all primaries (only the value-read script calls TYPE). */
+async function valueReads(primaries: Primaries): Promise<number> {
+  return totalCalls(await commandStats(primaries), 'type');
+}
+
+/**
+ * Value reads so far, and of them those that found the key with its TTL: the value-read script sizes
+ * a string with STRLEN and a collection with HLEN / LLEN / SCARD / ZCARD only then (nothing else here
+ * calls them), after TYPE (a key already expired: `gone`) and PEXPIRETIME (no TTL).
+ */
+async function readCounts(primaries: Primaries): Promise<{ reads: number; found: number }> {
+  const infos = await commandStats(primaries);
+  const found = ['strlen', 'hlen', 'llen', 'scard', 'zcard'].reduce((t, c) => t + totalCalls(infos, c), 0);
+  return { reads: totalCalls(infos, 'type'), found };
+}
+
+async function resetStats(primaries: Primaries): Promise<void> {
+  await Promise.all(primaries.clients.map(({ client }) => client.call('CONFIG', 'RESETSTAT')));
 }
 
 /** The probes' lags: deadline -> handler line, the line's lagMs, deadline -> bare receipt. */
@@ -180,7 +275,7 @@ async function measureNative(
   const recorder = harness.recorder(prefix);
   try {
     const deadlineMs = Math.round(Date.now() + PROBE_LEAD_MS);
-    await writeKeys(harness, probes, (i) => `${prefix}${i}`, ['PXAT', deadlineMs]);
+    await writeProbes(harness, probes, prefix, () => deadlineMs);
     await waitFor(() => recorder.reference.size >= probes, deadlineMs + nativeWaitS * 1000);
     const bare = probeLags(recorder, probes, () => deadlineMs).bare;
     harness.log(`  native: ${bare.delivered}/${probes}, p50 ${fmt(bare.p50Ms)}, p99 ${fmt(bare.p99Ms)}`);
@@ -247,7 +342,10 @@ async function loadAndCatchUp(
   }
 }
 
-async function readHeap(group: WorkerGroup, heapOut: string): Promise<{ heap?: number; rssKiB?: number }> {
+async function readHeap(
+  group: WorkerGroup,
+  heapOut: string,
+): Promise<{ heap?: number; rssKiB?: number; gcMs?: number }> {
   const pid = group.pids()[0];
   if (pid === undefined) return {};
   rmSync(heapOut, { force: true });
@@ -262,8 +360,16 @@ async function readHeap(group: WorkerGroup, heapOut: string): Promise<{ heap?: n
   }
   await sleep(50);
   try {
-    const m = JSON.parse(readFileSync(heapOut, 'utf8')) as { heapUsed: number; external: number };
-    return { heap: m.heapUsed + m.external, ...(rssKiB === undefined ? {} : { rssKiB }) };
+    const m = JSON.parse(readFileSync(heapOut, 'utf8')) as {
+      heapUsed: number;
+      external: number;
+      gcMs?: number;
+    };
+    return {
+      heap: m.heapUsed + m.external,
+      ...(rssKiB === undefined ? {} : { rssKiB }),
+      ...(m.gcMs === undefined ? {} : { gcMs: m.gcMs }),
+    };
   } catch {
     return rssKiB === undefined ? {} : { rssKiB };
   }
@@ -317,19 +423,33 @@ async function measureWorker(
         });
     }
     harness.log(`  ready in ${fmt(readyMs)}, index ${trackedAtProbes}`);
+    const readsBefore = await readCounts(primaries);
     const deadlineMs = Math.round(Date.now() + PROBE_LEAD_MS);
-    await writeKeys(harness, probes, (i) => `${prefix}${i}`, ['PXAT', deadlineMs]);
+    await writeProbes(harness, probes, prefix, () => deadlineMs);
     await waitFor(
       () => recorder.processed.size >= probes && recorder.reference.size >= probes,
       deadlineMs + WORKER_WAIT_MS,
     );
+    const readsAfter = await readCounts(primaries);
+    const reads = readsAfter.reads - readsBefore.reads;
+    const found = readsAfter.found - readsBefore.found;
     const lags = probeLags(recorder, probes, () => deadlineMs);
+    const values = valueFigures(recorder.processed, probeValueOfKey(prefix));
     harness.log(
       `  handler ${lags.handler.delivered}/${probes}, p50 ${fmt(lags.handler.p50Ms)}, p99 ${fmt(lags.handler.p99Ms)}, ` +
         `max ${fmt(lags.handler.maxMs)}; worker receipt p50 ${fmt(lags.workerReceipt.p50Ms)} p99 ${fmt(lags.workerReceipt.p99Ms)}; ` +
-        `bare p50 ${fmt(lags.bare.p50Ms)} p99 ${fmt(lags.bare.p99Ms)}`,
+        `bare p50 ${fmt(lags.bare.p50Ms)} p99 ${fmt(lags.bare.p99Ms)}; values ${valuesText(values)} (${reads} reads, ${found} found the key)`,
     );
-    return { backgroundKeys: size, variant, ...lags, readyMs, trackedAtProbes };
+    return {
+      backgroundKeys: size,
+      variant,
+      ...lags,
+      readyMs,
+      trackedAtProbes,
+      values,
+      valueReads: reads,
+      valueReadsFound: found,
+    };
   } finally {
     harness.release(recorder);
     await harness.stopWorkers(group);
@@ -364,12 +484,9 @@ async function measureCrash(
     const killAtMs = Math.round(Date.now() + 1500);
     const deadlineOf = (key: string) =>
       killAtMs + Math.floor((Number(key.slice(prefix.length)) / probes) * crashSpreadMs);
-    // One deadline per probe (writeKeys takes one for all).
-    await Promise.all(
-      Array.from({ length: probes }, (_, i) =>
-        harness.client.set(`${prefix}${i}`, '1', 'PXAT', deadlineOf(`${prefix}${i}`)),
-      ),
-    );
+    const readsBefore = await readCounts(primaries);
+    // One deadline per probe.
+    await writeProbes(harness, probes, prefix, (i) => deadlineOf(`${prefix}${i}`));
     await sleep(Math.max(0, killAtMs - Date.now()));
     const before = group.handoverCount();
     const signalAt = group.signal(leader.id, 'SIGKILL');
@@ -377,9 +494,13 @@ async function measureCrash(
     await waitFor(() => recorder.processed.size >= probes, killAtMs + crashSpreadMs + WORKER_WAIT_MS);
     const lags = probeLags(recorder, probes, deadlineOf);
     const gapMs = next ? next.acquiredAtMs - signalAt : undefined;
+    const values = valueFigures(recorder.processed, probeValueOfKey(prefix));
+    const readsAfter = await readCounts(primaries);
+    const reads = readsAfter.reads - readsBefore.reads;
+    const found = readsAfter.found - readsBefore.found;
     harness.log(
       `  handler ${lags.handler.delivered}/${probes}, p50 ${fmt(lags.handler.p50Ms)}, p99 ${fmt(lags.handler.p99Ms)}, ` +
-        `max ${fmt(lags.handler.maxMs)}; gap ${fmt(gapMs)}`,
+        `max ${fmt(lags.handler.maxMs)}; gap ${fmt(gapMs)}; values ${valuesText(values)} (${reads} reads, ${found} found the key)`,
     );
     return {
       workers,
@@ -389,6 +510,9 @@ async function measureCrash(
       handler: lags.handler,
       bare: lags.bare,
       duplicates: lags.duplicates,
+      values,
+      valueReads: reads,
+      valueReadsFound: found,
     };
   } finally {
     harness.release(recorder);
@@ -396,18 +520,22 @@ async function measureCrash(
   }
 }
 
+/**
+ * One worker (no-op handler) during `costWritesPerS` TTL writes a second: without tracking, with
+ * tracking alone (CAPTURE_VALUES=false), with tracking and capture (CAPTURE_VALUES=true).
+ */
 async function measureCost(
   harness: BenchHarness,
   settings: BenchSettings,
   primaries: Primaries,
   tracking: boolean,
+  capture: boolean,
 ): Promise<OnTimeCostVariant> {
   const { costWritesPerS, costDurationS } = settings.onTime;
   const notify = tracking ? NOTIFY_TRACKING : NOTIFY_NATIVE;
-  harness.log(
-    `on-time cost (${tracking ? 'tracking' : 'no tracking'}): ${costWritesPerS} TTL writes/s for ${costDurationS} s`,
-  );
-  const tag = `ontime-cost-${tracking ? 'on' : 'off'}`;
+  const name = tracking ? (capture ? 'tracking, capture' : 'tracking, no capture') : 'no tracking';
+  harness.log(`on-time cost (${name}): ${costWritesPerS} TTL writes/s for ${costDurationS} s`);
+  const tag = `ontime-cost-${tracking ? (capture ? 'capture' : 'on') : 'off'}`;
   const group = harness.workers({
     script: WORKER_SCRIPT,
     count: 1,
@@ -417,6 +545,7 @@ async function measureCost(
       LOG_LEVEL: 'warn',
       KEY_PATTERN,
       PRECISE_EXPIRY: String(tracking),
+      CAPTURE_VALUES: String(capture),
       EXPIRY_SCAN_KEYS_PER_S: String(settings.onTime.scanKeysPerS),
     },
     replace: false,
@@ -426,7 +555,7 @@ async function measureCost(
   try {
     await group.waitLeaderRecord(60_000);
     await sleep(2000);
-    await Promise.all(primaries.clients.map(({ client }) => client.call('CONFIG', 'RESETSTAT')));
+    await resetStats(primaries);
     const cpuBefore = await Promise.all(primaries.clients.map(({ client }) => client.info('cpu')));
     const pid = group.pids()[0];
     const workerBefore = pid === undefined ? undefined : cpuSeconds(pid);
@@ -442,6 +571,7 @@ async function measureCost(
     ]);
     const result: OnTimeCostVariant = {
       tracking,
+      capture,
       notify,
       writesPerS: costWritesPerS,
       written: generator.counts().sent,
@@ -455,6 +585,9 @@ async function measureCost(
           pexpiretimeCalls: commandCalls(info, 'pexpiretime'),
           scanCalls: commandCalls(info, 'scan'),
           setCalls: commandCalls(info, 'set'),
+          evalshaRoCalls: commandCalls(info, 'evalsha_ro'),
+          evalshaRoUsec: commandUsec(info, 'evalsha_ro'),
+          valueReads: commandCalls(info, 'type'),
           cpuS: a === undefined || b === undefined ? undefined : b - a,
         };
       }),
@@ -463,6 +596,8 @@ async function measureCost(
     };
     harness.log(
       `  written ${result.written}; PEXPIRETIME ${result.primaries.map((p) => p.pexpiretimeCalls).join('/')}; ` +
+        `EVALSHA_RO ${result.primaries.map((p) => p.evalshaRoCalls).join('/')}; ` +
+        `value reads ${result.primaries.map((p) => p.valueReads).join('/')}; ` +
         `primary CPU s ${result.primaries.map((p) => p.cpuS?.toFixed(2)).join('/')}`,
     );
     return result;
@@ -470,6 +605,106 @@ async function measureCost(
     await generator.stop();
     await harness.stopWorkers(group);
   }
+}
+
+/**
+ * One worker, HELD_KEYS keys with strings of HELD_VALUE_BYTES sharing one deadline: its memory with
+ * nothing tracked, with every key tracked, just before the deadline (the batch read ahead, its values
+ * held) and once every event was handled; the share of events handled with their value; deadline ->
+ * the last handled event. The keys are written without a TTL first, then given the deadline with
+ * PEXPIREAT, so the deadline need only leave room for the PEXPIREATs, the lookups and the read-ahead.
+ */
+async function measureHeldValues(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  primaries: Primaries,
+): Promise<OnTimeHeldValues> {
+  harness.log(
+    `on-time held values: ${HELD_KEYS} keys of ${HELD_VALUE_BYTES} bytes sharing one deadline, 1 worker`,
+  );
+  const tag = 'ontime-held';
+  const heapOut = join(tmpdir(), `kl-bench-${tag}-${process.pid}.json`);
+  const group = harness.workers({
+    script: WORKER_SCRIPT,
+    count: 1,
+    leaderName: `bench-${tag}-${Date.now()}`,
+    env: workerEnv(settings, heapOut),
+    replace: false,
+    idPrefix: `${tag}-`,
+  });
+  const prefix = 'bench:ontime:held:';
+  const recorder = harness.recorder(prefix);
+  const read = async (): Promise<Omit<HeldReading, 'atFromDeadlineMs'> & { atMs: number }> => {
+    const atMs = Date.now();
+    // The reads first: the worker runs none while its GCs for the reading block its loop.
+    const reads = await valueReads(primaries);
+    const memory = await readHeap(group, heapOut);
+    return { heapBytes: memory.heap, rssKiB: memory.rssKiB, gcMs: memory.gcMs, valueReads: reads, atMs };
+  };
+  try {
+    await group.waitStable(60_000);
+    await waitScanReady(group, primaries, 1);
+    const value = 'v'.repeat(HELD_VALUE_BYTES);
+    await writeBatched(HELD_KEYS, (i) => harness.client.set(`${prefix}${i}`, value));
+    await resetStats(primaries);
+    const empty = await read();
+    const deadlineMs = Math.round(Date.now() + HELD_LEAD_MS);
+    await writeBatched(HELD_KEYS, (i) => harness.client.pexpireat(`${prefix}${i}`, deadlineMs));
+    // The lookups: PEXPIRETIME calls but those inside value reads (one each); the touches come after the deadline.
+    let caughtUpAtMs: number | undefined;
+    const readAheadFromMs = deadlineMs - VALUE_CAPTURE_DEFAULTS.maxLeadMs - 500;
+    while (caughtUpAtMs === undefined && Date.now() < readAheadFromMs) {
+      const infos = await commandStats(primaries);
+      if (totalCalls(infos, 'pexpiretime') - totalCalls(infos, 'type') >= HELD_KEYS)
+        caughtUpAtMs = Date.now();
+      else await sleep(100);
+    }
+    const tracked = await read();
+    await sleep(Math.max(0, deadlineMs - HELD_READING_BEFORE_MS - Date.now()));
+    const held = await read();
+    await waitFor(() => recorder.processed.size >= HELD_KEYS, deadlineMs + WORKER_WAIT_MS);
+    const after = await read();
+    await sleep(HELD_SETTLE_MS);
+    const settled = await read();
+    const at = ({ atMs, ...rest }: Awaited<ReturnType<typeof read>>): HeldReading => ({
+      ...rest,
+      atFromDeadlineMs: atMs - deadlineMs,
+    });
+    const lags: number[] = [];
+    for (const record of recorder.processed.values()) lags.push(record.lineMs - deadlineMs);
+    const result: OnTimeHeldValues = {
+      keys: HELD_KEYS,
+      valueBytes: HELD_VALUE_BYTES,
+      leadMs: HELD_LEAD_MS,
+      caughtUpBeforeDeadlineMs: caughtUpAtMs === undefined ? undefined : deadlineMs - caughtUpAtMs,
+      empty: at(empty),
+      tracked: at(tracked),
+      held: at(held),
+      after: at(after),
+      settled: at(settled),
+      handler: lagFigures(lags, HELD_KEYS),
+      values: valueFigures(recorder.processed, () => ({ type: 'string', bytes: HELD_VALUE_BYTES })),
+    };
+    const mib = (bytes: number | undefined) =>
+      bytes === undefined ? '-' : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+    harness.log(
+      `  heap ${[result.empty, result.tracked, result.held, result.after, result.settled].map((r) => `${mib(r.heapBytes)} (${r.valueReads} reads, GC ${fmt(r.gcMs)})`).join(' -> ')}; ` +
+        `caught up ${fmt(result.caughtUpBeforeDeadlineMs)} before the deadline; handled ${result.handler.delivered}/${HELD_KEYS}, ` +
+        `last ${fmt(result.handler.maxMs)}; values ${valuesText(result.values)}`,
+    );
+    return result;
+  } finally {
+    harness.release(recorder);
+    await harness.stopWorkers(group);
+    rmSync(heapOut, { force: true });
+  }
+}
+
+function valuesText(v: ReturnType<typeof valueFigures>): string {
+  const missing = Object.entries(v.missing)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  return `${v.captured}/${v.delivered} captured${v.mismatched > 0 ? `, ${v.mismatched} other type or size` : ''}${missing ? `, without: ${missing}` : ''}`;
 }
 
 function fmt(ms: number | undefined): string {
