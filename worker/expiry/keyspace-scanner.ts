@@ -31,10 +31,10 @@ export interface ScanConnection {
     match: string | undefined,
   ): Promise<readonly [string, readonly Buffer[]]>;
   /**
-   * PEXPIRETIME of each key on this node, in one command (the key-deadlines script) or pipelined;
-   * one result per key (an Error for a key the node does not serve).
+   * PEXPIRETIME of each key on this node, pipelined, or with `oneCommand` in one command (the
+   * key-deadlines script); one result per key (an Error for a key the node does not serve).
    */
-  deadlines(keys: readonly Buffer[]): Promise<readonly (number | Error)[]>;
+  deadlines(keys: readonly Buffer[], oneCommand?: boolean): Promise<readonly (number | Error)[]>;
   /** `TIME` on this node: [seconds, microseconds] (primary-clocks.ts). */
   time(): Promise<readonly [string, string]>;
   /** values-read with `args` on this node (value capture's batches, value-reader.ts). */
@@ -134,14 +134,18 @@ export class KeyspaceScanner {
   }
 
   /**
-   * PEXPIRETIME of `keys` on the primary `nodeId` through its scan connection (the toucher's and the
-   * tracker's batches, node-deadlines.ts); rejects when it has none.
+   * PEXPIRETIME of `keys` on the primary `nodeId` through its scan connection (the toucher's batches
+   * in one command, the tracker's pipelined; node-deadlines.ts); rejects when it has none.
    */
-  deadlinesOn(nodeId: string, keys: readonly Buffer[]): Promise<readonly (number | Error)[]> {
+  deadlinesOn(
+    nodeId: string,
+    keys: readonly Buffer[],
+    oneCommand: boolean,
+  ): Promise<readonly (number | Error)[]> {
     const scan = this.scans.get(nodeId);
     return scan === undefined
       ? Promise.reject(new Error(`no connection to ${nodeId}`))
-      : scan.connection.deadlines(keys);
+      : scan.connection.deadlines(keys, oneCommand);
   }
 
   /** values-read on the primary `nodeId` through its scan connection; rejects when it has none. */

@@ -95,13 +95,17 @@ export class PreciseExpiry {
   constructor(private readonly options: PreciseExpiryOptions) {
     const { clock, logger, leadership } = options;
     this.index = new DeadlineIndex({ maxKeys: options.maxKeys });
-    // Lookups and touches: one key-deadlines call per primary on its scan connection, the Cluster
-    // client key by key for whatever that could not answer (node-deadlines.ts).
-    const deadlines = nodeDeadlines({
-      ownerOf: (key) => this.clocks.ownerOf(key),
-      onNode: (nodeId, keys) => this.scanner.deadlinesOn(nodeId, keys),
-      fallback: clusterDeadlines(options.cluster),
-    });
+    // Touches: one key-deadlines call per primary on its scan connection (due keys reach Redis at
+    // once); lookups: pipelined there (cheaper for the primary); the Cluster client key by key for
+    // whatever that could not answer (node-deadlines.ts).
+    const byNode = (oneCommand: boolean) =>
+      nodeDeadlines({
+        ownerOf: (key) => this.clocks.ownerOf(key),
+        onNode: (nodeId, keys) => this.scanner.deadlinesOn(nodeId, keys, oneCommand),
+        fallback: clusterDeadlines(options.cluster),
+      });
+    const touches = byNode(true);
+    const lookups = byNode(false);
     this.scanner = new KeyspaceScanner({
       connect: (node) => new RedisScanConnection(node, options.redis, logger),
       accepts: options.accepts,
@@ -148,7 +152,7 @@ export class PreciseExpiry {
     this.toucher = new ExpiryToucher({
       index: this.index,
       clock,
-      touch: deadlines,
+      touch: touches,
       offsetForKey,
       isLeader: () => leadership.current(clock.monotonicMs()) !== undefined,
       ...(this.capture ? { readAhead: this.capture.stage } : {}),
@@ -157,7 +161,7 @@ export class PreciseExpiry {
       index: this.index,
       toucher: this.toucher,
       accepts: options.accepts,
-      lookup: deadlines,
+      lookup: lookups,
       offsetForKey,
     });
   }

@@ -156,7 +156,10 @@ describe('on-time expiry: every probe within 2 s of its deadline among 20,000 vo
       const deadlineMs = Date.now() + 300;
       for (const key of own) await client.set(key, '1', 'PXAT', deadlineMs);
       await client.set(foreign as string, '1', 'PX', 60_000);
-      const alive = await connection.deadlines(own.map((key) => Buffer.from(key)));
+      const alive = await connection.deadlines(
+        own.map((key) => Buffer.from(key)),
+        true,
+      );
       expect(alive).toEqual(own.map(() => deadlineMs));
       // The script itself answers for keys of many slots (not only the per-key fallback).
       expect(await scriptsOn(subscriber).run(keyDeadlines, [], own)).toEqual(own.map(() => deadlineMs));
@@ -165,7 +168,10 @@ describe('on-time expiry: every probe within 2 s of its deadline among 20,000 vo
       subscriber.on('message', (_channel, key) => expired.push(key));
       await subscriber.subscribe('__keyevent@0__:expired');
       await new Promise((resolve) => setTimeout(resolve, deadlineMs - Date.now() + 5));
-      const due = await connection.deadlines(own.map((key) => Buffer.from(key)));
+      const due = await connection.deadlines(
+        own.map((key) => Buffer.from(key)),
+        true,
+      );
       expect(due).toEqual(own.map(() => -2));
       // Published by the lookups themselves: Redis' own cycle samples 20 keys per 100 ms among 20,000.
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -173,10 +179,10 @@ describe('on-time expiry: every probe within 2 s of its deadline among 20,000 vo
 
       // A key this node does not serve fails the script; the keys are looked up one by one instead,
       // and only that key answers an error (MOVED), for the Cluster client to follow.
-      const mixed = await connection.deadlines([
-        Buffer.from(foreign as string),
-        Buffer.from(own[0] as string),
-      ]);
+      const mixed = await connection.deadlines(
+        [Buffer.from(foreign as string), Buffer.from(own[0] as string)],
+        true,
+      );
       expect(mixed[0]).toBeInstanceOf(Error);
       expect(mixed[1]).toBe(-2);
     } finally {
