@@ -66,8 +66,14 @@ export interface ExpiryToucherOptions {
 export interface ReadAheadStage {
   /** Local wall-clock time to read `key`'s value before its touch at `touchAtMs`, or undefined for none. */
   readAtFor(key: string, deadlineMs: number, touchAtMs: number): number | undefined;
-  /** Leader only: entries at their read-ahead time (`nowMs`, local wall clock), in deadline order. */
-  read(entries: readonly DueEntry[], nowMs: number): void;
+  /**
+   * Leader only: entries at their read-ahead time (`nowMs`, local wall clock), in deadline order. The
+   * stage calls `answered` with every entry once its read has answered (or was not sent): only then is
+   * the entry scheduled for its touch, at its touch time or at once if that has passed. A touch before
+   * the read's answer would let the key's event come first and the value be dropped; waiting delays
+   * the expiry only while a read is slower than its read-ahead, by at most the read's command timeout.
+   */
+  read(entries: readonly DueEntry[], nowMs: number, answered: (entries: readonly DueEntry[]) => void): void;
 }
 
 export type TouchOutcome = 'touched' | 'alive' | 'moved-deadline' | 'gone' | 'persisted' | 'error';
@@ -164,8 +170,9 @@ export class ExpiryToucher {
   }
 
   /**
-   * The read-ahead entries of `due` go to the stage (leader) and on to their touch, scheduled now (a
-   * touch already due is taken again by the same `fire`); the touches are returned.
+   * The read-ahead entries of `due` go to the stage (leader; each scheduled for its touch once its read
+   * answered) or straight on to their touch (follower); a touch already due is taken again by the same
+   * `fire`. The touches are returned.
    */
   private passReadAheads(due: DueEntry[], isLeader: boolean, nowMs: number): DueEntry[] {
     const stage = this.options.readAhead;
@@ -174,13 +181,22 @@ export class ExpiryToucher {
     const reads: DueEntry[] = [];
     for (const entry of due) {
       if (!entry.readAhead) touches.push(entry);
-      else {
-        if (isLeader) reads.push(entry);
-        this.options.index.advance(entry.key, this.touchAtFor(entry.key, entry.deadlineMs));
-      }
+      else if (isLeader) reads.push(entry);
+      else this.options.index.advance(entry.key, this.touchAtFor(entry.key, entry.deadlineMs));
     }
-    if (reads.length > 0) stage.read(reads, nowMs);
+    if (reads.length > 0) stage.read(reads, nowMs, (answered) => this.readAnswered(answered));
     return touches;
+  }
+
+  /** The stage's reads answered: each entry still tracked for that deadline is scheduled for its touch. */
+  private readAnswered(entries: readonly DueEntry[]): void {
+    const { index } = this.options;
+    for (const entry of entries) {
+      // Its event came, or a new deadline was set (and scheduled) meanwhile: not ours to schedule.
+      if (index.deadlineOf(entry.key) !== entry.deadlineMs) continue;
+      index.advance(entry.key, this.touchAtFor(entry.key, entry.deadlineMs));
+    }
+    this.arm();
   }
 
   private send(due: readonly DueEntry[]): void {

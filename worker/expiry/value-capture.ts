@@ -92,7 +92,7 @@ export class ValueCapture implements ReadAheadStage {
     return touchAtMs - this.options.readAheadMs - Math.min(this.maxLeadMs, rank / this.readsPerMs);
   }
 
-  read(entries: readonly DueEntry[], nowMs: number): void {
+  read(entries: readonly DueEntry[], nowMs: number, answered: (entries: readonly DueEntry[]) => void): void {
     const { held, maxBytes, touchAtFor } = this.options;
     const keys: Buffer[] = [];
     const limits: number[] = [];
@@ -109,17 +109,22 @@ export class ValueCapture implements ReadAheadStage {
         sent.push({ entry, reservation });
       }
     }
+    if (sent.length < entries.length) answered(entries.filter((e) => !sent.some((x) => x.entry === e)));
     if (sent.length === 0) return;
+    // Each entry's touch waits for its read (expiry-toucher.ts ReadAheadStage): `answered` once settled.
+    const sentEntries = sent.map((x) => x.entry);
     this.options.reader.read(keys, limits).then(
       (results) => {
         for (let i = 0; i < sent.length; i++) {
           const { entry, reservation } = sent[i] as (typeof sent)[number];
           this.settle(entry, reservation, results[i]);
         }
+        answered(sentEntries);
       },
       (error: unknown) => {
         for (const { entry, reservation } of sent)
           this.settle(entry, reservation, error instanceof Error ? error : new Error(String(error)));
+        answered(sentEntries);
       },
     );
   }

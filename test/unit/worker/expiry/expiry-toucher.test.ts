@@ -206,15 +206,39 @@ describe('ExpiryToucher', () => {
   describe('with a read-ahead stage', () => {
     const READ_AHEAD_MS = 20;
 
-    /** A stage that reads READ_AHEAD_MS before the touch and records what it was handed, and when. */
-    function stage(): ReadAheadStage & { reads: { entries: DueEntry[]; nowMs: number; atMs: number }[] } {
+    /**
+     * A stage that reads READ_AHEAD_MS before the touch and records what it was handed, and when; its
+     * reads answer at once, or, with `answerAfterMs`, that much later.
+     */
+    function stage(
+      answerAfterMs?: number,
+    ): ReadAheadStage & { reads: { entries: DueEntry[]; nowMs: number; atMs: number }[] } {
       const reads: { entries: DueEntry[]; nowMs: number; atMs: number }[] = [];
       return {
         reads,
         readAtFor: (_key, _deadlineMs, touchAtMs) => touchAtMs - READ_AHEAD_MS,
-        read: (entries, nowMs) => reads.push({ entries: [...entries], nowMs, atMs: Date.now() }),
+        read: (entries, nowMs, answered) => {
+          reads.push({ entries: [...entries], nowMs, atMs: Date.now() });
+          if (answerAfterMs === undefined) answered(entries);
+          else setTimeout(() => answered(entries), answerAfterMs);
+        },
       };
     }
+
+    it("the leader's touch waits for the entry's read: a read answered after the touch time is touched then", async () => {
+      // A read still out at the touch time would lose its value: the event would come first, and the
+      // reply be dropped (the key no longer tracked). So the touch waits for the answer.
+      const readAhead = stage(READ_AHEAD_MS + 15);
+      const h = harness({ readAhead });
+      h.track('k', T0 + 1000);
+      await vi.advanceTimersByTimeAsync(1001 - READ_AHEAD_MS);
+      expect(readAhead.reads).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(READ_AHEAD_MS + 14);
+      expect(h.batches).toEqual([]); // touch time T0 + 1001 passed: still waiting for the read
+      // The read answers at T0 + 1016; the touch goes on the timer's next turn (a 0 ms timer is 1 ms).
+      await vi.advanceTimersByTimeAsync(2);
+      expect(h.batches).toEqual([{ keys: ['k'], atMs: T0 + 1001 + 16 }]);
+    });
 
     it('the leader hands each entry to the stage at its read-ahead, then touches it at its touch time', async () => {
       const readAhead = stage();

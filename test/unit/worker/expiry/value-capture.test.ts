@@ -28,6 +28,8 @@ interface Harness {
     answer: (reply: ReadReply) => void;
     fail: (e: unknown) => void;
   }[];
+  /** Keys the capture said answered (their touch may go), in the order it said so. */
+  readonly answered: string[];
   /** Hands `key` (tracked with `deadlineMs`) to the stage at `nowMs`. */
   read(entries: [key: string, deadlineMs: number][], nowMs?: number): void;
 }
@@ -61,17 +63,22 @@ function harness(overrides: Partial<ValueCaptureOptions> & { budgetBytes?: numbe
     ...overrides,
   });
   capture.leadershipChanged(true);
+  /** Keys the capture said answered (their touch may go), in the order it said so. */
+  const answered: string[] = [];
   return {
     capture,
     held,
     tracked,
     reads,
+    answered,
     read(entries, nowMs = Date.now()) {
       const due: DueEntry[] = entries.map(([key, deadlineMs]) => {
         tracked.set(key, deadlineMs);
         return { key, deadlineMs, attempts: 0, readAhead: true };
       });
-      capture.read(due, nowMs);
+      capture.read(due, nowMs, (done) => {
+        for (const entry of done) answered.push(entry.key);
+      });
     },
   };
 }
@@ -146,6 +153,21 @@ describe('ValueCapture', () => {
       expect(h.reads.map((r) => r.keys)).toEqual([['before']]);
       expect(h.held.take('at', deadline)).toEqual({ valueMissing: 'read-late' });
       expect(h.held.take('after', deadline)).toEqual({ valueMissing: 'read-late' });
+    });
+
+    it("says an entry answered (its touch may go) at once when not sent, else once its read's reply settled", async () => {
+      const h = harness();
+      const deadline = T0 + 100;
+      h.read([
+        ['late', deadline],
+        ['sent', deadline],
+      ]);
+      h.read([['late', deadline]], touchAtFor('late', deadline)); // due at the touch time: not sent
+      expect(h.answered).toEqual(['late']);
+      h.reads[0]?.answer([{ kind: 'gone' }, { kind: 'gone' }]);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(h.answered.sort()).toEqual(['late', 'late', 'sent']);
     });
 
     it('a key that finds no room is not read: over-budget; the others are read with the room granted', () => {
