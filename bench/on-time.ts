@@ -285,6 +285,23 @@ async function measureNative(
   }
 }
 
+/** One worker of the on-time runs (its own LEADER_NAME, so it leads alone), named by `tag`. */
+function oneWorker(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  tag: string,
+  heapOut: string | undefined,
+): WorkerGroup {
+  return harness.workers({
+    script: WORKER_SCRIPT,
+    count: 1,
+    leaderName: `bench-${tag}-${Date.now()}`,
+    env: workerEnv(settings, heapOut),
+    replace: false,
+    idPrefix: `${tag}-`,
+  });
+}
+
 function workerEnv(settings: BenchSettings, heapOut: string | undefined): Record<string, string> {
   return {
     HANDLER: 'log',
@@ -387,14 +404,7 @@ async function measureWorker(
   harness.log(`on-time (${variant}): ${probes} probes among ${size} volatile keys, 1 worker`);
   const tag = `ontime-${variant}-${size}`;
   const heapOut = variant === 'event' ? join(tmpdir(), `kl-bench-${tag}-${process.pid}.json`) : undefined;
-  const group = harness.workers({
-    script: WORKER_SCRIPT,
-    count: 1,
-    leaderName: `bench-${tag}-${Date.now()}`,
-    env: workerEnv(settings, heapOut),
-    replace: false,
-    idPrefix: `${tag}-`,
-  });
+  const group = oneWorker(harness, settings, tag, heapOut);
   const prefix = `bench:ontime:${variant}-${size}:`;
   const recorder = harness.recorder(prefix);
   try {
@@ -624,14 +634,7 @@ async function measureHeldValues(
   );
   const tag = 'ontime-held';
   const heapOut = join(tmpdir(), `kl-bench-${tag}-${process.pid}.json`);
-  const group = harness.workers({
-    script: WORKER_SCRIPT,
-    count: 1,
-    leaderName: `bench-${tag}-${Date.now()}`,
-    env: workerEnv(settings, heapOut),
-    replace: false,
-    idPrefix: `${tag}-`,
-  });
+  const group = oneWorker(harness, settings, tag, heapOut);
   const prefix = 'bench:ontime:held:';
   const recorder = harness.recorder(prefix);
   const read = async (): Promise<Omit<HeldReading, 'atFromDeadlineMs'> & { atMs: number }> => {

@@ -125,38 +125,20 @@ export class KeyspaceScanner {
     }
   }
 
+  /**
+   * `use` of the primary `nodeId`'s scan connection (its clock, primary-clocks.ts; the toucher's and
+   * the tracker's batches, node-deadlines.ts; value reads, value-reader.ts); rejects when it has none.
+   */
+  on<T>(nodeId: string, use: (connection: ScanConnection) => Promise<T>): Promise<T> {
+    const scan = this.scans.get(nodeId);
+    return scan === undefined
+      ? Promise.reject(new Error(`no connection to ${nodeId}`))
+      : use(scan.connection);
+  }
+
   /** `TIME` on the primary `nodeId` through its scan connection; rejects when it has none. */
   time(nodeId: string): Promise<readonly [string, string]> {
-    const scan = this.scans.get(nodeId);
-    return scan === undefined
-      ? Promise.reject(new Error(`no connection to ${nodeId}`))
-      : scan.connection.time();
-  }
-
-  /**
-   * PEXPIRETIME of `keys` on the primary `nodeId` through its scan connection (the toucher's batches
-   * in one command, the tracker's pipelined; node-deadlines.ts); rejects when it has none.
-   */
-  deadlinesOn(
-    nodeId: string,
-    keys: readonly Buffer[],
-    oneCommand: boolean,
-  ): Promise<readonly (number | Error)[]> {
-    const scan = this.scans.get(nodeId);
-    return scan === undefined
-      ? Promise.reject(new Error(`no connection to ${nodeId}`))
-      : scan.connection.deadlines(keys, oneCommand);
-  }
-
-  /** values-read on the primary `nodeId` through its scan connection; rejects when it has none. */
-  readValuesOn(
-    nodeId: string,
-    args: readonly (Buffer | number)[],
-  ): Promise<readonly (ValueReadReply | typeof DEFERRED)[]> {
-    const scan = this.scans.get(nodeId);
-    return scan === undefined
-      ? Promise.reject(new Error(`no connection to ${nodeId}`))
-      : scan.connection.readValues(args);
+    return this.on(nodeId, (connection) => connection.time());
   }
 
   /** Stops every scan and closes the connections. */

@@ -22,40 +22,54 @@ export interface NodeDeadlinesOptions {
   readonly fallback: (keys: readonly Buffer[]) => Promise<readonly (number | Error)[]>;
 }
 
+/**
+ * The positions of `keys` grouped by the primary owning each key's slot (`ownerOf`), in order, and
+ * those without a known owner: the one grouping of every per-primary batch (here and value-reader.ts).
+ */
+export function groupByOwner(
+  keys: readonly Buffer[],
+  ownerOf: (key: Buffer) => string | undefined,
+): { readonly byOwner: Map<string, number[]>; readonly unowned: number[] } {
+  const byOwner = new Map<string, number[]>();
+  const unowned: number[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const owner = ownerOf(keys[i] as Buffer);
+    if (owner === undefined) {
+      unowned.push(i);
+      continue;
+    }
+    const group = byOwner.get(owner);
+    if (group === undefined) byOwner.set(owner, [i]);
+    else group.push(i);
+  }
+  return { byOwner, unowned };
+}
+
 export type KeyDeadlines = (keys: readonly Buffer[]) => Promise<readonly (number | Error)[]>;
 
 export function nodeDeadlines(options: NodeDeadlinesOptions): KeyDeadlines {
   const { ownerOf, onNode, fallback } = options;
   return async (keys) => {
     const results: (number | Error)[] = new Array(keys.length);
-    const groups = new Map<string | undefined, number[]>();
-    for (let i = 0; i < keys.length; i++) {
-      const owner = ownerOf(keys[i] as Buffer);
-      const group = groups.get(owner);
-      if (group === undefined) groups.set(owner, [i]);
-      else group.push(i);
-    }
-    const retry: number[] = groups.get(undefined) ?? [];
+    const { byOwner, unowned: retry } = groupByOwner(keys, ownerOf);
     await Promise.all(
-      [...groups]
-        .filter((entry): entry is [string, number[]] => entry[0] !== undefined)
-        .map(async ([nodeId, indexes]) => {
-          let replies: readonly (number | Error)[] | undefined;
-          try {
-            replies = await onNode(
-              nodeId,
-              indexes.map((i) => keys[i] as Buffer),
-            );
-          } catch {
-            replies = undefined;
-          }
-          for (let j = 0; j < indexes.length; j++) {
-            const reply = replies?.[j];
-            const i = indexes[j] as number;
-            if (typeof reply === 'number') results[i] = reply;
-            else retry.push(i);
-          }
-        }),
+      [...byOwner].map(async ([nodeId, indexes]) => {
+        let replies: readonly (number | Error)[] | undefined;
+        try {
+          replies = await onNode(
+            nodeId,
+            indexes.map((i) => keys[i] as Buffer),
+          );
+        } catch {
+          replies = undefined;
+        }
+        for (let j = 0; j < indexes.length; j++) {
+          const reply = replies?.[j];
+          const i = indexes[j] as number;
+          if (typeof reply === 'number') results[i] = reply;
+          else retry.push(i);
+        }
+      }),
     );
     if (retry.length > 0) {
       const replies = await fallback(retry.map((i) => keys[i] as Buffer)).catch((error: unknown) =>

@@ -101,7 +101,7 @@ export class PreciseExpiry {
     const byNode = (oneCommand: boolean) =>
       nodeDeadlines({
         ownerOf: (key) => this.clocks.ownerOf(key),
-        onNode: (nodeId, keys) => this.scanner.deadlinesOn(nodeId, keys, oneCommand),
+        onNode: (nodeId, keys) => this.scanner.on(nodeId, (c) => c.deadlines(keys, oneCommand)),
         fallback: clusterDeadlines(options.cluster),
       });
     const touches = byNode(true);
@@ -192,7 +192,7 @@ export class PreciseExpiry {
         maxBytes: settings.maxBytes,
         nodes: {
           ownerOf: (key) => this.clocks.ownerOf(key),
-          read: (nodeId, args) => this.scanner.readValuesOn(nodeId, args),
+          read: (nodeId, args) => this.scanner.on(nodeId, (c) => c.readValues(args)),
         },
       }),
       held,

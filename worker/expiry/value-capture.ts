@@ -3,7 +3,7 @@ import { VALUE_CAPTURE_DEFAULTS } from '../../core/defaults.ts';
 import type { ValueMissingReason } from '../handlers/expiry-handler.ts';
 import type { DueEntry } from './deadline-index.ts';
 import type { ReadAheadStage } from './expiry-toucher.ts';
-import type { HeldOutcome, HeldValues } from './held-values.ts';
+import type { HeldOutcome, HeldValues, ValueReservation } from './held-values.ts';
 import type { ValueReader, ValueReadResult } from './value-reader.ts';
 
 /**
@@ -96,42 +96,43 @@ export class ValueCapture implements ReadAheadStage {
     const { held, maxBytes, touchAtFor } = this.options;
     const keys: Buffer[] = [];
     const limits: number[] = [];
-    const sent: { entry: DueEntry; reservation: ReturnType<HeldValues['reserve']> }[] = [];
+    const sent: DueEntry[] = [];
+    const reservations: ValueReservation[] = [];
+    const notSent: DueEntry[] = [];
     for (const entry of entries) {
       const reservation = held.reserve(maxBytes);
-      if (nowMs >= touchAtFor(entry.key, entry.deadlineMs)) {
-        held.settle(entry.key, entry.deadlineMs, reservation, 'read-late');
-      } else if (reservation.bytes === 0) {
-        held.settle(entry.key, entry.deadlineMs, reservation, 'over-budget');
+      const late = nowMs >= touchAtFor(entry.key, entry.deadlineMs);
+      if (late || reservation.bytes === 0) {
+        const reason = late ? 'read-late' : 'over-budget';
+        held.settle(entry.key, entry.deadlineMs, reservation, reason);
+        notSent.push(entry);
       } else {
         keys.push(Buffer.from(entry.key, 'latin1'));
         limits.push(reservation.bytes);
-        sent.push({ entry, reservation });
+        sent.push(entry);
+        reservations.push(reservation);
       }
     }
-    if (sent.length < entries.length) answered(entries.filter((e) => !sent.some((x) => x.entry === e)));
+    if (notSent.length > 0) answered(notSent);
     if (sent.length === 0) return;
     // Each entry's touch waits for its read (expiry-toucher.ts ReadAheadStage): `answered` once settled.
-    const sentEntries = sent.map((x) => x.entry);
+    const settleAll = (resultOf: (i: number) => ValueReadResult | Error | undefined) => {
+      for (let i = 0; i < sent.length; i++)
+        this.settle(sent[i] as DueEntry, reservations[i] as ValueReservation, resultOf(i));
+      answered(sent);
+    };
     this.options.reader.read(keys, limits).then(
-      (results) => {
-        for (let i = 0; i < sent.length; i++) {
-          const { entry, reservation } = sent[i] as (typeof sent)[number];
-          this.settle(entry, reservation, results[i]);
-        }
-        answered(sentEntries);
-      },
+      (results) => settleAll((i) => results[i]),
       (error: unknown) => {
-        for (const { entry, reservation } of sent)
-          this.settle(entry, reservation, error instanceof Error ? error : new Error(String(error)));
-        answered(sentEntries);
+        const failure = error instanceof Error ? error : new Error(String(error));
+        settleAll(() => failure);
       },
     );
   }
 
   private settle(
     entry: DueEntry,
-    reservation: ReturnType<HeldValues['reserve']>,
+    reservation: ValueReservation,
     result: ValueReadResult | Error | undefined,
   ): void {
     const { held } = this.options;

@@ -9,6 +9,7 @@ import {
   type ValueReadReply,
   valueRead,
 } from '../scripts/value-read.ts';
+import { groupByOwner } from './node-deadlines.ts';
 
 /**
  * Reads expiring keys' values on their primaries (issue 14, value capture): with `nodes`, one
@@ -104,17 +105,7 @@ export class ValueReader {
     const nodes = this.options.nodes;
     if (nodes === undefined) return this.readEach(keys, clamped);
     const results: (ValueReadResult | Error)[] = new Array(keys.length);
-    const byOwner = new Map<string, number[]>();
-    const oneByOne: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const owner = nodes.ownerOf(keys[i] as Buffer);
-      if (owner === undefined) oneByOne.push(i);
-      else {
-        const group = byOwner.get(owner);
-        if (group === undefined) byOwner.set(owner, [i]);
-        else group.push(i);
-      }
-    }
+    const { byOwner, unowned: oneByOne } = groupByOwner(keys, nodes.ownerOf);
     // Every chunk of a primary at once (they queue on its connection, each call bounded), then the
     // deferred keys once more; what is left goes one by one through the Cluster client.
     const readChunks = async (nodeId: string, indexes: readonly number[], retry: boolean): Promise<void> => {

@@ -38,8 +38,10 @@ const PASSWORDS = Object.values(USERS).map((u) => u.password);
  * nothing the worker prints (README "Values"). Searched for as text and as the encodings a careless
  * log line would give it (hex, base64, a JSON-serialised Buffer's byte list).
  */
-/** The sec-worker's EXPIRY_READ_AHEAD_MS, and the TTL of the keys holding the secret value. */
-const SECRET_READ_AHEAD_MS = 200;
+/**
+ * TTL of the keys holding the secret value: long enough for their `expire` events' lookups to track
+ * them before their read-ahead time (the default EXPIRY_READ_AHEAD_MS, 20 ms, before the deadline).
+ */
 const SECRET_TTL_MS = 400;
 const VALUE_SECRET = `VALUE-SECRET-${randomSuffix()}${randomSuffix()}`;
 const VALUE_SECRET_FORMS = [
@@ -110,11 +112,9 @@ describe('least-privilege users on a TLS-only cluster', () => {
         LEADER_NAME: leaderName,
         HANDLER: 'stream',
         WORKER_ID: 'sec-worker',
-        // Value capture's read of the secret keys (below) is this worker's first on each primary
-        // (EVALSHA_RO meets NOSCRIPT, then EVAL_RO): measured at 13-28 ms over TLS on this 2-core
-        // machine, longer than the default 20 ms read-ahead, and a read answered after the handler
-        // call started is dropped (read-late). The read-ahead gives it room; what runs is the same.
-        EXPIRY_READ_AHEAD_MS: String(SECRET_READ_AHEAD_MS),
+        // The default read-ahead: the secret keys' reads are this worker's first on each primary
+        // (EVALSHA_RO meets NOSCRIPT, then EVAL_RO: 13-28 ms over TLS here, longer than the 20 ms
+        // read-ahead), and each key's touch waits for its read's answer (expiry-toucher.ts).
       }),
     );
     const acquired = await worker.waitForEvent('leader.acquired', 30_000);

@@ -6,6 +6,7 @@ import { keySlot } from '../../../core/key-slot.ts';
 import { KeyspaceKeys } from '../../../core/keys.ts';
 import { decodeLogLine } from '../../../core/log-decoder.ts';
 import type { LocalRedisCluster } from '../../../local/cluster.ts';
+import type { ExpiredValue } from '../../../worker/handlers/expiry-handler.ts';
 import { OUTBOX_PARTITIONS } from '../../../worker/handlers/stream-handler.ts';
 
 /** Helpers for worker integration tests: workers run as child processes, read through their stdout. */
@@ -289,4 +290,44 @@ export async function readOutbox(client: Cluster, leaderName: string): Promise<O
     }
   }
   return entries;
+}
+
+/** A score as Redis' ZADD reads it (String(-0) would lose the sign, String(Infinity) is not Redis' word). */
+export function scoreText(score: number): string {
+  if (score === Number.POSITIVE_INFINITY) return '+inf';
+  if (score === Number.NEGATIVE_INFINITY) return '-inf';
+  return Object.is(score, -0) ? '-0' : String(score);
+}
+
+/**
+ * Writes `value` at `key` (deleting what was there), with the deadline `deadlineMs` when given
+ * (SET ... PXAT for a string, PEXPIREAT after the collection's write: exact), for the value-capture
+ * tests (value-reader.test.ts, value-capture.test.ts).
+ */
+export async function writeValue(
+  client: Cluster,
+  key: Buffer | string,
+  value: ExpiredValue,
+  deadlineMs: number | undefined,
+): Promise<void> {
+  await client.del(key);
+  switch (value.type) {
+    case 'string':
+      if (deadlineMs === undefined) await client.set(key, value.bytes);
+      else await client.set(key, value.bytes, 'PXAT', deadlineMs);
+      return;
+    case 'hash':
+      await client.hset(key, ...value.fields.flat());
+      break;
+    case 'list':
+      await client.rpush(key, ...value.items);
+      break;
+    case 'set':
+      await client.sadd(key, ...value.members);
+      break;
+    case 'zset':
+      await client.zadd(key, ...value.members.flatMap(([m, s]) => [scoreText(s), m]));
+      break;
+  }
+  if (deadlineMs !== undefined) await client.pexpireat(key, deadlineMs);
 }

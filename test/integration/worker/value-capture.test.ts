@@ -11,9 +11,11 @@ import {
   type OutboxEntry,
   randomSuffix,
   readOutbox,
+  scoreText,
   testClient,
   WorkerProcess,
   workerEnv,
+  writeValue,
 } from './helpers.ts';
 
 /**
@@ -61,13 +63,6 @@ const keyId = (key: Buffer | string) => Buffer.from(key).toString('base64');
 /** The same for a `key.processed` line: `keyBase64` when the key is not UTF-8, else `key`. */
 const lineKeyId = (line: LogLine) => (line.keyBase64 as string | undefined) ?? keyId(line.key as string);
 const byBytes = (a: Buffer, c: Buffer) => Buffer.compare(a, c);
-
-/** A score as ZADD reads it (String(-0) loses the sign; Redis' word for infinity is `inf`). */
-function scoreText(score: number): string {
-  if (score === Number.POSITIVE_INFINITY) return '+inf';
-  if (score === Number.NEGATIVE_INFINITY) return '-inf';
-  return Object.is(score, -0) ? '-0' : String(score);
-}
 
 /**
  * A value in the order the contract defines (README "Values", worker/handlers/expiry-handler.ts
@@ -254,33 +249,6 @@ const batchArb = fc
     fc.array(keyTailArb, { minLength: 15 + FREE_CASES, maxLength: 15 + FREE_CASES }),
   )
   .map(([boundary, free, spreads, tails]) => ({ values: [...boundary, ...free], spreads, tails }));
-
-/** Writes `value` at `key` with the deadline `deadlineMs` (PXAT / PEXPIREAT: exact). */
-async function writeValue(
-  client: Cluster,
-  key: Buffer | string,
-  value: ExpiredValue,
-  deadlineMs: number,
-): Promise<void> {
-  switch (value.type) {
-    case 'string':
-      await client.set(key, value.bytes, 'PXAT', deadlineMs);
-      return;
-    case 'hash':
-      await client.hset(key, ...value.fields.flat());
-      break;
-    case 'list':
-      await client.rpush(key, ...value.items);
-      break;
-    case 'set':
-      await client.sadd(key, ...value.members);
-      break;
-    case 'zset':
-      await client.zadd(key, ...value.members.flatMap(([m, s]) => [scoreText(s), m]));
-      break;
-  }
-  await client.pexpireat(key, deadlineMs);
-}
 
 /** What the handler was given for one key, from its outbox entry. */
 function handed(entry: OutboxEntry): {

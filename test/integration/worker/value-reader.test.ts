@@ -13,7 +13,7 @@ import { ValueReader, type ValueReadResult } from '../../../worker/expiry/value-
 import type { ExpiredValue } from '../../../worker/handlers/expiry-handler.ts';
 import { scriptsOn } from '../../../worker/scripts/registry.ts';
 import { valuesRead } from '../../../worker/scripts/value-read.ts';
-import { randomSuffix, testClient } from './helpers.ts';
+import { randomSuffix, scoreText, testClient, writeValue } from './helpers.ts';
 
 /**
  * The value reader on a real 3-primary cluster (issue 14), as a user with the worker's ACL: read-only
@@ -32,13 +32,6 @@ const SMALL = { maxBytes: 64, maxElements: 6 };
 const b = (text: string) => Buffer.from(text);
 const hex = (bytes: Buffer) => bytes.toString('hex');
 const byBytes = (a: Buffer, c: Buffer) => Buffer.compare(a, c);
-
-/** A score as Redis' ZADD reads it (String(-0) would lose the sign, String(Infinity) is not Redis' word). */
-function scoreText(score: number): string {
-  if (score === Number.POSITIVE_INFINITY) return '+inf';
-  if (score === Number.NEGATIVE_INFINITY) return '-inf';
-  return Object.is(score, -0) ? '-0' : String(score);
-}
 
 /** The value in the order Redis gives it back, where that order is defined (lists, sorted sets). */
 function canonical(value: ExpiredValue): unknown {
@@ -84,28 +77,6 @@ function expected(
 function observed(result: ValueReadResult | Error): unknown {
   if (result instanceof Error) return { error: result.message };
   return result.kind === 'value' ? { ...result, value: canonical(result.value) } : result;
-}
-
-async function write(client: Cluster, key: Buffer, value: ExpiredValue, deadlineMs: number | undefined) {
-  await client.del(key);
-  switch (value.type) {
-    case 'string':
-      await client.set(key, value.bytes);
-      break;
-    case 'hash':
-      await client.hset(key, ...value.fields.flat());
-      break;
-    case 'list':
-      await client.rpush(key, ...value.items);
-      break;
-    case 'set':
-      await client.sadd(key, ...value.members);
-      break;
-    case 'zset':
-      await client.zadd(key, ...value.members.flatMap(([m, s]) => [scoreText(s), m]));
-      break;
-  }
-  if (deadlineMs !== undefined) await client.pexpireat(key, deadlineMs);
 }
 
 // Values: bytes of every kind (non-UTF-8 included), empty ones often, sizes around SMALL's bounds.
@@ -222,7 +193,7 @@ describe('value reader on a real cluster (worker ACL, read-only)', () => {
         const key = freshKey(tail);
         const deadlineMs = deadlineIn(60_000);
         const limit = limitOf(expiredValueSize(value).bytes);
-        await write(client, key, value, deadlineMs);
+        await writeValue(client, key, value, deadlineMs);
         const [result] = await small.read([key], [limit]);
         expect(observed(result as ValueReadResult)).toEqual(expected(value, deadlineMs, SMALL, limit));
       }),
@@ -234,7 +205,7 @@ describe('value reader on a real cluster (worker ACL, read-only)', () => {
     const deadlineMs = deadlineIn(60_000);
     const samples = fc.sample(fc.tuple(valueArb, keyTailArb), { numRuns: 60, seed: 14 });
     const keys = samples.map(([, tail]) => freshKey(tail));
-    await Promise.all(samples.map(([value], i) => write(client, keys[i] as Buffer, value, deadlineMs)));
+    await Promise.all(samples.map(([value], i) => writeValue(client, keys[i] as Buffer, value, deadlineMs)));
     const persistent = freshKey();
     await client.set(persistent, 'no ttl');
     const missing = freshKey(Buffer.from([0xc3, 0x28]));
@@ -282,7 +253,9 @@ describe('value reader on a real cluster (worker ACL, read-only)', () => {
       // is spent after a few of them, so the rest are deferred and sent again.
       const samples = fc.sample(fc.tuple(valueArb, keyTailArb), { numRuns: 80, seed: 41 });
       const keys = samples.map(([, tail]) => freshKey(tail));
-      await Promise.all(samples.map(([value], i) => write(client, keys[i] as Buffer, value, deadlineMs)));
+      await Promise.all(
+        samples.map(([value], i) => writeValue(client, keys[i] as Buffer, value, deadlineMs)),
+      );
       misroute = keys[7];
       const limits = keys.map(() => 40);
       const [one, many] = await Promise.all([small.read(keys, limits), batched.read(keys, limits)]);
@@ -329,7 +302,7 @@ describe('value reader on a real cluster (worker ACL, read-only)', () => {
     const values = [...at(0), ...at(1)];
     const deadlineMs = deadlineIn(60_000);
     const keys = values.map(() => freshKey());
-    for (const [i, value] of values.entries()) await write(client, keys[i] as Buffer, value, deadlineMs);
+    for (const [i, value] of values.entries()) await writeValue(client, keys[i] as Buffer, value, deadlineMs);
     const results = await reader.read(
       keys,
       keys.map(() => max),
@@ -367,7 +340,7 @@ describe('value reader on a real cluster (worker ACL, read-only)', () => {
   it('over the budget but within maxBytes: over-budget; the deadline moves with the TTL', async () => {
     const key = freshKey();
     const first = deadlineIn(30_000);
-    await write(client, key, { type: 'string', bytes: Buffer.alloc(100, 7) }, first);
+    await writeValue(client, key, { type: 'string', bytes: Buffer.alloc(100, 7) }, first);
     expect(await reader.read([key, key, key], [99, 100, 0])).toEqual([
       { kind: 'missing', deadlineMs: first, reason: 'over-budget' },
       {
@@ -387,7 +360,7 @@ describe('value reader on a real cluster (worker ACL, read-only)', () => {
     const deadlineMs = deadlineIn(60_000);
     const keys = [freshKey(), freshKey(Buffer.from([0xff])), freshKey(b('x'))];
     const value: ExpiredValue = { type: 'hash', fields: [[b('f'), Buffer.from([0, 0xff])]] };
-    for (const key of keys) await write(client, key, value, deadlineMs);
+    for (const key of keys) await writeValue(client, key, value, deadlineMs);
     const found = keys.map(() => ({ kind: 'value', deadlineMs, value: canonical(value), bytes: 3 }));
 
     await Promise.all(admins.map((a) => a.client('PAUSE', 3000, 'WRITE')));
