@@ -81,6 +81,15 @@ export type TouchOutcome = 'touched' | 'alive' | 'moved-deadline' | 'gone' | 'pe
 /** Redis expires a key once its clock is past the deadline: touch this long after it. */
 export const TOUCH_AFTER_DEADLINE_MS = 1;
 
+/**
+ * The local wall-clock time at which the leader touches a key due at `deadlineMs` (its primary's
+ * clock), given that primary's offset (`primary clock - local clock`): the one rule, for the toucher
+ * and the read-ahead stage (value-capture.ts) alike.
+ */
+export function leaderTouchAtMs(deadlineMs: number, offsetMs: number): number {
+  return deadlineMs + TOUCH_AFTER_DEADLINE_MS - offsetMs;
+}
+
 export class ExpiryToucher {
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
@@ -114,7 +123,7 @@ export class ExpiryToucher {
 
   /** The local wall-clock time at which `deadlineMs` (primary clock) of `key` is due for the leader. */
   touchAtFor(key: string, deadlineMs: number): number {
-    return deadlineMs + TOUCH_AFTER_DEADLINE_MS - this.options.offsetForKey(key);
+    return leaderTouchAtMs(deadlineMs, this.options.offsetForKey(key));
   }
 
   /** When the read-ahead stage reads `key` before its touch at `touchAtMs`; undefined without one. */

@@ -11,7 +11,7 @@ import { clusterDeadlines } from './cluster-deadlines.ts';
 import { DeadlineIndex } from './deadline-index.ts';
 import { ExpireEventProbe } from './expire-event-probe.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
-import { ExpiryToucher, TOUCH_AFTER_DEADLINE_MS } from './expiry-toucher.ts';
+import { ExpiryToucher, leaderTouchAtMs } from './expiry-toucher.ts';
 import { ExpiryTracker, type TrackedDeadline } from './expiry-tracker.ts';
 import { HeldValues } from './held-values.ts';
 import type { KeyMatcher } from './key-pattern.ts';
@@ -197,7 +197,7 @@ export class PreciseExpiry {
       }),
       held,
       clock,
-      touchAtFor: (key, deadlineMs) => deadlineMs + TOUCH_AFTER_DEADLINE_MS - offsetForKey(key),
+      touchAtFor: (key, deadlineMs) => leaderTouchAtMs(deadlineMs, offsetForKey(key)),
       trackedDeadlineOf: (key) => this.index.deadlineOf(key),
       readAheadMs: settings.readAheadMs,
       maxBytes: settings.maxBytes,
