@@ -1,6 +1,6 @@
-import pino from 'pino';
 import type { LogLevel } from './config.ts';
 import type { LogEventAt, LogFieldsArgument } from './log-events.ts';
+import { stdoutLines } from './stdout-lines.ts';
 
 /**
  * Structured JSON logs (README.md, "Log events"): one object per line with `time` (ISO 8601), `level`
@@ -52,7 +52,7 @@ export interface LineLogger {
 export interface LoggerOptions {
   readonly level?: LogLevel;
   readonly base?: LogFields;
-  /** Receives one complete line without the newline. Default: stdout, batched per turn (StdoutLines). */
+  /** Receives one complete line without the newline. Default: stdout, batched per turn (core/stdout-lines.ts). */
   readonly write?: (line: string) => void;
   /** Writes out what `write` buffered, synchronously. Default: that of stdout; nothing with a custom `write`. */
   readonly flush?: () => void;
@@ -206,77 +206,6 @@ class JsonLogger implements LineLogger {
   }
 }
 
-/** Buffered lines are written at once past this many characters, without waiting for the turn's end. */
-const STDOUT_FLUSH_CHARS = 64 * 1024;
-
-/**
- * The default sink: stdout, written synchronously (pino's destination with `sync: true`), in batches.
- * Lines logged during one turn of the event loop are joined and written with one write at the end of
- * the turn (setImmediate), when more than STDOUT_FLUSH_CHARS are buffered, on `flush()`, and at process
- * exit. A line is in the kernel (the pipe to the log driver, or a file) once it is written, so a SIGKILL
- * or an OOM kill can only lose lines of the current turn that were never flushed.
- *
- * This matters for correctness: the `log` handler's output is its `key.processed` line, so the replay
- * coordinator calls `flush()` before it computes a processed mark, and a mark never covers an event
- * whose line is still in this process (test/unit/core/logger-durability.test.ts). Node's own
- * process.stdout on a pipe is asynchronous: a line in its user-space buffer would be counted as handled
- * and never replayed. The cost is back-pressure: a reader that falls behind (a full pipe) blocks the
- * writer until it reads.
- */
-class StdoutLines {
-  private readonly destination = pino.destination({ dest: 1, sync: true });
-  private buffered: string[] = [];
-  private bufferedChars = 0;
-  private scheduled = false;
-
-  constructor() {
-    // Nothing to tell when stdout itself fails (EPIPE: the reader is gone); the process carries on.
-    this.destination.on('error', () => {});
-    process.on('exit', () => this.flush());
-  }
-
-  write(line: string): void {
-    this.buffered.push(line);
-    this.bufferedChars += line.length + 1;
-    if (this.bufferedChars >= STDOUT_FLUSH_CHARS) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.flush();
-      });
-    }
-  }
-
-  flush(): void {
-    if (this.buffered.length === 0) return;
-    const text = `${this.buffered.join('\n')}\n`;
-    this.buffered = [];
-    this.bufferedChars = 0;
-    this.destination.write(text);
-  }
-}
-
-/**
- * One StdoutLines per process, made by the first logger that writes to stdout, on purpose: it is
- * not an object each logger's creator owns.
- * - File descriptor 1 is one per process, and the durability contract above is about all of it: a
- *   `flush()` must write out every stdout line logged before it, whichever logger logged it (the
- *   worker's logger, its children, a handler's `ctx.log`). Two sinks on fd 1 would each hold their
- *   own batch: one's flush would leave the other's lines in the process (a processed mark could then
- *   cover an event whose line a SIGKILL loses), and their batches would reach the log out of order.
- * - The `exit` hook that writes the last batch is registered once, with the one sink; a sink per
- *   logger would add a listener per logger created (tests create many) and need closing by hand.
- * Whoever wants its own output passes `write` (and `flush`): the Lambda (Powertools), the CLI
- * (stderr), the local runner, the chaos suite, the bench and the tests do; only worker/main.ts and
- * test/unit/core/fixtures/log-then-wait.ts use this default.
- */
-let stdoutLines: StdoutLines | undefined;
-function stdout(): StdoutLines {
-  stdoutLines ??= new StdoutLines();
-  return stdoutLines;
-}
-
 /** The catalog-typed logger (the worker's and the Lambda's). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   // JsonLogger writes any event name; the Logger interface narrows what callers may pass.
@@ -287,8 +216,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 export function createLineLogger(options: LoggerOptions = {}): LineLogger {
   const secrets = new SecretSet();
   for (const secret of options.secrets ?? []) secrets.add(secret);
-  const write = options.write ?? ((line: string) => stdout().write(line));
-  const flush = options.write ? (options.flush ?? (() => {})) : () => stdout().flush();
+  const write = options.write ?? ((line: string) => stdoutLines().write(line));
+  const flush = options.write ? (options.flush ?? (() => {})) : () => stdoutLines().flush();
   return new JsonLogger(
     options.level ?? 'info',
     options.base ?? {},

@@ -6,6 +6,8 @@
  * METRICS_NAMESPACE, one dimension set `[["LeaderName"]]` (README.md, "Metrics", lists the names),
  * except the counters of METRIC_BREAKDOWNS, which are also broken down by one more dimension (`countBy`).
  */
+import { stdoutLines } from './stdout-lines.ts';
+
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds' | 'None' | 'Count/Second';
 
 export const WORKER_METRICS = [
@@ -97,7 +99,10 @@ const MAX_SAMPLES_PER_FLUSH = 1000;
 export interface MetricsOptions {
   readonly namespace: string;
   readonly leaderName: string;
-  /** Receives one complete EMF document without the newline. Default: process.stdout. */
+  /**
+   * Receives one complete EMF document without the newline. Default: stdout, through the process's
+   * one stdout writer (core/stdout-lines.ts), which the logger's lines share.
+   */
   readonly write?: (line: string) => void;
   readonly now?: () => number;
 }
@@ -128,7 +133,7 @@ export class EmfMetrics {
   private readonly now: () => number;
 
   constructor(private readonly options: MetricsOptions) {
-    this.write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+    this.write = options.write ?? ((line: string) => stdoutLines().write(line));
     this.now = options.now ?? Date.now;
   }
 
