@@ -17,8 +17,8 @@ import type { KeyMatcher } from './key-pattern.ts';
  * every ready socket before it runs timers, so a burst (thousands of keys expiring in one cycle) would
  * run the whole pipeline -- window, hand-out, handler, log line -- for all of it before the lease
  * renewal's timer could fire. `push` does only the cheap part; the sink runs in batches of at most
- * `batchSize` events, one batch per turn of the event loop (setImmediate), so timers run between
- * batches. `flush()` hands over everything queued at once: call it before acting on the stream's
+ * `batchSize` events and about `timeSliceMs`, one batch per turn of the event loop (setImmediate), so
+ * timers run between batches. `flush()` hands over everything queued at once: call it before acting on the stream's
  * position (a gap of a subscription is noted after the events that came before it).
  */
 export interface FanInOptions {
@@ -33,8 +33,15 @@ export interface FanInOptions {
    * included, so every index forgets the key. @default none (precise expiry off)
    */
   readonly takeDeadline?: (key: Buffer) => TrackedDeadline | undefined;
-  /** Events handed to the sink per turn of the event loop. @default FAN_IN_DEFAULTS.batchSize (1024) */
+  /** Events handed to the sink per turn of the event loop, at most. @default FAN_IN_DEFAULTS.batchSize (1024) */
   readonly batchSize?: number;
+  /**
+   * A turn's hand-over also ends once it has run this long (monotonic clock, read every
+   * SLICE_CHECK_EVERY events), whatever the batch size: a burst of slow events (a cold JIT, a loaded
+   * machine) then delays a due timer -- the next primary's touch, a lease renewal -- by about a slice
+   * and the calls it started, not by a whole batch. @default FAN_IN_DEFAULTS.timeSliceMs (2)
+   */
+  readonly timeSliceMs?: number;
 }
 
 export interface NodeRef {
@@ -43,10 +50,14 @@ export interface NodeRef {
   readonly address: string;
 }
 
+/** The turn's time is read every this many events (a clock read per event would cost more than it saves). */
+const SLICE_CHECK_EVERY = 8;
+
 export class FanIn {
   /** Per node id; kept across reconnects so `receivedIndex` never restarts for a node within this process. */
   private readonly receivedCounts = new Map<string, number>();
   private readonly batchSize: number;
+  private readonly timeSliceMs: number;
   private queued: ExpiryEvent[] = [];
   /** Index of the next event of `queued` to hand over. */
   private next = 0;
@@ -55,6 +66,8 @@ export class FanIn {
   constructor(private readonly options: FanInOptions) {
     this.batchSize = options.batchSize ?? FAN_IN_DEFAULTS.batchSize;
     if (!(this.batchSize >= 1)) throw new RangeError(`batchSize must be >= 1, got ${this.batchSize}`);
+    this.timeSliceMs = options.timeSliceMs ?? FAN_IN_DEFAULTS.timeSliceMs;
+    if (!(this.timeSliceMs > 0)) throw new RangeError(`timeSliceMs must be > 0, got ${this.timeSliceMs}`);
   }
 
   /** Receives one `expired` notification (the key's bytes) from `node`. */
@@ -98,17 +111,18 @@ export class FanIn {
 
   private runBatch(): void {
     this.scheduled = undefined;
-    this.handOver(this.batchSize);
+    this.handOver(this.batchSize, this.options.clock.monotonicMs() + this.timeSliceMs);
     if (this.pending > 0) this.scheduled = setImmediate(() => this.runBatch());
   }
 
-  private handOver(limit: number): void {
+  private handOver(limit: number, untilMono = Number.POSITIVE_INFINITY): void {
     let handed = 0;
     // The sink may push re-entrantly (never in practice) or flush: read `next` each time.
     while (this.next < this.queued.length && handed < limit) {
       const event = this.queued[this.next++] as ExpiryEvent;
       handed++;
       this.options.sink(event);
+      if (handed % SLICE_CHECK_EVERY === 0 && this.options.clock.monotonicMs() >= untilMono) break;
     }
     if (this.next >= this.queued.length) {
       this.queued = [];

@@ -8,6 +8,8 @@ import { captureMetrics, fakeClock } from '../support/fakes.ts';
 const BATCH = 4;
 /** Events pushed per turn in the long-burst test: more than a batch, so the queue grows and compacts. */
 const LONG_BURST_ROUND = 3000;
+/** The fan-in reads the clock every this many events of a batch (fan-in.ts). */
+const SLICE_CHECK_EVERY = 8;
 
 describe('FanIn', () => {
   beforeEach(() => {
@@ -150,5 +152,33 @@ describe('FanIn', () => {
       ['user:1', 1000, 990],
       ['user:2', undefined, undefined],
     ]);
+  });
+
+  it('yields after timeSliceMs of hand-over: a burst of slow events cannot hold timers (a touch, a renewal) for its whole batch', () => {
+    // Found by the on-time bench (as of 5cdc61e): the second primary's touch, due 1 ms after the
+    // first's, waited 18-29 ms behind the hand-over of the first primary's 672 events (one batch).
+    let nowMono = 0;
+    const clock = { monotonicMs: () => nowMono, wallMs: () => Date.now() };
+    const { metrics } = captureMetrics();
+    const out: ExpiryEvent[] = [];
+    // Each event costs 1 ms of the fake monotonic clock.
+    const fanIn = new FanIn({
+      clock,
+      metrics,
+      accepts: () => true,
+      sink: (e) => {
+        out.push(e);
+        nowMono += 1;
+      },
+      timeSliceMs: 5,
+    });
+    const node = { id: 'id-a', address: '10.0.0.1:6379' };
+    for (let i = 0; i < 100; i++) fanIn.push(node, Buffer.from(`k${i}`));
+    vi.advanceTimersToNextTimer();
+    // One turn: the slice (5 ms) and at most one check interval more, far from the 100 of the batch.
+    expect(out.length).toBeGreaterThanOrEqual(5);
+    expect(out.length).toBeLessThanOrEqual(5 + SLICE_CHECK_EVERY);
+    while (fanIn.pending > 0) vi.advanceTimersToNextTimer();
+    expect(out.map((e) => e.key.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `k${i}`));
   });
 });
