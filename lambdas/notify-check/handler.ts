@@ -103,9 +103,9 @@ export function createHandler(options: HandlerOptions): NotifyCheckHandler {
     const metrics = new EmfMetrics({
       namespace: runConfig.metricsNamespace,
       leaderName: runConfig.leaderName,
-      // Through Powertools' own stream (console, process.stdout), not the worker's synchronous stdout
-      // writer (core/stdout-lines.ts): that batches per turn, and the runtime may freeze the sandbox
-      // before a batch left after the response is written.
+      // Straight to process.stdout, the stream Powertools' logger writes to as well, not the worker's
+      // stdout writer (core/stdout-lines.ts): that batches per turn, and the runtime may freeze the
+      // sandbox before a batch left after the response is written.
       write: options.writeMetrics ?? ((line: string) => process.stdout.write(`${line}\n`)),
     });
     const remainingMs = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;

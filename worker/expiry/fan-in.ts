@@ -18,8 +18,8 @@ import type { KeyMatcher } from './key-pattern.ts';
  * run the whole pipeline -- window, hand-out, handler, log line -- for all of it before the lease
  * renewal's timer could fire. `push` does only the cheap part; the sink runs in batches of at most
  * `batchSize` events and about `timeSliceMs`, one batch per turn of the event loop (setImmediate), so
- * timers run between batches. `flush()` hands over everything queued at once: call it before acting on the stream's
- * position (a gap of a subscription is noted after the events that came before it).
+ * timers run between batches. `flush()` hands over everything queued at once: call it before acting
+ * on the stream's position (a gap of a subscription is noted after the events that came before it).
  */
 export interface FanInOptions {
   readonly clock: Clock;
@@ -51,7 +51,7 @@ export interface NodeRef {
 }
 
 /** The turn's time is read every this many events (a clock read per event would cost more than it saves). */
-const SLICE_CHECK_EVERY = 8;
+export const SLICE_CHECK_EVERY = 8;
 
 export class FanIn {
   /** Per node id; kept across reconnects so `receivedIndex` never restarts for a node within this process. */

@@ -4,9 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The worker writes log lines and EMF documents to one file descriptor, stdout, read by the log
- * driver (ECS) or the local runner. Two defects of main as of 5cdc61e, found by the on-time bench
- * (10,000 probes: the worker's profile showed ~300 ms in atomic-sleep):
- * The metrics wrote through Node's process.stdout, whose creation makes fd 1 non-blocking, so the
+ * driver (ECS) or the local runner. The defect (main as of 5cdc61e): the metrics wrote through Node's process.stdout, whose creation makes fd 1 non-blocking, so the
  * logger's synchronous writes met EAGAIN whenever the reader fell behind, and pino's destination then
  * froze the whole process for 100 ms per attempt (lease renewals, touches, every event). Found by the
  * on-time bench as of 5cdc61e: with 10,000 probes sharing a deadline, the worker's profile showed
@@ -14,7 +12,7 @@ import { describe, expect, it } from 'vitest';
  */
 const CHILD = fileURLToPath(new URL('./fixtures/logs-and-metrics.ts', import.meta.url));
 /** How long the reader of the `stall` run stops reading once the child is ready. */
-const READER_PAUSE_MS = 30;
+const READER_PAUSE_MS = 20;
 /**
  * The child's flush of a burst bigger than the pipe, bounded: the reader's pause plus reading ~1 MB,
  * with room for a loaded machine; a writer that sleeps 100 ms per EAGAIN cannot meet it.

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
-import { FanIn } from '../../../../worker/expiry/fan-in.ts';
+import { FanIn, SLICE_CHECK_EVERY } from '../../../../worker/expiry/fan-in.ts';
 import { compileKeyFilter } from '../../../../worker/expiry/key-pattern.ts';
 import { captureMetrics, fakeClock } from '../support/fakes.ts';
 
@@ -8,8 +8,6 @@ import { captureMetrics, fakeClock } from '../support/fakes.ts';
 const BATCH = 4;
 /** Events pushed per turn in the long-burst test: more than a batch, so the queue grows and compacts. */
 const LONG_BURST_ROUND = 3000;
-/** The fan-in reads the clock every this many events of a batch (fan-in.ts). */
-const SLICE_CHECK_EVERY = 8;
 
 describe('FanIn', () => {
   beforeEach(() => {
