@@ -68,6 +68,8 @@ export interface OnTimeSettings {
   readonly backgroundSizes: readonly number[];
   /** Probe keys sharing one deadline (PXAT) per measurement. */
   readonly probes: number;
+  /** Unmeasured bursts of `probes` between a worker's cold (first) and its warm burst. */
+  readonly warmUpBursts: number;
   /** EXPIRY_SCAN_KEYS_PER_S of the bench's workers. */
   readonly scanKeysPerS: number;
   /** How long native Redis is waited for after the probes' deadline, at most. */
@@ -88,6 +90,7 @@ function onTimeSettings(quick: boolean, full: boolean): OnTimeSettings {
   return {
     backgroundSizes: [0, 10_000, 100_000, ...(full ? [ON_TIME_FULL_SIZE] : [])],
     probes: 1000,
+    warmUpBursts: 2,
     scanKeysPerS: 20_000,
     nativeWaitS: 60,
     crashBackground: 10_000,

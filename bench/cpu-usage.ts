@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * CPU time of processes, from /proc/<pid>/stat (Linux): to show where the 2 cores went during a
@@ -21,6 +21,49 @@ export function parseStatCpuSeconds(stat: string): number | undefined {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / TICKS_PER_SECOND : undefined;
+}
+
+/** One thread's time on a CPU and time runnable but waiting for one, in ms. */
+export interface ThreadSchedule {
+  readonly tid: number;
+  readonly runMs: number;
+  readonly waitMs: number;
+}
+
+/**
+ * On-CPU and run-queue wait time from the text of /proc/<pid>/task/<tid>/schedstat (ns, unlike the
+ * 10 ms ticks of /proc/<pid>/stat). Pure.
+ */
+export function parseSchedstat(text: string): { runMs: number; waitMs: number } | undefined {
+  const [run, wait] = text.trim().split(' ');
+  const runNs = Number(run);
+  const waitNs = Number(wait);
+  if (run === undefined || run === '' || !Number.isFinite(runNs) || !Number.isFinite(waitNs))
+    return undefined;
+  return { runMs: runNs / 1e6, waitMs: waitNs / 1e6 };
+}
+
+/**
+ * Every thread of `pid` with its schedule, the main thread (tid = pid) first; undefined when the
+ * process or /proc is gone. A thread that ends between the listing and its reading is left out.
+ */
+export function threadSchedules(pid: number): ThreadSchedule[] | undefined {
+  let tids: number[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return undefined;
+  }
+  const threads: ThreadSchedule[] = [];
+  for (const tid of tids.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b))) {
+    try {
+      const schedule = parseSchedstat(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+      if (schedule) threads.push({ tid, ...schedule });
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return threads;
 }
 
 /** VmRSS in KiB from the text of /proc/<pid>/status. Pure. */

@@ -1,19 +1,23 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { VALUE_CAPTURE_DEFAULTS } from '../core/defaults.ts';
-import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import type { BenchSettings } from './bench-options.ts';
-import { cpuSeconds, parseVmRssKiB } from './cpu-usage.ts';
+import { cpuSeconds, parseVmRssKiB, type ThreadSchedule, threadSchedules } from './cpu-usage.ts';
 import type { BenchHarness, Recorder, WorkerGroup } from './harness.ts';
 import {
+  type BurstCpu,
+  burstCpuText,
   commandCalls,
   commandUsec,
   type HeldReading,
   type LagFigures,
   lagFigures,
+  type OnTimeBurst,
   type OnTimeCostVariant,
   type OnTimeCrash,
   type OnTimeHeldValues,
@@ -33,7 +37,8 @@ import {
  * - per background size (settings.onTime.backgroundSizes): native Redis (no worker, the bare
  *   subscribers), then one worker with the background loaded before its start (scan path), then one
  *   on an empty keyspace that the background is loaded into after it is ready (event path); each
- *   time `probes` keys share one deadline;
+ *   time `probes` keys share one deadline, in the worker's first burst (cold) and again after
+ *   `warmUpBursts` more (warm); the workers run the bundle the image ships (BUNDLED_WORKER_SCRIPT);
  * - the leader SIGKILL among 3 workers, probes due over the seconds after the kill;
  * - memory per tracked key (event path, bench/heap-probe.mjs);
  * - held values (issue 14): one worker, HELD_KEYS keys with values sharing one deadline, its memory
@@ -46,6 +51,13 @@ import {
  */
 
 const HEAP_PROBE = fileURLToPath(new URL('./heap-probe.mjs', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/**
+ * The on-time runs' worker: the bundle the container image runs (worker/bundle.ts, what
+ * `npm run build:worker` writes), built at their start. Under tsx the worker's first events also wait
+ * for its modules to be transpiled and for V8 to compile more code than the bundle holds.
+ */
+const BUNDLED_WORKER_SCRIPT = join(REPO_ROOT, 'dist', 'worker', 'main.mjs');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const now = () => performance.timeOrigin + performance.now();
 const KEY_PATTERN = 'bench:ontime:*';
@@ -53,6 +65,12 @@ const BACKGROUND_PREFIX = 'bench:ontime:bg:';
 const BACKGROUND_TTL_MS = 3_600_000;
 /** The probes' shared deadline, from their writing. */
 const PROBE_LEAD_MS = 3000;
+/**
+ * A burst's CPU budget (BurstCpu) is read from this long before its deadline (the values' read-ahead,
+ * EXPIRY_READ_AHEAD_MS 20 by default, comes after) to its last line, seen within BURST_POLL_MS.
+ */
+const BURST_CPU_LEAD_MS = 60;
+const BURST_POLL_MS = 5;
 /** How long past the deadline a worker is waited for, at most. */
 const WORKER_WAIT_MS = 30_000;
 const WRITE_BATCH = 1000;
@@ -97,6 +115,10 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
   const cost: OnTimeCostVariant[] = [];
   let crash: OnTimeCrash | undefined;
   let held: OnTimeHeldValues | undefined;
+  harness.log('on-time: bundling the worker (worker/bundle.ts)');
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'worker', 'bundle.ts')], {
+    cwd: REPO_ROOT,
+  });
   await harness.cluster.configSetAll('notify-keyspace-events', NOTIFY_TRACKING);
   try {
     for (const size of s.backgroundSizes) {
@@ -104,9 +126,9 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
       await writeKeys(harness, size, (i) => `${BACKGROUND_PREFIX}${i}`, ['PX', BACKGROUND_TTL_MS]);
       native.push(await measureNative(harness, settings, size));
       // The background is in place: a worker started now finds it by its scan.
-      runs.push(await measureWorker(harness, settings, primaries, size, 'scan', memory));
+      runs.push(...(await measureWorker(harness, settings, primaries, size, 'scan', memory)));
       await flush(primaries);
-      runs.push(await measureWorker(harness, settings, primaries, size, 'event', memory));
+      runs.push(...(await measureWorker(harness, settings, primaries, size, 'event', memory)));
     }
     await flush(primaries);
     crash = await measureCrash(harness, settings, primaries);
@@ -258,8 +280,8 @@ function probeLags(
   };
 }
 
-async function waitFor(done: () => boolean, untilMs: number): Promise<void> {
-  while (!done() && Date.now() < untilMs) await sleep(100);
+async function waitFor(done: () => boolean, untilMs: number, pollMs = 100): Promise<void> {
+  while (!done() && Date.now() < untilMs) await sleep(pollMs);
 }
 
 async function measureNative(
@@ -293,7 +315,7 @@ function oneWorker(
   heapOut: string | undefined,
 ): WorkerGroup {
   return harness.workers({
-    script: WORKER_SCRIPT,
+    script: BUNDLED_WORKER_SCRIPT,
     count: 1,
     leaderName: `bench-${tag}-${Date.now()}`,
     env: workerEnv(settings, heapOut),
@@ -399,14 +421,12 @@ async function measureWorker(
   size: number,
   variant: OnTimeVariant,
   memory: OnTimeMemory[],
-): Promise<OnTimeRun> {
-  const { probes } = settings.onTime;
+): Promise<OnTimeRun[]> {
+  const { probes, warmUpBursts } = settings.onTime;
   harness.log(`on-time (${variant}): ${probes} probes among ${size} volatile keys, 1 worker`);
   const tag = `ontime-${variant}-${size}`;
   const heapOut = variant === 'event' ? join(tmpdir(), `kl-bench-${tag}-${process.pid}.json`) : undefined;
   const group = oneWorker(harness, settings, tag, heapOut);
-  const prefix = `bench:ontime:${variant}-${size}:`;
-  const recorder = harness.recorder(prefix);
   try {
     await group.waitStable(60_000);
     let readyMs: number | undefined;
@@ -433,38 +453,110 @@ async function measureWorker(
         });
     }
     harness.log(`  ready in ${fmt(readyMs)}, index ${trackedAtProbes}`);
+    // The worker's first burst, then `warmUpBursts` unmeasured ones, then the warm burst.
+    const runs: OnTimeRun[] = [];
+    const base = { backgroundKeys: size, variant, readyMs, trackedAtProbes };
+    const pid = group.pids()[0];
+    const burst = (suffix: string, kind: OnTimeBurst | 'warm-up') =>
+      measureBurst(harness, probes, primaries, `bench:ontime:${variant}-${size}${suffix}:`, kind, pid);
+    runs.push({ ...base, ...(await burst('', 'cold')) });
+    for (let i = 0; i < warmUpBursts; i++) await burst(`-w${i}`, 'warm-up');
+    runs.push({
+      ...base,
+      ...(await burst('-warm', 'warm')),
+      warmUpEvents: warmUpBursts * probes,
+    });
+    return runs;
+  } finally {
+    await harness.stopWorkers(group);
+    if (heapOut) rmSync(heapOut, { force: true });
+  }
+}
+
+/** `probes` keys under `prefix` sharing one deadline, PROBE_LEAD_MS ahead: their lags and values. */
+async function measureBurst(
+  harness: BenchHarness,
+  probes: number,
+  primaries: Primaries,
+  prefix: string,
+  burst: OnTimeBurst | 'warm-up',
+  workerPid: number | undefined,
+): Promise<Omit<OnTimeRun, 'backgroundKeys' | 'variant' | 'readyMs' | 'trackedAtProbes'>> {
+  const recorder = harness.recorder(prefix);
+  try {
     const readsBefore = await readCounts(primaries);
     const deadlineMs = Math.round(Date.now() + PROBE_LEAD_MS);
     await writeProbes(harness, probes, prefix, () => deadlineMs);
+    await sleep(Math.max(0, deadlineMs - BURST_CPU_LEAD_MS - Date.now()));
+    const cpuBefore = await cpuSnapshot(workerPid, primaries);
     await waitFor(
       () => recorder.processed.size >= probes && recorder.reference.size >= probes,
       deadlineMs + WORKER_WAIT_MS,
+      BURST_POLL_MS,
     );
+    const cpu = burstCpu(cpuBefore, await cpuSnapshot(workerPid, primaries));
     const readsAfter = await readCounts(primaries);
     const reads = readsAfter.reads - readsBefore.reads;
     const found = readsAfter.found - readsBefore.found;
     const lags = probeLags(recorder, probes, () => deadlineMs);
     const values = valueFigures(recorder.processed, probeValueOfKey(prefix));
     harness.log(
-      `  handler ${lags.handler.delivered}/${probes}, p50 ${fmt(lags.handler.p50Ms)}, p99 ${fmt(lags.handler.p99Ms)}, ` +
+      `  ${burst}: handler ${lags.handler.delivered}/${probes}, p50 ${fmt(lags.handler.p50Ms)}, p99 ${fmt(lags.handler.p99Ms)}, ` +
         `max ${fmt(lags.handler.maxMs)}; worker receipt p50 ${fmt(lags.workerReceipt.p50Ms)} p99 ${fmt(lags.workerReceipt.p99Ms)}; ` +
-        `bare p50 ${fmt(lags.bare.p50Ms)} p99 ${fmt(lags.bare.p99Ms)}; values ${valuesText(values)} (${reads} reads, ${found} found the key)`,
+        `bare p50 ${fmt(lags.bare.p50Ms)} p99 ${fmt(lags.bare.p99Ms)}; values ${valuesText(values)} (${reads} reads, ${found} found the key)` +
+        (cpu ? `; ${burstCpuText(cpu)}` : ''),
     );
     return {
-      backgroundKeys: size,
-      variant,
+      burst: burst === 'warm-up' ? 'warm' : burst,
       ...lags,
-      readyMs,
-      trackedAtProbes,
       values,
       valueReads: reads,
       valueReadsFound: found,
+      ...(cpu ? { cpu } : {}),
     };
   } finally {
     harness.release(recorder);
-    await harness.stopWorkers(group);
-    if (heapOut) rmSync(heapOut, { force: true });
   }
+}
+
+interface CpuSnapshot {
+  readonly atMs: number;
+  readonly worker: readonly ThreadSchedule[] | undefined;
+  readonly bench: NodeJS.CpuUsage;
+  readonly primariesS: readonly (number | undefined)[];
+}
+
+async function cpuSnapshot(workerPid: number | undefined, primaries: Primaries): Promise<CpuSnapshot> {
+  const infos = await Promise.all(primaries.clients.map(({ client }) => client.info('cpu')));
+  return {
+    atMs: now(),
+    worker: workerPid === undefined ? undefined : threadSchedules(workerPid),
+    bench: process.cpuUsage(),
+    primariesS: infos.map((info) => usedCpuSeconds(info)),
+  };
+}
+
+/** The CPU used between two snapshots; undefined without the worker's threads (no /proc). */
+function burstCpu(a: CpuSnapshot, b: CpuSnapshot): BurstCpu | undefined {
+  if (!a.worker || !b.worker || a.worker[0] === undefined || b.worker[0] === undefined) return undefined;
+  const before = new Map(a.worker.map((t) => [t.tid, t]));
+  const [main, ...others] = b.worker;
+  const mainBefore = a.worker[0];
+  let othersRunMs = 0;
+  // A thread started inside the window counts from 0.
+  for (const t of others) othersRunMs += t.runMs - (before.get(t.tid)?.runMs ?? 0);
+  let primariesMs = 0;
+  for (let i = 0; i < b.primariesS.length; i++)
+    primariesMs += ((b.primariesS[i] ?? 0) - (a.primariesS[i] ?? 0)) * 1000;
+  const benchUs = b.bench.user - a.bench.user + (b.bench.system - a.bench.system);
+  return {
+    windowMs: b.atMs - a.atMs,
+    workerMainRunMs: main.runMs - mainBefore.runMs,
+    workerMainWaitMs: main.waitMs - mainBefore.waitMs,
+    workerOtherThreadsRunMs: othersRunMs,
+    benchMs: benchUs / 1000,
+    primariesMs,
+  };
 }
 
 async function measureCrash(
@@ -478,7 +570,7 @@ async function measureCrash(
     `on-time: leader SIGKILL, ${workers} workers, ${probes} probes due over the ${crashSpreadMs} ms after it`,
   );
   const group = harness.workers({
-    script: WORKER_SCRIPT,
+    script: BUNDLED_WORKER_SCRIPT,
     count: workers,
     leaderName: `bench-ontime-crash-${Date.now()}`,
     env: workerEnv(settings, undefined),
@@ -547,7 +639,7 @@ async function measureCost(
   harness.log(`on-time cost (${name}): ${costWritesPerS} TTL writes/s for ${costDurationS} s`);
   const tag = `ontime-cost-${tracking ? (capture ? 'capture' : 'on') : 'off'}`;
   const group = harness.workers({
-    script: WORKER_SCRIPT,
+    script: BUNDLED_WORKER_SCRIPT,
     count: 1,
     leaderName: `bench-${tag}-${Date.now()}`,
     env: {

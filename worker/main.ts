@@ -1,5 +1,5 @@
 import type { Cluster } from 'ioredis';
-import { type Clock, systemClock } from '../core/clock.ts';
+import { type Clock, preciseClock, systemClock } from '../core/clock.ts';
 import { parseOrExit, parseWorkerConfig, type WorkerConfig } from '../core/config.ts';
 import { REPLAY_DEFAULTS } from '../core/defaults.ts';
 import { withTimeout } from '../core/errors.ts';
@@ -88,6 +88,11 @@ interface Process {
   readonly logger: Logger;
   readonly metrics: EmfMetrics;
   readonly clock: Clock;
+  /**
+   * The clock of on-time expiry and its lag: wall time to a fraction of a ms, compared with the
+   * primaries' clocks (core/clock.ts, preciseClock).
+   */
+  readonly expiryClock: Clock;
   /** True once a stop signal came: the worker never starts competing for the lease then. */
   readonly stopping: () => boolean;
 }
@@ -153,6 +158,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     clock,
+    expiryClock: preciseClock,
     stopping: () => stopSignal !== undefined,
   });
   await startup.catch((error: unknown) => crash('startup-failed', error));
@@ -200,7 +206,8 @@ async function startWorker(p: Process): Promise<RunningWorker> {
   const processor = new Processor({
     handler: handler.handler,
     leadership,
-    clock,
+    // Its lag (deadline -> handler) is measured on the clock that estimated the primaries' offsets.
+    clock: p.expiryClock,
     logger,
     metrics,
     concurrency: config.handlerConcurrency,
@@ -373,7 +380,7 @@ function createPreciseExpiry(
   accepts: KeyMatcher,
   leadership: LeadershipState,
 ): { readonly expiry: PreciseExpiry; readonly cluster: Cluster } {
-  const { config, logger, metrics, clock } = p;
+  const { config, logger, metrics, expiryClock: clock } = p;
   const cluster = createClusterClient(config.redis, {
     logger,
     name: 'expiry',

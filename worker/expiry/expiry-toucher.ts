@@ -154,7 +154,10 @@ export class ExpiryToucher {
     if (this.timer !== undefined && fireAtMs >= this.timerAtMs) return;
     clearTimeout(this.timer);
     this.timerAtMs = fireAtMs;
-    const delayMs = Math.max(0, fireAtMs - this.options.clock.wallMs());
+    // Whole ms, rounded up: a timer counts whole ms and runs up to 1 ms before a fractional delay
+    // (touch times carry the offsets' microseconds), when nothing is due yet, and a re-armed timer
+    // costs 1-2 ms more. With a sub-ms clock (core/clock.ts, preciseClock) this never wakes early.
+    const delayMs = Math.max(0, Math.ceil(fireAtMs - this.options.clock.wallMs()));
     this.timer = setTimeout(() => this.fire(), Math.min(delayMs, 2 ** 31 - 1));
   }
 

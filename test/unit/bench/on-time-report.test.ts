@@ -58,6 +58,7 @@ function report(overrides: Partial<OnTimeReport> = {}): OnTimeReport {
       {
         backgroundKeys: 10_000,
         variant: 'scan',
+        burst: 'cold',
         handler: lagFigures(
           Array.from({ length: 1000 }, (_, i) => i / 100),
           1000,
@@ -145,6 +146,35 @@ describe('on-time report helpers', () => {
       runs: [{ ...(report().runs[0] as OnTimeReport['runs'][number]), handler: lagFigures([100], 1000) }],
     });
     expect(onTimeLines(late).join('\n')).toContain('**NOT met**');
+    // The goal counts the warm burst as much as the first one.
+    const cold = report().runs[0] as OnTimeReport['runs'][number];
+    const lateWarm = report({
+      runs: [cold, { ...cold, burst: 'warm', warmUpEvents: 2000, handler: lagFigures([100], 1000) }],
+    });
+    const lateWarmText = onTimeLines(lateWarm).join('\n');
+    expect(lateWarmText).toContain('**NOT met**');
+    expect(lateWarmText).toContain('first burst (cold)');
+    expect(lateWarmText).toContain('warm (after 2,000 events)');
+    // The CPU budget of a burst, when it was read.
+    expect(lateWarmText).not.toContain('main thread waiting for a CPU');
+    const withCpu = report({
+      runs: [
+        {
+          ...cold,
+          cpu: {
+            windowMs: 140,
+            workerMainRunMs: 70,
+            workerMainWaitMs: 30,
+            workerOtherThreadsRunMs: 45,
+            benchMs: 25,
+            primariesMs: 18,
+          },
+        },
+      ],
+    });
+    expect(onTimeLines(withCpu).join('\n')).toMatch(
+      /\| 10,000 +\| scan, cold +\| 140 ms +\| 70\.0 ms +\| 30\.0 ms +\| 45\.0 ms +\| 25\.0 ms +\| 18\.0 ms +\|/,
+    );
     expect(onTimeConsole(report()).map(([name]) => name)).toContain('on-time 10,000 keys: native');
   });
 
@@ -201,11 +231,11 @@ describe('on-time report helpers', () => {
     const text = onTimeLines(report()).join('\n');
     expect(text).toContain('every 10th a hash of 10 fields');
     expect(text).toMatch(
-      /\| 10,000 +\| on-time \(scan\) +\| 1,000 +\| 1,000 \(998\) +\| 997 +\| 99\.70% +\| 0 +\| read-late 2, over-budget 1 \|/,
+      /\| 10,000 +\| on-time \(scan\), cold +\| 1,000 +\| 1,000 \(998\) +\| 997 +\| 99\.70% +\| 0 +\| read-late 2, over-budget 1 \|/,
     );
     const rows = onTimeConsole(report());
     expect(rows).toContainEqual([
-      'on-time values 10,000 keys: scan',
+      'on-time values 10,000 keys: scan, cold',
       'captured 997/1,000 (99.70%), without: read-late 2, over-budget 1',
     ]);
   });

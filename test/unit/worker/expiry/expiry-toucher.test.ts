@@ -84,6 +84,20 @@ describe('ExpiryToucher', () => {
     expect(h.batches.map((b) => b.atMs)).toEqual([T0 + 701]);
   });
 
+  it('a touch time with a fraction of a ms (offsets are estimated to the microsecond) wakes the timer once, not before it', async () => {
+    // Timers count whole ms (Node's and the fake ones alike): a delay of 1000.6 ms runs after 1000,
+    // when the key is not due yet, and the re-armed timer costs another 1-2 ms on the critical path.
+    const h = harness({ offsetMs: 0.4 });
+    h.replies.set('k', -1); // the reply ends the entry: no timer after the touch
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    h.track('k', T0 + 1000);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.batches.map((b) => b.atMs)).toEqual([T0 + 1001]);
+    expect(setTimeoutSpy).toHaveBeenCalledTimes(1);
+  });
+
   it('a follower touches only as a backstop, followerDelayMs later, and re-arms when it becomes leader', async () => {
     const h = harness();
     h.leader.value = false;
