@@ -13,6 +13,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { z } from 'zod';
 import { PRECISE_EXPIRY_DEFAULTS, VALUE_CAPTURE_DEFAULTS } from '../core/defaults.ts';
+import {
+  FARGATE_TASK_SIZES,
+  fargateTaskSizeProblem,
+  WORKER_TASK_SIZE_DEFAULTS,
+} from './constructs/worker-service.ts';
 import { KeyspaceLeaderStack, type KeyspaceLeaderStackProps } from './keyspace-leader-stack.ts';
 import { DEFAULT_METRICS_NAMESPACE } from './metric-names.ts';
 
@@ -34,6 +39,8 @@ export const CONTEXT_KEYS = [
   'cachePort',
   'auth',
   'workerDesiredCount',
+  'workerCpu',
+  'workerMemoryMiB',
   'handler',
   'leaderName',
   'metricsNamespace',
@@ -94,6 +101,12 @@ const contextSchema = z
     // AUTH token by default (docs/security.md says why); rbac: a least-privilege user per role.
     auth: z.enum(['token', 'rbac']).default('token'),
     workerDesiredCount: integer(1, 100, 3),
+    // The worker task's size (docs/deploy.md, "Task size": on-time bursts need the CPU at once).
+    workerCpu: integer(256, 4096, WORKER_TASK_SIZE_DEFAULTS.cpu).refine(
+      (cpu) => FARGATE_TASK_SIZES[cpu] !== undefined,
+      `must be a Fargate size: ${Object.keys(FARGATE_TASK_SIZES).join(', ')}`,
+    ),
+    workerMemoryMiB: integer(512, 30_720, WORKER_TASK_SIZE_DEFAULTS.memoryMiB),
     handler: z.string().trim().min(1).default('log'),
     leaderName: text(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)').default('default'),
     metricsNamespace: text(/^[A-Za-z0-9_./#:-]{1,255}$/, 'a CloudWatch namespace').default(
@@ -120,6 +133,12 @@ const contextSchema = z
     ),
   })
   .superRefine((c, ctx) => {
+    // Memory is checked against a valid CPU only (an invalid CPU is reported on its own).
+    if (FARGATE_TASK_SIZES[c.workerCpu] !== undefined) {
+      const problem = fargateTaskSizeProblem(c.workerCpu, c.workerMemoryMiB);
+      if (problem !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['workerMemoryMiB'], message: problem });
+    }
     const engineVersion: string | undefined = c.cacheEngineVersion ?? DEFAULT_ENGINE_VERSION[c.cacheEngine];
     const engineMajor = Number(engineVersion?.split('.')[0]);
     if (c.auth === 'rbac' && engineMajor < 7) {
@@ -212,6 +231,8 @@ export function stackPropsFromContext(context: AppContext, env: NodeJS.ProcessEn
     },
     worker: {
       desiredCount: context.workerDesiredCount,
+      cpu: context.workerCpu,
+      memoryMiB: context.workerMemoryMiB,
       handler: context.handler,
       processedLog: context.processedLog,
       imageDirectory: REPO_ROOT,

@@ -32,6 +32,9 @@ export interface KeyspaceLeaderStackProps extends StackProps {
   };
   readonly worker: {
     readonly desiredCount: number;
+    /** Task CPU units and memory (MiB), a Fargate size (worker-service.ts, FARGATE_TASK_SIZES). */
+    readonly cpu: number;
+    readonly memoryMiB: number;
     readonly handler: string;
     /** PROCESSED_LOG: `all`, `failures` or `sample:N` (docs/deploy.md, CloudWatch Logs cost). */
     readonly processedLog: string;
@@ -137,6 +140,8 @@ export class KeyspaceLeaderStack extends Stack {
       imageDirectory: props.worker.imageDirectory,
       dockerfile: props.worker.dockerfile,
       desiredCount: props.worker.desiredCount,
+      cpu: props.worker.cpu,
+      memoryMiB: props.worker.memoryMiB,
       redisNodes: this.cache.configurationEndpoint,
       ...credentials('worker'),
       leaderName: props.leaderName,

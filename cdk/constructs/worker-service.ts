@@ -15,7 +15,7 @@ export const WORKER_HEALTH_PORT = 8081;
 /**
  * SIGTERM-to-SIGKILL window. The worker's graceful shutdown (stop intake, drain or abort, release the
  * lease, publish `released`) takes < 5 s; 30 s leaves 6x for a slow release during a cache failover
- * (commands wait for cluster redirection) on a throttled 0.25 vCPU task.
+ * (commands wait for cluster redirection) on the smallest task (0.25 vCPU, throttled).
  */
 export const WORKER_STOP_TIMEOUT = Duration.seconds(30);
 
@@ -31,6 +31,43 @@ export const WORKER_HEALTH_CHECK = {
   startPeriodSeconds: 60,
 } as const;
 
+/**
+ * Fargate's task sizes: CPU units (1024 = 1 vCPU) and the memory each allows, in MiB
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html).
+ */
+export const FARGATE_TASK_SIZES: Readonly<
+  Record<
+    number,
+    { readonly minMiB: number; readonly maxMiB: number; readonly stepMiB: number; readonly text: string }
+  >
+> = {
+  256: { minMiB: 512, maxMiB: 2048, stepMiB: 512, text: '512, 1024 or 2048' },
+  512: { minMiB: 1024, maxMiB: 4096, stepMiB: 1024, text: '1024 to 4096 in steps of 1024' },
+  1024: { minMiB: 2048, maxMiB: 8192, stepMiB: 1024, text: '2048 to 8192 in steps of 1024' },
+  2048: { minMiB: 4096, maxMiB: 16_384, stepMiB: 1024, text: '4096 to 16384 in steps of 1024' },
+  4096: { minMiB: 8192, maxMiB: 30_720, stepMiB: 1024, text: '8192 to 30720 in steps of 1024' },
+};
+
+/**
+ * The worker task's default size: 1 vCPU, 2 GiB. On-time expiry handles a key's expiry in a burst
+ * with every other key sharing its deadline, and the burst needs the CPU at once: 1,000 keys sharing
+ * one deadline took the worker's main thread ~45-70 ms of CPU and V8's other threads as much again.
+ * Under a CPU quota like Fargate's, deadline -> handler p99 for such a burst was 0.48-0.70 s at 0.25
+ * vCPU, 0.09-0.31 s at 0.5 and 0.04-0.11 s at 1 (docs/deploy.md, "Task size"; bench/on-time.ts measures it); 1 vCPU needs
+ * at least 2 GiB. Smaller tasks are a context setting away (docs/deploy.md).
+ */
+export const WORKER_TASK_SIZE_DEFAULTS = { cpu: 1024, memoryMiB: 2048 } as const;
+
+/** Why `memoryMiB` does not fit `cpu` on Fargate (or `cpu` is no Fargate size); undefined when it fits. */
+export function fargateTaskSizeProblem(cpu: number, memoryMiB: number): string | undefined {
+  const size = FARGATE_TASK_SIZES[cpu];
+  if (size === undefined)
+    return `cpu ${cpu} is not a Fargate size (${Object.keys(FARGATE_TASK_SIZES).join(', ')})`;
+  const fits =
+    memoryMiB >= size.minMiB && memoryMiB <= size.maxMiB && (memoryMiB - size.minMiB) % size.stepMiB === 0;
+  return fits ? undefined : `${memoryMiB} MiB does not fit workerCpu ${cpu} (Fargate: ${size.text})`;
+}
+
 export interface WorkerServiceProps {
   readonly vpc: ec2.IVpc;
   readonly subnets: ec2.SubnetSelection;
@@ -39,6 +76,10 @@ export interface WorkerServiceProps {
   readonly imageDirectory: string;
   readonly dockerfile: string;
   readonly desiredCount: number;
+  /** Task CPU units (1024 = 1 vCPU), a Fargate size. @default WORKER_TASK_SIZE_DEFAULTS.cpu */
+  readonly cpu?: number;
+  /** Task memory in MiB, one Fargate allows with `cpu`. @default WORKER_TASK_SIZE_DEFAULTS.memoryMiB */
+  readonly memoryMiB?: number;
   /** `host:port` seed(s) for REDIS_NODES. */
   readonly redisNodes: string;
   /** REDIS_PASSWORD: the AUTH token, or the RBAC worker user's password. */
@@ -68,6 +109,10 @@ export class WorkerService extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkerServiceProps) {
     super(scope, id);
+    const cpu = props.cpu ?? WORKER_TASK_SIZE_DEFAULTS.cpu;
+    const memoryMiB = props.memoryMiB ?? WORKER_TASK_SIZE_DEFAULTS.memoryMiB;
+    const sizeProblem = fargateTaskSizeProblem(cpu, memoryMiB);
+    if (sizeProblem !== undefined) throw new RangeError(`WorkerService: ${sizeProblem}`);
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: props.vpc,
@@ -80,8 +125,8 @@ export class WorkerService extends Construct {
     });
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: 256,
-      memoryLimitMiB: 512,
+      cpu,
+      memoryLimitMiB: memoryMiB,
       runtimePlatform: {
         cpuArchitecture: ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,

@@ -242,12 +242,12 @@ describe('no clear-text password in the template', () => {
 });
 
 describe('worker service', () => {
-  it('runs on Fargate ARM64 with a read-only root filesystem, a /tmp volume and a 30 s stop timeout', () => {
+  it('runs on Fargate ARM64 with 1 vCPU and 2 GiB by default, a read-only root filesystem, a /tmp volume and a 30 s stop timeout', () => {
     s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       RequiresCompatibilities: ['FARGATE'],
       RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
-      Cpu: '256',
-      Memory: '512',
+      Cpu: '1024',
+      Memory: '2048',
       Volumes: [{ Name: 'tmp' }],
       ContainerDefinitions: [
         Match.objectLike({

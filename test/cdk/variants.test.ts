@@ -36,7 +36,13 @@ describe('NAT egress, Redis OSS, custom sizes, alarm e-mail (context given as CL
       preciseExpiry: 'false',
       captureValues: 'false',
       expiryLagAlarmMs: '300',
+      workerCpu: '512',
+      workerMemoryMiB: '1024',
     });
+  });
+
+  it('sizes the worker task from workerCpu and workerMemoryMiB', () => {
+    s.template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '512', Memory: '1024' });
   });
 
   it('preciseExpiry=false: Ex in the parameter group, PRECISE_EXPIRY=false for the workers and the Lambda', () => {
@@ -274,6 +280,20 @@ describe('invalid context', () => {
     for (const value of ['none', 'sample:0', 'sample:1000001', 'sample:', 'sample:01']) {
       expect(problemsOf({ processedLog: value })).toEqual([expect.stringMatching(/^processedLog: /)]);
     }
+  });
+
+  it('accepts only the task sizes Fargate runs, and names the memory range of the CPU given', () => {
+    expect(problemsOf({ workerCpu: '256', workerMemoryMiB: '512' })).toEqual([]);
+    expect(problemsOf({ workerCpu: 4096, workerMemoryMiB: 30720 })).toEqual([]);
+    expect(problemsOf({ workerCpu: '300' })).toEqual([expect.stringMatching(/^workerCpu: /)]);
+    // 4 vCPU need 8-30 GiB: the default 2 GiB does not fit; 3.5 GiB fits no size above 0.5 vCPU.
+    expect(problemsOf({ workerCpu: '4096' })).toEqual([
+      'workerMemoryMiB: 2048 MiB does not fit workerCpu 4096 (Fargate: 8192 to 30720 in steps of 1024)',
+    ]);
+    expect(problemsOf({ workerCpu: '256' })).toEqual([]);
+    expect(problemsOf({ workerCpu: '1024', workerMemoryMiB: '3584' })).toEqual([
+      'workerMemoryMiB: 3584 MiB does not fit workerCpu 1024 (Fargate: 2048 to 8192 in steps of 1024)',
+    ]);
   });
 
   it('rejects egress modes that do not fit the VPC choice', () => {
