@@ -68,6 +68,8 @@ export interface OnTimeSettings {
   readonly backgroundSizes: readonly number[];
   /** Probe keys sharing one deadline (PXAT) per measurement. */
   readonly probes: number;
+  /** CPU quotas (vCPU, as Fargate's task sizes) the quota runs put one worker under. */
+  readonly cpuQuotas: readonly number[];
   /** Unmeasured bursts of `probes` between a worker's cold (first) and its warm burst. */
   readonly warmUpBursts: number;
   /** EXPIRY_SCAN_KEYS_PER_S of the bench's workers. */
@@ -91,6 +93,7 @@ function onTimeSettings(quick: boolean, full: boolean): OnTimeSettings {
     backgroundSizes: [0, 10_000, 100_000, ...(full ? [ON_TIME_FULL_SIZE] : [])],
     probes: 1000,
     warmUpBursts: 2,
+    cpuQuotas: [0.25, 0.5, 1],
     scanKeysPerS: 20_000,
     nativeWaitS: 60,
     crashBackground: 10_000,

@@ -179,6 +179,14 @@ export interface OnTimeRun {
   readonly cpu?: BurstCpu;
 }
 
+/** One burst of a worker under a CPU quota (no other volatile keys). */
+export interface OnTimeQuotaRun {
+  readonly vcpu: number;
+  readonly burst: OnTimeBurst;
+  readonly handler: LagFigures;
+  readonly cpu?: BurstCpu;
+}
+
 /** Heap and RSS of a worker at 0 and at `trackedKeys` tracked keys (event path, after a full GC). */
 export interface OnTimeMemory {
   readonly trackedKeys: number;
@@ -288,6 +296,11 @@ export interface OnTimeReport {
   readonly nativeWaitS: number;
   readonly native: readonly OnTimeNativeRun[];
   readonly runs: readonly OnTimeRun[];
+  /** One worker under each CPU quota, or why there were none (no writable cgroup). */
+  readonly quotas?:
+    | { readonly runs: readonly OnTimeQuotaRun[] }
+    | { readonly unavailable: string }
+    | undefined;
   readonly memory: readonly OnTimeMemory[];
   readonly crash?: OnTimeCrash | undefined;
   readonly held?: OnTimeHeldValues | undefined;
@@ -410,6 +423,7 @@ export function onTimeLines(r: OnTimeReport): string[] {
     '',
   ];
   lines.push(...cpuLines(r));
+  lines.push(...quotaLines(r));
   lines.push(...valueLines(r));
   const ready = r.runs
     .filter((run) => run.burst === 'cold')
@@ -649,6 +663,45 @@ function cpuLines(r: OnTimeReport): string[] {
   ];
 }
 
+/** The quota runs: what a Fargate task of that size would give (docs/deploy.md, "Task size"). */
+function quotaLines(r: OnTimeReport): string[] {
+  const q = r.quotas;
+  if (q === undefined) return [];
+  const intro =
+    `Under a CPU quota, as Fargate limits a task (a CFS quota on the worker's process, bench/cpu-quota.ts): one worker ` +
+    `per quota, no other volatile keys, moved into its quota once ready, then its first burst and a warm one of ` +
+    `${int(r.probes)} probes as above (the machine's other load beside it). Not part of the goal; it sizes the task ` +
+    '(the CDK default is 1 vCPU, docs/deploy.md "Task size").';
+  if ('unavailable' in q) return [intro, '', `Not measured: ${q.unavailable}.`, ''];
+  const rows = q.runs.map((run) => [
+    `${run.vcpu} vCPU`,
+    run.burst === 'cold' ? 'first burst (cold)' : 'warm',
+    ...lagCells(run.handler),
+    msText(run.cpu?.workerMainRunMs),
+    msText(run.cpu?.workerMainWaitMs),
+    meetsOnTimeGoal(run.handler) ? 'yes' : 'no',
+  ]);
+  return [
+    intro,
+    '',
+    ...table(
+      [
+        'quota',
+        'burst',
+        'delivered',
+        'p50',
+        'p99',
+        'max',
+        'worker main thread on CPU',
+        'waiting for a CPU',
+        `p99 <= ${ON_TIME_GOAL_P99_MS} ms`,
+      ],
+      rows,
+    ),
+    '',
+  ];
+}
+
 function valueCells(v: ValueFigures, reads: number, found: number): string[] {
   return [
     int(v.delivered),
@@ -773,6 +826,9 @@ export function onTimeConsole(r: OnTimeReport): [string, string][] {
       `on-time ${int(run.backgroundKeys)} keys: ${run.variant}, ${run.burst}`,
       `${text(run.handler)} (${meetsOnTimeGoal(run.handler) ? 'met' : 'NOT met'})`,
     ]);
+  if (r.quotas && 'runs' in r.quotas)
+    for (const run of r.quotas.runs)
+      rows.push([`on-time under ${run.vcpu} vCPU: ${run.burst}`, text(run.handler)]);
   if (r.crash)
     rows.push(['on-time leader SIGKILL', `${text(r.crash.handler)}, gap ${msText(r.crash.gapMs)}`]);
   for (const m of r.memory)

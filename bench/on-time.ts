@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { VALUE_CAPTURE_DEFAULTS } from '../core/defaults.ts';
 import type { BenchSettings } from './bench-options.ts';
+import { CpuQuota } from './cpu-quota.ts';
 import { cpuSeconds, parseVmRssKiB, type ThreadSchedule, threadSchedules } from './cpu-usage.ts';
 import type { BenchHarness, Recorder, WorkerGroup } from './harness.ts';
 import {
@@ -23,6 +24,7 @@ import {
   type OnTimeHeldValues,
   type OnTimeMemory,
   type OnTimeNativeRun,
+  type OnTimeQuotaRun,
   type OnTimeReport,
   type OnTimeRun,
   type OnTimeVariant,
@@ -39,6 +41,7 @@ import {
  *   on an empty keyspace that the background is loaded into after it is ready (event path); each
  *   time `probes` keys share one deadline, in the worker's first burst (cold) and again after
  *   `warmUpBursts` more (warm); the workers run the bundle the image ships (BUNDLED_WORKER_SCRIPT);
+ * - one worker under each CPU quota (settings.onTime.cpuQuotas; Fargate's task sizes), cold and warm;
  * - the leader SIGKILL among 3 workers, probes due over the seconds after the kill;
  * - memory per tracked key (event path, bench/heap-probe.mjs);
  * - held values (issue 14): one worker, HELD_KEYS keys with values sharing one deadline, its memory
@@ -115,6 +118,7 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
   const cost: OnTimeCostVariant[] = [];
   let crash: OnTimeCrash | undefined;
   let held: OnTimeHeldValues | undefined;
+  let quotas: OnTimeReport['quotas'];
   harness.log('on-time: bundling the worker (worker/bundle.ts)');
   await promisify(execFile)(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'worker', 'bundle.ts')], {
     cwd: REPO_ROOT,
@@ -130,6 +134,8 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
       await flush(primaries);
       runs.push(...(await measureWorker(harness, settings, primaries, size, 'event', memory)));
     }
+    await flush(primaries);
+    quotas = await measureQuotas(harness, settings, primaries);
     await flush(primaries);
     crash = await measureCrash(harness, settings, primaries);
     await flush(primaries);
@@ -159,6 +165,7 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
     nativeWaitS: s.nativeWaitS,
     native,
     runs,
+    quotas,
     memory,
     crash,
     held,
@@ -557,6 +564,46 @@ function burstCpu(a: CpuSnapshot, b: CpuSnapshot): BurstCpu | undefined {
     benchMs: benchUs / 1000,
     primariesMs,
   };
+}
+
+/**
+ * One worker per CPU quota (settings.onTime.cpuQuotas, bench/cpu-quota.ts), no other volatile keys:
+ * moved into its quota once it is ready, then a cold and a warm burst as measureWorker takes them.
+ */
+async function measureQuotas(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  primaries: Primaries,
+): Promise<OnTimeReport['quotas']> {
+  const { probes, warmUpBursts, cpuQuotas } = settings.onTime;
+  const runs: OnTimeQuotaRun[] = [];
+  for (const [i, vcpu] of cpuQuotas.entries()) {
+    const quota = CpuQuota.create(`kl-bench-${process.pid}-${i}`, vcpu);
+    if (!(quota instanceof CpuQuota)) {
+      harness.log(`on-time under CPU quotas: not measured, ${quota.unavailable}`);
+      return { unavailable: quota.unavailable };
+    }
+    harness.log(`on-time: ${probes} probes, 1 worker under a ${vcpu} vCPU quota`);
+    const group = oneWorker(harness, settings, `ontime-quota-${i}`, undefined);
+    try {
+      await group.waitStable(60_000);
+      await waitScanReady(group, primaries, 1);
+      const pid = group.pids()[0];
+      if (pid === undefined) throw new Error('the quota run has no worker process');
+      quota.add(pid);
+      const burst = (suffix: string, kind: OnTimeBurst | 'warm-up') =>
+        measureBurst(harness, probes, primaries, `bench:ontime:quota-${i}${suffix}:`, kind, pid);
+      const cold = await burst('', 'cold');
+      for (let w = 0; w < warmUpBursts; w++) await burst(`-w${w}`, 'warm-up');
+      const warm = await burst('-warm', 'warm');
+      for (const run of [cold, warm])
+        runs.push({ vcpu, burst: run.burst, handler: run.handler, ...(run.cpu ? { cpu: run.cpu } : {}) });
+    } finally {
+      await harness.stopWorkers(group);
+      quota.remove();
+    }
+  }
+  return { runs };
 }
 
 async function measureCrash(

@@ -53,8 +53,8 @@ export const FARGATE_TASK_SIZES: Readonly<
  * with every other key sharing its deadline, and the burst needs the CPU at once: 1,000 keys sharing
  * one deadline took the worker's main thread ~45-70 ms of CPU and V8's other threads as much again.
  * Under a CPU quota like Fargate's, deadline -> handler p99 for such a burst was 0.48-0.70 s at 0.25
- * vCPU, 0.09-0.31 s at 0.5 and 0.04-0.11 s at 1 (docs/deploy.md, "Task size"; bench/on-time.ts measures it); 1 vCPU needs
- * at least 2 GiB. Smaller tasks are a context setting away (docs/deploy.md).
+ * vCPU, 0.09-0.35 s at 0.5 and 0.04-0.17 s at 1 (docs/deploy.md, "Task size", from bench/on-time.ts
+ * and two runs by hand); 1 vCPU needs at least 2 GiB. Smaller tasks are a context setting away.
  */
 export const WORKER_TASK_SIZE_DEFAULTS = { cpu: 1024, memoryMiB: 2048 } as const;
 

@@ -178,6 +178,25 @@ describe('on-time report helpers', () => {
     expect(onTimeConsole(report()).map(([name]) => name)).toContain('on-time 10,000 keys: native');
   });
 
+  it('renders the quota runs, or why they were not measured', () => {
+    const quotas = {
+      runs: [
+        { vcpu: 0.25, burst: 'cold' as const, handler: lagFigures([300, 600], 2) },
+        { vcpu: 1, burst: 'warm' as const, handler: lagFigures([20, 40], 2) },
+      ],
+    };
+    const text = onTimeLines(report({ quotas })).join('\n');
+    expect(text).toMatch(/\| 0\.25 vCPU +\| first burst \(cold\) +\| 2 \/ 2 .*\| no +\|/);
+    expect(text).toMatch(/\| 1 vCPU +\| warm +\| 2 \/ 2 .*\| yes +\|/);
+    expect(onTimeConsole(report({ quotas })).map(([name]) => name)).toContain(
+      'on-time under 0.25 vCPU: cold',
+    );
+    expect(
+      onTimeLines(report({ quotas: { unavailable: 'no writable cpu cgroup (EROFS)' } })).join('\n'),
+    ).toContain('Not measured: no writable cpu cgroup (EROFS).');
+    expect(onTimeLines(report()).join('\n')).not.toContain('Under a CPU quota');
+  });
+
   it('gives the chart p50 and p99 rows per set-up and size, marking partial deliveries', () => {
     const rows = onTimeRows(report());
     expect(rows.filter((r) => r.setUp === ON_TIME_LABELS.native)).toHaveLength(2);
