@@ -130,6 +130,8 @@ function sanitize(value: unknown, secrets: SecretSet, seen: WeakSet<object>, dep
       const code = (value as { code?: unknown }).code;
       if (code !== undefined) out.code = sanitize(code, secrets, seen, depth + 1);
       if (value.cause !== undefined) out.cause = sanitize(value.cause, secrets, seen, depth + 1);
+      // Its message is often empty: what failed is in its members (a lease vote's, one per member).
+      if (value instanceof AggregateError) out.errors = sanitize(value.errors, secrets, seen, depth + 1);
       return out;
     }
     if (Array.isArray(value)) return value.map((item) => sanitize(item, secrets, seen, depth + 1));

@@ -49,6 +49,30 @@ describe('logger', () => {
     expect(JSON.parse(lines.at(-1) ?? '{}')).toMatchObject({ fencingToken: 3 });
   });
 
+  it("keeps an AggregateError's member errors (a lease vote's failures are the members of its cause)", () => {
+    const secret = 'S3cr3t-auth-token-value';
+    const { logger, records, lines } = capture({ secrets: [secret] });
+    const votes = new AggregateError([
+      new Error('vote timed out after 300 ms'),
+      new Error(`NOAUTH ${secret}`),
+    ]);
+    logger.warn('leader.renew_failed', {
+      error: new Error('lease extend: 0 refused, 2 failed of 2', { cause: votes }),
+    });
+    expect(records()[0]).toMatchObject({
+      error: {
+        cause: {
+          name: 'AggregateError',
+          errors: [
+            { name: 'Error', message: 'vote timed out after 300 ms' },
+            { name: 'Error', message: 'NOAUTH [redacted]' },
+          ],
+        },
+      },
+    });
+    expect(lines.join('\n')).not.toContain(secret);
+  });
+
   it('serializes errors, bigints, buffers and cycles safely', () => {
     const { logger, records } = capture();
     const cyclic: Record<string, unknown> = { a: 1 };
