@@ -86,6 +86,12 @@ export const PROCESSOR_DEFAULTS = {
    * @default 1000
    */
   shedLogIntervalMs: 1000,
+  /**
+   * Handler calls are started for at most this long per turn of the event loop (worker/expiry/processor.ts):
+   * timers (lease renewals) and socket reads run between slices however long the queue.
+   * @default 2
+   */
+  sliceMs: 2,
 } as const;
 
 /** The key filter (worker/expiry/key-pattern.ts). */

@@ -97,6 +97,14 @@ export interface ProcessorOptions {
   /** How often a queue held by a closed gate tries the gate again. @default 20 */
   readonly gateRetryMs?: number;
   /**
+   * Calls are started for at most this long per turn of the event loop; the rest of the queue waits
+   * for the next turn (setImmediate), after timers and socket reads. A call that settles at once (a
+   * synchronous handler) starts the next one in a microtask, so without this bound a queue of
+   * thousands ran start to end before a lease renewal's timer or reply got a turn.
+   * @default PROCESSOR_DEFAULTS.sliceMs (2)
+   */
+  readonly sliceMs?: number;
+  /**
    * PROCESSED_LOG: which completed calls get a `key.processed` line (see ProcessedLogPolicy).
    * @default { mode: 'all' }
    */
@@ -195,6 +203,9 @@ export class Processor {
   private abandonedCalls = 0;
   /** Calls completed since start: PROCESSED_LOG=sample:N writes the line of the 1st, N+1st, ... */
   private completedCalls = 0;
+  /** When this turn's slice of starting calls began (monotonic); undefined until a pump in a new turn. */
+  private sliceStartedAtMs: number | undefined;
+  private resumeScheduled = false;
 
   constructor(private readonly options: ProcessorOptions) {
     if (!(options.concurrency >= 1))
@@ -297,6 +308,7 @@ export class Processor {
   }
 
   private pump(): void {
+    if (this.queue.length > 0 && this.inFlight.size < this.options.concurrency && this.sliceSpent()) return;
     let dequeued = 0;
     while (this.inFlight.size < this.options.concurrency && this.queue.length > 0) {
       const grant = this.currentGrant();
@@ -312,6 +324,31 @@ export class Processor {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
     if (dequeued > 0) this.notifyRoom();
+  }
+
+  /**
+   * True when this turn's slice is spent: the queue resumes in the next turn (one setImmediate), and
+   * the caller starts nothing now. The first pump of a turn opens the slice, and a setImmediate marks
+   * the turn's end (it runs after this turn's microtasks, timers and I/O callbacks).
+   */
+  private sliceSpent(): boolean {
+    const nowMs = this.options.clock.monotonicMs();
+    if (this.sliceStartedAtMs === undefined) {
+      this.sliceStartedAtMs = nowMs;
+      setImmediate(() => {
+        this.sliceStartedAtMs = undefined;
+      });
+      return false;
+    }
+    if (nowMs - this.sliceStartedAtMs < (this.options.sliceMs ?? PROCESSOR_DEFAULTS.sliceMs)) return false;
+    if (!this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(() => {
+        this.resumeScheduled = false;
+        this.pump();
+      });
+    }
+    return true;
   }
 
   private gateRetryTimer: NodeJS.Timeout | undefined;

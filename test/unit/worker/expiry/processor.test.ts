@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { systemClock } from '../../../../core/clock.ts';
 import type { LogLine, LogRecord } from '../../../../core/log-events.ts';
 import { createLogger } from '../../../../core/logger.ts';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
@@ -629,5 +630,35 @@ describe('Processor: PROCESSED_LOG', () => {
   it('sample:1 writes every line, like all', async () => {
     const run = await runMixed({ mode: 'sample', everyN: 1 }, 7);
     expect(run.processedKeys).toEqual(okKeys(range(7)));
+  });
+});
+
+describe('Processor on a long queue (real timers and clock)', () => {
+  /** Calls queued at once: far more work than one slice of the event loop. */
+  const QUEUED_CALLS = 5000;
+
+  it('yields to the event loop while it works through calls that complete at once (lease renewals run meanwhile)', async () => {
+    let handled = 0;
+    const { processor, leadership } = setup({
+      handler: () => {
+        handled++;
+      },
+      clock: systemClock,
+      concurrency: 16,
+      queueCapacity: QUEUED_CALLS,
+    });
+    leadership.lead(1, performance.now() + 60_000);
+    // A synchronous handler's call settles in a microtask, and each settle starts the next call: without
+    // a yield the whole queue runs before any timer or socket read (a renewal's reply) gets a turn.
+    let handledWhenTimerRan: number | undefined;
+    setTimeout(() => {
+      handledWhenTimerRan = handled;
+    }, 0);
+    for (let i = 0; i < QUEUED_CALLS; i++) processor.offer(...numbered(`long-${i}`));
+    const drained = await processor.drain(30_000);
+    expect(drained).toMatchObject({ drained: true, droppedEvents: 0 });
+    expect(handled).toBe(QUEUED_CALLS);
+    expect(handledWhenTimerRan).toBeDefined();
+    expect(handledWhenTimerRan).toBeLessThan(QUEUED_CALLS);
   });
 });
