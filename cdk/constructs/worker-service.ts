@@ -31,21 +31,19 @@ export const WORKER_HEALTH_CHECK = {
   startPeriodSeconds: 60,
 } as const;
 
+const mibRange = (fromMiB: number, toMiB: number): number[] =>
+  Array.from({ length: (toMiB - fromMiB) / 1024 + 1 }, (_, i) => fromMiB + i * 1024);
+
 /**
  * Fargate's task sizes: CPU units (1024 = 1 vCPU) and the memory each allows, in MiB
  * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html).
  */
-export const FARGATE_TASK_SIZES: Readonly<
-  Record<
-    number,
-    { readonly minMiB: number; readonly maxMiB: number; readonly stepMiB: number; readonly text: string }
-  >
-> = {
-  256: { minMiB: 512, maxMiB: 2048, stepMiB: 512, text: '512, 1024 or 2048' },
-  512: { minMiB: 1024, maxMiB: 4096, stepMiB: 1024, text: '1024 to 4096 in steps of 1024' },
-  1024: { minMiB: 2048, maxMiB: 8192, stepMiB: 1024, text: '2048 to 8192 in steps of 1024' },
-  2048: { minMiB: 4096, maxMiB: 16_384, stepMiB: 1024, text: '4096 to 16384 in steps of 1024' },
-  4096: { minMiB: 8192, maxMiB: 30_720, stepMiB: 1024, text: '8192 to 30720 in steps of 1024' },
+export const FARGATE_TASK_SIZES: Readonly<Record<number, readonly number[]>> = {
+  256: [512, 1024, 2048],
+  512: mibRange(1024, 4096),
+  1024: mibRange(2048, 8192),
+  2048: mibRange(4096, 16_384),
+  4096: mibRange(8192, 30_720),
 };
 
 /**
@@ -60,12 +58,15 @@ export const WORKER_TASK_SIZE_DEFAULTS = { cpu: 1024, memoryMiB: 2048 } as const
 
 /** Why `memoryMiB` does not fit `cpu` on Fargate (or `cpu` is no Fargate size); undefined when it fits. */
 export function fargateTaskSizeProblem(cpu: number, memoryMiB: number): string | undefined {
-  const size = FARGATE_TASK_SIZES[cpu];
-  if (size === undefined)
+  const allowed = FARGATE_TASK_SIZES[cpu];
+  if (allowed === undefined)
     return `cpu ${cpu} is not a Fargate size (${Object.keys(FARGATE_TASK_SIZES).join(', ')})`;
-  const fits =
-    memoryMiB >= size.minMiB && memoryMiB <= size.maxMiB && (memoryMiB - size.minMiB) % size.stepMiB === 0;
-  return fits ? undefined : `${memoryMiB} MiB does not fit workerCpu ${cpu} (Fargate: ${size.text})`;
+  if (allowed.includes(memoryMiB)) return undefined;
+  const text =
+    allowed.length <= 3
+      ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`
+      : `${allowed[0]} to ${allowed.at(-1)} in steps of 1024`;
+  return `${memoryMiB} MiB does not fit workerCpu ${cpu} (Fargate: ${text})`;
 }
 
 export interface WorkerServiceProps {

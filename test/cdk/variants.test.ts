@@ -291,6 +291,10 @@ describe('invalid context', () => {
       'workerMemoryMiB: 2048 MiB does not fit workerCpu 4096 (Fargate: 8192 to 30720 in steps of 1024)',
     ]);
     expect(problemsOf({ workerCpu: '256' })).toEqual([]);
+    // 0.25 vCPU runs with 512, 1024 or 2048 MiB only: 1536 lies between them but is not a size.
+    expect(problemsOf({ workerCpu: '256', workerMemoryMiB: '1536' })).toEqual([
+      'workerMemoryMiB: 1536 MiB does not fit workerCpu 256 (Fargate: 512, 1024 or 2048)',
+    ]);
     expect(problemsOf({ workerCpu: '1024', workerMemoryMiB: '3584' })).toEqual([
       'workerMemoryMiB: 3584 MiB does not fit workerCpu 1024 (Fargate: 2048 to 8192 in steps of 1024)',
     ]);
