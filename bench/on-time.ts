@@ -463,22 +463,38 @@ async function measureWorker(
     // The worker's first burst, then `warmUpBursts` unmeasured ones, then the warm burst.
     const runs: OnTimeRun[] = [];
     const base = { backgroundKeys: size, variant, readyMs, trackedAtProbes };
-    const pid = group.pids()[0];
-    const burst = (suffix: string, kind: OnTimeBurst | 'warm-up') =>
-      measureBurst(harness, probes, primaries, `bench:ontime:${variant}-${size}${suffix}:`, kind, pid);
-    runs.push({ ...base, ...(await burst('', 'cold')) });
-    for (let i = 0; i < warmUpBursts; i++) await burst(`-w${i}`, 'warm-up');
-    runs.push({
-      ...base,
-      ...(await burst('-warm', 'warm')),
-      warmUpEvents: warmUpBursts * probes,
-    });
+    const { cold, warm } = await coldAndWarm(
+      harness,
+      settings,
+      primaries,
+      `bench:ontime:${variant}-${size}`,
+      group.pids()[0],
+    );
+    runs.push({ ...base, ...cold }, { ...base, ...warm, warmUpEvents: warmUpBursts * probes });
     return runs;
   } finally {
     await harness.stopWorkers(group);
     if (heapOut) rmSync(heapOut, { force: true });
   }
 }
+
+/** A worker's first burst, then `warmUpBursts` unmeasured ones, then its warm burst (keys under `prefix`-...). */
+async function coldAndWarm(
+  harness: BenchHarness,
+  settings: BenchSettings,
+  primaries: Primaries,
+  prefix: string,
+  workerPid: number | undefined,
+): Promise<{ cold: BurstFigures; warm: BurstFigures }> {
+  const { probes, warmUpBursts } = settings.onTime;
+  const burst = (suffix: string, kind: OnTimeBurst | 'warm-up') =>
+    measureBurst(harness, probes, primaries, `${prefix}${suffix}:`, kind, workerPid);
+  const cold = await burst('', 'cold');
+  for (let i = 0; i < warmUpBursts; i++) await burst(`-w${i}`, 'warm-up');
+  return { cold, warm: await burst('-warm', 'warm') };
+}
+
+type BurstFigures = Omit<OnTimeRun, 'backgroundKeys' | 'variant' | 'readyMs' | 'trackedAtProbes'>;
 
 /** `probes` keys under `prefix` sharing one deadline, PROBE_LEAD_MS ahead: their lags and values. */
 async function measureBurst(
@@ -488,7 +504,7 @@ async function measureBurst(
   prefix: string,
   burst: OnTimeBurst | 'warm-up',
   workerPid: number | undefined,
-): Promise<Omit<OnTimeRun, 'backgroundKeys' | 'variant' | 'readyMs' | 'trackedAtProbes'>> {
+): Promise<BurstFigures> {
   const recorder = harness.recorder(prefix);
   try {
     const readsBefore = await readCounts(primaries);
@@ -533,13 +549,19 @@ interface CpuSnapshot {
   readonly primariesS: readonly (number | undefined)[];
 }
 
-async function cpuSnapshot(workerPid: number | undefined, primaries: Primaries): Promise<CpuSnapshot> {
+/** Each primary's used CPU seconds so far (INFO cpu); undefined where a reply lacks them. */
+async function primaryCpuSeconds(primaries: Primaries): Promise<(number | undefined)[]> {
   const infos = await Promise.all(primaries.clients.map(({ client }) => client.info('cpu')));
+  return infos.map((info) => usedCpuSeconds(info));
+}
+
+async function cpuSnapshot(workerPid: number | undefined, primaries: Primaries): Promise<CpuSnapshot> {
+  const primariesS = await primaryCpuSeconds(primaries);
   return {
     atMs: now(),
     worker: workerPid === undefined ? undefined : threadSchedules(workerPid),
     bench: process.cpuUsage(),
-    primariesS: infos.map((info) => usedCpuSeconds(info)),
+    primariesS,
   };
 }
 
@@ -575,7 +597,7 @@ async function measureQuotas(
   settings: BenchSettings,
   primaries: Primaries,
 ): Promise<OnTimeReport['quotas']> {
-  const { probes, warmUpBursts, cpuQuotas } = settings.onTime;
+  const { probes, cpuQuotas } = settings.onTime;
   const runs: OnTimeQuotaRun[] = [];
   for (const [i, vcpu] of cpuQuotas.entries()) {
     const quota = CpuQuota.create(`kl-bench-${process.pid}-${i}`, vcpu);
@@ -591,11 +613,7 @@ async function measureQuotas(
       const pid = group.pids()[0];
       if (pid === undefined) throw new Error('the quota run has no worker process');
       quota.add(pid);
-      const burst = (suffix: string, kind: OnTimeBurst | 'warm-up') =>
-        measureBurst(harness, probes, primaries, `bench:ontime:quota-${i}${suffix}:`, kind, pid);
-      const cold = await burst('', 'cold');
-      for (let w = 0; w < warmUpBursts; w++) await burst(`-w${w}`, 'warm-up');
-      const warm = await burst('-warm', 'warm');
+      const { cold, warm } = await coldAndWarm(harness, settings, primaries, `bench:ontime:quota-${i}`, pid);
       for (const run of [cold, warm])
         runs.push({ vcpu, burst: run.burst, handler: run.handler, ...(run.cpu ? { cpu: run.cpu } : {}) });
     } finally {
@@ -705,7 +723,7 @@ async function measureCost(
     await group.waitLeaderRecord(60_000);
     await sleep(2000);
     await resetStats(primaries);
-    const cpuBefore = await Promise.all(primaries.clients.map(({ client }) => client.info('cpu')));
+    const cpuBefore = await primaryCpuSeconds(primaries);
     const pid = group.pids()[0];
     const workerBefore = pid === undefined ? undefined : cpuSeconds(pid);
     const startedAt = now();
@@ -716,7 +734,7 @@ async function measureCost(
     const workerAfter = pid === undefined ? undefined : cpuSeconds(pid);
     const [stats, cpuAfter] = await Promise.all([
       Promise.all(primaries.clients.map(({ client }) => client.info('commandstats'))),
-      Promise.all(primaries.clients.map(({ client }) => client.info('cpu'))),
+      primaryCpuSeconds(primaries),
     ]);
     const result: OnTimeCostVariant = {
       tracking,
@@ -726,8 +744,8 @@ async function measureCost(
       written: generator.counts().sent,
       durationS,
       primaries: primaries.clients.map(({ port }, i) => {
-        const a = usedCpuSeconds(cpuBefore[i] ?? '');
-        const b = usedCpuSeconds(cpuAfter[i] ?? '');
+        const a = cpuBefore[i];
+        const b = cpuAfter[i];
         const info = stats[i] ?? '';
         return {
           port,
