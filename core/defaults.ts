@@ -300,6 +300,13 @@ export const SUBSCRIBER_DEFAULTS = {
    * @default 1500
    */
   stallTimeoutMs: 1500,
+  /**
+   * A subscription decodes messages for at most this long per turn of the event loop, then pauses
+   * its socket until the next turn: a backlog of thousands of events cannot hold back a due timer
+   * (the lease renewal) or the replies on other sockets by more than a slice and one socket chunk.
+   * @default 2
+   */
+  turnSliceMs: 2,
 } as const;
 
 /** The fan-in (worker/expiry/fan-in.ts). */

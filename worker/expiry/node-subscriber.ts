@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Clock } from '../../core/clock.ts';
 import type { RedisConnectionConfig } from '../../core/config.ts';
+import { SUBSCRIBER_DEFAULTS } from '../../core/defaults.ts';
 import { withTimeout } from '../../core/errors.ts';
 import { EXPIRE_CHANNEL, EXPIRED_CHANNEL } from '../../core/keys.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -13,6 +14,7 @@ import {
   SubscriptionHeartbeat,
   stallDetectionBoundMs,
 } from './subscription-heartbeat.ts';
+import { TurnSlice } from './turn-slice.ts';
 
 /**
  * A dedicated connection to one node (a primary, or a replica held in advance of its promotion),
@@ -32,6 +34,14 @@ import {
  *   socket's bytes read. A connection that reads nothing for the bound is stalled: logged
  *   `subscription.stalled`, reported down (`stalled`, a gap for a primary) and dropped; ioredis then
  *   connects anew and this class subscribes again.
+ * - A backlog is decoded a slice at a time: once the messages of one turn of the event loop have run
+ *   `turnSliceMs`, the socket is paused until the next turn (setImmediate). A backlog piles up in
+ *   the kernel whenever the loop is held (a GC, a burst on another socket), and libuv reads up to
+ *   2 MiB of a socket per turn (32 reads of 64 KiB): decoded at once, that was 15,000+ messages and
+ *   hundreds of ms before any timer -- the lease renewal -- or any other socket -- its votes'
+ *   replies -- got a turn (test/integration/worker/subscriber-turns.test.ts). Throughput is the same:
+ *   the rest waits one turn, in the kernel or in the socket's buffer, not in Redis's output buffer
+ *   for long (its pubsub limit would drop the connection).
  */
 export interface NodeSubscriberOptions {
   readonly redis: RedisConnectionConfig;
@@ -50,7 +60,12 @@ export interface NodeSubscriberOptions {
    * for both channels, confirmed as one. @default false
    */
   readonly ttlEvents?: boolean;
+  /** Messages decoded per turn of the event loop, in ms, before the socket pauses until the next. @default 2 */
+  readonly turnSliceMs?: number;
 }
+
+/** The turn's time is read every this many messages (a clock read per message would cost more than it saves). */
+const SLICE_CHECK_EVERY = 8;
 
 const expiredChannelBytes = Buffer.from(EXPIRED_CHANNEL);
 const expireChannelBytes = Buffer.from(EXPIRE_CHANNEL);
@@ -64,6 +79,10 @@ export class NodeSubscriber implements SubscriberConnection {
   private failures = 0;
   private lastFailure: string | undefined;
   private heartbeat: SubscriptionHeartbeat | undefined;
+  private readonly slice: TurnSlice;
+  private uncheckedMessages = 0;
+  /** The socket paused for the rest of this turn, if any. */
+  private pausedStream: NodeJS.ReadableStream | undefined;
 
   constructor(
     node: ClusterNode,
@@ -71,6 +90,7 @@ export class NodeSubscriber implements SubscriberConnection {
     private readonly options: NodeSubscriberOptions,
   ) {
     this.address = nodeAddress(node);
+    this.slice = new TurnSlice(options.clock, options.turnSliceMs ?? SUBSCRIBER_DEFAULTS.turnSliceMs);
     this.client = new Redis({
       ...nodeRedisOptions(options.redis, {
         logger: options.logger,
@@ -96,6 +116,10 @@ export class NodeSubscriber implements SubscriberConnection {
       if (this.closed) return;
       if (channel.equals(expiredChannelBytes)) this.events.onMessage(message);
       else if (channel.equals(expireChannelBytes)) this.events.onTtlSet(message);
+      if (++this.uncheckedMessages >= SLICE_CHECK_EVERY) {
+        this.uncheckedMessages = 0;
+        if (this.slice.spent()) this.pauseForTurn();
+      }
     });
     // Connection failures surface as 'error' events and reconnects; the promise adds nothing.
     this.client.connect().catch(() => {});
@@ -109,6 +133,21 @@ export class NodeSubscriber implements SubscriberConnection {
     this.subscribed = false;
     // disconnect(), not QUIT: a node that is being removed may be dead or frozen, and QUIT would wait.
     this.client.disconnect();
+  }
+
+  /**
+   * Stops reading the socket for the rest of this turn: the chunk being decoded still completes (at
+   * most 64 KiB), later chunks wait. A socket replaced meanwhile (a reconnect) is resumed all the same.
+   */
+  private pauseForTurn(): void {
+    if (this.pausedStream !== undefined) return;
+    const stream = this.client.stream;
+    stream.pause();
+    this.pausedStream = stream;
+    setImmediate(() => {
+      this.pausedStream = undefined;
+      stream.resume();
+    });
   }
 
   /** A heartbeat for the connection that just became ready (its socket is `client.stream`). */

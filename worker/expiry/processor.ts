@@ -20,6 +20,7 @@ import { BoundedQueue } from './bounded-queue.ts';
 import { expiredValueSize } from './expired-value.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
 import { keyLogFields } from './key-text.ts';
+import { TurnSlice } from './turn-slice.ts';
 
 /**
  * Between the fan-in and the handler: bounded queue, leadership gate, bounded concurrency, per-call
@@ -204,7 +205,7 @@ export class Processor {
   /** Calls completed since start: PROCESSED_LOG=sample:N writes the line of the 1st, N+1st, ... */
   private completedCalls = 0;
   /** When this turn's slice of starting calls began (monotonic); undefined until a pump in a new turn. */
-  private sliceStartedAtMs: number | undefined;
+  private readonly slice: TurnSlice;
   private resumeScheduled = false;
 
   constructor(private readonly options: ProcessorOptions) {
@@ -212,6 +213,7 @@ export class Processor {
       throw new RangeError(`concurrency must be >= 1, got ${options.concurrency}`);
     this.queue = new BoundedQueue(options.queueCapacity ?? DEFAULT_QUEUE_CAPACITY);
     this.shedLogIntervalMs = options.shedLogIntervalMs ?? DEFAULT_SHED_LOG_INTERVAL_MS;
+    this.slice = new TurnSlice(options.clock, options.sliceMs ?? PROCESSOR_DEFAULTS.sliceMs);
   }
 
   /**
@@ -328,19 +330,10 @@ export class Processor {
 
   /**
    * True when this turn's slice is spent: the queue resumes in the next turn (one setImmediate), and
-   * the caller starts nothing now. The first pump of a turn opens the slice, and a setImmediate marks
-   * the turn's end (it runs after this turn's microtasks, timers and I/O callbacks).
+   * the caller starts nothing now (turn-slice.ts: the first pump of a turn opens the slice).
    */
   private sliceSpent(): boolean {
-    const nowMs = this.options.clock.monotonicMs();
-    if (this.sliceStartedAtMs === undefined) {
-      this.sliceStartedAtMs = nowMs;
-      setImmediate(() => {
-        this.sliceStartedAtMs = undefined;
-      });
-      return false;
-    }
-    if (nowMs - this.sliceStartedAtMs < (this.options.sliceMs ?? PROCESSOR_DEFAULTS.sliceMs)) return false;
+    if (!this.slice.spent()) return false;
     if (!this.resumeScheduled) {
       this.resumeScheduled = true;
       setImmediate(() => {
