@@ -80,15 +80,27 @@ export function classifyRedisRefusal(error: unknown): 'noperm' | 'unknown-comman
   return undefined;
 }
 
-/** Rejects with TimeoutError when `promise` has not settled within `timeoutMs`. */
+/**
+ * Rejects with TimeoutError when `promise` has not settled within `timeoutMs`.
+ *
+ * The verdict waits for the I/O of the turn in which the bound passed: the timer only queues it
+ * (setImmediate), and libuv runs the poll phase -- socket reads -- between the timers phase and
+ * that. A reply that arrived while this process was held past the bound (a long GC, a burst of
+ * work, a CPU quota) is thus read and wins, instead of timing out an operation that completed: a
+ * lease vote failed for this process's stall, not the member's (test/unit/core/errors.test.ts).
+ */
 export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, operation: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let verdict: NodeJS.Immediate | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(operation, timeoutMs)), timeoutMs);
+    timer = setTimeout(() => {
+      verdict = setImmediate(() => reject(new TimeoutError(operation, timeoutMs)));
+    }, timeoutMs);
   });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+    clearImmediate(verdict);
   }
 }

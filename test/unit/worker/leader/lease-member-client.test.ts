@@ -58,7 +58,8 @@ describe('LeaseMemberClient', () => {
     redis.down.add('kl:u:p7');
     const vote = member(redis).acquire('owner', 3000);
     const outcome = vote.catch((error: unknown) => error);
-    await vi.advanceTimersByTimeAsync(300);
+    // The verdict comes in the turn after the bound (core/errors.ts withTimeout): the next fake ms.
+    await vi.advanceTimersByTimeAsync(300 + 1);
     expect(await outcome).toBeInstanceOf(TimeoutError);
   });
 });

@@ -54,6 +54,9 @@ function fakeCluster(values: Record<number, ProcessedMark | undefined>, hung: Re
   return { cluster: cluster as unknown as Cluster, written };
 }
 
+/** A timeout's verdict comes in the turn after its bound (core/errors.ts withTimeout): the next fake ms. */
+const VERDICT_TURN_MS = 1;
+
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
 
@@ -62,7 +65,7 @@ describe('MarkStore', () => {
     const { cluster } = fakeCluster({ 1: mark(5, 1), 2: mark(9, 2) }, new Set([0]));
     const store = new MarkStore(cluster, keys, [0, 1, 2], COPY_TIMEOUT_MS);
     const read = store.read(['n1']);
-    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS);
+    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS + VERDICT_TURN_MS);
     const result = await read;
     expect(result.copiesAnswered).toBe(2);
     expect(result.copies).toBe(3);
@@ -78,11 +81,11 @@ describe('MarkStore', () => {
       COPY_TIMEOUT_MS,
     );
     const read = one.read(['n1']);
-    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS);
+    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS + VERDICT_TURN_MS);
     expect(await read).toMatchObject({ copiesAnswered: 1 });
     const none = new MarkStore(fakeCluster({}, new Set([0, 1, 2])).cluster, keys, [0, 1, 2], COPY_TIMEOUT_MS);
     const failed = none.read(['n1']).catch((error: unknown) => error);
-    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS);
+    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS + VERDICT_TURN_MS);
     expect(await failed).toBeInstanceOf(AggregateError);
   });
 
@@ -90,7 +93,7 @@ describe('MarkStore', () => {
     const { cluster, written } = fakeCluster({}, new Set([1]));
     const store = new MarkStore(cluster, keys, [0, 1, 2], COPY_TIMEOUT_MS);
     const write = store.write([mark(3, 1)]);
-    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS);
+    await vi.advanceTimersByTimeAsync(COPY_TIMEOUT_MS + VERDICT_TURN_MS);
     expect(await write).toBe(2);
     expect(written.map((w) => w.partition).sort()).toEqual([0, 2]);
     // ARGV[3] (the expiry) is 0: a quiet primary's mark must outlive any silence.
