@@ -5,7 +5,7 @@ import type { LifecycleEvent, WorkerRecord } from './chaos-accounting.ts';
 
 /**
  * The workers of one chaos run: child processes started through the runner's WorkerSupervisor
- * (`node --import tsx --import parent-watch.ts worker/main.ts`: the worker itself is the child, so
+ * (`node --import tsx --import parent-watch.mjs worker/main.ts`: the worker itself is the child, so
  * SIGKILL / SIGSTOP reach it and not a wrapper such as npx; no worker outlives this process). Every
  * JSON line they write is kept as a WorkerRecord (time = the line's `time` field), every spawn, signal
  * and exit as a LifecycleEvent, and a live view (leader, subscriptions) is kept for the waits.

@@ -6,9 +6,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /**
  * Runs worker processes the way ECS runs tasks: a fixed number of them, each replaced by a new one
  * (new WORKER_ID) when it exits, until `stop()`. Every worker is a direct child `node --import tsx
- * --import parent-watch.ts <script>`: signals reach it without a tsx wrapper in between, and the
- * preloaded parent-watch stops it when this process dies (see parent-watch.ts). Workers run in their
- * own process group, so a Ctrl-C in the terminal reaches only the runner, which stops them in order.
+ * --import parent-watch.mjs <script>` (a JavaScript script, the bundle dist/worker/main.mjs, without
+ * `--import tsx`: it runs as the image ships it): signals reach it without a tsx wrapper in between,
+ * and the preloaded parent-watch stops it when this process dies (see parent-watch.mjs). Workers run
+ * in their own process group, so a Ctrl-C in the terminal reaches only the runner, which stops them
+ * in order.
  */
 
 export interface WorkerSupervisorEvents {
@@ -21,7 +23,10 @@ export interface WorkerSupervisorEvents {
 }
 
 export interface WorkerSupervisorOptions {
-  /** Absolute path of the worker program (worker/main.ts, or bench/seed-baseline.ts). */
+  /**
+   * Absolute path of the worker program: TypeScript (worker/main.ts, bench/seed-baseline.ts) runs
+   * under tsx; JavaScript (`.mjs`, `.js`: the bundle) runs without it, as the image runs it.
+   */
   readonly script: string;
   readonly cwd: string;
   /** Environment shared by every worker (REDIS_NODES, LEADER_NAME, HEALTH_PORT, ...). */
@@ -49,7 +54,13 @@ interface RunningWorker {
 const CRASH_LOOP_LIMIT = 3;
 const EARLY_EXIT_MS = 10_000;
 
-export const PARENT_WATCH_SCRIPT = fileURLToPath(new URL('./parent-watch.ts', import.meta.url));
+export const PARENT_WATCH_SCRIPT = fileURLToPath(new URL('./parent-watch.mjs', import.meta.url));
+
+/** Node's arguments for `script`: the tsx loader only for TypeScript, the parent-watch always. */
+export function workerNodeArgs(script: string, loaderUrl: () => string = tsxLoaderUrl): string[] {
+  const watch = ['--import', pathToFileURL(PARENT_WATCH_SCRIPT).href];
+  return /\.[cm]?js$/.test(script) ? [...watch, script] : ['--import', loaderUrl(), ...watch, script];
+}
 
 export function tsxLoaderUrl(): string {
   const require = createRequire(import.meta.url);
@@ -88,7 +99,7 @@ export class WorkerSupervisor {
     const id = `${this.options.idPrefix ?? 'worker-'}${this.nextIndex++}`;
     const child = spawn(
       process.execPath,
-      ['--import', this.loaderUrl, '--import', pathToFileURL(PARENT_WATCH_SCRIPT).href, this.options.script],
+      workerNodeArgs(this.options.script, () => this.loaderUrl),
       {
         cwd: this.options.cwd,
         env: { ...process.env, ...this.options.env, WORKER_ID: id, KL_PARENT_WATCH: 'stdin' },

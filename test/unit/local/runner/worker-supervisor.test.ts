@@ -95,6 +95,23 @@ describe('WorkerSupervisor', () => {
     expect(log.filter((l) => l.startsWith('spawn'))).toHaveLength(3);
   }, 30_000);
 
+  it('runs a JavaScript program (the bundle the image ships) without the TypeScript loader, with the parent-watch', async () => {
+    const reporter = script(
+      'reporter.mjs',
+      `console.log(JSON.stringify({ execArgv: process.execArgv })); setInterval(() => {}, 1000);`,
+    );
+    const { log, events } = recorder();
+    const supervisor = new WorkerSupervisor({ script: reporter, cwd: folder, env: {}, events });
+    supervisor.start(1);
+    await until(() => log.some((l) => l.startsWith('line worker-1 {')));
+    const line = log.find((l) => l.startsWith('line worker-1 {')) as string;
+    const { execArgv } = JSON.parse(line.slice('line worker-1 '.length)) as { execArgv: string[] };
+    await supervisor.stop();
+    // tsx would add a loader thread and ~25 MB of RSS to every measured worker (bench/on-time.ts).
+    expect(execArgv.filter((arg) => arg.includes('tsx'))).toEqual([]);
+    expect(execArgv.some((arg) => arg.includes('parent-watch'))).toBe(true);
+  }, 30_000);
+
   it('SIGKILLs a worker that ignores SIGTERM once the stop bound has passed', async () => {
     const { log, events } = recorder();
     const supervisor = new WorkerSupervisor({

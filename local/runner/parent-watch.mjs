@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
- * Preloaded into every worker the runner starts (`node --import tsx --import <this file> worker/main.ts`)
+ * Preloaded into every worker the runner starts (`node [--import tsx] --import <this file> <program>`)
  * so that no worker outlives the runner, even a runner killed with SIGKILL, without changing
  * worker/main.ts. The runner holds the write end of the worker's stdin pipe and never writes to it;
  * the kernel closes it when the runner dies in any way, and the worker then reads end-of-file.
@@ -11,6 +11,10 @@ import { dirname } from 'node:path';
  * hang on a cluster that is going away too, SIGKILL after PARENT_GONE_KILL_AFTER_MS.
  *
  * The stdin handle is unref'd: it never keeps a worker alive by itself.
+ *
+ * Plain JavaScript, so that a JavaScript program (the bundle dist/worker/main.mjs the image ships,
+ * which the bench measures) runs without the TypeScript loader in its process: tsx adds a loader
+ * thread and ~25 MB of RSS (local/runner/worker-supervisor.ts).
  */
 
 export const PARENT_GONE_KILL_AFTER_MS = 5000;
@@ -23,11 +27,11 @@ const runnerPid = process.ppid;
  * `.local/cluster.json` names the runner's pid; a SIGKILLed runner cannot remove it, so its workers
  * do, but only while it still names that runner (a new `npm start` may have replaced it already).
  */
-function removeRunnerFile(): void {
+function removeRunnerFile() {
   const path = process.env.KL_RUNNER_CLUSTER_FILE;
   if (!path) return;
   try {
-    const content = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown };
+    const content = JSON.parse(readFileSync(path, 'utf8'));
     if (content.pid !== runnerPid) return;
     rmSync(path, { force: true });
     const folder = dirname(path);
@@ -37,7 +41,7 @@ function removeRunnerFile(): void {
   }
 }
 
-function onParentGone(): void {
+function onParentGone() {
   if (fired) return;
   fired = true;
   process.stderr.write('parent-watch: the runner is gone; stopping this worker\n');
@@ -51,5 +55,5 @@ if (process.env.KL_PARENT_WATCH === 'stdin' && !process.stdin.isTTY) {
   process.stdin.on('close', onParentGone);
   process.stdin.on('error', onParentGone);
   process.stdin.resume();
-  (process.stdin as unknown as { unref?: () => void }).unref?.();
+  process.stdin.unref?.();
 }
