@@ -4,6 +4,7 @@ import type { EmfMetrics } from '../../core/metrics.ts';
 import type { ExpiryEvent } from './expiry-event.ts';
 import type { TrackedDeadline } from './expiry-tracker.ts';
 import type { KeyMatcher } from './key-pattern.ts';
+import { SLICE_CHECK_EVERY } from './turn-slice.ts';
 
 /**
  * Merges the per-primary subscriptions into one stream of ExpiryEvents. Each raw notification is
@@ -50,8 +51,6 @@ export interface NodeRef {
   readonly address: string;
 }
 
-/** The turn's time is read every this many events (a clock read per event would cost more than it saves). */
-export const SLICE_CHECK_EVERY = 8;
 
 export class FanIn {
   /** Per node id; kept across reconnects so `receivedIndex` never restarts for a node within this process. */

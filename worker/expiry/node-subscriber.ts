@@ -14,7 +14,7 @@ import {
   SubscriptionHeartbeat,
   stallDetectionBoundMs,
 } from './subscription-heartbeat.ts';
-import { TurnSlice } from './turn-slice.ts';
+import { SLICE_CHECK_EVERY, TurnSlice } from './turn-slice.ts';
 
 /**
  * A dedicated connection to one node (a primary, or a replica held in advance of its promotion),
@@ -60,12 +60,9 @@ export interface NodeSubscriberOptions {
    * for both channels, confirmed as one. @default false
    */
   readonly ttlEvents?: boolean;
-  /** Messages decoded per turn of the event loop, in ms, before the socket pauses until the next. @default 2 */
+  /** How long one turn of the event loop decodes messages before the socket pauses until the next. @default 2 */
   readonly turnSliceMs?: number;
 }
-
-/** The turn's time is read every this many messages (a clock read per message would cost more than it saves). */
-const SLICE_CHECK_EVERY = 8;
 
 const expiredChannelBytes = Buffer.from(EXPIRED_CHANNEL);
 const expireChannelBytes = Buffer.from(EXPIRE_CHANNEL);
@@ -81,8 +78,8 @@ export class NodeSubscriber implements SubscriberConnection {
   private heartbeat: SubscriptionHeartbeat | undefined;
   private readonly slice: TurnSlice;
   private uncheckedMessages = 0;
-  /** The socket paused for the rest of this turn, if any. */
-  private pausedStream: NodeJS.ReadableStream | undefined;
+  /** The socket is paused for the rest of this turn. */
+  private pausedForTurn = false;
 
   constructor(
     node: ClusterNode,
@@ -140,12 +137,12 @@ export class NodeSubscriber implements SubscriberConnection {
    * most 64 KiB), later chunks wait. A socket replaced meanwhile (a reconnect) is resumed all the same.
    */
   private pauseForTurn(): void {
-    if (this.pausedStream !== undefined) return;
+    if (this.pausedForTurn) return;
     const stream = this.client.stream;
     stream.pause();
-    this.pausedStream = stream;
+    this.pausedForTurn = true;
     setImmediate(() => {
-      this.pausedStream = undefined;
+      this.pausedForTurn = false;
       stream.resume();
     });
   }

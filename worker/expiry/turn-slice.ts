@@ -1,6 +1,12 @@
 import type { Clock } from '../../core/clock.ts';
 
 /**
+ * Work that runs per event (a message decoded, an event handed on) reads the clock every this many
+ * events: a clock read per event would cost more than it saves.
+ */
+export const SLICE_CHECK_EVERY = 8;
+
+/**
  * A time budget per turn of the event loop, for work that comes in bursts (a subscriber's backlog, a
  * queue of handler calls). Work checks `spent()` as it goes and, once it answers true, stops and
  * resumes in the next turn (setImmediate): timers (the lease renewal), other sockets (the replies to
