@@ -51,7 +51,6 @@ export interface NodeRef {
   readonly address: string;
 }
 
-
 export class FanIn {
   /** Per node id; kept across reconnects so `receivedIndex` never restarts for a node within this process. */
   private readonly receivedCounts = new Map<string, number>();

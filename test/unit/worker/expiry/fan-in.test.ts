@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExpiryEvent } from '../../../../worker/expiry/expiry-event.ts';
 import { FanIn } from '../../../../worker/expiry/fan-in.ts';
-import { SLICE_CHECK_EVERY } from '../../../../worker/expiry/turn-slice.ts';
 import { compileKeyFilter } from '../../../../worker/expiry/key-pattern.ts';
+import { SLICE_CHECK_EVERY } from '../../../../worker/expiry/turn-slice.ts';
 import { captureMetrics, fakeClock } from '../support/fakes.ts';
 
 /** Events per batch in the batching tests. */
