@@ -1,11 +1,10 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import { quantile } from '../local/runner/statistics.ts';
 import type { BenchSettings } from './bench-options.ts';
 import type { BenchHarness } from './harness.ts';
+import { BUNDLED_WORKER_SCRIPT, BURST_HANDLER } from './worker-bundle.ts';
 
 /**
  * A burst (issue 12): `keys` keys set with one shared deadline (`SET k 1 PXAT t`, a batch of sessions
@@ -19,8 +18,6 @@ import type { BenchHarness } from './harness.ts';
  * Goal: all handled, drained within 1.1x the bare subscribers' time (no-op), no renewal missing its
  * deadline.
  */
-
-export const BURST_HANDLER = fileURLToPath(new URL('./burst-handler.ts', import.meta.url));
 
 export interface BurstVariant {
   readonly variant: 'no-op' | 'log';
@@ -68,7 +65,7 @@ async function runVariant(
   rmSync(outFile, { force: true });
   harness.log(`burst (${variant}): ${keys} keys sharing one deadline, 1 worker`);
   const group = harness.workers({
-    script: WORKER_SCRIPT,
+    script: BUNDLED_WORKER_SCRIPT,
     count: 1,
     leaderName: `bench-${tag}-${Date.now()}`,
     env:

@@ -1,10 +1,10 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import { type Summary, summarize } from '../local/runner/statistics.ts';
 import { burstSizes, type FanInResult, matchFanIn } from './analysis.ts';
 import type { BenchSettings } from './bench-options.ts';
 import { CpuMeter, type CpuShare } from './cpu-usage.ts';
 import type { BenchHarness } from './harness.ts';
+import { BUNDLED_WORKER_SCRIPT } from './worker-bundle.ts';
 
 /**
  * Fan-in: a steady rate of expirations across every primary; the keys the leader processed
@@ -40,7 +40,7 @@ export async function runFanIn(harness: BenchHarness, settings: BenchSettings): 
   const { keysPerSecond, durationS, workers } = settings.fanIn;
   harness.log(`fan-in: ${keysPerSecond} keys/s for ${durationS} s, ${workers} worker(s), HANDLER=log`);
   const group = harness.workers({
-    script: WORKER_SCRIPT,
+    script: BUNDLED_WORKER_SCRIPT,
     count: workers,
     leaderName: 'bench-fan-in',
     env: { HANDLER: 'log', LOG_LEVEL: 'info' },

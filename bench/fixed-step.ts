@@ -1,4 +1,3 @@
-import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import {
   type FanInResult,
   judgeStep,
@@ -9,6 +8,7 @@ import {
 } from './analysis.ts';
 import { cpuSeconds, rssKiB } from './cpu-usage.ts';
 import type { BenchHarness } from './harness.ts';
+import { BUNDLED_WORKER_SCRIPT } from './worker-bundle.ts';
 
 /**
  * One fixed-rate step on a fresh group of workers (LOG_LEVEL=info, so every handled event writes a
@@ -64,7 +64,7 @@ export async function runFixedStep(
 ): Promise<FixedStepResult> {
   const { name, workers, keysPerSecond, durationS } = options;
   const group = harness.workers({
-    script: WORKER_SCRIPT,
+    script: BUNDLED_WORKER_SCRIPT,
     count: workers,
     leaderName: `bench-${name}-${Date.now()}`,
     env: { LOG_LEVEL: 'info', ...options.env },

@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import { median } from '../local/runner/statistics.ts';
 import {
   duplicatesInWindow,
@@ -13,6 +12,7 @@ import {
 } from './analysis.ts';
 import type { BenchSettings } from './bench-options.ts';
 import type { BenchHarness, Recorder, WorkerGroup } from './harness.ts';
+import { BUNDLED_WORKER_SCRIPT } from './worker-bundle.ts';
 
 /**
  * Hand-over: three workers and a steady 200 keys/s; the leader is stopped gracefully (SIGTERM) N
@@ -126,7 +126,7 @@ export async function runHandover(
     `hand-over (${algorithm}): ${workers} workers, ${keysPerSecond} keys/s, ${plan.graceful ? runs : 0} graceful + ${runs} crash runs`,
   );
   const group = harness.workers({
-    script: algorithm === 'seed' ? SEED_SCRIPT : WORKER_SCRIPT,
+    script: algorithm === 'seed' ? SEED_SCRIPT : BUNDLED_WORKER_SCRIPT,
     count: workers,
     leaderName: `bench-handover-${tag}`,
     env:

@@ -12,6 +12,7 @@ import { describeMachine } from './machine-info.ts';
 import { runMaxRate } from './max-rate.ts';
 import { runOnTime } from './on-time.ts';
 import { type BenchResults, mergeReports, renderConsole, renderMarkdown } from './report.ts';
+import { buildWorkerBundle } from './worker-bundle.ts';
 
 /**
  * `npm run bench`: fan-in, highest sustained rate, hand-over and crash loss (with the seed as
@@ -60,6 +61,9 @@ async function run(settings: BenchSettings): Promise<number> {
   };
   let results: BenchResults;
   try {
+    // Every worker scenario runs the bundle the image ships (bench/worker-bundle.ts).
+    log('bundling the worker (worker/bundle.ts) and the bench handlers');
+    await buildWorkerBundle();
     const fanIn = settings.scenarios.includes('fan-in')
       ? await attempt('fan-in', () => runFanIn(harness, settings))
       : undefined;

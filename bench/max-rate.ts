@@ -1,9 +1,8 @@
-import { fileURLToPath } from 'node:url';
-import { WORKER_SCRIPT } from '../local/runner/local-runner.ts';
 import { quantile } from '../local/runner/statistics.ts';
 import { judgeStep, latencyTrend, matchFanIn, type StepVerdict } from './analysis.ts';
 import type { BenchSettings } from './bench-options.ts';
 import type { BenchHarness } from './harness.ts';
+import { BUNDLED_WORKER_SCRIPT, NOOP_HANDLER } from './worker-bundle.ts';
 
 /**
  * The highest expiration rate the leader sustains, in steps of rising rate, for two handler set-ups:
@@ -16,8 +15,6 @@ import type { BenchHarness } from './harness.ts';
  * delay did not grow within the step (analysis.ts, judgeStep). Stepping stops at the first step that
  * is not sustained, or when the generator cannot produce the rate (then the limit is not the leader's).
  */
-
-export const NOOP_HANDLER = fileURLToPath(new URL('./noop-handler.ts', import.meta.url));
 
 export interface RateStep {
   readonly targetPerSecond: number;
@@ -57,7 +54,7 @@ async function runStep(
   const stepS = settings.maxRate.stepS;
   const leaderName = `bench-rate-${variant}-${rate}`;
   const group = harness.workers({
-    script: WORKER_SCRIPT,
+    script: BUNDLED_WORKER_SCRIPT,
     count: 1,
     leaderName,
     env:

@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { VALUE_CAPTURE_DEFAULTS } from '../core/defaults.ts';
 import type { BenchSettings } from './bench-options.ts';
@@ -33,6 +31,7 @@ import {
   usedCpuSeconds,
   valueFigures,
 } from './on-time-report.ts';
+import { BUNDLED_WORKER_SCRIPT, NOOP_HANDLER } from './worker-bundle.ts';
 
 /**
  * On-time expiry (issue 13, docs/precise-expiry.md) beside native Redis, in one run:
@@ -54,13 +53,6 @@ import {
  */
 
 const HEAP_PROBE = fileURLToPath(new URL('./heap-probe.mjs', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-/**
- * The on-time runs' worker: the bundle the container image runs (worker/bundle.ts, what
- * `npm run build:worker` writes), built at their start. Under tsx the worker's first events also wait
- * for its modules to be transpiled and for V8 to compile more code than the bundle holds.
- */
-const BUNDLED_WORKER_SCRIPT = join(REPO_ROOT, 'dist', 'worker', 'main.mjs');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const now = () => performance.timeOrigin + performance.now();
 const KEY_PATTERN = 'bench:ontime:*';
@@ -119,10 +111,6 @@ export async function runOnTime(harness: BenchHarness, settings: BenchSettings):
   let crash: OnTimeCrash | undefined;
   let held: OnTimeHeldValues | undefined;
   let quotas: OnTimeReport['quotas'];
-  harness.log('on-time: bundling the worker (worker/bundle.ts)');
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'worker', 'bundle.ts')], {
-    cwd: REPO_ROOT,
-  });
   await harness.cluster.configSetAll('notify-keyspace-events', NOTIFY_TRACKING);
   try {
     for (const size of s.backgroundSizes) {
@@ -708,7 +696,7 @@ async function measureCost(
     count: 1,
     leaderName: `bench-${tag}-${Date.now()}`,
     env: {
-      HANDLER: fileURLToPath(new URL('./noop-handler.ts', import.meta.url)),
+      HANDLER: NOOP_HANDLER,
       LOG_LEVEL: 'warn',
       KEY_PATTERN,
       PRECISE_EXPIRY: String(tracking),
