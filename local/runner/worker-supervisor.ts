@@ -57,9 +57,9 @@ const EARLY_EXIT_MS = 10_000;
 export const PARENT_WATCH_SCRIPT = fileURLToPath(new URL('./parent-watch.mjs', import.meta.url));
 
 /** Node's arguments for `script`: the tsx loader only for TypeScript, the parent-watch always. */
-export function workerNodeArgs(script: string, loaderUrl: () => string = tsxLoaderUrl): string[] {
+export function workerNodeArgs(script: string): string[] {
   const watch = ['--import', pathToFileURL(PARENT_WATCH_SCRIPT).href];
-  return /\.[cm]?js$/.test(script) ? [...watch, script] : ['--import', loaderUrl(), ...watch, script];
+  return /\.[cm]?js$/.test(script) ? [...watch, script] : ['--import', tsxLoaderUrl(), ...watch, script];
 }
 
 export function tsxLoaderUrl(): string {
@@ -77,7 +77,6 @@ export class WorkerSupervisor {
   private earlyExitsInARow = 0;
   private gaveUpValue = false;
   private readonly now: () => number;
-  private readonly loaderUrl = tsxLoaderUrl();
 
   constructor(private readonly options: WorkerSupervisorOptions) {
     this.now = options.now ?? preciseNow;
@@ -97,16 +96,12 @@ export class WorkerSupervisor {
 
   spawnOne(): string {
     const id = `${this.options.idPrefix ?? 'worker-'}${this.nextIndex++}`;
-    const child = spawn(
-      process.execPath,
-      workerNodeArgs(this.options.script, () => this.loaderUrl),
-      {
-        cwd: this.options.cwd,
-        env: { ...process.env, ...this.options.env, WORKER_ID: id, KL_PARENT_WATCH: 'stdin' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-        detached: true,
-      },
-    );
+    const child = spawn(process.execPath, workerNodeArgs(this.options.script), {
+      cwd: this.options.cwd,
+      env: { ...process.env, ...this.options.env, WORKER_ID: id, KL_PARENT_WATCH: 'stdin' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     let resolveExited: () => void = () => {};
     const exited = new Promise<void>((resolve) => {
       resolveExited = resolve;

@@ -204,7 +204,7 @@ export class Processor {
   private abandonedCalls = 0;
   /** Calls completed since start: PROCESSED_LOG=sample:N writes the line of the 1st, N+1st, ... */
   private completedCalls = 0;
-  /** When this turn's slice of starting calls began (monotonic); undefined until a pump in a new turn. */
+  /** The time budget per turn for starting calls (sliceMs). */
   private readonly slice: TurnSlice;
   private resumeScheduled = false;
 

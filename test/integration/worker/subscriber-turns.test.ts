@@ -6,6 +6,7 @@ import { createLogger } from '../../../core/logger.ts';
 import { LocalRedisCluster } from '../../../local/cluster.ts';
 import { NodeSubscriber } from '../../../worker/expiry/node-subscriber.ts';
 import { randomSuffix, sleep } from './helpers.ts';
+import { connectionConfig } from './leader/helpers.ts';
 
 /**
  * A subscriber connection that has a backlog (the loop was blocked by a GC or a burst while a primary
@@ -74,7 +75,7 @@ describe('a node subscriber with a backlog', () => {
         onDown: () => {},
         onTrouble: () => {},
       },
-      { redis: clusterConfig(port), logger: createLogger({ write: () => {} }), clock: systemClock },
+      { redis: connectionConfig(cluster), logger: createLogger({ write: () => {} }), clock: systemClock },
     );
     try {
       await isUp;
@@ -104,13 +105,3 @@ describe('a node subscriber with a backlog', () => {
     }
   }, 60_000);
 });
-
-function clusterConfig(port: number) {
-  return {
-    nodes: [{ host: '127.0.0.1', port }],
-    tls: false,
-    tlsCaFile: undefined,
-    username: undefined,
-    password: undefined,
-  };
-}
