@@ -100,6 +100,57 @@ function addSanitized(record: Record<string, unknown>, fields: LogFields, secret
   }
 }
 
+/** The names every line starts with; a field of the same name takes the record path (emit). */
+const RESERVED_FIELDS: ReadonlySet<string> = new Set(['time', 'level', 'event', '__proto__']);
+
+/** JSON.stringify(name) per field name: a line has the same few names over and over. */
+const fieldNameJson = new Map<string, string>();
+function nameJson(name: string): string {
+  let text = fieldNameJson.get(name);
+  if (text === undefined) {
+    text = JSON.stringify(name);
+    if (fieldNameJson.size < SECRET_FIELD_CACHE_LIMIT) fieldNameJson.set(name, text);
+  }
+  return text;
+}
+
+/**
+ * `fields` as the text JSON.stringify gives them inside an object (`,"name":value` each), sanitized
+ * as addSanitized does; undefined when a name is in `taken` (the caller builds a record then, where
+ * the later field wins). An undefined value is left out, as JSON.stringify leaves it out.
+ */
+function fieldsJson(fields: LogFields, secrets: SecretSet, taken: ReadonlySet<string>): string | undefined {
+  let text = '';
+  // Object.keys: own enumerable string keys, in the order for...in gives them, at a quarter of the cost.
+  const keys = Object.keys(fields);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (taken.has(key)) return undefined;
+    const value = fields[key];
+    if (value === undefined) continue;
+    let json: string;
+    if (isSecretField(key) && value !== null) json = REDACTED_JSON;
+    else if (typeof value === 'string') json = stringJson(secrets.scrub(value));
+    else if (typeof value === 'number') json = Number.isFinite(value) ? String(value) : 'null';
+    else if (typeof value === 'boolean') json = value ? 'true' : 'false';
+    else if (value === null) json = 'null';
+    else json = JSON.stringify(sanitize(value, secrets, new WeakSet(), 1));
+    text += `,${nameJson(key)}:${json}`;
+  }
+  return text;
+}
+
+const REDACTED_JSON = JSON.stringify(REDACTED);
+
+/** What JSON.stringify escapes in a string: quote, backslash, control characters, surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what JSON escapes.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON.stringify(text); a short string with nothing to escape (keys, ids, node names) is quoted as it is. */
+function stringJson(text: string): string {
+  return text.length < 256 && !NEEDS_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
 class SecretSet {
   private readonly values = new Set<string>();
   add(value: string | undefined): void {
@@ -151,6 +202,16 @@ function sanitize(value: unknown, secrets: SecretSet, seen: WeakSet<object>, dep
 }
 
 class JsonLogger implements LineLogger {
+  /**
+   * The base fields as text (`,"name":value...`), made once when every one of them is a primitive
+   * (their text cannot change); undefined otherwise, and then made per line.
+   */
+  private readonly baseJson: string | undefined;
+  /** Names a line's own fields must not repeat to be written as text: the head's and the base's. */
+  private readonly takenFields: ReadonlySet<string>;
+  private isoAtMs = Number.NaN;
+  private iso = '';
+
   constructor(
     readonly level: LogLevel,
     private readonly base: LogFields,
@@ -158,7 +219,15 @@ class JsonLogger implements LineLogger {
     private readonly flushLines: () => void,
     private readonly secrets: SecretSet,
     private readonly now: () => Date,
-  ) {}
+  ) {
+    const names = Object.keys(base);
+    this.takenFields = new Set([...RESERVED_FIELDS, ...names]);
+    const primitive = names.every((name) => {
+      const value = base[name];
+      return value === null || (typeof value !== 'object' && typeof value !== 'function');
+    });
+    this.baseJson = primitive ? fieldsJson(base, secrets, RESERVED_FIELDS) : undefined;
+  }
 
   flush(): void {
     this.flushLines();
@@ -170,15 +239,41 @@ class JsonLogger implements LineLogger {
 
   private emit(level: LogLevel, event: string, fields: LogFields | undefined): void {
     if (!this.isEnabled(level)) return;
-    // Field for field what sanitize() does to the whole record, in the same order (a later field wins).
+    const head = `{"time":${stringJson(this.secrets.scrub(this.isoNow()))},"level":"${level}","event":${stringJson(this.secrets.scrub(event))}`;
+    const base = this.baseJson ?? fieldsJson(this.base, this.secrets, RESERVED_FIELDS);
+    const rest = fields === undefined ? '' : fieldsJson(fields, this.secrets, this.takenFields);
+    if (base === undefined || rest === undefined) {
+      this.write(JSON.stringify(this.recordOf(level, event, fields)));
+      return;
+    }
+    this.write(`${head}${base}${rest}}`);
+  }
+
+  /**
+   * The line as one record, field for field what sanitize() does to the whole record, in the same
+   * order (a later field wins): the path of a line whose fields repeat a name of the line's head or
+   * of the base fields. emit() writes every other line straight as text, with the same result.
+   */
+  private recordOf(level: LogLevel, event: string, fields: LogFields | undefined): Record<string, unknown> {
     const record: Record<string, unknown> = {
-      time: this.secrets.scrub(this.now().toISOString()),
+      time: this.secrets.scrub(this.isoNow()),
       level,
       event: this.secrets.scrub(event),
     };
     addSanitized(record, this.base, this.secrets);
     if (fields !== undefined) addSanitized(record, fields, this.secrets);
-    this.write(JSON.stringify(record));
+    return record;
+  }
+
+  /** now() in ISO 8601, formatted once per millisecond (a busy worker writes thousands of lines a second). */
+  private isoNow(): string {
+    const date = this.now();
+    const ms = date.getTime();
+    if (ms !== this.isoAtMs) {
+      this.isoAtMs = ms;
+      this.iso = date.toISOString();
+    }
+    return this.iso;
   }
 
   debug(event: string, fields?: LogFields): void {

@@ -407,7 +407,10 @@ export class LeaderElector implements LeadershipView {
     }
     const grant = this.grantOf(term);
     if (deadlineMs > grant.deadlineMs) {
-      this.state.publish({ ...grant, deadlineMs });
+      // A literal of the term's first grant's shape, not a spread: a spread object gets another hidden
+      // class, and the processor's gate (`current()`, read for every event) was deoptimized when the
+      // first renewed grant reached it, mid-burst (V8's --trace-deopt: "wrong map" in currentGrant).
+      this.state.publish({ fencingToken: grant.fencingToken, signal: grant.signal, deadlineMs });
       this.armDeadline(term);
     }
     this.nextRenewAtMs = startMs + timings.leaseRenewIntervalMs;

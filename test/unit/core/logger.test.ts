@@ -146,4 +146,67 @@ describe('logger', () => {
       note: '[redacted]',
     });
   });
+  it('writes the line a record of the same fields gives, a later field winning, whatever the names', () => {
+    // Lines are written as text; the record (head, base fields, then the line's fields, a repeated
+    // name keeping its first place and taking the last value) is the contract. Random field sets,
+    // names drawn so that they repeat the head's and the base's.
+    let seed = 11;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    const names = ['count', 'node', 'workerId', 'event', 'time', 'level', 'password', 'ratio', 'note', 'ok'];
+    const values = [
+      1,
+      -0,
+      2.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      1e21,
+      true,
+      false,
+      null,
+      undefined,
+      'plain',
+      'has "quotes" \\ and \n',
+      'my-secret-value x',
+      'é😀',
+    ];
+    const base = { workerId: 'w1', node: 'n0' };
+    const { logger, lines } = capture({ base, secrets: ['my-secret-value'] });
+    const expected: string[] = [];
+    for (let i = 0; i < 500; i++) {
+      const fields: Record<string, unknown> = {};
+      const count = next() % 5;
+      for (let j = 0; j < count; j++)
+        fields[names[next() % names.length] as string] = values[next() % values.length];
+      logger.info('some.event', fields);
+      const record: Record<string, unknown> = {
+        time: '1970-01-01T00:00:00.000Z',
+        level: 'info',
+        event: 'some.event',
+      };
+      for (const source of [base, fields]) {
+        for (const [name, value] of Object.entries(source)) {
+          record[name] =
+            name === 'password' && value !== null && value !== undefined
+              ? '[redacted]'
+              : typeof value === 'string'
+                ? value.split('my-secret-value').join('[redacted]')
+                : value;
+        }
+      }
+      expected.push(JSON.stringify(record));
+    }
+    expect(lines).toEqual(expected);
+  });
+
+  it('writes base fields that are objects as they are at each line', () => {
+    const state = { round: 1 };
+    const { logger, records } = capture({ base: { state } });
+    logger.info('a');
+    state.round = 2;
+    logger.info('b');
+    expect(records().map((r) => r.state)).toEqual([{ round: 1 }, { round: 2 }]);
+  });
 });
