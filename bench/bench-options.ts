@@ -70,7 +70,12 @@ export interface OnTimeSettings {
   readonly probes: number;
   /** CPU quotas (vCPU, as Fargate's task sizes) the quota runs put one worker under. */
   readonly cpuQuotas: readonly number[];
-  /** Unmeasured bursts of `probes` between a worker's cold (first) and its warm burst. */
+  /**
+   * Unmeasured bursts of `probes` between a worker's cold (first) and its warm burst: enough for V8 to
+   * have optimized the path, as in a leader that has run a few minutes. Counted with --trace-opt
+   * --trace-deopt (by hand, 2026-12-03): 57-72 functions compiled in the first burst, 20-34 in the
+   * 3rd (the warm burst of 2 warm-ups), 5-17 from the 6th on.
+   */
   readonly warmUpBursts: number;
   /** EXPIRY_SCAN_KEYS_PER_S of the bench's workers. */
   readonly scanKeysPerS: number;
@@ -92,7 +97,7 @@ function onTimeSettings(quick: boolean, full: boolean): OnTimeSettings {
   return {
     backgroundSizes: [0, 10_000, 100_000, ...(full ? [ON_TIME_FULL_SIZE] : [])],
     probes: 1000,
-    warmUpBursts: 2,
+    warmUpBursts: 6,
     cpuQuotas: [0.25, 0.5, 1],
     scanKeysPerS: 20_000,
     nativeWaitS: 60,
