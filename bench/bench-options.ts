@@ -73,8 +73,8 @@ export interface OnTimeSettings {
   /**
    * Unmeasured bursts of `probes` between a worker's cold (first) and its warm burst: enough for V8 to
    * have optimized the path, as in a leader that has run a few minutes. Counted with --trace-opt
-   * --trace-deopt (by hand, 2026-12-03): 57-72 functions compiled in the first burst, 20-34 in the
-   * 3rd (the warm burst of 2 warm-ups), 5-17 from the 6th on.
+   * (by hand, 2026-12-03, 4 workers): TurboFan compiled 69-78 functions during a worker's 1st burst,
+   * 25-34 during its 3rd (the warm burst of 2 warm-ups), 13-17 during its 6th, 5-7 during its 7th.
    */
   readonly warmUpBursts: number;
   /** EXPIRY_SCAN_KEYS_PER_S of the bench's workers. */

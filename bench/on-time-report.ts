@@ -406,8 +406,9 @@ export function onTimeLines(r: OnTimeReport): string[] {
       'as it ships, the bundle (`npm run build:worker`, dist/worker/main.mjs). Each worker takes a first burst ' +
       "(cold: the worker's code runs for the first time and V8 compiles it while the burst waits: what a " +
       `deploy or a new leader sees once) and, after ${warmUpText}, a warm one (what a worker that ` +
-      'has run for a while sees: by then V8 has optimized the path; it compiled 57-72 functions during a ' +
-      "worker's first burst, 20-34 during its 3rd, 5-17 from its 6th on, counted by hand with --trace-opt); " +
+      'has run for a while sees: by then V8 has optimized the path; it compiled 69-78 functions during a ' +
+      "worker's 1st burst, 25-34 during its 3rd, 13-17 during its 6th, 5-7 during its 7th, counted by hand " +
+      'with --trace-opt); ' +
       'the goal counts both.',
     '',
     ...table(
