@@ -92,6 +92,13 @@ export const PROCESSOR_DEFAULTS = {
    * @default 2
    */
   sliceMs: 2,
+  /**
+   * The head of the processor's queue waits at most this long for its value's read still out
+   * (value capture; worker/expiry/processor.ts `valueWaitMs`), below the clients' 2 s command timeout
+   * that bounds the read itself.
+   * @default 1000
+   */
+  valueWaitMs: 1000,
 } as const;
 
 /** The key filter (worker/expiry/key-pattern.ts). */

@@ -215,7 +215,9 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     handlerTimeoutMs: config.handlerTimeoutMs,
     processedLog: config.processedLog,
     // Value capture (CAPTURE_VALUES): each call takes its value (or why there is none) when it starts.
+    // ... and waits for it while its read is still out (a first burst can get the event before the reply).
     takeValue: precise ? (event) => precise.expiry.takeValue(event) : () => CAPTURE_OFF,
+    valueReady: (event) => precise?.expiry.valueReady(event),
   });
   // The one owner of "this worker missed events of a primary": coverage, gaps per primary (remembered
   // for REPLAY_WINDOW_MS), suspensions, and the election's canLead / shouldStepDown.

@@ -29,6 +29,11 @@ export class BoundedQueue<T> {
     return true;
   }
 
+  /** The item `shift` would return, left in place. */
+  peek(): T | undefined {
+    return this.size === 0 ? undefined : this.items[this.head];
+  }
+
   shift(): T | undefined {
     if (this.size === 0) return undefined;
     const item = this.items[this.head];

@@ -217,6 +217,15 @@ export class PreciseExpiry {
     return outcome;
   }
 
+  /**
+   * The processor's side (Processor `valueReady`), before `event`'s handler call starts: a promise
+   * while the read of its value is still out (value-capture.ts `whenRead`), undefined otherwise.
+   */
+  valueReady(event: ExpiryEvent): Promise<void> | undefined {
+    if (this.capture === undefined || event.deadlineMs === undefined) return undefined;
+    return this.capture.stage.whenRead(event.key.toString('latin1'), event.deadlineMs);
+  }
+
   /** NativeExpiryPrimaries: primaries without PEXPIRETIME, or found publishing no `expire` events. */
   private publishNativeGauge(): void {
     const native = new Set([...this.nativePrimaries, ...this.probe.silentPrimaries()]);

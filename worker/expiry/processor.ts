@@ -58,6 +58,9 @@ import { TurnSlice } from './turn-slice.ts';
  *   or `cleared` (`clearQueue` handed it back, or `drain` dropped it at its bound). The replay
  *   coordinator settles only `processed` and `failed`, so the processed mark stays before the others
  *   and the successor replays them. Events offer refused are not reported.
+ * - Value capture: while the read of the value of the queue's head is still out (`valueReady`), the
+ *   queue waits for it, at most `valueWaitMs`, and the events behind the head keep their place; the
+ *   head's call then starts and takes what `takeValue` gives.
  * - Room: `room()` is the number of events `offer` can queue right now (0 once intake is closed);
  *   listeners given to `onRoom` are called synchronously whenever events left the queue, so a caller
  *   that offers only while there is room (the replay coordinator: back-pressure) never meets a full
@@ -116,6 +119,20 @@ export interface ProcessorOptions {
    * VALUE_BUDGET_BYTES while their events wait in the queue. @default none (events carry neither)
    */
   readonly takeValue?: (event: ExpiryEvent) => CapturedValue;
+  /**
+   * Value capture (precise-expiry.ts `valueReady`): a promise while the read of `event`'s value is
+   * still out, undefined otherwise. The queue's head then waits for it before its call starts, and
+   * the events behind it keep their place: a worker slower than the primary's own expiry (its first
+   * burst, a loaded moment) receives a key's `expired` before the reply of a read sent in time.
+   * @default none (nothing waits)
+   */
+  readonly valueReady?: (event: ExpiryEvent) => Promise<void> | undefined;
+  /**
+   * How long the head of the queue waits for its value's read at most; its call then starts with
+   * what takeValue gives (`read-late` when nothing was held).
+   * @default PROCESSOR_DEFAULTS.valueWaitMs (1000)
+   */
+  readonly valueWaitMs?: number;
 }
 
 /** What `takeValue` gives a call: the value, or why there is none. */
@@ -207,6 +224,10 @@ export class Processor {
   /** The time budget per turn for starting calls (sliceMs). */
   private readonly slice: TurnSlice;
   private resumeScheduled = false;
+  /** The head of the queue whose value's read the queue waits for (valueReady), if any. */
+  private valueWait: Queued | undefined;
+  /** The head whose wait ended (read settled or valueWaitMs passed): it starts without asking again. */
+  private valueWaited: Queued | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
     if (!(options.concurrency >= 1))
@@ -318,7 +339,9 @@ export class Processor {
         this.armGateRetry();
         break;
       }
+      if (this.waitsForValue()) break;
       const { event, meta } = this.queue.shift() as Queued;
+      this.valueWaited = undefined;
       dequeued++;
       this.start(event, meta, grant);
     }
@@ -326,6 +349,31 @@ export class Processor {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
     if (dequeued > 0) this.notifyRoom();
+  }
+
+  /**
+   * True while the head of the queue waits for its value's read (valueReady); starts that wait, bounded
+   * by valueWaitMs, when the head has a read out. The pump runs again when the wait ends.
+   */
+  private waitsForValue(): boolean {
+    const head = this.queue.peek();
+    if (head === undefined || this.options.valueReady === undefined) return false;
+    if (this.valueWait === head) return true;
+    if (this.valueWaited === head) return false;
+    const ready = this.options.valueReady(head.event);
+    if (ready === undefined) return false;
+    this.valueWait = head;
+    let timer: NodeJS.Timeout | undefined;
+    const resume = () => {
+      clearTimeout(timer);
+      if (this.valueWait !== head) return;
+      this.valueWait = undefined;
+      this.valueWaited = head;
+      this.pump();
+    };
+    timer = setTimeout(resume, this.options.valueWaitMs ?? PROCESSOR_DEFAULTS.valueWaitMs);
+    void ready.then(resume);
+    return true;
   }
 
   /**

@@ -18,6 +18,14 @@ export class RedisScanConnection implements ScanConnection {
 
   constructor(node: ClusterNode, config: RedisConnectionConfig, logger: Logger) {
     this.client = createNodeClient(node, config, { logger, name: 'expiry-scan', commandTimeoutMs: 5000 });
+    // Each time the connection is ready (a new primary, a reconnection: its script cache may be empty),
+    // the value reads' script is run once without keys, so the node has it before a burst's first read:
+    // a read-only script meeting NOSCRIPT costs a second round trip (registry.ts), which a cold worker
+    // made so late in a first burst that the keys had expired meanwhile (their values `read-late`). A
+    // failed load only leaves that round trip to the first read.
+    this.client.on('ready', () => {
+      this.readValues([0, 1]).catch(() => {});
+    });
   }
 
   async supportsPexpiretime(): Promise<boolean> {

@@ -25,8 +25,11 @@ import type { ValueReader, ValueReadResult } from './value-reader.ts';
  *   the value; or `too-large`, `unsupported-type`, `over-budget` (no room, or the value did not fit);
  *   `ttl-changed` (the read saw another deadline or none: the `expire` event reschedules the key, and
  *   its read-ahead comes again for the new deadline); `read-late` (the read was due at or after the
- *   touch time, or found the key gone); `read-failed` (an error reply). A reply for a key no longer
- *   tracked with that deadline (its event came first) is dropped.
+ *   touch time, or found the key gone); `read-failed` (an error reply). A reply for a key tracked with
+ *   another deadline (its TTL moved) is dropped; one for a key no longer tracked (its event came first)
+ *   is held: the event's handler call takes it when it starts, and a call may wait for a read still
+ *   out (`whenRead`, the processor's `valueReady`), which a worker that is slower than the primary's own
+ *   expiry (a first burst, a loaded moment) needs.
  * - **Who**: only the leader reads (`isLeader` when the entry comes due); a follower moves the entry on
  *   to its backstop touch. Leadership lost: every held value is dropped (`leadershipChanged`).
  * - **Handing out**: `take` when the handler call starts (the processor), so held values stay within
@@ -67,6 +70,8 @@ export class ValueCapture implements ReadAheadStage {
   private readonly bucketMs: number;
   /** Local wall-clock ms since which this worker leads; +Infinity while it follows. */
   private leaderSinceMs = Number.POSITIVE_INFINITY;
+  /** Reads sent and not settled, per key (latin1): the deadline read for, and who waits (whenRead). */
+  private readonly reading = new Map<string, { deadlineMs: number; waiters: (() => void)[] | undefined }>();
 
   constructor(private readonly options: ValueCaptureOptions) {
     const d = VALUE_CAPTURE_DEFAULTS;
@@ -108,6 +113,10 @@ export class ValueCapture implements ReadAheadStage {
         notSent.push(entry);
       } else {
         keys.push(Buffer.from(entry.key, 'latin1'));
+        // A read still out for an older deadline of the key: its waiters go now (their event is that
+        // deadline's; its reply is dropped as a moved TTL's).
+        for (const resolve of this.reading.get(entry.key)?.waiters ?? []) resolve();
+        this.reading.set(entry.key, { deadlineMs: entry.deadlineMs, waiters: undefined });
         limits.push(reservation.bytes);
         sent.push(entry);
         reservations.push(reservation);
@@ -136,12 +145,31 @@ export class ValueCapture implements ReadAheadStage {
     result: ValueReadResult | Error | undefined,
   ): void {
     const { held } = this.options;
-    // Its event came first (the key is no longer tracked with this deadline): nobody will take it.
-    if (this.options.trackedDeadlineOf(entry.key) !== entry.deadlineMs) {
-      held.cancel(reservation);
-      return;
-    }
-    held.settle(entry.key, entry.deadlineMs, reservation, outcomeOf(entry.deadlineMs, result));
+    const tracked = this.options.trackedDeadlineOf(entry.key);
+    // Its TTL moved meanwhile (another deadline is tracked): nobody will take this one. A key no longer
+    // tracked had its event: its handler call takes the value when it starts (or waits for it here),
+    // unless this worker stopped leading meanwhile (its calls find none: `leader-changed`).
+    const ours = tracked === entry.deadlineMs || (tracked === undefined && this.leaderSinceMs !== Infinity);
+    if (!ours) held.cancel(reservation);
+    else held.settle(entry.key, entry.deadlineMs, reservation, outcomeOf(entry.deadlineMs, result));
+    const read = this.reading.get(entry.key);
+    if (read?.deadlineMs !== entry.deadlineMs) return;
+    this.reading.delete(entry.key);
+    for (const resolve of read.waiters ?? []) resolve();
+  }
+
+  /**
+   * A promise settled once the read of `key` (latin1) for `deadlineMs` is (its value held, or why not),
+   * while that read is out; undefined otherwise. The processor waits on it before it starts the call
+   * of the key's event (a bounded wait: processor.ts `valueWaitMs`).
+   */
+  whenRead(key: string, deadlineMs: number | undefined): Promise<void> | undefined {
+    const read = this.reading.get(key);
+    if (read === undefined || read.deadlineMs !== deadlineMs) return undefined;
+    return new Promise<void>((resolve) => {
+      read.waiters ??= [];
+      read.waiters.push(resolve);
+    });
   }
 
   /**
@@ -166,6 +194,9 @@ export class ValueCapture implements ReadAheadStage {
     }
     if (this.leaderSinceMs !== Number.POSITIVE_INFINITY) this.options.held.clear();
     this.leaderSinceMs = Number.POSITIVE_INFINITY;
+    // Nobody waits for a follower's reads: its calls find no value (`leader-changed`).
+    for (const read of this.reading.values()) for (const resolve of read.waiters ?? []) resolve();
+    this.reading.clear();
   }
 }
 

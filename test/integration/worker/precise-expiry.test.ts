@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { LocalRedisCluster } from '../../../local/cluster.ts';
 import { RedisScanConnection } from '../../../worker/expiry/scan-connection.ts';
 import { keyDeadlines } from '../../../worker/scripts/key-deadlines.ts';
 import { scriptsOn } from '../../../worker/scripts/registry.ts';
+import { valuesRead } from '../../../worker/scripts/value-read.ts';
 import { keysInRanges, randomSuffix, testClient, timeOf, WorkerProcess, workerEnv } from './helpers.ts';
 
 /**
@@ -29,6 +31,8 @@ const EXPIRY_LAG_BOUND_MS = 2000;
 const READY_BOUND_MS = 20_000;
 /** The scan-path probes' deadline, from their writing: after the worker is ready. */
 const SCAN_PROBE_TTL_MS = 12_000;
+/** How long a new connection may take to load the value reads' script (it connects first). */
+const SCRIPT_LOAD_BOUND_MS = 3000;
 /** The event-path probes' deadline, from their writing (after readiness). */
 const EVENT_PROBE_TTL_MS = 1500;
 /** Scan pace of the test worker: a pass over the loaded primary takes about a second. */
@@ -188,6 +192,34 @@ describe('on-time expiry: every probe within 2 s of its deadline among 20,000 vo
     } finally {
       connection.close();
       subscriber.disconnect();
+    }
+  });
+  it("a primary's connection loads the value reads' script once it is ready: a first burst's reads need no NOSCRIPT round trip", async () => {
+    // A read-only script is sent as EVALSHA_RO, and on NOSCRIPT (a new or restarted primary, a promoted
+    // replica: their script cache is empty) sent again with its text: a second round trip, which a cold
+    // worker took so late in a first burst that the keys had expired (their values `read-late`).
+    const [primary] = await cluster.primaries();
+    if (primary === undefined) throw new Error('a primary expected');
+    const admin = new Redis({ port: primary.port, ...cluster.clientOptions() });
+    const sha = createHash('sha1').update(valuesRead.lua).digest('hex');
+    await admin.script('FLUSH');
+    expect(await admin.script('EXISTS', sha)).toEqual([0]);
+    const connection = new RedisScanConnection(
+      { id: primary.id, host: '127.0.0.1', port: primary.port, role: 'primary', health: 'online' },
+      { nodes: cluster.seeds, tls: false, tlsCaFile: undefined, username: undefined, password: undefined },
+      silentLogger,
+    );
+    try {
+      const loadedBy = Date.now() + SCRIPT_LOAD_BOUND_MS;
+      let loaded = false;
+      while (!loaded && Date.now() < loadedBy) {
+        loaded = ((await admin.script('EXISTS', sha)) as number[])[0] === 1;
+        if (!loaded) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(loaded).toBe(true);
+    } finally {
+      connection.close();
+      admin.disconnect();
     }
   });
 });

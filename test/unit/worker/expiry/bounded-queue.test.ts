@@ -12,6 +12,18 @@ describe('BoundedQueue', () => {
     expect(queue.length).toBe(0);
   });
 
+  it('peek gives the item shift would, and leaves it', () => {
+    const q = new BoundedQueue<number>(2);
+    expect(q.peek()).toBeUndefined();
+    q.push(1);
+    q.push(2);
+    expect(q.peek()).toBe(1);
+    expect(q.length).toBe(2);
+    q.shift();
+    q.push(3); // wraps around
+    expect(q.peek()).toBe(2);
+  });
+
   it('clear reports how many items it dropped', () => {
     const queue = new BoundedQueue<string>(4);
     queue.push('a');

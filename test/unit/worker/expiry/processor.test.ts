@@ -261,6 +261,41 @@ describe('Processor', () => {
       expect(text).not.toContain(secret);
   });
 
+  it("value capture: a call whose event's value is still being read waits for the read, in order, at most valueWaitMs", async () => {
+    const seen: string[] = [];
+    const reads = new Map<string, () => void>();
+    const captured = new Map<string, CapturedValue>();
+    const { processor, leadership } = setup({
+      handler: (e) => void seen.push(`${e.key}:${e.value === undefined ? e.valueMissing : 'value'}`),
+      concurrency: 4,
+      valueWaitMs: 500,
+      takeValue: (event) => captured.get(event.key.toString()) ?? { valueMissing: 'read-late' },
+      valueReady: (event) => {
+        const key = event.key.toString();
+        if (captured.has(key) || !reads.has(key)) return undefined;
+        return new Promise<void>((resolve) => reads.set(key, resolve));
+      },
+    });
+    leadership.lead(7, T0 + 10_000);
+    reads.set('slow', () => {});
+    reads.set('lost', () => {});
+    processor.offer(...numbered('slow'));
+    processor.offer(...numbered('behind'));
+    await vi.advanceTimersByTimeAsync(50);
+    // The read of `slow` is out: its call waits, and the events behind it keep their place.
+    expect(seen).toEqual([]);
+    captured.set('slow', { value: { type: 'string', bytes: Buffer.from('v') } });
+    reads.get('slow')?.();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(seen).toEqual(['slow:value', 'behind:read-late']);
+    // A read that never answers holds its event valueWaitMs at most; takeValue then decides.
+    processor.offer(...numbered('lost'));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(seen).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(seen).toEqual(['slow:value', 'behind:read-late', 'lost:read-late']);
+  });
+
   // Contract change (one gate policy): the queued events are held, no longer dropped (`gated` is gone).
   it('checks the gate at dequeue: events queued while leading are held once the deadline has passed', async () => {
     const { handler, calls } = controllableHandler();

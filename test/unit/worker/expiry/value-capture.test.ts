@@ -241,24 +241,73 @@ describe('ValueCapture', () => {
         expect(h.capture.take(key, d, d), key).toEqual({ valueMissing: 'read-failed' });
     });
 
-    it('a reply for a key no longer tracked with that deadline is dropped, and its room given back', async () => {
+    it('a reply for a key tracked with another deadline is dropped, and its room given back', async () => {
       const h = harness();
       const d = T0 + 100;
       h.read([
-        ['expired', d],
         ['moved', d],
         ['kept', d],
       ]);
-      expect(h.held.reservedBytes).toBe(3 * MAX_BYTES);
-      h.tracked.delete('expired'); // its event came first
+      expect(h.held.reservedBytes).toBe(2 * MAX_BYTES);
       h.tracked.set('moved', d + 500); // its TTL moved: the index tracks another deadline
-      h.reads[0]?.answer([valueResult(d, str('a')), valueResult(d, str('b')), valueResult(d, str('c'))]);
+      h.reads[0]?.answer([valueResult(d, str('b')), valueResult(d, str('c'))]);
       await vi.advanceTimersByTimeAsync(0);
       expect(h.held.size).toBe(1);
-      expect(h.held.take('expired')).toBeUndefined();
       expect(h.held.take('moved')).toBeUndefined();
       expect(h.held.take('kept', d)).toEqual({ value: str('c') });
       expect([h.held.reservedBytes, h.held.heldBytes]).toEqual([0, 0]);
+    });
+
+    it("a reply that comes after its key's event is held for that event's handler call", async () => {
+      // The event took the key off the index (it is no longer tracked), but its handler call starts
+      // later (the processor's queue, or it waits for this read: whenRead): the value is its.
+      const h = harness();
+      const d = T0 + 100;
+      h.read([['expired', d]]);
+      h.tracked.delete('expired');
+      h.reads[0]?.answer([valueResult(d, str('a'))]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.capture.take('expired', d, d)).toEqual({ value: str('a') });
+      expect([h.held.reservedBytes, h.held.heldBytes]).toEqual([0, 0]);
+    });
+
+    it('whenRead: a promise while the read of (key, deadline) is out, settled once its reply is; else undefined', async () => {
+      const h = harness();
+      const d = T0 + 100;
+      expect(h.capture.whenRead('a', d)).toBeUndefined();
+      h.read([
+        ['a', d],
+        ['b', d],
+      ]);
+      expect(h.capture.whenRead('a', d + 1)).toBeUndefined(); // another deadline's read
+      let settled = false;
+      const waiting = h.capture.whenRead('a', d);
+      expect(waiting).toBeInstanceOf(Promise);
+      void waiting?.then(() => {
+        settled = true;
+      });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toBe(false);
+      h.reads[0]?.answer([valueResult(d, str('a')), valueResult(d, str('b'))]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toBe(true);
+      expect(h.capture.whenRead('a', d)).toBeUndefined();
+      // A failed read settles its waiters too.
+      h.read([['c', d]]);
+      const failed = h.capture.whenRead('c', d);
+      h.reads[1]?.fail('connection reset');
+      await expect(failed).resolves.toBeUndefined();
+      expect(h.capture.take('c', d, d)).toEqual({ valueMissing: 'read-failed' });
+    });
+
+    it('whenRead: waiters are let go when this worker stops leading', async () => {
+      const h = harness();
+      const d = T0 + 100;
+      h.read([['a', d]]);
+      const waiting = h.capture.whenRead('a', d);
+      h.capture.leadershipChanged(false);
+      await expect(waiting).resolves.toBeUndefined();
+      expect(h.capture.whenRead('a', d)).toBeUndefined();
     });
   });
 
