@@ -372,6 +372,8 @@ export class Processor {
       this.pump();
     };
     timer = setTimeout(resume, this.options.valueWaitMs ?? PROCESSOR_DEFAULTS.valueWaitMs);
+    // Never what keeps a stopping process alive: drain's bound decides about the queue.
+    timer.unref?.();
     void ready.then(resume);
     return true;
   }

@@ -149,7 +149,9 @@ export class ValueCapture implements ReadAheadStage {
     // Its TTL moved meanwhile (another deadline is tracked): nobody will take this one. A key no longer
     // tracked had its event: its handler call takes the value when it starts (or waits for it here),
     // unless this worker stopped leading meanwhile (its calls find none: `leader-changed`).
-    const ours = tracked === entry.deadlineMs || (tracked === undefined && this.leaderSinceMs !== Infinity);
+    const ours =
+      tracked === entry.deadlineMs ||
+      (tracked === undefined && this.leaderSinceMs !== Number.POSITIVE_INFINITY);
     if (!ours) held.cancel(reservation);
     else held.settle(entry.key, entry.deadlineMs, reservation, outcomeOf(entry.deadlineMs, result));
     const read = this.reading.get(entry.key);
