@@ -69,17 +69,24 @@ const SECRET_FIELD =
 
 export const REDACTED = '[redacted]';
 
-/** SECRET_FIELD's verdict per field name: a line has the same few names over and over. */
-const secretFieldNames = new Map<string, boolean>();
-const SECRET_FIELD_CACHE_LIMIT = 4096;
-function isSecretField(name: string): boolean {
-  let secret = secretFieldNames.get(name);
-  if (secret === undefined) {
-    secret = SECRET_FIELD.test(name);
-    if (secretFieldNames.size < SECRET_FIELD_CACHE_LIMIT) secretFieldNames.set(name, secret);
-  }
-  return secret;
+/** Field names remembered per cache at most (lines have the same few names over and over). */
+const FIELD_NAME_CACHE_LIMIT = 4096;
+
+/** `compute` of a field name, remembered for the first FIELD_NAME_CACHE_LIMIT names. */
+function perFieldName<T>(compute: (name: string) => T): (name: string) => T {
+  const cache = new Map<string, T>();
+  return (name) => {
+    let result = cache.get(name);
+    if (result === undefined) {
+      result = compute(name);
+      if (cache.size < FIELD_NAME_CACHE_LIMIT) cache.set(name, result);
+    }
+    return result;
+  };
 }
+
+/** SECRET_FIELD's verdict per field name. */
+const isSecretField = perFieldName((name) => SECRET_FIELD.test(name));
 
 /** Copies `fields` into `record`, sanitized; primitives take a short path (the hot lines are flat). */
 function addSanitized(record: Record<string, unknown>, fields: LogFields, secrets: SecretSet): void {
@@ -100,19 +107,14 @@ function addSanitized(record: Record<string, unknown>, fields: LogFields, secret
   }
 }
 
-/** The names every line starts with; a field of the same name takes the record path (emit). */
+/**
+ * The names every line starts with, and `__proto__` (a record cannot hold it as a field): a field of one
+ * of these names takes the record path (emit).
+ */
 const RESERVED_FIELDS: ReadonlySet<string> = new Set(['time', 'level', 'event', '__proto__']);
 
-/** JSON.stringify(name) per field name: a line has the same few names over and over. */
-const fieldNameJson = new Map<string, string>();
-function nameJson(name: string): string {
-  let text = fieldNameJson.get(name);
-  if (text === undefined) {
-    text = JSON.stringify(name);
-    if (fieldNameJson.size < SECRET_FIELD_CACHE_LIMIT) fieldNameJson.set(name, text);
-  }
-  return text;
-}
+/** JSON.stringify(name) per field name. */
+const nameJson = perFieldName((name) => JSON.stringify(name));
 
 /**
  * `fields` as the text JSON.stringify gives them inside an object (`,"name":value` each), sanitized
