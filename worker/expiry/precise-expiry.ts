@@ -222,7 +222,9 @@ export class PreciseExpiry {
    * while the read of its value is still out (value-capture.ts `whenRead`), undefined otherwise.
    */
   valueReady(event: ExpiryEvent): Promise<void> | undefined {
-    if (this.capture === undefined || event.deadlineMs === undefined) return undefined;
+    // Per event, before every call: the key's latin1 text only while some read is out.
+    if (this.capture === undefined || event.deadlineMs === undefined || !this.capture.stage.readsOut)
+      return undefined;
     return this.capture.stage.whenRead(event.key.toString('latin1'), event.deadlineMs);
   }
 

@@ -160,6 +160,11 @@ export class ValueCapture implements ReadAheadStage {
     for (const resolve of read.waiters ?? []) resolve();
   }
 
+  /** True while any read is out: with none (a warm burst's reads settle before its events), no key need be looked up. */
+  get readsOut(): boolean {
+    return this.reading.size > 0;
+  }
+
   /**
    * A promise settled once the read of `key` (latin1) for `deadlineMs` is (its value held, or why not),
    * while that read is out; undefined otherwise. The processor waits on it before it starts the call

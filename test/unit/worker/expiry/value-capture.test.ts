@@ -275,10 +275,12 @@ describe('ValueCapture', () => {
       const h = harness();
       const d = T0 + 100;
       expect(h.capture.whenRead('a', d)).toBeUndefined();
+      expect(h.capture.readsOut).toBe(false);
       h.read([
         ['a', d],
         ['b', d],
       ]);
+      expect(h.capture.readsOut).toBe(true);
       expect(h.capture.whenRead('a', d + 1)).toBeUndefined(); // another deadline's read
       let settled = false;
       const waiting = h.capture.whenRead('a', d);
