@@ -171,6 +171,7 @@ describe('logger', () => {
       'has "quotes" \\ and \n',
       'my-secret-value x',
       'é😀',
+      'lone \ud800 surrogate',
     ];
     const base = { workerId: 'w1', node: 'n0' };
     const { logger, lines } = capture({ base, secrets: ['my-secret-value'] });
@@ -199,6 +200,23 @@ describe('logger', () => {
       expected.push(JSON.stringify(record));
     }
     expect(lines).toEqual(expected);
+  });
+
+  it("writes a class instance's own fields, not what its toJSON would give", () => {
+    // A line written straight as text is one JSON.stringify of the fields, which would call a
+    // prototype's toJSON; the record (the contract) holds the instance's own enumerable fields.
+    class Fields {
+      readonly count = 3;
+      readonly note = 'n';
+      toJSON() {
+        return { replaced: true };
+      }
+    }
+    const { logger, records } = capture();
+    logger.info('a', new Fields() as unknown as Record<string, unknown>);
+    expect(records()).toEqual([
+      { time: '1970-01-01T00:00:00.000Z', level: 'info', event: 'a', count: 3, note: 'n' },
+    ]);
   });
 
   it('writes base fields that are objects as they are at each line', () => {
