@@ -119,6 +119,16 @@ export const HEALTH_DEFAULTS = {
   healthPort: 8081,
 } as const;
 
+/** The worker process's threads (worker/helper-threads.ts). */
+export const THREAD_DEFAULTS = {
+  /**
+   * The nice value the worker gives its threads other than the main one (V8's compiler and GC
+   * helpers) at start: Chromium's background priority. Not configurable.
+   * @default 10
+   */
+  helperThreadNice: 10,
+} as const;
+
 /** On-time expiry (worker/expiry/: deadline-index.ts, expiry-tracker.ts, expiry-toucher.ts, keyspace-scanner.ts). */
 export const PRECISE_EXPIRY_DEFAULTS = {
   /**

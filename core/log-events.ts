@@ -96,6 +96,8 @@ export const LOG_EVENTS = {
       leaseRetryMs: num,
       healthPort: opt(num),
       seeds: strings,
+      /** Threads other than the main one given nice THREAD_DEFAULTS.helperThreadNice at start. */
+      helperThreadsLowered: opt(num),
     },
   },
   'worker.stopping': { writers: worker, levels: ['info'], fields: { signal } },

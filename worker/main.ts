@@ -1,7 +1,7 @@
 import type { Cluster } from 'ioredis';
 import { type Clock, preciseClock, systemClock } from '../core/clock.ts';
 import { parseOrExit, parseWorkerConfig, type WorkerConfig } from '../core/config.ts';
-import { REPLAY_DEFAULTS } from '../core/defaults.ts';
+import { REPLAY_DEFAULTS, THREAD_DEFAULTS } from '../core/defaults.ts';
 import { withTimeout } from '../core/errors.ts';
 import { KeyspaceKeys } from '../core/keys.ts';
 import { readLocalClusterFile } from '../core/local-cluster-file.ts';
@@ -18,6 +18,7 @@ import { SubscriberPool } from './expiry/subscriber-pool.ts';
 import { TopologyWatcher } from './expiry/topology-watcher.ts';
 import { loadHandler } from './handlers/load-handler.ts';
 import { HealthServer } from './health-server.ts';
+import { type HelperThreadsResult, lowerHelperThreadPriority } from './helper-threads.ts';
 import { CoverageRegistry } from './leader/coverage-registry.ts';
 import { configFingerprint } from './leader/coverage-report.ts';
 import { createLeaderElection } from './leader/create-leader-election.ts';
@@ -95,9 +96,14 @@ interface Process {
   readonly expiryClock: Clock;
   /** True once a stop signal came: the worker never starts competing for the lease then. */
   readonly stopping: () => boolean;
+  /** The threads given a lower priority at start (helper-threads.ts). */
+  readonly helperThreads: HelperThreadsResult;
 }
 
 async function main(): Promise<void> {
+  // First, before anything starts libuv's thread pool: V8's helper threads yield the CPU to the main
+  // thread, which runs the handler calls (worker/helper-threads.ts).
+  const helperThreads = lowerHelperThreadPriority(THREAD_DEFAULTS.helperThreadNice);
   // Nothing connects before the configuration is valid: exit 78 with every problem otherwise.
   const config = parseOrExit(
     () => parseWorkerConfig(process.env, { localCluster: readLocalClusterFile() }),
@@ -160,6 +166,7 @@ async function main(): Promise<void> {
     clock,
     expiryClock: preciseClock,
     stopping: () => stopSignal !== undefined,
+    helperThreads,
   });
   await startup.catch((error: unknown) => crash('startup-failed', error));
 }
@@ -372,6 +379,7 @@ async function startWorker(p: Process): Promise<RunningWorker> {
     leaseRetryMs: config.leaseRetryMs,
     healthPort,
     seeds: config.redis.nodes.map((n) => `${n.host}:${n.port}`),
+    helperThreadsLowered: p.helperThreads.lowered,
   });
   return running;
 }
