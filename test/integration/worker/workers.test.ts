@@ -154,6 +154,16 @@ describe('workers on a real cluster', () => {
     });
   });
 
+  it.runIf(process.platform === 'linux')(
+    "each worker lowered its helper threads' priority at start and says so (worker/helper-threads.ts)",
+    () => {
+      for (const worker of workers.slice(0, 3)) {
+        const [started] = worker.events('worker.started');
+        expect(started?.helperThreadsLowered).toBeGreaterThan(0);
+      }
+    },
+  );
+
   it('graceful hand-over: SIGTERM to the leader, a follower acquires within 1 s, the old one exits 0', async () => {
     const leader = await waitForLeader(10_000);
     const others = live().filter((w) => w !== leader);
