@@ -224,10 +224,11 @@ export class Processor {
   /** The time budget per turn for starting calls (sliceMs). */
   private readonly slice: TurnSlice;
   private resumeScheduled = false;
-  /** The head of the queue whose value's read the queue waits for (valueReady), if any. */
-  private valueWait: Queued | undefined;
-  /** The head whose wait ended (read settled or valueWaitMs passed): it starts without asking again. */
-  private valueWaited: Queued | undefined;
+  /**
+   * The head of the queue whose value's read the queue waits for (valueReady), if any; `ended` once
+   * the read settled or valueWaitMs passed: that head then starts without asking again.
+   */
+  private valueWait: { readonly head: Queued; ended: boolean } | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
     if (!(options.concurrency >= 1))
@@ -341,7 +342,7 @@ export class Processor {
       }
       if (this.waitsForValue()) break;
       const { event, meta } = this.queue.shift() as Queued;
-      this.valueWaited = undefined;
+      this.valueWait = undefined;
       dequeued++;
       this.start(event, meta, grant);
     }
@@ -358,17 +359,16 @@ export class Processor {
   private waitsForValue(): boolean {
     const head = this.queue.peek();
     if (head === undefined || this.options.valueReady === undefined) return false;
-    if (this.valueWait === head) return true;
-    if (this.valueWaited === head) return false;
+    if (this.valueWait?.head === head) return !this.valueWait.ended;
     const ready = this.options.valueReady(head.event);
     if (ready === undefined) return false;
-    this.valueWait = head;
+    const wait = { head, ended: false };
+    this.valueWait = wait;
     let timer: NodeJS.Timeout | undefined;
     const resume = () => {
       clearTimeout(timer);
-      if (this.valueWait !== head) return;
-      this.valueWait = undefined;
-      this.valueWaited = head;
+      if (this.valueWait !== wait || wait.ended) return;
+      wait.ended = true;
       this.pump();
     };
     timer = setTimeout(resume, this.options.valueWaitMs ?? PROCESSOR_DEFAULTS.valueWaitMs);

@@ -62,6 +62,17 @@ export interface ValueCaptureOptions {
 /** Slices counted at once (a fixed table: 64 Ki slices of 10 ms cover ~11 minutes). */
 const BUCKET_SLOTS = 65_536;
 
+/** A read sent and not settled: the deadline it reads for, and who waits for it (whenRead). */
+interface Reading {
+  readonly deadlineMs: number;
+  waiters: (() => void)[] | undefined;
+}
+
+/** Lets everyone waiting for `read` (if any) go on. */
+function release(read: Reading | undefined): void {
+  for (const resolve of read?.waiters ?? []) resolve();
+}
+
 export class ValueCapture implements ReadAheadStage {
   private readonly bucketIds = new Float64Array(BUCKET_SLOTS).fill(Number.NaN);
   private readonly bucketCounts = new Uint32Array(BUCKET_SLOTS);
@@ -71,7 +82,7 @@ export class ValueCapture implements ReadAheadStage {
   /** Local wall-clock ms since which this worker leads; +Infinity while it follows. */
   private leaderSinceMs = Number.POSITIVE_INFINITY;
   /** Reads sent and not settled, per key (latin1): the deadline read for, and who waits (whenRead). */
-  private readonly reading = new Map<string, { deadlineMs: number; waiters: (() => void)[] | undefined }>();
+  private readonly reading = new Map<string, Reading>();
 
   constructor(private readonly options: ValueCaptureOptions) {
     const d = VALUE_CAPTURE_DEFAULTS;
@@ -115,7 +126,7 @@ export class ValueCapture implements ReadAheadStage {
         keys.push(Buffer.from(entry.key, 'latin1'));
         // A read still out for an older deadline of the key: its waiters go now (their event is that
         // deadline's; its reply is dropped as a moved TTL's).
-        for (const resolve of this.reading.get(entry.key)?.waiters ?? []) resolve();
+        release(this.reading.get(entry.key));
         this.reading.set(entry.key, { deadlineMs: entry.deadlineMs, waiters: undefined });
         limits.push(reservation.bytes);
         sent.push(entry);
@@ -157,7 +168,7 @@ export class ValueCapture implements ReadAheadStage {
     const read = this.reading.get(entry.key);
     if (read?.deadlineMs !== entry.deadlineMs) return;
     this.reading.delete(entry.key);
-    for (const resolve of read.waiters ?? []) resolve();
+    release(read);
   }
 
   /** True while any read is out: with none (a warm burst's reads settle before its events), no key need be looked up. */
@@ -202,7 +213,7 @@ export class ValueCapture implements ReadAheadStage {
     if (this.leaderSinceMs !== Number.POSITIVE_INFINITY) this.options.held.clear();
     this.leaderSinceMs = Number.POSITIVE_INFINITY;
     // Nobody waits for a follower's reads: its calls find no value (`leader-changed`).
-    for (const read of this.reading.values()) for (const resolve of read.waiters ?? []) resolve();
+    for (const read of this.reading.values()) release(read);
     this.reading.clear();
   }
 }
