@@ -1,3 +1,4 @@
+import { VALUE_CAPTURE_DEFAULTS } from '../core/defaults.ts';
 import { summarize } from '../local/runner/statistics.ts';
 import type { ExpiredValueType } from '../worker/handlers/expiry-handler.ts';
 import type { ProcessedRecord } from './analysis.ts';
@@ -790,8 +791,8 @@ function heldLines(h: OnTimeHeldValues): string[] {
     `One worker (PRECISE_EXPIRY=true, CAPTURE_VALUES=true, HANDLER=log, it leads alone; VALUE_BUDGET_BYTES default), ` +
       `${int(h.keys)} keys with strings of ${int(h.valueBytes)} bytes, written without a TTL, then given one shared ` +
       `deadline (\`PEXPIREAT\`, ${(h.leadMs / 1000).toFixed(0)} s after the first): the leader tracks them (one lookup per ` +
-      '`expire` event) and reads the batch ahead of its deadline at about 20 reads/ms, the last read 20 ms ' +
-      'before it, the first up to 5 s before (VALUE_CAPTURE_DEFAULTS readsPerMs, maxLeadMs), and holds each value until ' +
+      `\`expire\` event) and reads the batch ahead of its deadline at about ${VALUE_CAPTURE_DEFAULTS.readsPerMs} reads/ms, the last read ${VALUE_CAPTURE_DEFAULTS.expiryReadAheadMs} ms ` +
+      `before it, the first up to ${VALUE_CAPTURE_DEFAULTS.maxLeadMs / 1000} s before (VALUE_CAPTURE_DEFAULTS readsPerMs, maxLeadMs), and holds each value until ` +
       "its key's `expired` event is handled. Memory: `process.memoryUsage()` after two full GCs (bench/heap-probe.mjs, " +
       "SIGUSR2; heap = heapUsed + external) and the worker's VmRSS; value reads so far: the primaries' `cmdstat_type` " +
       "(only the value-read script calls TYPE). The reading just before the deadline is asked after the batch's " +

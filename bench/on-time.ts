@@ -78,9 +78,9 @@ const HELD_KEYS = 100_000;
 const HELD_VALUE_BYTES = 100;
 /**
  * The held-values batch's deadline, from its first PEXPIREAT: the PEXPIREATs (~1-2 s), the lookups
- * (~3 s at 100,000 keys) and the batch's read-ahead (up to VALUE_CAPTURE_DEFAULTS.maxLeadMs, 5 s) fit.
+ * (~3 s at 100,000 keys) and the batch's read-ahead (up to VALUE_CAPTURE_DEFAULTS.maxLeadMs, 20 s) fit.
  */
-const HELD_LEAD_MS = 12_000;
+const HELD_LEAD_MS = 27_000;
 /**
  * The `held` reading is asked this long before the deadline: after the batch's last reads were due
  * (EXPIRY_READ_AHEAD_MS, 20 ms, before it), so the reading's GCs, which block the worker's loop for

@@ -418,14 +418,17 @@ export const VALUE_CAPTURE_DEFAULTS = {
   missingLogIntervalMs: 10_000,
   /**
    * Reads per ms a batch of keys sharing one deadline is planned at (value-capture.ts): the k-th key
-   * of a 10 ms slice of deadlines is read k / readsPerMs ms earlier than EXPIRY_READ_AHEAD_MS. 20 (20,000
-   * reads/s) is below what one worker's client read here: ~25,000 hashes of 20 fields or ~50,000 small
-   * strings a second (value-reader.ts).
-   * @default 20
+   * of a 10 ms slice of deadlines is read k / readsPerMs ms earlier than EXPIRY_READ_AHEAD_MS. Planned
+   * for a leader's first burst, not a warm one: a warm client reads ~25,000 hashes of 20 fields or
+   * ~50,000 small strings a second here (value-reader.ts), but a new leader's first 1,000 reads run
+   * cold on a loaded loop, and the bench's first bursts (2026-12-04, 1,000 keys sharing one deadline)
+   * missed 48-108 values as `read-late` in 3 of 6 runs planned at 20 a ms, none in 6 at 5. The price:
+   * a batch's first keys are read earlier (1,000 keys: over the 200 ms before the last read).
+   * @default 5
    */
-  readsPerMs: 20,
-  /** A batch's read-ahead is at most this much longer than EXPIRY_READ_AHEAD_MS (100,000 keys at 20/ms). @default 5000 */
-  maxLeadMs: 5000,
+  readsPerMs: 5,
+  /** A batch's read-ahead is at most this much longer than EXPIRY_READ_AHEAD_MS (100,000 keys at 5/ms). @default 20000 */
+  maxLeadMs: 20_000,
   /** Width of the slices of deadlines whose keys are counted together for a batch's read-ahead. @default 10 */
   bucketMs: 10,
 } as const;

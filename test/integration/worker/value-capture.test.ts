@@ -49,7 +49,7 @@ const DEADLINE_SPREAD_MS = 200;
 const HANDLED_WITHIN_MS = 3000;
 /**
  * How much earlier than `deadline - EXPIRY_READ_AHEAD_MS` a read may run: the rank of a key among the
- * keys of its 10 ms slice of deadlines (k / 20 ms, a few keys here) and the error of the worker's
+ * keys of its 10 ms slice of deadlines (k / 5 ms, a few keys here) and the error of the worker's
  * estimate of the primary's clock (same machine).
  */
 const READ_EARLY_SLACK_MS = 25;

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { DueEntry } from '../../../../worker/expiry/deadline-index.ts';
+import { VALUE_CAPTURE_DEFAULTS } from '../../../../core/defaults.ts';
+import { DeadlineIndex, type DueEntry } from '../../../../worker/expiry/deadline-index.ts';
 import { expiredValueSize } from '../../../../worker/expiry/expired-value.ts';
+import { ExpiryToucher } from '../../../../worker/expiry/expiry-toucher.ts';
 import { HeldValues, heldValueCharge } from '../../../../worker/expiry/held-values.ts';
 import { ValueCapture, type ValueCaptureOptions } from '../../../../worker/expiry/value-capture.ts';
 import type { ValueReadResult } from '../../../../worker/expiry/value-reader.ts';
@@ -374,6 +376,70 @@ describe('ValueCapture', () => {
       expect([h.held.size, h.held.reservedBytes]).toEqual([0, 0]);
       expect(h.capture.take('held', d, d)).toEqual({ valueMissing: 'leader-changed' });
       expect(h.capture.take('inflight', d, d)).toEqual({ valueMissing: 'leader-changed' });
+    });
+  });
+
+  describe('a batch sharing one deadline, with the toucher and the default plan', () => {
+    /**
+     * Rates, in reads a ms, at which the leader's loop handles reads: from the default plan's
+     * (VALUE_CAPTURE_DEFAULTS.readsPerMs, 5) up to four times it. A leader's first burst is that slow
+     * here: the bench's first bursts (2026-12-04, 1,000 keys sharing one deadline, 0 other keys)
+     * missed 48-108 values as `read-late` in 3 of 6 runs planned at 20 reads a ms, none in 6 at 5.
+     */
+    const LOOP_READS_PER_MS = [5, 7, 10, 20];
+    const BATCH_KEYS = 1000;
+
+    /** Values the leader had for a batch sharing one deadline, its loop handling `readsPerMs`. */
+    async function capturedAt(readsPerMs: number): Promise<Record<string, number>> {
+      const index = new DeadlineIndex({ maxKeys: 10_000 });
+      const held = new HeldValues({ budgetBytes: 10_000_000, clock: fakeClock, offsetForKey: () => 0 });
+      const deadlineMs = Date.now() + 10_000;
+      const touchAtFor = (_key: string, d: number) => d + 1;
+      const capture = new ValueCapture({
+        reader: {
+          // The loop spends 1 / readsPerMs ms on each read: its timers run that much later (the
+          // clock moves, no timer fires meanwhile).
+          read: async (keys) => {
+            vi.setSystemTime(Date.now() + keys.length / readsPerMs);
+            return keys.map(() => valueResult(deadlineMs, str('v')));
+          },
+        },
+        held,
+        clock: fakeClock,
+        touchAtFor,
+        trackedDeadlineOf: (key) => index.deadlineOf(key),
+        readAheadMs: VALUE_CAPTURE_DEFAULTS.expiryReadAheadMs,
+        maxBytes: MAX_BYTES,
+      });
+      capture.leadershipChanged(true);
+      const toucher = new ExpiryToucher({
+        index,
+        clock: fakeClock,
+        touch: async (keys) => keys.map(() => -2),
+        offsetForKey: () => 0,
+        isLeader: () => true,
+        readAhead: capture,
+      });
+      for (let i = 0; i < BATCH_KEYS; i++) {
+        const touchAtMs = touchAtFor(`k${i}`, deadlineMs);
+        index.set(`k${i}`, deadlineMs, touchAtMs, toucher.readAtFor(`k${i}`, deadlineMs, touchAtMs));
+      }
+      toucher.start();
+      await vi.advanceTimersByTimeAsync(deadlineMs + 100 - Date.now());
+      toucher.stop();
+      const outcomes: Record<string, number> = {};
+      for (let i = 0; i < BATCH_KEYS; i++) {
+        const outcome = capture.take(`k${i}`, deadlineMs, deadlineMs);
+        const name = 'value' in outcome ? 'value' : outcome.valueMissing;
+        outcomes[name] = (outcomes[name] ?? 0) + 1;
+      }
+      return outcomes;
+    }
+
+    it('a leader whose loop handles reads at the planned rate or faster reads every key before its touch', async () => {
+      for (const readsPerMs of LOOP_READS_PER_MS) {
+        expect({ readsPerMs, ...(await capturedAt(readsPerMs)) }).toEqual({ readsPerMs, value: BATCH_KEYS });
+      }
     });
   });
 });
