@@ -448,7 +448,7 @@ async function measureWorker(
         });
     }
     harness.log(`  ready in ${fmt(readyMs)}, index ${trackedAtProbes}`);
-    // The worker's first burst, then `warmUpBursts` unmeasured ones, then the warm burst.
+    // The worker's first burst, then `warmUpBursts` more (their p99 kept as a spread), then the warm burst.
     const runs: OnTimeRun[] = [];
     const base = { backgroundKeys: size, variant, readyMs, trackedAtProbes };
     const { cold, warm } = await coldAndWarm(
@@ -466,20 +466,24 @@ async function measureWorker(
   }
 }
 
-/** A worker's first burst, then `warmUpBursts` unmeasured ones, then its warm burst (keys under `prefix`-...). */
+/** A worker's first burst, then `warmUpBursts` more (their p99 kept), then its warm burst (keys under `prefix`-...). */
 async function coldAndWarm(
   harness: BenchHarness,
   settings: BenchSettings,
   primaries: Primaries,
   prefix: string,
   workerPid: number | undefined,
-): Promise<{ cold: BurstFigures; warm: BurstFigures }> {
+): Promise<{ cold: BurstFigures; warm: BurstFigures & { warmUpP99Ms: number[] } }> {
   const { probes, warmUpBursts } = settings.onTime;
   const burst = (suffix: string, kind: OnTimeBurst | 'warm-up') =>
     measureBurst(harness, probes, primaries, `${prefix}${suffix}:`, kind, workerPid);
   const cold = await burst('', 'cold');
-  for (let i = 0; i < warmUpBursts; i++) await burst(`-w${i}`, 'warm-up');
-  return { cold, warm: await burst('-warm', 'warm') };
+  const warmUpP99Ms: number[] = [];
+  for (let i = 0; i < warmUpBursts; i++) {
+    const { p99Ms } = (await burst(`-w${i}`, 'warm-up')).handler;
+    if (p99Ms !== undefined) warmUpP99Ms.push(p99Ms);
+  }
+  return { cold, warm: { ...(await burst('-warm', 'warm')), warmUpP99Ms } };
 }
 
 type BurstFigures = Omit<OnTimeRun, 'backgroundKeys' | 'variant' | 'readyMs' | 'trackedAtProbes'>;

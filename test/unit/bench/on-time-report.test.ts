@@ -155,6 +155,11 @@ describe('on-time report helpers', () => {
     expect(lateWarmText).toContain('**NOT met**');
     expect(lateWarmText).toContain('first burst (cold)');
     expect(lateWarmText).toContain('warm (after 2,000 events)');
+    // The bursts between the cold and the warm one: their p99 as min / median / max, beside the goal.
+    const spread = report({
+      runs: [cold, { ...cold, burst: 'warm', warmUpEvents: 3000, warmUpP99Ms: [61, 35, 48] }],
+    });
+    expect(onTimeLines(spread).join('\n')).toMatch(/\| 35\.0 ms \/ 48\.0 ms \/ 61\.0 ms +\|/);
     // The CPU budget of a burst, when it was read.
     expect(lateWarmText).not.toContain('main thread waiting for a CPU');
     const withCpu = report({
