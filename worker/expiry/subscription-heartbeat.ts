@@ -19,6 +19,12 @@ import { SUBSCRIBER_DEFAULTS } from '../../core/defaults.ts';
  * `2 x intervalMs + stallTimeoutMs` after the last byte read (2.5 s with the defaults): up to one
  * interval until a tick notices the last progress, one more until the PING, then the timeout.
  *
+ * The timeout is judged at the ticks, which come every `intervalMs` by the timers but read the clock
+ * after the other callbacks of their turn, so the tick due `stallTimeoutMs` after the PING can measure
+ * a little less: a silence within `TICK_JITTER_TOLERANCE_MS` (at most a quarter interval) of the
+ * timeout counts, or the declaration would slip a whole interval past the bound (seen in CI: 2,985 ms
+ * after the last byte against the bound's 2,500).
+ *
  * A tick that runs late by more than one interval (this process was blocked: a long GC, CPU
  * throttling, SIGSTOP) judges nothing: Node runs timers before it reads the sockets, so data that
  * arrived meanwhile is not counted yet. The bound then counts from that late tick.
@@ -50,6 +56,9 @@ export const DEFAULT_STALL_TIMEOUT_MS = SUBSCRIBER_DEFAULTS.stallTimeoutMs;
 export function stallDetectionBoundMs(intervalMs: number, stallTimeoutMs: number): number {
   return 2 * intervalMs + stallTimeoutMs;
 }
+
+/** How much short of `stallTimeoutMs` a tick's measured silence may be and still count (see above). */
+export const TICK_JITTER_TOLERANCE_MS = 50;
 
 export class SubscriptionHeartbeat {
   private readonly intervalMs: number;
@@ -101,7 +110,7 @@ export class SubscriptionHeartbeat {
     }
     if (this.pingSentAtMs !== undefined) {
       const silentMs = nowMs - Math.max(this.progressAtMs, this.pingSentAtMs);
-      if (silentMs >= this.stallTimeoutMs) {
+      if (silentMs + Math.min(TICK_JITTER_TOLERANCE_MS, this.intervalMs / 4) >= this.stallTimeoutMs) {
         this.stop();
         this.options.onStall(Math.round(nowMs - this.progressAtMs));
       }

@@ -75,6 +75,34 @@ describe('SubscriptionHeartbeat (sequence 4)', () => {
     expect(Date.now() - lastByteAtMs).toBeLessThanOrEqual(BOUND_MS);
   });
 
+  it('sequence 4: the bound holds when the tick that sends the PING reads its clock a little late', async () => {
+    // A timer's callback reads the clock after the other callbacks of its turn: here the tick that
+    // sends the PING reads 1 ms late, so the tick due stallTimeoutMs later measures 1 ms short of it.
+    // Seen in CI (2026-12-04, the chaos suite's stalled-subscription): declared 2,985 ms after the
+    // drop, one whole interval past the bound.
+    const startMs = Date.now();
+    const pingTickMs = startMs + 2 * INTERVAL_MS;
+    let bytes = 0;
+    const stalls: number[] = [];
+    const heartbeat = new SubscriptionHeartbeat({
+      clock: {
+        monotonicMs: () => Date.now() + (Date.now() === pingTickMs ? 1 : 0),
+        wallMs: () => Date.now(),
+      },
+      bytesRead: () => bytes,
+      ping: () => new Promise<void>(() => {}),
+      onStall: (silentMs) => stalls.push(silentMs),
+    });
+    heartbeat.start();
+    // The last byte arrives just after the start: the first tick notices it, the second sends the PING.
+    await vi.advanceTimersByTimeAsync(1);
+    bytes += 100;
+    // Within the bound from that last byte.
+    await vi.advanceTimersByTimeAsync(BOUND_MS);
+    expect(stalls).toHaveLength(1);
+    heartbeat.stop();
+  });
+
   it('an idle connection is pinged every interval and stays healthy while PONGs come back', async () => {
     const { heartbeat, stalls, pings, pong } = setup();
     heartbeat.start();
