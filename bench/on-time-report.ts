@@ -355,10 +355,8 @@ function sum(values: readonly (number | undefined)[]): number | undefined {
 
 /** The warm-up bursts' p99: min / median / max ('-' for none). */
 function warmUpSpreadText(p99s: readonly number[] | undefined): string {
-  if (p99s === undefined || p99s.length === 0) return '-';
-  const sorted = [...p99s].sort((a, b) => a - b);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)] as number;
-  return `${msText(sorted[0])} / ${msText(median)} / ${msText(sorted[sorted.length - 1])}`;
+  const s = summarize(p99s ?? []);
+  return s === undefined ? '-' : `${msText(s.min)} / ${msText(s.p50)} / ${msText(s.max)}`;
 }
 
 function burstText(run: OnTimeRun): string {

@@ -58,11 +58,13 @@ export function stallDetectionBoundMs(intervalMs: number, stallTimeoutMs: number
 }
 
 /** How much short of `stallTimeoutMs` a tick's measured silence may be and still count (see above). */
-export const TICK_JITTER_TOLERANCE_MS = 50;
+const TICK_JITTER_TOLERANCE_MS = 50;
 
 export class SubscriptionHeartbeat {
   private readonly intervalMs: number;
   private readonly stallTimeoutMs: number;
+  /** The silence a tick declares a stall at: `stallTimeoutMs` less the tolerance for the ticks' jitter. */
+  private readonly stallAtSilentMs: number;
   private timer: NodeJS.Timeout | undefined;
   private lastBytes = 0;
   private progressAtMs = 0;
@@ -76,6 +78,7 @@ export class SubscriptionHeartbeat {
     if (!(this.intervalMs > 0)) throw new RangeError('intervalMs must be > 0');
     if (!(this.stallTimeoutMs > this.intervalMs))
       throw new RangeError('stallTimeoutMs must exceed intervalMs');
+    this.stallAtSilentMs = this.stallTimeoutMs - Math.min(TICK_JITTER_TOLERANCE_MS, this.intervalMs / 4);
   }
 
   /** Starts watching (the connection counts as having made progress now). Idempotent. */
@@ -110,7 +113,7 @@ export class SubscriptionHeartbeat {
     }
     if (this.pingSentAtMs !== undefined) {
       const silentMs = nowMs - Math.max(this.progressAtMs, this.pingSentAtMs);
-      if (silentMs + Math.min(TICK_JITTER_TOLERANCE_MS, this.intervalMs / 4) >= this.stallTimeoutMs) {
+      if (silentMs >= this.stallAtSilentMs) {
         this.stop();
         this.options.onStall(Math.round(nowMs - this.progressAtMs));
       }

@@ -392,10 +392,9 @@ describe('ValueCapture', () => {
     /** Values the leader had for a batch sharing one deadline, its loop handling `readsPerMs`. */
     async function capturedAt(readsPerMs: number): Promise<Record<string, number>> {
       const index = new DeadlineIndex({ maxKeys: 10_000 });
-      const held = new HeldValues({ budgetBytes: 10_000_000, clock: fakeClock, offsetForKey: () => 0 });
       const deadlineMs = Date.now() + 10_000;
-      const touchAtFor = (_key: string, d: number) => d + 1;
-      const capture = new ValueCapture({
+      const { capture } = harness({
+        budgetBytes: 10_000_000,
         reader: {
           // The loop spends 1 / readsPerMs ms on each read: its timers run that much later (the
           // clock moves, no timer fires meanwhile).
@@ -404,14 +403,9 @@ describe('ValueCapture', () => {
             return keys.map(() => valueResult(deadlineMs, str('v')));
           },
         },
-        held,
-        clock: fakeClock,
-        touchAtFor,
         trackedDeadlineOf: (key) => index.deadlineOf(key),
         readAheadMs: VALUE_CAPTURE_DEFAULTS.expiryReadAheadMs,
-        maxBytes: MAX_BYTES,
       });
-      capture.leadershipChanged(true);
       const toucher = new ExpiryToucher({
         index,
         clock: fakeClock,
