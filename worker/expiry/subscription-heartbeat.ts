@@ -9,25 +9,24 @@ import { SUBSCRIBER_DEFAULTS } from '../../core/defaults.ts';
  * Progress is judged by bytes read from the socket, not by the PING's reply: any data counts, so a
  * PONG queued behind a large backlog of messages is no stall while the backlog arrives.
  *
- * Every `intervalMs` a tick reads the socket's byte count. A connection that read nothing since the
- * previous tick is sent one PING (at most one outstanding). While a PING is outstanding, a connection
- * that has read nothing for `stallTimeoutMs` (counted from the later of the last progress and the
- * PING) is declared stalled: `onStall` once, then the heartbeat stops (the caller drops the
- * connection and starts a new heartbeat for the next one).
+ * Every `intervalMs` a tick reads the socket's byte count. A tick that finds nothing read since the
+ * previous tick (a quiet tick) sends one PING (at most one outstanding). While a PING is outstanding,
+ * `stallTicks` = ceil(`stallTimeoutMs` / `intervalMs`) quiet ticks in a row (counted from the later of
+ * the last progress and the PING) declare the connection stalled: `onStall` once, then the heartbeat
+ * stops (the caller drops the connection and starts a new heartbeat for the next one).
  *
  * Bound: a stall is reported at most `stallDetectionBoundMs(intervalMs, stallTimeoutMs)` =
- * `2 x intervalMs + stallTimeoutMs` after the last byte read (2.5 s with the defaults): up to one
+ * `(2 + stallTicks) x intervalMs` after the last byte read (2.5 s with the defaults): up to one
  * interval until a tick notices the last progress, one more until the PING, then the timeout.
  *
- * The timeout is judged at the ticks, which come every `intervalMs` by the timers but read the clock
- * after the other callbacks of their turn, so the tick due `stallTimeoutMs` after the PING can measure
- * a little less: a silence within `TICK_JITTER_TOLERANCE_MS` (at most a quarter interval) of the
- * timeout counts, or the declaration would slip a whole interval past the bound (seen in CI: 2,985 ms
- * after the last byte against the bound's 2,500).
+ * Silence is counted in ticks, not measured with the clock: a timer's callback reads the clock after
+ * the other callbacks of its turn, so two ticks one interval apart can measure a few ms less or more
+ * than it, and a comparison with the clock slipped a whole interval past the bound each time (seen in
+ * CI twice: 2,985 and 2,955 ms after the last byte against the bound's 2,500).
  *
  * A tick that runs late by more than one interval (this process was blocked: a long GC, CPU
  * throttling, SIGSTOP) judges nothing: Node runs timers before it reads the sockets, so data that
- * arrived meanwhile is not counted yet. The bound then counts from that late tick.
+ * arrived meanwhile is not counted yet. The count, and the bound, start again from that late tick.
  */
 export interface SubscriptionHeartbeatOptions {
   readonly clock: Clock;
@@ -44,6 +43,7 @@ export interface SubscriptionHeartbeatOptions {
   readonly intervalMs?: number;
   /**
    * How long a connection may read nothing while a PING is outstanding; must exceed `intervalMs`.
+   * Judged in whole intervals: rounded up to a multiple of `intervalMs`.
    * @default 1500
    */
   readonly stallTimeoutMs?: number;
@@ -52,33 +52,37 @@ export interface SubscriptionHeartbeatOptions {
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = SUBSCRIBER_DEFAULTS.heartbeatIntervalMs;
 export const DEFAULT_STALL_TIMEOUT_MS = SUBSCRIBER_DEFAULTS.stallTimeoutMs;
 
-/** The longest time from the last byte read to `onStall` (event-loop time, see the class comment). */
-export function stallDetectionBoundMs(intervalMs: number, stallTimeoutMs: number): number {
-  return 2 * intervalMs + stallTimeoutMs;
+/** Quiet ticks in a row, with a PING outstanding, that declare a stall. */
+function stallTicksOf(intervalMs: number, stallTimeoutMs: number): number {
+  return Math.ceil(stallTimeoutMs / intervalMs);
 }
 
-/** How much short of `stallTimeoutMs` a tick's measured silence may be and still count (see above). */
-const TICK_JITTER_TOLERANCE_MS = 50;
+/** The longest time from the last byte read to `onStall` (event-loop time, see the class comment). */
+export function stallDetectionBoundMs(intervalMs: number, stallTimeoutMs: number): number {
+  return (2 + stallTicksOf(intervalMs, stallTimeoutMs)) * intervalMs;
+}
 
 export class SubscriptionHeartbeat {
   private readonly intervalMs: number;
-  private readonly stallTimeoutMs: number;
-  /** The silence a tick declares a stall at: `stallTimeoutMs` less the tolerance for the ticks' jitter. */
-  private readonly stallAtSilentMs: number;
+  /** Quiet ticks in a row, with a PING outstanding, that declare a stall. */
+  private readonly stallTicks: number;
   private timer: NodeJS.Timeout | undefined;
   private lastBytes = 0;
   private progressAtMs = 0;
   private lastTickAtMs = 0;
-  private pingSentAtMs: number | undefined;
+  /** The outstanding PING (its number), or undefined. */
+  private pingInFlight: number | undefined;
+  private pingsSent = 0;
+  /** Quiet ticks since the later of the last progress and the outstanding PING. */
+  private quietTicks = 0;
   private stopped = false;
 
   constructor(private readonly options: SubscriptionHeartbeatOptions) {
     this.intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
-    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    const stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     if (!(this.intervalMs > 0)) throw new RangeError('intervalMs must be > 0');
-    if (!(this.stallTimeoutMs > this.intervalMs))
-      throw new RangeError('stallTimeoutMs must exceed intervalMs');
-    this.stallAtSilentMs = this.stallTimeoutMs - Math.min(TICK_JITTER_TOLERANCE_MS, this.intervalMs / 4);
+    if (!(stallTimeoutMs > this.intervalMs)) throw new RangeError('stallTimeoutMs must exceed intervalMs');
+    this.stallTicks = stallTicksOf(this.intervalMs, stallTimeoutMs);
   }
 
   /** Starts watching (the connection counts as having made progress now). Idempotent. */
@@ -108,24 +112,27 @@ export class SubscriptionHeartbeat {
     if (bytes !== this.lastBytes || late) {
       this.lastBytes = bytes;
       this.progressAtMs = nowMs;
-      if (this.pingSentAtMs !== undefined && late) this.pingSentAtMs = nowMs;
+      this.quietTicks = 0;
       return;
     }
-    if (this.pingSentAtMs !== undefined) {
-      const silentMs = nowMs - Math.max(this.progressAtMs, this.pingSentAtMs);
-      if (silentMs >= this.stallAtSilentMs) {
-        this.stop();
-        this.options.onStall(Math.round(nowMs - this.progressAtMs));
-      }
+    if (this.pingInFlight === undefined) {
+      this.sendPing();
       return;
     }
-    if (nowMs - this.progressAtMs >= this.intervalMs) this.sendPing(nowMs);
+    this.quietTicks += 1;
+    if (this.quietTicks >= this.stallTicks) {
+      this.stop();
+      this.options.onStall(Math.round(nowMs - this.progressAtMs));
+    }
   }
 
-  private sendPing(nowMs: number): void {
-    this.pingSentAtMs = nowMs;
+  private sendPing(): void {
+    this.pingsSent += 1;
+    const ping = this.pingsSent;
+    this.pingInFlight = ping;
+    this.quietTicks = 0;
     const clear = () => {
-      if (this.pingSentAtMs === nowMs) this.pingSentAtMs = undefined;
+      if (this.pingInFlight === ping) this.pingInFlight = undefined;
     };
     // A rejection means the connection closed (its own close handling follows) or the server
     // answered with an error: either way the PING is no longer outstanding.

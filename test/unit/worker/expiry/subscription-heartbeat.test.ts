@@ -103,6 +103,31 @@ describe('SubscriptionHeartbeat (sequence 4)', () => {
     heartbeat.stop();
   });
 
+  it('sequence 4: the bound holds when the tick that notices the last bytes reads its clock late', async () => {
+    // The same jitter one tick earlier: the tick that sees the last bytes reads its clock 5 ms late, so
+    // the next tick measures 495 ms of silence, short of the interval, and would send no PING until
+    // one interval later. Seen in CI (2026-12-04, stalled-subscription): 2,955 ms after the drop.
+    const startMs = Date.now();
+    const progressTickMs = startMs + INTERVAL_MS;
+    let bytes = 0;
+    const stalls: number[] = [];
+    const heartbeat = new SubscriptionHeartbeat({
+      clock: {
+        monotonicMs: () => Date.now() + (Date.now() === progressTickMs ? 5 : 0),
+        wallMs: () => Date.now(),
+      },
+      bytesRead: () => bytes,
+      ping: () => new Promise<void>(() => {}),
+      onStall: (silentMs) => stalls.push(silentMs),
+    });
+    heartbeat.start();
+    await vi.advanceTimersByTimeAsync(1);
+    bytes += 100;
+    await vi.advanceTimersByTimeAsync(BOUND_MS);
+    expect(stalls).toHaveLength(1);
+    heartbeat.stop();
+  });
+
   it('an idle connection is pinged every interval and stays healthy while PONGs come back', async () => {
     const { heartbeat, stalls, pings, pong } = setup();
     heartbeat.start();
@@ -165,6 +190,29 @@ describe('SubscriptionHeartbeat (sequence 4)', () => {
     await vi.advanceTimersByTimeAsync(10 * BOUND_MS);
     expect(pings).toHaveLength(0);
     expect(stalls).toEqual([]);
+  });
+
+  it('a stall timeout between whole intervals is rounded up to them, and the bound says so', async () => {
+    expect(stallDetectionBoundMs(500, 1200)).toBe(2500);
+    let bytes = 0;
+    const stalls: number[] = [];
+    const heartbeat = new SubscriptionHeartbeat({
+      clock: fakeClock,
+      bytesRead: () => bytes,
+      ping: () => new Promise<void>(() => {}),
+      onStall: (silentMs) => stalls.push(silentMs),
+      intervalMs: 500,
+      stallTimeoutMs: 1200,
+    });
+    heartbeat.start();
+    await vi.advanceTimersByTimeAsync(1);
+    bytes += 1;
+    // PING at 1,000; 1,200 ms of silence after it is not reached at the tick at 2,000.
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(stalls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(stalls).toHaveLength(1);
+    heartbeat.stop();
   });
 
   it('rejects a stall timeout that does not exceed the interval', () => {
