@@ -299,13 +299,24 @@ export function primariesFingerprint(topology: Topology): string {
 }
 
 /**
- * Replicas of the shards that own slots, failed ones excluded, in the order of their shards' first
- * slot. The worker subscribes to them in advance: a replica publishes no `expired` until it is
- * promoted, and from then on its first events reach a subscription that is already there.
+ * Nodes that publish no `expired` now but may start at any moment, failed ones excluded: the replicas
+ * of the shards that own slots (a failover promotes one), then the nodes of the shards that own no
+ * slots yet (a scale-out: the new shard's nodes join the cluster before slots move to them, which is
+ * how ElastiCache's online resharding adds a shard). The worker subscribes to them in advance, so the
+ * first events after a promotion or after the first slot moved reach a subscription already there.
+ * Shards without slots count only in a reply that owns every slot (`coversAllSlots`): in an
+ * incomplete one (the 7.2.0-7.2.5 empty-slots bug) such a shard may be a primary that owns slots.
  */
-export function liveReplicas(topology: Topology): ClusterNode[] {
-  return topology.shards
+export function standbyNodes(topology: Topology): ClusterNode[] {
+  const live = (node: ClusterNode | undefined): node is ClusterNode =>
+    node !== undefined && node.health !== 'failed';
+  const replicas = topology.shards
     .filter((s) => s.slots.length > 0)
     .sort((a, b) => (a.slots[0]?.[0] ?? 0) - (b.slots[0]?.[0] ?? 0))
-    .flatMap((s) => s.replicas.filter((r) => r.health !== 'failed'));
+    .flatMap((s) => s.replicas.filter(live));
+  if (!coversAllSlots(topology)) return replicas;
+  const slotless = topology.shards
+    .filter((s) => s.slots.length === 0)
+    .flatMap((s) => [s.primary, ...s.replicas].filter(live));
+  return [...replicas, ...slotless];
 }

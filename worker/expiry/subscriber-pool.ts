@@ -17,15 +17,25 @@ import { primaryIdentity } from './primary-diff.ts';
  * per replica (2x the subscriber connections with one replica per shard), carrying no traffic until
  * its node is promoted besides the heartbeat.
  *
+ * The same holds for a new shard (a scale-out): its nodes join the cluster owning no slots, and the
+ * topology passes them in the replica role (`standbyNodes` in core/topology.ts) until slots move to
+ * them; subscribed in advance, the new primary's first events are not missed, and its promotion to
+ * the primary role is no gap.
+ *
  * Events are accepted from every subscribed node whatever role the last discovery gave it: a node
  * promoted since publishes before any discovery says so.
  *
  * Coverage is "primaries subscribed out of primaries known" (replicas do not count). It is published
  * as the gauge `SubscribedPrimaries` and read by the health endpoint and the election (`canLead`).
  *
- * Gaps (`onGap`): a primary's subscription that was up and went down; and a replica seen promoted
+ * Gaps (`onGap`): a primary's subscription that was up and went down; a replica seen promoted
  * whose subscription was not up without interruption since the previous discovery (its first events
- * as a primary may have been missed). A replica's subscription that drops is no gap by itself.
+ * as a primary may have been missed); and a primary first seen after the first discovery (a
+ * scale-out moved slots to it), reported when its subscription first comes up: it published from its
+ * first slot on, and a peer that subscribed sooner holds what this worker missed before then. A
+ * replica's subscription that drops is no gap by itself. The primaries of the first discovery are
+ * none: this worker started then, and the election prefers a peer covered for longer
+ * (worker/leader/coverage-registry.ts).
  *
  * Logs: `subscription.up` / `subscription.down` (`node`, `nodeId`, `role`, and `reason` for down:
  * `connection-closed`, `stalled`, `removed`, `shutdown`), `subscription.role_changed` (`node`,
@@ -90,6 +100,8 @@ interface Entry {
   up: boolean;
   /** Up without interruption since the previous `sync` (decides whether a promotion is a gap). */
   upSinceLastSync: boolean;
+  /** A primary first seen after the first discovery: its first `up` is a gap (see the class comment). */
+  gapAtFirstUp: boolean;
 }
 
 export class SubscriberPool {
@@ -97,6 +109,8 @@ export class SubscriberPool {
   /** Closes started by `sync` (a primary left); awaited by `close`. */
   private readonly closing = new Set<Promise<void>>();
   private closed = false;
+  /** The first `sync` happened: a primary added from then on is new to the cluster, not to this worker. */
+  private synced = false;
   private readonly eventListeners: PoolEventListener[] = [];
   private readonly gapListeners: PoolGapListener[] = [];
   private readonly troubleListeners: (() => void)[] = [];
@@ -152,6 +166,7 @@ export class SubscriberPool {
       else if (entry.role !== role) this.changeRole(entry, role);
     }
     for (const entry of this.entries.values()) entry.upSinceLastSync = entry.up;
+    this.synced = true;
     this.publishGauge();
   }
 
@@ -207,6 +222,7 @@ export class SubscriberPool {
       connection: undefined,
       up: false,
       upSinceLastSync: false,
+      gapAtFirstUp: this.synced && role === 'primary',
     };
     this.entries.set(identity, entry);
     const isCurrent = () => this.entries.get(identity) === entry;
@@ -227,6 +243,10 @@ export class SubscriberPool {
           role: entry.role,
         });
         this.publishGauge();
+        if (entry.gapAtFirstUp) {
+          entry.gapAtFirstUp = false;
+          if (entry.role === 'primary') this.reportGap(entry.ref);
+        }
       },
       onDown: (reason) => {
         if (!isCurrent() || !entry.up) return;

@@ -5,8 +5,8 @@ import type { Logger } from '../../core/logger.ts';
 import {
   type ClusterNode,
   livePrimaries,
-  liveReplicas,
   nodeAddress,
+  standbyNodes,
   type Topology,
 } from '../../core/topology.ts';
 import { diffPrimaries, primaryIdentity } from './primary-diff.ts';
@@ -17,8 +17,10 @@ import { diffPrimaries, primaryIdentity } from './primary-diff.ts';
  * error or close), never two discoveries at a time and never closer than `minSpacingMs`.
  *
  * After every successful discovery `onPrimaries` receives the known primaries (live, owning slots)
- * and the known replicas of those shards (live): the pool subscribes to both, so that a replica's
- * first events after a promotion reach a subscription held in advance. A node present before and
+ * and the known standby nodes (`standbyNodes`: the live replicas of those shards, and the live nodes
+ * of a shard that owns no slots yet), passed as replicas: the pool subscribes to both, so that a
+ * replica's first events after a promotion, or a new shard's after a scale-out moved its first slot,
+ * reach a subscription held in advance. A node present before and
  * absent now (under either role) is kept, in its last role, for `removalGraceSyncs` more discoveries
  * before it is dropped: the node answering CLUSTER SHARDS is random and may briefly hold an older
  * view during a failover, and dropping a live primary's subscription on such a view would lose its
@@ -120,7 +122,7 @@ export class TopologyWatcher {
         'topology discovery',
       );
       discovered = livePrimaries(topology);
-      discoveredReplicas = liveReplicas(topology);
+      discoveredReplicas = standbyNodes(topology);
     } catch (error) {
       this.reportFailure(error instanceof Error ? error.message : String(error), error);
       return;

@@ -17,8 +17,10 @@ import type { StoppedLeadingReason } from './leadership.ts';
  *
  * - a worker without full coverage does not take the lease while a fully covered worker exists;
  * - a leader whose subscription to a primary dropped (a gap: events published meanwhile never reached
- *   it) hands over to a follower that stayed covered through that moment, whose replay window holds
- *   them; the successor replays from the leader's processed marks, so nothing is lost;
+ *   it), or that subscribed to a new primary only now (the pool reports that as a gap too: a scale-out
+ *   moved slots to it before this worker saw it), hands over to a follower that stayed covered through
+ *   that moment, whose replay window holds them; the successor replays from the leader's processed
+ *   marks, so nothing is lost;
  * - a leader that has lacked full coverage for longer than `graceMs` (counted from the last topology
  *   change, so a failover or a scale-out gives it time to subscribe) hands over to a covered follower;
  * - when no worker has full coverage (a primary failing over drops everybody at once), the leader

@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type ClusterNode,
   liveNodes,
   livePrimaries,
+  type NodeRole,
   parseClusterNodes,
   parseClusterShards,
   primariesFingerprint,
+  standbyNodes,
+  type Topology,
 } from '../../../core/topology.ts';
 
 const shardsReply = [
@@ -115,5 +119,50 @@ describe('topology parsing', () => {
       health: 'failed',
     });
     expect(primariesFingerprint(topology)).toBe('a@127.0.0.1:7000,b@127.0.0.1:7001');
+  });
+
+  describe('standbyNodes', () => {
+    const node = (id: string, port: number, role: NodeRole, health = 'online'): ClusterNode => ({
+      id,
+      host: '127.0.0.1',
+      port,
+      role,
+      health,
+    });
+
+    it('lists the replicas of the shards that own slots, then every node of a shard without slots', () => {
+      const topology: Topology = {
+        shards: [
+          {
+            slots: [[8192, 16383]],
+            primary: node('b', 7001, 'primary'),
+            replicas: [node('rb', 7101, 'replica')],
+          },
+          // A scale-out's new shard: joined, no slot moved to it yet.
+          { slots: [], primary: node('n', 7009, 'primary'), replicas: [node('rn', 7109, 'replica')] },
+          {
+            slots: [[0, 8191]],
+            primary: node('a', 7000, 'primary'),
+            replicas: [node('ra', 7100, 'replica'), node('fa', 7200, 'replica', 'failed')],
+          },
+        ],
+      };
+      expect(standbyNodes(topology).map((n) => n.id)).toEqual(['ra', 'rb', 'n', 'rn']);
+    });
+
+    it('leaves a shard without slots out of a reply that does not own every slot (it may be a primary with slots)', () => {
+      const topology: Topology = {
+        shards: [
+          {
+            slots: [[0, 8191]],
+            primary: node('a', 7000, 'primary'),
+            replicas: [node('ra', 7100, 'replica')],
+          },
+          // The 7.2.0-7.2.5 empty-slots bug: the shard owning 8192-16383 is listed without them.
+          { slots: [], primary: node('b', 7001, 'primary'), replicas: [] },
+        ],
+      };
+      expect(standbyNodes(topology).map((n) => n.id)).toEqual(['ra']);
+    });
   });
 });

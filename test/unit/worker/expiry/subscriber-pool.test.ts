@@ -209,6 +209,25 @@ describe('SubscriberPool', () => {
       expect(gaps).toEqual(['ra']);
     });
 
+    it('a primary first seen after the first discovery (a scale-out) is a gap when its subscription comes up', () => {
+      // Its first events may have been published before this worker subscribed (slots moved to it
+      // before this worker's discovery saw it): a peer subscribed earlier holds them. CI on b6f7e8f:
+      // scale-out-in lost 3 keys published by the new primary after a follower, not yet the leader,
+      // had subscribed to it.
+      const { pool, connections, gaps } = setup();
+      pool.sync([primary('a', 7000), primary('b', 7001)]);
+      connections.get('a')?.events.onUp();
+      connections.get('b')?.events.onUp();
+      expect(gaps).toEqual([]);
+      pool.sync([primary('a', 7000), primary('b', 7001), primary('c', 7002)]);
+      expect(gaps).toEqual([]);
+      connections.get('c')?.events.onUp();
+      expect(gaps).toEqual(['c']);
+      // Once: a later reconnect of a subscription that never dropped as seen here reports nothing more.
+      connections.get('c')?.events.onUp();
+      expect(gaps).toEqual(['c']);
+    });
+
     it("a primary's subscription that drops is still a gap", () => {
       const { pool, connections, gaps } = setup();
       pool.sync([primary('a', 7000)], [replica('ra', 7100)]);
