@@ -3,23 +3,40 @@ import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_STALL_TIMEOUT_MS,
   SubscriptionHeartbeat,
+  type SubscriptionHeartbeatOptions,
   stallDetectionBoundMs,
 } from '../../../../worker/expiry/subscription-heartbeat.ts';
 import { fakeClock } from '../support/fakes.ts';
 
-/** A connection the test controls: bytes "read" and PINGs answered (or not). */
-function setup() {
+/**
+ * A connection the test controls: bytes "read" and PINGs answered (`pong`) or not. `lateTick` makes
+ * the tick due at `atMs` read its clock `byMs` late (a timer's callback reads the clock after the
+ * other callbacks of its turn).
+ */
+function setup(
+  options: {
+    lateTick?: { atMs: number; byMs: number };
+    limits?: Pick<SubscriptionHeartbeatOptions, 'intervalMs' | 'stallTimeoutMs'>;
+  } = {},
+) {
+  const { lateTick } = options;
   let bytes = 0;
   const pings: { resolve: () => void }[] = [];
   const stalls: number[] = [];
   const heartbeat = new SubscriptionHeartbeat({
-    clock: fakeClock,
+    clock: lateTick
+      ? {
+          monotonicMs: () => Date.now() + (Date.now() === lateTick.atMs ? lateTick.byMs : 0),
+          wallMs: () => Date.now(),
+        }
+      : fakeClock,
     bytesRead: () => bytes,
     ping: () =>
       new Promise<void>((resolve) => {
         pings.push({ resolve });
       }),
     onStall: (silentMs) => stalls.push(silentMs),
+    ...options.limits,
   });
   return {
     heartbeat,
@@ -80,23 +97,13 @@ describe('SubscriptionHeartbeat (sequence 4)', () => {
     // sends the PING reads 1 ms late, so the tick due stallTimeoutMs later measures 1 ms short of it.
     // Seen in CI (2026-12-04, the chaos suite's stalled-subscription): declared 2,985 ms after the
     // drop, one whole interval past the bound.
-    const startMs = Date.now();
-    const pingTickMs = startMs + 2 * INTERVAL_MS;
-    let bytes = 0;
-    const stalls: number[] = [];
-    const heartbeat = new SubscriptionHeartbeat({
-      clock: {
-        monotonicMs: () => Date.now() + (Date.now() === pingTickMs ? 1 : 0),
-        wallMs: () => Date.now(),
-      },
-      bytesRead: () => bytes,
-      ping: () => new Promise<void>(() => {}),
-      onStall: (silentMs) => stalls.push(silentMs),
+    const { heartbeat, stalls, read } = setup({
+      lateTick: { atMs: Date.now() + 2 * INTERVAL_MS, byMs: 1 },
     });
     heartbeat.start();
     // The last byte arrives just after the start: the first tick notices it, the second sends the PING.
     await vi.advanceTimersByTimeAsync(1);
-    bytes += 100;
+    read(100);
     // Within the bound from that last byte.
     await vi.advanceTimersByTimeAsync(BOUND_MS);
     expect(stalls).toHaveLength(1);
@@ -107,22 +114,12 @@ describe('SubscriptionHeartbeat (sequence 4)', () => {
     // The same jitter one tick earlier: the tick that sees the last bytes reads its clock 5 ms late, so
     // the next tick measures 495 ms of silence, short of the interval, and would send no PING until
     // one interval later. Seen in CI (2026-12-04, stalled-subscription): 2,955 ms after the drop.
-    const startMs = Date.now();
-    const progressTickMs = startMs + INTERVAL_MS;
-    let bytes = 0;
-    const stalls: number[] = [];
-    const heartbeat = new SubscriptionHeartbeat({
-      clock: {
-        monotonicMs: () => Date.now() + (Date.now() === progressTickMs ? 5 : 0),
-        wallMs: () => Date.now(),
-      },
-      bytesRead: () => bytes,
-      ping: () => new Promise<void>(() => {}),
-      onStall: (silentMs) => stalls.push(silentMs),
+    const { heartbeat, stalls, read } = setup({
+      lateTick: { atMs: Date.now() + INTERVAL_MS, byMs: 5 },
     });
     heartbeat.start();
     await vi.advanceTimersByTimeAsync(1);
-    bytes += 100;
+    read(100);
     await vi.advanceTimersByTimeAsync(BOUND_MS);
     expect(stalls).toHaveLength(1);
     heartbeat.stop();
@@ -194,19 +191,12 @@ describe('SubscriptionHeartbeat (sequence 4)', () => {
 
   it('a stall timeout between whole intervals is rounded up to them, and the bound says so', async () => {
     expect(stallDetectionBoundMs(500, 1200)).toBe(2500);
-    let bytes = 0;
-    const stalls: number[] = [];
-    const heartbeat = new SubscriptionHeartbeat({
-      clock: fakeClock,
-      bytesRead: () => bytes,
-      ping: () => new Promise<void>(() => {}),
-      onStall: (silentMs) => stalls.push(silentMs),
-      intervalMs: 500,
-      stallTimeoutMs: 1200,
+    const { heartbeat, stalls, read } = setup({
+      limits: { intervalMs: 500, stallTimeoutMs: 1200 },
     });
     heartbeat.start();
     await vi.advanceTimersByTimeAsync(1);
-    bytes += 1;
+    read(1);
     // PING at 1,000; 1,200 ms of silence after it is not reached at the tick at 2,000.
     await vi.advanceTimersByTimeAsync(1999);
     expect(stalls).toEqual([]);
