@@ -17,8 +17,9 @@ import { keysInRanges, type LogLine, randomSuffix, sleep, testClient } from './h
 
 /**
  * The fan-in pipeline in-process (TopologyWatcher -> SubscriberPool of NodeSubscribers -> FanIn) on a
- * real cluster: every primary's events arrive with exact key bytes, a primary added by scale-out is
- * subscribed within 5 s of owning slots, one that leaves is dropped. (Fail-over is covered with real
+ * real cluster: every primary's events arrive with exact key bytes, a new shard's node is subscribed
+ * in advance (replica role) and counted as a primary within 5 s of owning slots, one that leaves is
+ * dropped. (Fail-over is covered with real
  * workers in workers.test.ts.)
  */
 describe('fan-in follows the topology', () => {
@@ -118,16 +119,32 @@ describe('fan-in follows the topology', () => {
     }
   });
 
-  it('subscribes to a primary added by scale-out within 5 s of it owning slots, and drops one that leaves', async () => {
+  it('subscribes to a new shard in advance, counts it as a primary within 5 s of it owning slots, and drops one that leaves', async () => {
+    // From the start of the node (a new redis-server, CLUSTER MEET) to its subscription.
+    const joinStartedAt = Date.now();
     const newPort = await cluster.addPrimary({ timeoutMs: 30_000 });
+    const node = `127.0.0.1:${newPort}`;
+    // Joined, no slots yet: subscribed in advance in the replica role, not counted as a primary.
+    const standby = await waitFor(() => logged('subscription.up', node), 10_000, `subscription.up ${node}`);
+    figures.newShardSubscribedMs = Date.parse(standby.time) - joinStartedAt;
+    expect(standby.role).toBe('replica');
+    expect(figures.newShardSubscribedMs).toBeLessThan(5000);
+    expect(pool.coverage()).toMatchObject({ known: 3, subscribed: 3, complete: true });
+
     const source = (await cluster.primaries())[0];
     if (!source) throw new Error('no primary');
     const moved = await cluster.moveSlots(source.port, newPort, 200, { timeoutMs: 30_000 });
     const movedAt = Date.now();
-    const node = `127.0.0.1:${newPort}`;
-    const up = await waitFor(() => logged('subscription.up', node), 10_000, `subscription.up ${node}`);
-    figures.scaleOutSubscribedMs = Date.parse(up.time) - movedAt;
+    const promoted = await waitFor(
+      () =>
+        logs.find((l) => l.event === 'subscription.role_changed' && l.node === node && l.role === 'primary'),
+      10_000,
+      `subscription.role_changed ${node} to primary`,
+    );
+    figures.scaleOutSubscribedMs = Date.parse(promoted.time) - movedAt;
     expect(figures.scaleOutSubscribedMs).toBeLessThan(5000);
+    // Subscribed throughout: its first events as a primary reached a subscription already there.
+    expect(promoted.subscribed).toBe(true);
     expect(pool.coverage()).toMatchObject({ known: 4, subscribed: 4, complete: true });
 
     const keys = keysInRanges(`${prefix}-moved`, moved, 10);
