@@ -70,9 +70,8 @@ export class SubscriptionHeartbeat {
   private lastBytes = 0;
   private progressAtMs = 0;
   private lastTickAtMs = 0;
-  /** The outstanding PING (its number), or undefined. */
-  private pingInFlight: number | undefined;
-  private pingsSent = 0;
+  /** A PING is outstanding (at most one: the next is sent only once this one settled). */
+  private pingOutstanding = false;
   /** Quiet ticks since the later of the last progress and the outstanding PING. */
   private quietTicks = 0;
   private stopped = false;
@@ -115,7 +114,7 @@ export class SubscriptionHeartbeat {
       this.quietTicks = 0;
       return;
     }
-    if (this.pingInFlight === undefined) {
+    if (!this.pingOutstanding) {
       this.sendPing();
       return;
     }
@@ -127,12 +126,10 @@ export class SubscriptionHeartbeat {
   }
 
   private sendPing(): void {
-    this.pingsSent += 1;
-    const ping = this.pingsSent;
-    this.pingInFlight = ping;
+    this.pingOutstanding = true;
     this.quietTicks = 0;
     const clear = () => {
-      if (this.pingInFlight === ping) this.pingInFlight = undefined;
+      this.pingOutstanding = false;
     };
     // A rejection means the connection closed (its own close handling follows) or the server
     // answered with an error: either way the PING is no longer outstanding.

@@ -20,11 +20,10 @@ import { diffPrimaries, primaryIdentity } from './primary-diff.ts';
  * and the known standby nodes (`standbyNodes`: the live replicas of those shards, and the live nodes
  * of a shard that owns no slots yet), passed as replicas: the pool subscribes to both, so that a
  * replica's first events after a promotion, or a new shard's after a scale-out moved its first slot,
- * reach a subscription held in advance. A node present before and
- * absent now (under either role) is kept, in its last role, for `removalGraceSyncs` more discoveries
- * before it is dropped: the node answering CLUSTER SHARDS is random and may briefly hold an older
- * view during a failover, and dropping a live primary's subscription on such a view would lose its
- * events. A node listed under the other role is not absent: it changed role (a failover).
+ * reach a subscription held in advance. A node present before and absent now (under either role) is
+ * kept, in its last role, for `removalGraceSyncs` more discoveries before it is dropped: the node
+ * answering CLUSTER SHARDS is random and may briefly hold an older view during a failover, and
+ * dropping a live primary's subscription on such a view would lose its events. A node listed under the other role is not absent: it changed role (a failover).
  * A failed discovery, or one that lists no primary at all, changes nothing (logged `topology.failed`,
  * once per distinct error until a discovery succeeds).
  */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { SlotRange } from '../../../core/keys.ts';
 import {
   type ClusterNode,
   liveNodes,
@@ -7,6 +8,7 @@ import {
   parseClusterNodes,
   parseClusterShards,
   primariesFingerprint,
+  type Shard,
   standbyNodes,
   type Topology,
 } from '../../../core/topology.ts';
@@ -129,22 +131,25 @@ describe('topology parsing', () => {
       role,
       health,
     });
+    /** A shard owning `slots`, its primary `primary` on `port`, and `replicas`. */
+    const shard = (
+      slots: SlotRange[],
+      primary: string,
+      port: number,
+      replicas: ClusterNode[] = [],
+    ): Shard => ({
+      slots,
+      primary: node(primary, port, 'primary'),
+      replicas,
+    });
 
     it('lists the replicas of the shards that own slots, then every node of a shard without slots', () => {
       const topology: Topology = {
         shards: [
-          {
-            slots: [[8192, 16383]],
-            primary: node('b', 7001, 'primary'),
-            replicas: [node('rb', 7101, 'replica')],
-          },
+          shard([[8192, 16383]], 'b', 7001, [node('rb', 7101, 'replica')]),
           // A scale-out's new shard: joined, no slot moved to it yet.
-          { slots: [], primary: node('n', 7009, 'primary'), replicas: [node('rn', 7109, 'replica')] },
-          {
-            slots: [[0, 8191]],
-            primary: node('a', 7000, 'primary'),
-            replicas: [node('ra', 7100, 'replica'), node('fa', 7200, 'replica', 'failed')],
-          },
+          shard([], 'n', 7009, [node('rn', 7109, 'replica')]),
+          shard([[0, 8191]], 'a', 7000, [node('ra', 7100, 'replica'), node('fa', 7200, 'replica', 'failed')]),
         ],
       };
       expect(standbyNodes(topology).map((n) => n.id)).toEqual(['ra', 'rb', 'n', 'rn']);
@@ -153,13 +158,9 @@ describe('topology parsing', () => {
     it('leaves a shard without slots out of a reply that does not own every slot (it may be a primary with slots)', () => {
       const topology: Topology = {
         shards: [
-          {
-            slots: [[0, 8191]],
-            primary: node('a', 7000, 'primary'),
-            replicas: [node('ra', 7100, 'replica')],
-          },
+          shard([[0, 8191]], 'a', 7000, [node('ra', 7100, 'replica')]),
           // The 7.2.0-7.2.5 empty-slots bug: the shard owning 8192-16383 is listed without them.
-          { slots: [], primary: node('b', 7001, 'primary'), replicas: [] },
+          shard([], 'b', 7001),
         ],
       };
       expect(standbyNodes(topology).map((n) => n.id)).toEqual(['ra']);

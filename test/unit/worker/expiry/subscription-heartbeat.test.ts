@@ -92,34 +92,25 @@ describe('SubscriptionHeartbeat (sequence 4)', () => {
     expect(Date.now() - lastByteAtMs).toBeLessThanOrEqual(BOUND_MS);
   });
 
-  it('sequence 4: the bound holds when the tick that sends the PING reads its clock a little late', async () => {
-    // A timer's callback reads the clock after the other callbacks of its turn: here the tick that
-    // sends the PING reads 1 ms late, so the tick due stallTimeoutMs later measures 1 ms short of it.
-    // Seen in CI (2026-12-04, the chaos suite's stalled-subscription): declared 2,985 ms after the
-    // drop, one whole interval past the bound.
+  // A timer's callback reads the clock after the other callbacks of its turn, so any tick may read it
+  // a few ms late. Seen in CI (2026-12-04, the chaos suite's stalled-subscription), each time one whole
+  // interval past the bound: 2,985 ms after the drop with the tick that sends the PING 1 ms late (the
+  // tick due stallTimeoutMs later measured 1 ms short of it), 2,955 ms with the tick that notices the
+  // last bytes 5 ms late (the next one measured 495 ms of silence, short of the interval, and sent no
+  // PING). The last byte arrives just after the start: tick 1 notices it, tick 2 sends the PING.
+  it.each([
+    { lateTick: 2, byMs: 1, what: 'the tick that sends the PING' },
+    { lateTick: 1, byMs: 5, what: 'the tick that notices the last bytes' },
+    { lateTick: 3, byMs: 20, what: 'a tick while the PING is outstanding' },
+    { lateTick: 5, byMs: 20, what: 'the tick due to declare the stall' },
+  ])('sequence 4: the bound holds when $what reads its clock $byMs ms late', async ({ lateTick, byMs }) => {
     const { heartbeat, stalls, read } = setup({
-      lateTick: { atMs: Date.now() + 2 * INTERVAL_MS, byMs: 1 },
+      lateTick: { atMs: Date.now() + lateTick * INTERVAL_MS, byMs },
     });
     heartbeat.start();
-    // The last byte arrives just after the start: the first tick notices it, the second sends the PING.
     await vi.advanceTimersByTimeAsync(1);
     read(100);
     // Within the bound from that last byte.
-    await vi.advanceTimersByTimeAsync(BOUND_MS);
-    expect(stalls).toHaveLength(1);
-    heartbeat.stop();
-  });
-
-  it('sequence 4: the bound holds when the tick that notices the last bytes reads its clock late', async () => {
-    // The same jitter one tick earlier: the tick that sees the last bytes reads its clock 5 ms late, so
-    // the next tick measures 495 ms of silence, short of the interval, and would send no PING until
-    // one interval later. Seen in CI (2026-12-04, stalled-subscription): 2,955 ms after the drop.
-    const { heartbeat, stalls, read } = setup({
-      lateTick: { atMs: Date.now() + INTERVAL_MS, byMs: 5 },
-    });
-    heartbeat.start();
-    await vi.advanceTimersByTimeAsync(1);
-    read(100);
     await vi.advanceTimersByTimeAsync(BOUND_MS);
     expect(stalls).toHaveLength(1);
     heartbeat.stop();
